@@ -1,0 +1,47 @@
+// Package wal is Braid's shared write-ahead log: one append-only log per node
+// into which every shard's batches are written, so that one fsync makes many
+// produce requests durable at once (group commit).
+//
+// # Positions and files
+//
+// A Position is a byte offset in the node's whole log, counted from the first
+// byte ever written and never reused. The log is cut into segment files named
+// by the Position of their first byte, zero-padded to 20 digits so that a
+// lexical sort is a numeric sort:
+//
+//	wal/00000000000000000000.wal
+//	wal/00000000000134217811.wal
+//
+// A segment is rolled once it holds SegmentBytes or more; one flush is never
+// split across two segments, so a frame never spans files.
+//
+// # Frames
+//
+// Each entry is one frame, all integers little-endian:
+//
+//	+----------+----------+--------+----------------------+
+//	| len u32  | crc u32  | kind u8| body (len-1 bytes)   |
+//	+----------+----------+--------+----------------------+
+//	           '-- CRC-32C (Castagnoli) of kind+body --'
+//
+// len counts kind and body. A frame whose len is zero, runs past the end of
+// the file, exceeds MaxFrame, or whose CRC does not match ends the log: on
+// Open, everything from it on is a torn tail and is cut off (and logged),
+// never served.
+//
+// # Group commit
+//
+// Append copies a frame into an in-memory buffer under the log's mutex and
+// returns the Position just past it. A single flusher goroutine swaps the
+// buffer out, writes it with one write call, fdatasyncs, and publishes the
+// new durable Position; everyone who appended while the previous fsync ran
+// rides on the next one. Callers wait with WaitDurable (acks=all) or
+// WaitWritten (acks=1).
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. Lock order for callers: take your
+// own lock (a shard's) before calling Append, never the other way round;
+// Append's order is the order in the log, which is what lets a shard rely on
+// "my later frame is durable implies my earlier frames are durable".
+package wal

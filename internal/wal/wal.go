@@ -1,0 +1,528 @@
+package wal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Position is a byte offset in the node's whole log.
+type Position int64
+
+func (p Position) String() string { return strconv.FormatInt(int64(p), 10) }
+
+// Kind tags what a frame's body holds; the log itself does not interpret it.
+type Kind uint8
+
+const (
+	headerLen = 9 // len u32 + crc u32 + kind u8
+
+	// MaxFrame bounds one frame's len field, so that a corrupt length can
+	// never make recovery allocate gigabytes.
+	MaxFrame = 256 << 20
+)
+
+var (
+	// ErrClosed is returned by calls on a closed log.
+	ErrClosed = errors.New("wal: closed")
+	// ErrFailed wraps the I/O error that stopped the log; once set, nothing
+	// more is acknowledged, because the kernel may have dropped dirty pages.
+	ErrFailed = errors.New("wal: failed")
+	// ErrCorrupt marks data that does not pass its checks.
+	ErrCorrupt = errors.New("wal: corrupt")
+	// ErrTooLarge is returned for a frame over MaxFrame.
+	ErrTooLarge = errors.New("wal: frame too large")
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options configures a log. Zero fields take the defaults noted.
+type Options struct {
+	Dir          string
+	SegmentBytes int64 // roll a segment at this size; default 128 MiB
+	MaxPending   int   // bytes buffered before Append blocks; default 64 MiB
+	Logger       *slog.Logger
+	// OnFlush, if set, is called after each fsync with the bytes it made
+	// durable and how long write+fsync took (for metrics).
+	OnFlush func(bytes int, took time.Duration)
+}
+
+func (o *Options) setDefaults() {
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = 128 << 20
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+type segment struct {
+	start Position
+	f     *os.File
+}
+
+// WAL is an open write-ahead log.
+type WAL struct {
+	opts Options
+
+	segMu sync.RWMutex // guards segs; readers hold it across a pread
+	segs  []*segment   // ascending by start; the last is active
+
+	mu       sync.Mutex
+	space    *sync.Cond // signalled when the flusher takes the buffer
+	buf      []byte     // frames appended but not yet written
+	spare    []byte
+	tail     Position // position just past buf
+	closed   bool
+	notify   chan struct{} // closed and replaced whenever written/durable move
+	flushReq chan struct{}
+	done     chan struct{}
+
+	written atomic.Int64
+	durable atomic.Int64
+	failed  atomic.Pointer[error]
+}
+
+// Replay is called by Open for every valid frame from the starting position
+// on, in log order. body is only valid during the call.
+type Replay func(pos Position, kind Kind, body []byte) error
+
+// Open opens (or creates) the log in opts.Dir, replays every frame at or
+// after from, cuts off a torn or corrupt tail, and starts the flusher.
+func Open(opts Options, from Position, replay Replay) (*WAL, error) {
+	opts.setDefaults()
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("wal: create dir: %w", err)
+	}
+	w := &WAL{opts: opts, notify: make(chan struct{}), flushReq: make(chan struct{}, 1), done: make(chan struct{})}
+	w.space = sync.NewCond(&w.mu)
+	if err := w.loadSegments(); err != nil {
+		return nil, err
+	}
+	end, err := w.recover(from, replay)
+	if err != nil {
+		w.closeFiles()
+		return nil, err
+	}
+	w.tail = end
+	w.written.Store(int64(end))
+	w.durable.Store(int64(end))
+	go w.flusher()
+	return w, nil
+}
+
+// SegmentName is the file name of the segment starting at start.
+func SegmentName(start Position) string { return fmt.Sprintf("%020d.wal", int64(start)) }
+
+func (w *WAL) loadSegments() error {
+	names, err := os.ReadDir(w.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("wal: list dir: %w", err)
+	}
+	for _, e := range names {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".wal") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(name, ".wal"), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("wal: unexpected file %q in %s", name, w.opts.Dir)
+		}
+		f, err := os.OpenFile(filepath.Join(w.opts.Dir, name), os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("wal: open segment: %w", err)
+		}
+		w.segs = append(w.segs, &segment{start: Position(n), f: f})
+	}
+	sort.Slice(w.segs, func(i, j int) bool { return w.segs[i].start < w.segs[j].start })
+	return nil
+}
+
+// recover scans from `from` to the end, replaying valid frames, and returns
+// the position just past the last valid frame.
+func (w *WAL) recover(from Position, replay Replay) (Position, error) {
+	if len(w.segs) == 0 {
+		if err := w.createSegment(from); err != nil {
+			return 0, err
+		}
+		return from, nil
+	}
+	first := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > from }) - 1
+	if first < 0 {
+		return 0, fmt.Errorf("%w: replay position %d precedes the oldest segment %d", ErrCorrupt, from, w.segs[0].start)
+	}
+	pos := from
+	for i := first; i < len(w.segs); i++ {
+		seg := w.segs[i]
+		if i > first && seg.start != pos {
+			// A gap or overlap between segments: the later ones cannot be
+			// trusted to continue this log.
+			w.opts.Logger.Error("wal: segment does not continue the log; cutting it and later segments off",
+				"segment", SegmentName(seg.start), "expected_start", pos)
+			return pos, w.cutAfter(i-1, pos)
+		}
+		end, torn, err := scanSegment(seg, pos-seg.start, replay)
+		if err != nil {
+			return 0, err
+		}
+		pos = seg.start + end
+		if torn != nil {
+			w.opts.Logger.Warn("wal: cutting off torn or corrupt tail", "segment", SegmentName(seg.start),
+				"at", end, "reason", torn.Error(), "later_segments_removed", len(w.segs)-1-i)
+			return pos, w.cutAfter(i, pos)
+		}
+	}
+	return pos, nil
+}
+
+// cutAfter truncates segment i at the global position pos and removes every
+// later segment.
+func (w *WAL) cutAfter(i int, pos Position) error {
+	seg := w.segs[i]
+	if err := seg.f.Truncate(int64(pos - seg.start)); err != nil {
+		return fmt.Errorf("wal: truncate torn tail: %w", err)
+	}
+	if err := seg.f.Sync(); err != nil {
+		return fmt.Errorf("wal: sync truncated segment: %w", err)
+	}
+	for _, later := range w.segs[i+1:] {
+		later.f.Close()
+		if err := os.Remove(later.f.Name()); err != nil {
+			return fmt.Errorf("wal: remove segment after torn tail: %w", err)
+		}
+	}
+	w.segs = w.segs[:i+1]
+	return syncDir(w.opts.Dir)
+}
+
+// scanSegment replays the frames of seg from file offset off. It returns the
+// offset just past the last valid frame and, if the scan stopped before the
+// end of the file, why.
+func scanSegment(seg *segment, off Position, replay Replay) (end Position, torn error, err error) {
+	st, err := seg.f.Stat()
+	if err != nil {
+		return 0, nil, fmt.Errorf("wal: stat segment: %w", err)
+	}
+	size := Position(st.Size())
+	if off > size {
+		return 0, nil, fmt.Errorf("%w: replay position is past the end of segment %s", ErrCorrupt, SegmentName(seg.start))
+	}
+	r := newChunkReader(seg.f, int64(off), int64(size))
+	var hdr [headerLen]byte
+	for off < size {
+		if err := r.read(hdr[:]); err != nil {
+			return off, fmt.Errorf("short frame header: %w", err), nil
+		}
+		n := binary.LittleEndian.Uint32(hdr[0:4])
+		if n == 0 || n > MaxFrame || off+headerLen-1+Position(n) > size {
+			return off, fmt.Errorf("bad frame length %d", n), nil
+		}
+		body, err := r.next(int(n) - 1)
+		if err != nil {
+			return off, fmt.Errorf("short frame body: %w", err), nil
+		}
+		crc := crc32.Update(crc32.Checksum(hdr[8:9], castagnoli), castagnoli, body)
+		if crc != binary.LittleEndian.Uint32(hdr[4:8]) {
+			return off, errors.New("frame checksum mismatch"), nil
+		}
+		if err := replay(seg.start+off, Kind(hdr[8]), body); err != nil {
+			return 0, nil, fmt.Errorf("wal: replay frame at %d: %w", seg.start+off, err)
+		}
+		off += headerLen - 1 + Position(n)
+	}
+	return off, nil, nil
+}
+
+func (w *WAL) createSegment(start Position) error {
+	path := filepath.Join(w.opts.Dir, SegmentName(start))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("wal: create segment: %w", err)
+	}
+	if err := syncDir(w.opts.Dir); err != nil {
+		f.Close()
+		return err
+	}
+	w.segMu.Lock()
+	w.segs = append(w.segs, &segment{start: start, f: f})
+	w.segMu.Unlock()
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("wal: open dir for sync: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("wal: sync dir: %w", err)
+	}
+	return nil
+}
+
+// Append adds one frame whose body is the concatenation of parts and returns
+// where the frame starts and the position just past it. The frame is neither
+// written nor durable yet: wait with WaitWritten or WaitDurable.
+func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error) {
+	n := 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > MaxFrame {
+		return 0, 0, fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.buf) >= w.opts.MaxPending && !w.closed && w.failed.Load() == nil {
+		w.space.Wait()
+	}
+	if w.closed {
+		return 0, 0, ErrClosed
+	}
+	if e := w.failed.Load(); e != nil {
+		return 0, 0, *e
+	}
+	at := len(w.buf)
+	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(n))
+	w.buf = append(w.buf, 0, 0, 0, 0, byte(kind))
+	for _, p := range parts {
+		w.buf = append(w.buf, p...)
+	}
+	binary.LittleEndian.PutUint32(w.buf[at+4:], crc32.Checksum(w.buf[at+8:], castagnoli))
+	start = w.tail
+	w.tail += Position(len(w.buf) - at)
+	select {
+	case w.flushReq <- struct{}{}:
+	default:
+	}
+	return start, w.tail, nil
+}
+
+// Durable returns the position up to which the log is fsync'd.
+func (w *WAL) Durable() Position { return Position(w.durable.Load()) }
+
+// Written returns the position up to which the log is handed to the kernel.
+func (w *WAL) Written() Position { return Position(w.written.Load()) }
+
+// Changed returns a channel closed the next time Written or Durable moves.
+func (w *WAL) Changed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.notify
+}
+
+// WaitDurable blocks until everything before end is fsync'd.
+func (w *WAL) WaitDurable(ctx context.Context, end Position) error {
+	return w.wait(ctx, end, &w.durable)
+}
+
+// WaitWritten blocks until everything before end is written to the kernel.
+func (w *WAL) WaitWritten(ctx context.Context, end Position) error {
+	return w.wait(ctx, end, &w.written)
+}
+
+func (w *WAL) wait(ctx context.Context, end Position, mark *atomic.Int64) error {
+	for {
+		ch := w.Changed()
+		if Position(mark.Load()) >= end {
+			return nil
+		}
+		if e := w.failed.Load(); e != nil {
+			return *e
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.done:
+			if Position(mark.Load()) >= end {
+				return nil
+			}
+			if e := w.failed.Load(); e != nil {
+				return *e
+			}
+			return ErrClosed
+		}
+	}
+}
+
+func (w *WAL) flusher() {
+	defer close(w.done)
+	for {
+		<-w.flushReq
+		w.mu.Lock()
+		buf, closed := w.buf, w.closed
+		w.buf, w.spare = w.spare[:0], nil
+		end := w.tail
+		w.space.Broadcast()
+		w.mu.Unlock()
+		if len(buf) > 0 {
+			if err := w.flush(buf, end); err != nil {
+				err = fmt.Errorf("%w: %w", ErrFailed, err)
+				w.failed.Store(&err)
+				w.opts.Logger.Error("wal: flush failed; refusing further writes", "err", err)
+				w.mu.Lock()
+				w.space.Broadcast()
+				w.publishLocked()
+				w.mu.Unlock()
+				return
+			}
+		}
+		w.mu.Lock()
+		if cap(buf) <= 4*w.opts.MaxPending {
+			w.spare = buf[:0]
+		}
+		w.mu.Unlock()
+		if closed {
+			return
+		}
+	}
+}
+
+func (w *WAL) flush(buf []byte, end Position) error {
+	began := time.Now()
+	seg := w.active()
+	if size := int64(end) - int64(len(buf)) - int64(seg.start); size >= w.opts.SegmentBytes {
+		if err := seg.f.Sync(); err != nil {
+			return fmt.Errorf("sync segment before roll: %w", err)
+		}
+		if err := w.createSegment(end - Position(len(buf))); err != nil {
+			return err
+		}
+		seg = w.active()
+	}
+	at := int64(end) - int64(len(buf)) - int64(seg.start)
+	if _, err := seg.f.WriteAt(buf, at); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	w.written.Store(int64(end))
+	w.mu.Lock()
+	w.publishLocked()
+	w.mu.Unlock()
+	if err := syscall.Fdatasync(int(seg.f.Fd())); err != nil {
+		return fmt.Errorf("fdatasync: %w", err)
+	}
+	w.durable.Store(int64(end))
+	w.mu.Lock()
+	w.publishLocked()
+	w.mu.Unlock()
+	if w.opts.OnFlush != nil {
+		w.opts.OnFlush(len(buf), time.Since(began))
+	}
+	return nil
+}
+
+func (w *WAL) publishLocked() {
+	close(w.notify)
+	w.notify = make(chan struct{})
+}
+
+func (w *WAL) active() *segment {
+	w.segMu.RLock()
+	defer w.segMu.RUnlock()
+	return w.segs[len(w.segs)-1]
+}
+
+// ReadAt fills p with the log's bytes starting at pos. The range must be
+// written already and must not cross a segment boundary (a frame never does).
+func (w *WAL) ReadAt(p []byte, pos Position) error {
+	if end := pos + Position(len(p)); end > w.Written() {
+		return fmt.Errorf("wal: read [%d,%d) past written position %d", pos, end, w.Written())
+	}
+	w.segMu.RLock()
+	defer w.segMu.RUnlock()
+	i := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > pos }) - 1
+	if i < 0 {
+		return fmt.Errorf("wal: position %d was removed", pos)
+	}
+	seg := w.segs[i]
+	if i+1 < len(w.segs) && pos+Position(len(p)) > w.segs[i+1].start {
+		return fmt.Errorf("wal: read at %d crosses a segment boundary", pos)
+	}
+	if _, err := seg.f.ReadAt(p, int64(pos-seg.start)); err != nil {
+		return fmt.Errorf("wal: read segment %s: %w", SegmentName(seg.start), err)
+	}
+	return nil
+}
+
+// RemoveBefore deletes every segment that lies wholly before pos. The active
+// segment is never removed.
+func (w *WAL) RemoveBefore(pos Position) (removed int, err error) {
+	w.segMu.Lock()
+	defer w.segMu.Unlock()
+	for len(w.segs) > 1 && w.segs[1].start <= pos {
+		seg := w.segs[0]
+		seg.f.Close()
+		if err := os.Remove(seg.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("wal: remove segment: %w", err)
+		}
+		w.segs = w.segs[1:]
+		removed++
+	}
+	return removed, nil
+}
+
+// Oldest returns the start of the oldest segment still on disk.
+func (w *WAL) Oldest() Position {
+	w.segMu.RLock()
+	defer w.segMu.RUnlock()
+	return w.segs[0].start
+}
+
+// SegmentStarts lists the start of every segment, oldest first.
+func (w *WAL) SegmentStarts() []Position {
+	w.segMu.RLock()
+	defer w.segMu.RUnlock()
+	out := make([]Position, len(w.segs))
+	for i, s := range w.segs {
+		out[i] = s.start
+	}
+	return out
+}
+
+// Close flushes and fsyncs what was appended, stops the flusher and closes
+// the files. Waiters on unflushed data get ErrClosed.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	w.space.Broadcast()
+	w.mu.Unlock()
+	select {
+	case w.flushReq <- struct{}{}:
+	default:
+	}
+	<-w.done
+	w.closeFiles()
+	if e := w.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (w *WAL) closeFiles() {
+	w.segMu.Lock()
+	defer w.segMu.Unlock()
+	for _, s := range w.segs {
+		s.f.Close()
+	}
+}
