@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/braidstream/braid/internal/server"
+)
+
+func init() { register(newServeCommand) }
+
+func newServeCommand() *cobra.Command {
+	cfg := server.Defaults()
+	var defaults []string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a Braid node in the foreground",
+		Long: `Run a Braid node: the Kafka protocol on --kafka-addr, /healthz and /metrics
+on --http-addr, data in --data-dir. It needs no external service.
+
+SIGTERM or Ctrl-C stops it gracefully: it stops taking requests, flushes and
+fsyncs the log, writes a checkpoint and exits 0.
+
+Examples:
+  braid serve
+  braid serve --data-dir /var/lib/braid --kafka-addr 0.0.0.0:9092 \
+      --advertised-kafka-addr broker1.example.com:9092
+  braid serve --stream-default retention.ms=86400000 --auto-create-topics`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, kv := range defaults {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("--stream-default %q: want name=value", kv)
+				}
+				cfg.StreamDefaults[k] = v
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			var level slog.Level
+			level.UnmarshalText([]byte(cfg.LogLevel))
+			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return server.Run(cmd.Context(), cfg, logger, nil)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory holding the node's data")
+	f.StringVar(&cfg.KafkaAddr, "kafka-addr", cfg.KafkaAddr, "Kafka protocol listener, host:port")
+	f.StringVar(&cfg.AdvertisedKafkaAddr, "advertised-kafka-addr", "", "host:port clients are told to connect to (default: the listener's)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP listener for /healthz and /metrics, host:port (empty disables)")
+	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "this node's broker id")
+	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", cfg.AutoCreateTopics, "create a stream when a client asks for metadata of a missing one")
+	f.IntVar(&cfg.DefaultPartitions, "default-partitions", cfg.DefaultPartitions, "shards of auto-created streams and of CreateTopics with -1")
+	f.Int64Var(&cfg.CacheBytes, "cache-bytes", cfg.CacheBytes, "memory for recent batches, all shards together, bytes")
+	f.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest Kafka request accepted, bytes")
+	f.Int64Var(&cfg.WALSegmentBytes, "wal-segment-bytes", cfg.WALSegmentBytes, "size of a write-ahead log segment, bytes")
+	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "longest time between index checkpoints")
+	f.StringArrayVar(&defaults, "stream-default", nil, "broker-wide stream config default, name=value (repeatable)")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,414 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/braidstream/braid/internal/catalog"
+	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/wal"
+)
+
+var (
+	// ErrRecordTooLarge is returned for a batch over max.message.bytes.
+	ErrRecordTooLarge = errors.New("engine: record batch larger than max.message.bytes")
+	// ErrDataDirInUse is returned when another process holds the directory.
+	ErrDataDirInUse = errors.New("engine: data directory is in use by another process")
+)
+
+// Options configures an Engine. Zero fields take the defaults noted.
+type Options struct {
+	Dir string
+	// CacheBytes bounds the memory kept for recent batches, all shards
+	// together; default 256 MiB.
+	CacheBytes int64
+	// WALSegmentBytes is the size at which a WAL segment is rolled; default
+	// 128 MiB.
+	WALSegmentBytes int64
+	// CheckpointEvery and CheckpointBytes bound the time and the WAL bytes
+	// between index checkpoints, so restart replays at most that much;
+	// defaults 30 s and 256 MiB.
+	CheckpointEvery time.Duration
+	CheckpointBytes int64
+	// Defaults are broker-wide stream config defaults (Kafka names).
+	Defaults catalog.Configs
+	Logger   *slog.Logger
+	// OnFlush observes every WAL group commit (for metrics).
+	OnFlush func(bytes int, took time.Duration)
+}
+
+func (o *Options) setDefaults() {
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 256 << 20
+	}
+	if o.CheckpointEvery <= 0 {
+		o.CheckpointEvery = 30 * time.Second
+	}
+	if o.CheckpointBytes <= 0 {
+		o.CheckpointBytes = 256 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Stream is a stream as the engine serves it: the catalog entry plus its
+// shards and the configs the write path needs.
+type Stream struct {
+	*catalog.Stream
+	Shards          []*shard.Shard
+	MaxMessageBytes int
+	LogAppendTime   bool
+}
+
+// Engine is an open data directory.
+type Engine struct {
+	opts Options
+	lock *os.File
+	cat  *catalog.Catalog
+	wal  *wal.WAL
+
+	mu      sync.Mutex                       // serialises catalog changes
+	streams atomic.Pointer[map[string]*Stream] // by name; immutable, swapped
+	byID    map[uint64]*Stream                 // used during recovery only
+
+	ckptMu      sync.Mutex // one checkpoint at a time
+	lastCkptPos atomic.Int64
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Open opens the data directory, recovering from the last checkpoint and the
+// write-ahead log after it.
+func Open(opts Options) (*Engine, error) {
+	opts.setDefaults()
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("engine: create data dir: %w", err)
+	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{opts: opts, lock: lock, stop: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
+	began := time.Now()
+	e.cat, err = catalog.Open(catalog.FileStore{Path: filepath.Join(opts.Dir, "catalog.json")})
+	if err != nil {
+		return nil, err
+	}
+	ck, err := loadCheckpoint(filepath.Join(opts.Dir, "checkpoint"))
+	if err != nil {
+		return nil, err
+	}
+	// The log is opened in two steps: shards need the WAL to read from, and
+	// replay needs the shards; walRef lets shards reach the WAL once open.
+	ref := &walRef{}
+	e.installStreams(ref)
+	for _, snap := range ck.shards {
+		if st := e.byID[snap.Key.Stream]; st != nil && int(snap.Key.Shard) < len(st.Shards) {
+			st.Shards[snap.Key.Shard].Restore(snap)
+		}
+	}
+	var replayed, skipped int
+	w, err := wal.Open(wal.Options{
+		Dir: filepath.Join(opts.Dir, "wal"), SegmentBytes: opts.WALSegmentBytes,
+		Logger: opts.Logger, OnFlush: opts.OnFlush,
+	}, ck.replayFrom, func(pos wal.Position, kind wal.Kind, body []byte) error {
+		sh := e.shardForFrame(body)
+		if sh == nil {
+			skipped++
+			return nil
+		}
+		replayed++
+		return applyFrame(sh, pos, kind, body)
+	})
+	if err != nil {
+		return nil, err
+	}
+	ref.WAL = w
+	e.wal = w
+	e.lastCkptPos.Store(int64(ck.replayFrom))
+	e.byID = nil
+	opts.Logger.Info("engine: recovered", "dir", opts.Dir, "streams", len(*e.streams.Load()),
+		"checkpoint_at", ck.replayFrom, "frames_replayed", replayed, "frames_skipped", skipped,
+		"wal_end", w.Durable(), "took", time.Since(began))
+	e.wg.Add(1)
+	go e.background()
+	ok = true
+	return e, nil
+}
+
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("engine: open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, dir)
+	}
+	return f, nil
+}
+
+// walRef forwards to the WAL once it is open; shards built before it opens
+// use it only after recovery.
+type walRef struct{ *wal.WAL }
+
+func (e *Engine) shardForFrame(body []byte) *shard.Shard {
+	if len(body) < shard.FramePrefixLen {
+		return nil
+	}
+	key := frameKey(body)
+	st := e.byID[key.Stream]
+	if st == nil || key.Shard < 0 || int(key.Shard) >= len(st.Shards) {
+		return nil
+	}
+	return st.Shards[key.Shard]
+}
+
+// installStreams rebuilds the stream map from the catalog, keeping the shard
+// objects of streams that still exist.
+func (e *Engine) installStreams(log shard.Log) {
+	old := map[string]*Stream{}
+	if p := e.streams.Load(); p != nil {
+		old = *p
+	}
+	next := make(map[string]*Stream)
+	byID := make(map[uint64]*Stream)
+	all := e.cat.Streams()
+	total := 0
+	for _, cs := range all {
+		total += len(cs.Shards)
+	}
+	cacheLimit := max(256<<10, e.opts.CacheBytes/int64(max(total, 1)))
+	for _, cs := range all {
+		st := &Stream{Stream: cs}
+		prev := old[cs.Name]
+		if prev != nil && prev.ID != cs.ID {
+			prev = nil
+		}
+		for _, sh := range cs.Shards {
+			var s *shard.Shard
+			if prev != nil && int(sh.ID) < len(prev.Shards) {
+				s = prev.Shards[sh.ID]
+			} else {
+				s = shard.New(shard.Key{Stream: uint64(cs.ID), Shard: int32(sh.ID)}, log, cacheLimit)
+			}
+			s.SetClosed(sh.State == catalog.ShardClosed)
+			s.SetCacheLimit(cacheLimit)
+			st.Shards = append(st.Shards, s)
+		}
+		st.MaxMessageBytes = int(cs.Configs.Int("max.message.bytes", e.opts.Defaults))
+		st.LogAppendTime = cs.Configs.Get("message.timestamp.type", e.opts.Defaults) == "LogAppendTime"
+		next[cs.Name] = st
+		byID[uint64(cs.ID)] = st
+	}
+	e.streams.Store(&next)
+	e.byID = byID
+}
+
+func (e *Engine) log() shard.Log {
+	if e.wal == nil {
+		return &walRef{}
+	}
+	return e.wal
+}
+
+// ClusterID returns the cluster id stored in the catalog.
+func (e *Engine) ClusterID() string { return e.cat.ClusterID() }
+
+// Defaults returns the broker-wide stream config defaults.
+func (e *Engine) Defaults() catalog.Configs { return e.opts.Defaults }
+
+// Stream returns the named stream, or nil.
+func (e *Engine) Stream(name string) *Stream { return (*e.streams.Load())[name] }
+
+// StreamByTopicID returns the stream with the given Kafka topic id, or nil.
+func (e *Engine) StreamByTopicID(id [16]byte) *Stream {
+	for _, st := range *e.streams.Load() {
+		if st.TopicID == id {
+			return st
+		}
+	}
+	return nil
+}
+
+// Streams returns all streams.
+func (e *Engine) Streams() map[string]*Stream { return *e.streams.Load() }
+
+// CreateStream creates a stream with n shards.
+func (e *Engine) CreateStream(name string, n int, configs catalog.Configs, validateOnly bool) (*catalog.Stream, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := e.cat.CreateStream(name, n, configs, validateOnly)
+	if err == nil && !validateOnly {
+		e.installStreams(e.log())
+		e.opts.Logger.Info("stream created", "stream", name, "shards", n)
+	}
+	return s, err
+}
+
+// DeleteStream deletes a stream; its data in the log is skipped from now on
+// and reclaimed with the log segments that hold it.
+func (e *Engine) DeleteStream(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.cat.DeleteStream(name)
+	if err == nil {
+		e.installStreams(e.log())
+		e.opts.Logger.Info("stream deleted", "stream", name)
+	}
+	return err
+}
+
+// AddShards grows a stream to total shards.
+func (e *Engine) AddShards(name string, total int, validateOnly bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.cat.AddShards(name, total, validateOnly)
+	if err == nil && !validateOnly {
+		e.installStreams(e.log())
+	}
+	return err
+}
+
+// SetConfigs changes a stream's configs (see catalog.Catalog.SetConfigs).
+func (e *Engine) SetConfigs(name string, set map[string]*string, replace, validateOnly bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.cat.SetConfigs(name, set, replace, validateOnly)
+	if err == nil && !validateOnly {
+		e.installStreams(e.log())
+	}
+	return err
+}
+
+// Produce validates and appends the batches of one shard's produce request.
+// It returns the base offset of the first batch, the number of records and
+// the log position to wait for; nothing is appended if any batch is invalid.
+func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte) (first shard.Offset, n int, end wal.Position, err error) {
+	batches, err := shard.SplitBatches(records)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	headers := make([]shard.Header, len(batches))
+	for i, b := range batches {
+		if len(b) > st.MaxMessageBytes {
+			return 0, 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(b), st.MaxMessageBytes)
+		}
+		if headers[i], err = shard.Validate(b); err != nil {
+			return 0, 0, 0, err
+		}
+		if headers[i].Transactional() || headers[i].Control() {
+			return 0, 0, 0, shard.ErrTransactional
+		}
+		n += int(headers[i].NumRecords)
+	}
+	appendTime := int64(-1)
+	if st.LogAppendTime {
+		appendTime = time.Now().UnixMilli()
+	}
+	for i, b := range batches {
+		// Copy so the request buffer is not pinned by the cache.
+		res, err := sh.Append(append([]byte(nil), b...), headers[i], appendTime)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if i == 0 {
+			first = res.Base
+		}
+		end = res.End
+	}
+	return first, n, end, nil
+}
+
+// WaitDurable waits until the log is fsync'd up to end.
+func (e *Engine) WaitDurable(ctx context.Context, end wal.Position) error {
+	return e.wal.WaitDurable(ctx, end)
+}
+
+// WaitWritten waits until the log is written to the kernel up to end.
+func (e *Engine) WaitWritten(ctx context.Context, end wal.Position) error {
+	return e.wal.WaitWritten(ctx, end)
+}
+
+// Changed returns a channel closed when new data may have become visible.
+func (e *Engine) Changed() <-chan struct{} { return e.wal.Changed() }
+
+// DeleteRecords advances a shard's log start offset durably.
+func (e *Engine) DeleteRecords(ctx context.Context, sh *shard.Shard, to shard.Offset) (shard.Offset, error) {
+	start, end, err := sh.DeleteRecords(to)
+	if err != nil {
+		return start, err
+	}
+	return start, e.wal.WaitDurable(ctx, end)
+}
+
+// Close checkpoints and closes the engine; everything appended is fsync'd.
+func (e *Engine) Close() error {
+	close(e.stop)
+	e.wg.Wait()
+	err := e.wal.Close()
+	if err == nil {
+		err = e.checkpoint()
+	}
+	e.lock.Close()
+	return err
+}
+
+func (e *Engine) background() {
+	defer e.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+		}
+		grown := int64(e.wal.Durable()) - e.lastCkptPos.Load()
+		if grown > 0 && (grown >= e.opts.CheckpointBytes || time.Since(last) >= e.opts.CheckpointEvery) {
+			if err := e.checkpoint(); err != nil {
+				e.opts.Logger.Error("engine: checkpoint failed", "err", err)
+				continue
+			}
+			last = time.Now()
+		}
+		e.reclaimWAL()
+	}
+}
+
+// reclaimWAL removes WAL segments that no shard and no recovery needs.
+func (e *Engine) reclaimWAL() {
+	need := wal.Position(e.lastCkptPos.Load())
+	for _, st := range e.Streams() {
+		for _, sh := range st.Shards {
+			if p := sh.OldestPosition(); p >= 0 && p < need {
+				need = p
+			}
+		}
+	}
+	if n, err := e.wal.RemoveBefore(need); err != nil {
+		e.opts.Logger.Error("engine: reclaim WAL", "err", err)
+	} else if n > 0 {
+		e.opts.Logger.Info("engine: reclaimed WAL segments", "count", n, "before", need)
+	}
+}
+
+// DurablePosition returns how far the shared log is fsync'd.
+func (e *Engine) DurablePosition() wal.Position { return e.wal.Durable() }

@@ -1,0 +1,120 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// Produce v3-v12: v3 is the first to carry RecordBatch v2, the only format
+// Braid stores (Kafka 4 made the same cut); v13 addresses topics by id.
+//
+// Appends happen here, in request order; the wait for durability (acks=all:
+// fsync; acks=1: written to the kernel) happens in the completion, so
+// pipelined requests share one group commit. acks=0 gets no response.
+func init() { register(0, 3, 12, handleProduce) }
+
+func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	eng := c.s.eng
+	var end wal.Position
+	appended := false
+	if req.TransactionID != nil {
+		// Transactions come with the exactly-once work; refuse clearly.
+		for _, rt := range req.Topics {
+			t := kmsg.NewProduceResponseTopic()
+			t.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				p := kmsg.NewProduceResponseTopicPartition()
+				p.Partition, p.ErrorCode = rp.Partition, kerr.TransactionalIDAuthorizationFailed.Code
+				t.Partitions = append(t.Partitions, p)
+			}
+			resp.Topics = append(resp.Topics, t)
+		}
+		return finishProduce(req, resp)
+	}
+	for _, rt := range req.Topics {
+		t := kmsg.NewProduceResponseTopic()
+		t.Topic = rt.Topic
+		st := eng.Stream(rt.Topic)
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewProduceResponseTopicPartition()
+			p.Partition, p.BaseOffset, p.LogAppendTime, p.LogStartOffset = rp.Partition, -1, -1, -1
+			if st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards) {
+				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				t.Partitions = append(t.Partitions, p)
+				continue
+			}
+			sh := st.Shards[rp.Partition]
+			base, n, e, err := eng.Produce(st, sh, rp.Records)
+			if err != nil {
+				p.ErrorCode, p.ErrorMessage = errCode(err), errMessage(err)
+				c.s.opts.Logger.Debug("kafka: produce refused", "stream", rt.Topic, "shard", rp.Partition, "err", err)
+			} else {
+				p.BaseOffset = int64(base)
+				if st.LogAppendTime {
+					p.LogAppendTime = time.Now().UnixMilli()
+				}
+				p.LogStartOffset = logStart(sh)
+				end, appended = max(end, e), true
+				c.s.opts.Metrics.ProducedRecords.WithLabelValues(rt.Topic).Add(float64(n))
+				c.s.opts.Metrics.ProducedBytes.WithLabelValues(rt.Topic).Add(float64(len(rp.Records)))
+			}
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	if !appended {
+		return finishProduce(req, resp)
+	}
+	return nil, func() kmsg.Response {
+		ctx, cancel := context.WithTimeout(c.ctx, produceWait(req.TimeoutMillis))
+		defer cancel()
+		var err error
+		if req.Acks == -1 {
+			err = eng.WaitDurable(ctx, end)
+		} else {
+			err = eng.WaitWritten(ctx, end)
+		}
+		if err != nil {
+			// The data may still become durable, but we cannot say so.
+			for i := range resp.Topics {
+				for j := range resp.Topics[i].Partitions {
+					p := &resp.Topics[i].Partitions[j]
+					if p.ErrorCode == 0 {
+						p.ErrorCode, p.ErrorMessage = errCode(err), errMessage(err)
+					}
+				}
+			}
+		}
+		if req.Acks == 0 {
+			return nil
+		}
+		return resp
+	}
+}
+
+func finishProduce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) (kmsg.Response, func() kmsg.Response) {
+	if req.Acks == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// produceWait bounds how long a produce waits for durability: the client's
+// timeout, but never less than 30 s (an fsync stall is not the client's
+// replication timeout).
+func produceWait(ms int32) time.Duration {
+	return max(time.Duration(ms)*time.Millisecond, 30*time.Second)
+}
+
+func logStart(sh *shard.Shard) int64 {
+	ls, _, _ := sh.Offsets()
+	return int64(ls)
+}

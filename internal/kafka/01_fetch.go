@@ -1,0 +1,121 @@
+package kafka
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/shard"
+)
+
+// Fetch v4-v16: v4 is the first that returns RecordBatch v2 without down
+// conversion; v13+ addresses topics by id; v17+ only adds follower fields.
+//
+// Fetch sessions (KIP-227) are refused cleanly: every response carries
+// session id 0, which tells the client to send full fetches; a request for
+// an existing session gets FETCH_SESSION_ID_NOT_FOUND.
+//
+// Long poll: the completion re-reads until min_bytes are there or max_wait
+// passes, woken by every group commit.
+func init() { register(1, 4, 16, handleFetch) }
+
+// maxFetchWait caps a client's max_wait, so a connection is never parked for
+// long on a value it made up.
+const maxFetchWait = 30 * time.Second
+
+func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
+	req := kreq.(*kmsg.FetchRequest)
+	if req.Version >= 7 && req.SessionEpoch > 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
+	}
+	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
+	deadline := time.Now().Add(wait)
+	return nil, func() kmsg.Response {
+		for {
+			changed := c.s.eng.Changed()
+			resp, n := c.fetchOnce(req)
+			left := time.Until(deadline)
+			if n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || left <= 0 || c.ctx.Err() != nil {
+				return resp
+			}
+			t := time.NewTimer(left)
+			select {
+			case <-changed:
+			case <-t.C:
+			case <-c.ctx.Done():
+			}
+			t.Stop()
+		}
+	}
+}
+
+// fetchOnce builds a response from what is visible now and returns it with
+// the number of record bytes it holds.
+func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	eng := c.s.eng
+	budget := int(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = 64 << 20
+	}
+	total := 0
+	for _, rt := range req.Topics {
+		t := kmsg.NewFetchResponseTopic()
+		t.Topic, t.TopicID = rt.Topic, rt.TopicID
+		var st *engine.Stream
+		if req.Version >= 13 {
+			st = eng.StreamByTopicID(rt.TopicID)
+		} else {
+			st = eng.Stream(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewFetchResponseTopicPartition()
+			p.Partition = rp.Partition
+			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
+			switch {
+			case st == nil && req.Version >= 13:
+				p.ErrorCode = kerr.UnknownTopicID.Code
+			case st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards):
+				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				p.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				sh := st.Shards[rp.Partition]
+				n := c.fetchPartition(sh, &p, rp, budget-total, total == 0)
+				if n > 0 {
+					c.s.opts.Metrics.FetchedBytes.WithLabelValues(st.Name).Add(float64(n))
+				}
+				total += n
+			}
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return resp, total
+}
+
+func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartition, rp kmsg.FetchRequestTopicPartition, budget int, first bool) int {
+	logStart, hw, _ := sh.Offsets()
+	p.HighWatermark, p.LastStableOffset, p.LogStartOffset = int64(hw), int64(hw), int64(logStart)
+	limit := min(int(rp.PartitionMaxBytes), budget)
+	if limit <= 0 && !first {
+		return 0
+	}
+	// KIP-74: the first batch of the response is returned whole even if it
+	// is over the limits, so a large batch can never stall a consumer.
+	data, err := sh.Read(shard.Offset(rp.FetchOffset), max(limit, 0), first)
+	if err != nil {
+		p.ErrorCode = errCode(err)
+		if !errors.Is(err, shard.ErrOffsetOutOfRange) {
+			c.s.opts.Logger.Warn("kafka: fetch read failed", "shard", sh.Key().String(), "offset", rp.FetchOffset, "err", err)
+		}
+		return 0
+	}
+	p.RecordBatches = data
+	return len(data)
+}

@@ -1,0 +1,25 @@
+// Package kafka is Braid's Kafka wire-protocol door. Requests are decoded and
+// responses encoded with franz-go's kmsg; this package only frames them and
+// maps them onto the engine.
+//
+// One file per API (00_produce.go, 01_fetch.go, ...), each registering its
+// handler and the versions it answers in one table; ApiVersions answers from
+// that same table, so what is advertised is exactly what is handled.
+//
+// # Connections
+//
+// Each connection has a reader goroutine and a writer goroutine. The reader
+// decodes requests one by one and runs their handler, which does the part
+// that must happen in request order (for produce: validating and appending,
+// which fixes offsets) and may return a completion to run later (waiting for
+// the fsync, or a fetch's long poll). The writer runs completions and writes
+// responses strictly in request order. So a producer may pipeline several
+// requests on one connection and they all ride the same group commit, while
+// responses still come back in order, as the protocol requires.
+//
+// A frame larger than Options.MaxRequestBytes, an unknown API key or
+// version, or a body that does not decode closes that connection (after
+// answering ApiVersions per KIP-511 where that applies); the server goes on
+// serving everyone else. A handler panic is recovered and closes only its
+// connection.
+package kafka

@@ -1,0 +1,68 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/braidstream/braid/internal/catalog"
+	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// errorMap is the one place where Braid's errors become Kafka error codes.
+// Order matters only where one error wraps another.
+var errorMap = []struct {
+	err  error
+	code *kerr.Error
+}{
+	{catalog.ErrStreamExists, kerr.TopicAlreadyExists},
+	{catalog.ErrUnknownStream, kerr.UnknownTopicOrPartition},
+	{catalog.ErrInvalidName, kerr.InvalidTopicException},
+	{catalog.ErrInvalidShards, kerr.InvalidPartitions},
+	{catalog.ErrUnknownShard, kerr.UnknownTopicOrPartition},
+	{catalog.ErrInvalidConfig, kerr.InvalidConfig},
+	{catalog.ErrShardClosed, kerr.NotLeaderForPartition},
+	{shard.ErrClosed, kerr.NotLeaderForPartition},
+	{shard.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{shard.ErrCorruptBatch, kerr.CorruptMessage},
+	{shard.ErrUnsupportedCompression, kerr.UnsupportedCompressionType},
+	{shard.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
+	{shard.ErrTransactional, kerr.TransactionalIDAuthorizationFailed},
+	{engine.ErrRecordTooLarge, kerr.MessageTooLarge},
+	{wal.ErrTooLarge, kerr.MessageTooLarge},
+	{wal.ErrFailed, kerr.KafkaStorageError},
+	{wal.ErrClosed, kerr.NotLeaderForPartition},
+	{wal.ErrCorrupt, kerr.KafkaStorageError},
+	{context.Canceled, kerr.RequestTimedOut},
+	{context.DeadlineExceeded, kerr.RequestTimedOut},
+}
+
+// errCode maps an error to a Kafka error code (0 for nil).
+func errCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	for _, m := range errorMap {
+		if errors.Is(err, m.err) {
+			return m.code.Code
+		}
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errMessage is the message to send along with a code, where the protocol
+// has room for one.
+func errMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

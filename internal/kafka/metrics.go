@@ -1,0 +1,46 @@
+package kafka
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metrics are the Kafka door's Prometheus collectors.
+type Metrics struct {
+	connections prometheus.Gauge
+	requests    *prometheus.HistogramVec
+	bytesIn     prometheus.Counter
+	bytesOut    prometheus.Counter
+	badRequests prometheus.Counter
+	// ProducedRecords, ProducedBytes and FetchedBytes count data by stream.
+	ProducedRecords *prometheus.CounterVec
+	ProducedBytes   *prometheus.CounterVec
+	FetchedBytes    *prometheus.CounterVec
+}
+
+// NewMetrics creates the collectors and registers them with reg (if set).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "braid_kafka_connections", Help: "Open Kafka protocol connections."}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "braid_kafka_request_seconds", Help: "Kafka requests by API, from decode to response written.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"api"}),
+		bytesIn:         prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_received_bytes_total", Help: "Bytes of Kafka requests received."}),
+		bytesOut:        prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_sent_bytes_total", Help: "Bytes of Kafka responses sent."}),
+		badRequests:     prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_bad_requests_total", Help: "Requests that closed their connection: malformed, oversized or unsupported."}),
+		ProducedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_records_total", Help: "Records appended, by stream."}, []string{"stream"}),
+		ProducedBytes:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_bytes_total", Help: "Record batch bytes appended, by stream."}, []string{"stream"}),
+		FetchedBytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_fetched_bytes_total", Help: "Record batch bytes served to fetches, by stream."}, []string{"stream"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connections, m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.ProducedRecords, m.ProducedBytes, m.FetchedBytes)
+	}
+	return m
+}
+
+func (m *Metrics) observe(key int16, began time.Time) {
+	m.requests.WithLabelValues(kmsg.NameForKey(key)).Observe(time.Since(began).Seconds())
+}

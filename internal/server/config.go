@@ -1,0 +1,122 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/braidstream/braid/internal/catalog"
+)
+
+// Config is a node's configuration. Defaults() gives the embedded default:
+// data in ./braid-data, Kafka on :9092, nothing else to set.
+type Config struct {
+	DataDir string // default ./braid-data
+	// KafkaAddr is the Kafka listener (host:port); default 127.0.0.1:9092.
+	KafkaAddr string
+	// AdvertisedKafkaAddr is what Metadata tells clients (host:port);
+	// default: the listener's address.
+	AdvertisedKafkaAddr string
+	// HTTPAddr serves /healthz and /metrics; empty disables it; default
+	// 127.0.0.1:9644.
+	HTTPAddr string
+	NodeID   int32
+	// AutoCreateTopics lets Metadata create missing topics (default off);
+	// DefaultPartitions is their shard count, and the count for CreateTopics
+	// with -1 (default 1).
+	AutoCreateTopics  bool
+	DefaultPartitions int
+	// CacheBytes bounds memory for recent batches (default 256 MiB).
+	CacheBytes int64
+	// MaxRequestBytes bounds one Kafka request (default 100 MiB).
+	MaxRequestBytes int
+	// WALSegmentBytes is the shared log's segment size (default 128 MiB).
+	WALSegmentBytes int64
+	// CheckpointInterval bounds time between index checkpoints (default 30s).
+	CheckpointInterval time.Duration
+	// StreamDefaults are broker-wide defaults for stream configs, by Kafka
+	// name (e.g. retention.ms).
+	StreamDefaults catalog.Configs
+	LogLevel       string // debug, info, warn, error; default info
+}
+
+// Defaults returns the embedded default configuration.
+func Defaults() Config {
+	return Config{
+		DataDir:            "./braid-data",
+		KafkaAddr:          "127.0.0.1:9092",
+		HTTPAddr:           "127.0.0.1:9644",
+		DefaultPartitions:  1,
+		CacheBytes:         256 << 20,
+		MaxRequestBytes:    100 << 20,
+		WALSegmentBytes:    128 << 20,
+		CheckpointInterval: 30 * time.Second,
+		StreamDefaults:     catalog.Configs{},
+		LogLevel:           "info",
+	}
+}
+
+func checkAddr(name, addr string, optional bool) error {
+	if addr == "" {
+		if optional {
+			return nil
+		}
+		return fmt.Errorf("%s: must be set (host:port)", name)
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %q: %v", name, addr, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%s %q: bad port", name, addr)
+	}
+	return nil
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir: must be set"))
+	}
+	if err := checkAddr("kafka addr", c.KafkaAddr, false); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkAddr("advertised kafka addr", c.AdvertisedKafkaAddr, true); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkAddr("http addr", c.HTTPAddr, true); err != nil {
+		errs = append(errs, err)
+	}
+	if c.NodeID < 0 {
+		errs = append(errs, fmt.Errorf("node id %d: must be >= 0", c.NodeID))
+	}
+	if c.DefaultPartitions < 1 || c.DefaultPartitions > catalog.MaxShards {
+		errs = append(errs, fmt.Errorf("default partitions %d: must be 1 to %d", c.DefaultPartitions, catalog.MaxShards))
+	}
+	if c.CacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("cache bytes %d: must be >= 0", c.CacheBytes))
+	}
+	if c.MaxRequestBytes < 1024 || c.MaxRequestBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("max request bytes %d: must be 1 KiB to 1 GiB", c.MaxRequestBytes))
+	}
+	if c.WALSegmentBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("wal segment bytes %d: must be at least 1 MiB", c.WALSegmentBytes))
+	}
+	if c.CheckpointInterval < time.Second {
+		errs = append(errs, fmt.Errorf("checkpoint interval %s: must be at least 1s", c.CheckpointInterval))
+	}
+	for k, v := range c.StreamDefaults {
+		if err := catalog.ValidateConfig(k, v); err != nil {
+			errs = append(errs, fmt.Errorf("stream default: %w", err))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log level %q: must be debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/kafka"
+)
+
+// Run starts a node and serves until ctx is done, then shuts down
+// gracefully: stop taking requests, flush and fsync the log, write a
+// checkpoint. ready, if set, is called once the node serves.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaAddr, httpAddr net.Addr)) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var isReady atomic.Bool
+
+	var httpSrv *http.Server
+	var httpLn net.Listener
+	if cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
+		}
+		httpLn = ln
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			if !isReady.Load() {
+				http.Error(w, "recovering", http.StatusServiceUnavailable)
+				return
+			}
+			w.Write([]byte("ok\n"))
+		})
+		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go httpSrv.Serve(ln)
+		defer httpSrv.Close()
+	}
+
+	flushBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_wal_flushed_bytes_total", Help: "Bytes written and fsync'd by the shared write-ahead log."})
+	flushSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "braid_wal_flush_seconds", Help: "Duration of one group commit (write + fdatasync).",
+		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)})
+	reg.MustRegister(flushBytes, flushSeconds)
+
+	began := time.Now()
+	eng, err := engine.Open(engine.Options{
+		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALSegmentBytes: cfg.WALSegmentBytes,
+		CheckpointEvery: cfg.CheckpointInterval, Defaults: cfg.StreamDefaults, Logger: logger,
+		OnFlush: func(n int, took time.Duration) {
+			flushBytes.Add(float64(n))
+			flushSeconds.Observe(took.Seconds())
+		},
+	})
+	if err != nil {
+		return err
+	}
+	registerEngineMetrics(reg, eng)
+
+	kopts := kafka.Options{
+		NodeID: cfg.NodeID, MaxRequestBytes: int32(cfg.MaxRequestBytes),
+		AutoCreateTopics: cfg.AutoCreateTopics, DefaultPartitions: int32(cfg.DefaultPartitions),
+		Logger: logger, Metrics: kafka.NewMetrics(reg),
+	}
+	if cfg.AdvertisedKafkaAddr != "" {
+		host, port, _ := net.SplitHostPort(cfg.AdvertisedKafkaAddr)
+		p, _ := strconv.Atoi(port)
+		kopts.AdvertisedHost, kopts.AdvertisedPort = host, int32(p)
+	}
+	ln, err := net.Listen("tcp", cfg.KafkaAddr)
+	if err != nil {
+		eng.Close()
+		return fmt.Errorf("listen kafka %s: %w", cfg.KafkaAddr, err)
+	}
+	ks := kafka.NewServer(eng, kopts)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- ks.Serve(ln) }()
+	isReady.Store(true)
+	var httpAddr net.Addr
+	if httpLn != nil {
+		httpAddr = httpLn.Addr()
+	}
+	logger.Info("braid ready", "kafka", ln.Addr().String(), "http", fmt.Sprint(httpAddr), "data_dir", cfg.DataDir, "startup", time.Since(began))
+	if ready != nil {
+		ready(ln.Addr(), httpAddr)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	logger.Info("braid shutting down")
+	isReady.Store(false)
+	ks.Close()
+	if cerr := eng.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close engine: %w", cerr))
+	}
+	if err == nil {
+		logger.Info("braid stopped cleanly")
+	}
+	return err
+}
+
+func registerEngineMetrics(reg *prometheus.Registry, eng *engine.Engine) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_streams", Help: "Streams on this node."},
+		func() float64 { return float64(len(eng.Streams())) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_shards", Help: "Shards on this node."},
+		func() float64 {
+			n := 0
+			for _, st := range eng.Streams() {
+				n += len(st.Shards)
+			}
+			return float64(n)
+		}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_wal_durable_position_bytes", Help: "Bytes ever made durable in the shared log."},
+		func() float64 { return float64(eng.DurablePosition()) }))
+}

@@ -1,0 +1,37 @@
+// Package shard keeps one shard's log: the offsets it has handed out, an
+// index from offset to where each record batch lives, the high watermark up
+// to which readers may see, and a cache of recent batches so that tailing
+// readers are served from memory.
+//
+// # Where batches live
+//
+// Batches are Kafka RecordBatch v2 bytes, stored as the producer sent them
+// except for the base offset and partition leader epoch (neither is covered
+// by the batch CRC). Appends go to the node's shared write-ahead log as one
+// frame each:
+//
+//	+-------------+------------+-----------------------------+
+//	| stream u64  | shard i32  | RecordBatch v2 (61+ bytes)  |
+//	+-------------+------------+-----------------------------+
+//	  little-endian              big-endian, as Kafka writes it
+//
+// The index records each batch's base and last offset, its max timestamp and
+// its Location (the write-ahead log position of its bytes). A Location can
+// later name a shard segment file instead; readers do not care which.
+//
+// # Offsets and visibility
+//
+//	logStart <= ... <= hw <= next
+//
+// next is the offset the next appended record gets. A batch becomes visible
+// (hw moves past it) only once the log frame holding it is fsync'd, whatever
+// acks the producer asked for: a reader can never see a record that a crash
+// could take back, so offsets are never reused with other data.
+//
+// # Concurrency
+//
+// A Shard's mutex serialises appends, so the order of frames in the shared
+// log is the shard's offset order. Lock order: Shard.mu, then the log's own
+// lock (taken inside Log.Append). Reads copy index entries under a read lock
+// and do file I/O outside it.
+package shard

@@ -1,0 +1,329 @@
+package shard
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// Offset is a record's position in its shard.
+type Offset int64
+
+func (o Offset) String() string { return strconv.FormatInt(int64(o), 10) }
+
+var (
+	// ErrClosed is returned for writes to a closed shard.
+	ErrClosed = errors.New("shard: closed")
+	// ErrOffsetOutOfRange is returned for reads before the log start or past
+	// the high watermark.
+	ErrOffsetOutOfRange = errors.New("shard: offset out of range")
+)
+
+// Frame kinds this package writes to the shared log.
+const (
+	KindBatch    wal.Kind = 1 // stream u64 | shard i32 | RecordBatch
+	KindLogStart wal.Kind = 2 // stream u64 | shard i32 | new log start offset i64
+)
+
+// FramePrefixLen is the size of the stream/shard prefix of every frame body.
+const FramePrefixLen = 12
+
+// Log is what a shard needs from the shared write-ahead log.
+type Log interface {
+	Append(kind wal.Kind, parts ...[]byte) (start, end wal.Position, err error)
+	ReadAt(p []byte, pos wal.Position) error
+	Durable() wal.Position
+}
+
+// Location says where a batch's bytes are.
+type Location struct {
+	Pos  wal.Position // first byte of the batch in the shared log
+	Size int32
+}
+
+// Entry is one batch in the index.
+type Entry struct {
+	Base, Last Offset
+	MaxTS      int64
+	Loc        Location
+	data       []byte // cached bytes, nil once evicted
+}
+
+type mark struct {
+	end  wal.Position
+	next Offset
+}
+
+// Key names a shard on this node.
+type Key struct {
+	Stream uint64
+	Shard  int32
+}
+
+func (k Key) String() string { return fmt.Sprintf("%d/%d", k.Stream, k.Shard) }
+
+// Shard is one shard's log.
+type Shard struct {
+	key Key
+	log Log
+
+	mu         sync.RWMutex
+	entries    []Entry // ascending by Base
+	logStart   Offset
+	next       Offset
+	pending    []mark // frames appended but maybe not durable, in log order
+	closed     bool
+	cached     int64 // bytes of entries[cacheFrom:] held in memory
+	cacheFrom  int
+	cacheLimit int64
+
+	hw atomic.Int64
+}
+
+// New returns an empty shard.
+func New(key Key, log Log, cacheLimit int64) *Shard {
+	return &Shard{key: key, log: log, cacheLimit: cacheLimit}
+}
+
+// Key returns the shard's key.
+func (s *Shard) Key() Key { return s.key }
+
+// SetClosed marks the shard closed (or open again, during recovery).
+func (s *Shard) SetClosed(closed bool) {
+	s.mu.Lock()
+	s.closed = closed
+	s.mu.Unlock()
+}
+
+// SetCacheLimit bounds the bytes of recent batches kept in memory.
+func (s *Shard) SetCacheLimit(n int64) {
+	s.mu.Lock()
+	s.cacheLimit = n
+	s.evictLocked()
+	s.mu.Unlock()
+}
+
+// AppendResult tells a producer where its batch went.
+type AppendResult struct {
+	Base Offset
+	End  wal.Position // the batch is durable once the log is durable to End
+}
+
+// Append assigns offsets to a validated batch, writes it to the shared log
+// and indexes it. b is retained (as cache) and modified in place: the caller
+// must not reuse it. logAppendTime is -1 for CreateTime streams.
+func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, error) {
+	var prefix [FramePrefixLen]byte
+	binary.LittleEndian.PutUint64(prefix[:8], s.key.Stream)
+	binary.LittleEndian.PutUint32(prefix[8:], uint32(s.key.Shard))
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return AppendResult{}, ErrClosed
+	}
+	base := s.next
+	stamp(b, int64(base), logAppendTime)
+	maxTS := h.MaxTimestamp
+	if logAppendTime >= 0 {
+		maxTS = logAppendTime
+	}
+	start, end, err := s.log.Append(KindBatch, prefix[:], b)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	s.addLocked(Entry{
+		Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: maxTS,
+		Loc:  Location{Pos: start + wal.HeaderLen + FramePrefixLen, Size: int32(len(b))},
+		data: b,
+	})
+	s.pending = append(s.pending, mark{end: end, next: s.next})
+	return AppendResult{Base: base, End: end}, nil
+}
+
+func (s *Shard) addLocked(e Entry) {
+	s.entries = append(s.entries, e)
+	s.next = e.Last + 1
+	if e.data != nil {
+		s.cached += int64(len(e.data))
+		s.evictLocked()
+	}
+}
+
+func (s *Shard) evictLocked() {
+	for s.cached > s.cacheLimit && s.cacheFrom < len(s.entries) {
+		e := &s.entries[s.cacheFrom]
+		if e.data != nil {
+			s.cached -= int64(len(e.data))
+			e.data = nil
+		}
+		s.cacheFrom++
+	}
+}
+
+// Replay indexes a batch found in the shared log during recovery; the batch
+// is durable by definition. Batches already covered (from a checkpoint) are
+// skipped.
+func (s *Shard) Replay(b []byte, pos wal.Position) error {
+	h, err := ParseHeader(b)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	base := Offset(h.BaseOffset)
+	if base < s.next {
+		return nil
+	}
+	s.addLocked(Entry{Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: h.MaxTimestamp,
+		Loc: Location{Pos: pos, Size: int32(len(b))}})
+	s.hw.Store(int64(s.next))
+	return nil
+}
+
+// HighWatermark returns the offset up to which readers may see, moving it
+// past every batch whose frame is now durable.
+func (s *Shard) HighWatermark() Offset {
+	durable := s.log.Durable()
+	s.mu.RLock()
+	stale := len(s.pending) > 0 && s.pending[0].end <= durable
+	s.mu.RUnlock()
+	if stale {
+		s.mu.Lock()
+		i := 0
+		for ; i < len(s.pending) && s.pending[i].end <= durable; i++ {
+			s.hw.Store(int64(s.pending[i].next))
+		}
+		s.pending = s.pending[i:]
+		s.mu.Unlock()
+	}
+	return Offset(s.hw.Load())
+}
+
+// Offsets returns the log start offset, high watermark and next offset.
+func (s *Shard) Offsets() (logStart, hw, next Offset) {
+	hw = s.HighWatermark()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.logStart, hw, s.next
+}
+
+// Stats returns the shard's indexed batch count and bytes.
+func (s *Shard) Stats() (batches int, bytes int64, cached int64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range s.entries {
+		bytes += int64(e.Loc.Size)
+	}
+	return len(s.entries), bytes, s.cached
+}
+
+// Read returns whole batches starting with the one holding from, up to
+// maxBytes (at least one batch if atLeastOne), never past the high
+// watermark. Reading at the high watermark returns nothing.
+func (s *Shard) Read(from Offset, maxBytes int, atLeastOne bool) ([]byte, error) {
+	hw := s.HighWatermark()
+	s.mu.RLock()
+	if from < s.logStart || from > hw {
+		start := s.logStart
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, from, start, hw)
+	}
+	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
+	var pick []Entry
+	total := 0
+	for ; i < len(s.entries) && s.entries[i].Base < hw; i++ {
+		e := s.entries[i]
+		if total+int(e.Loc.Size) > maxBytes && !(atLeastOne && len(pick) == 0) {
+			break
+		}
+		pick = append(pick, e)
+		total += int(e.Loc.Size)
+	}
+	s.mu.RUnlock()
+	if len(pick) == 0 {
+		return nil, nil
+	}
+	out := make([]byte, 0, total)
+	for _, e := range pick {
+		if e.data != nil {
+			out = append(out, e.data...)
+			continue
+		}
+		n := len(out)
+		out = out[:n+int(e.Loc.Size)]
+		if err := s.log.ReadAt(out[n:], e.Loc.Pos); err != nil {
+			if n > 0 {
+				return out[:n], nil // serve what was read; the rest next time
+			}
+			return nil, fmt.Errorf("shard %s: read batch at offset %d: %w", s.key, e.Base, err)
+		}
+	}
+	return out, nil
+}
+
+// DeleteRecords advances the log start offset to to (which may not pass the
+// high watermark) and writes that to the shared log; the caller waits for
+// durability at the returned position before acknowledging.
+func (s *Shard) DeleteRecords(to Offset) (Offset, wal.Position, error) {
+	hw := s.HighWatermark()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if to < 0 || to > hw {
+		return s.logStart, 0, fmt.Errorf("%w: %d not in [0, %d]", ErrOffsetOutOfRange, to, hw)
+	}
+	if to <= s.logStart {
+		return s.logStart, s.log.Durable(), nil
+	}
+	var body [FramePrefixLen + 8]byte
+	binary.LittleEndian.PutUint64(body[:8], s.key.Stream)
+	binary.LittleEndian.PutUint32(body[8:], uint32(s.key.Shard))
+	binary.LittleEndian.PutUint64(body[12:], uint64(to))
+	_, end, err := s.log.Append(KindLogStart, body[:])
+	if err != nil {
+		return s.logStart, 0, err
+	}
+	s.setLogStartLocked(to)
+	return to, end, nil
+}
+
+// ReplayLogStart applies a log-start frame found during recovery.
+func (s *Shard) ReplayLogStart(to Offset) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if to > s.logStart {
+		s.setLogStartLocked(to)
+	}
+}
+
+func (s *Shard) setLogStartLocked(to Offset) {
+	s.logStart = to
+	drop := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= to })
+	for _, e := range s.entries[:drop] {
+		if e.data != nil {
+			s.cached -= int64(len(e.data))
+		}
+	}
+	s.entries = append(s.entries[:0:0], s.entries[drop:]...)
+	s.cacheFrom = max(0, s.cacheFrom-drop)
+	if s.next < to {
+		s.next = to
+	}
+}
+
+// OldestPosition returns the lowest shared-log position this shard still
+// needs, or -1 if it needs none.
+func (s *Shard) OldestPosition() wal.Position {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.entries) == 0 {
+		return -1
+	}
+	return s.entries[0].Loc.Pos
+}

@@ -1,0 +1,97 @@
+package shard
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// Snapshot is the part of a shard's state a checkpoint keeps: everything
+// whose frames lie before the checkpoint's replay position.
+type Snapshot struct {
+	Key      Key
+	LogStart Offset
+	Next     Offset
+	Entries  []Entry
+}
+
+// Snapshot returns the shard's state covering frames before upTo, which must
+// be a durable frame boundary. Batches at or after upTo are left to replay.
+func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := Snapshot{Key: s.key, LogStart: s.logStart, Next: s.logStart}
+	for _, e := range s.entries {
+		if e.Loc.Pos >= upTo {
+			break
+		}
+		e.data = nil
+		snap.Entries = append(snap.Entries, e)
+		snap.Next = e.Last + 1
+	}
+	if len(snap.Entries) == 0 && len(s.entries) == 0 {
+		// Nothing indexed: every offset below next was deleted, and next must
+		// survive so offsets are never handed out twice.
+		snap.Next = s.next
+	}
+	return snap
+}
+
+// Restore loads a checkpoint snapshot into an empty shard.
+func (s *Shard) Restore(snap Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entries = append(s.entries[:0], snap.Entries...)
+	s.logStart = snap.LogStart
+	s.next = snap.Next
+	s.hw.Store(int64(s.next))
+}
+
+const entryLen = 8 + 8 + 8 + 8 + 4
+
+// AppendSnapshot encodes snap onto dst (little-endian).
+func AppendSnapshot(dst []byte, snap Snapshot) []byte {
+	le := binary.LittleEndian
+	dst = le.AppendUint64(dst, snap.Key.Stream)
+	dst = le.AppendUint32(dst, uint32(snap.Key.Shard))
+	dst = le.AppendUint64(dst, uint64(snap.LogStart))
+	dst = le.AppendUint64(dst, uint64(snap.Next))
+	dst = le.AppendUint32(dst, uint32(len(snap.Entries)))
+	for _, e := range snap.Entries {
+		dst = le.AppendUint64(dst, uint64(e.Base))
+		dst = le.AppendUint64(dst, uint64(e.Last))
+		dst = le.AppendUint64(dst, uint64(e.MaxTS))
+		dst = le.AppendUint64(dst, uint64(e.Loc.Pos))
+		dst = le.AppendUint32(dst, uint32(e.Loc.Size))
+	}
+	return dst
+}
+
+// ReadSnapshot decodes one snapshot from b and returns the rest.
+func ReadSnapshot(b []byte) (Snapshot, []byte, error) {
+	le := binary.LittleEndian
+	var snap Snapshot
+	if len(b) < 32 {
+		return snap, nil, fmt.Errorf("shard snapshot: truncated header")
+	}
+	snap.Key = Key{Stream: le.Uint64(b), Shard: int32(le.Uint32(b[8:]))}
+	snap.LogStart = Offset(le.Uint64(b[12:]))
+	snap.Next = Offset(le.Uint64(b[20:]))
+	n := int(le.Uint32(b[28:]))
+	b = b[32:]
+	if n < 0 || n > len(b)/entryLen {
+		return snap, nil, fmt.Errorf("shard snapshot: %d entries do not fit in %d bytes", n, len(b))
+	}
+	snap.Entries = make([]Entry, n)
+	for i := range snap.Entries {
+		snap.Entries[i] = Entry{
+			Base:  Offset(le.Uint64(b)),
+			Last:  Offset(le.Uint64(b[8:])),
+			MaxTS: int64(le.Uint64(b[16:])),
+			Loc:   Location{Pos: wal.Position(le.Uint64(b[24:])), Size: int32(le.Uint32(b[32:]))},
+		}
+		b = b[entryLen:]
+	}
+	return snap, b, nil
+}
