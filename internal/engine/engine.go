@@ -76,7 +76,7 @@ type Engine struct {
 	cat  *catalog.Catalog
 	wal  *wal.WAL
 
-	mu      sync.Mutex                       // serialises catalog changes
+	mu      sync.Mutex                         // serialises catalog changes
 	streams atomic.Pointer[map[string]*Stream] // by name; immutable, swapped
 	byID    map[uint64]*Stream                 // used during recovery only
 

@@ -77,6 +77,9 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 			p := kmsg.NewFetchResponseTopicPartition()
 			p.Partition = rp.Partition
 			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
+			// Never null: librdkafka rejects a null record set (size -1) as a
+			// protocol error; Kafka always sends an empty one.
+			p.RecordBatches = []byte{}
 			switch {
 			case st == nil && req.Version >= 13:
 				p.ErrorCode = kerr.UnknownTopicID.Code
@@ -116,6 +119,8 @@ func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartiti
 		}
 		return 0
 	}
-	p.RecordBatches = data
+	if data != nil {
+		p.RecordBatches = data
+	}
 	return len(data)
 }

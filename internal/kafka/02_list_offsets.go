@@ -15,11 +15,11 @@ import (
 func init() { register(2, 1, 10, handleListOffsets) }
 
 const (
-	tsLatest         = -1
-	tsEarliest       = -2
-	tsMaxTimestamp   = -3
-	tsEarliestLocal  = -4
-	tsLatestTiered   = -5
+	tsLatest           = -1
+	tsEarliest         = -2
+	tsMaxTimestamp     = -3
+	tsEarliestLocal    = -4
+	tsLatestTiered     = -5
 	isolationCommitted = 1
 )
 
@@ -56,7 +56,7 @@ func listPartitionOffset(st *engine.Stream, rp kmsg.ListOffsetsRequestTopicParti
 	var (
 		off   shard.Offset
 		ts    int64 = -1
-		found = true
+		found       = true
 		err   error
 	)
 	switch rp.Timestamp {

@@ -27,7 +27,10 @@ func (p Position) String() string { return strconv.FormatInt(int64(p), 10) }
 type Kind uint8
 
 const (
-	headerLen = 9 // len u32 + crc u32 + kind u8
+	headerLen = HeaderLen
+
+	// HeaderLen is the size of a frame header: len u32 + crc u32 + kind u8.
+	HeaderLen = 9
 
 	// MaxFrame bounds one frame's len field, so that a corrupt length can
 	// never make recovery allocate gigabytes.

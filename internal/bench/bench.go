@@ -1,0 +1,284 @@
+// Package bench drives a Kafka-protocol broker with franz-go and measures
+// produce and consume throughput and latency. It is the engine behind
+// "braid bench" and knows nothing about the command line: callers fill a
+// Config, call Run and render the Result.
+//
+// Latencies are kept as raw samples (bounded by a reservoir) and sorted for
+// percentiles instead of going into an HDR histogram: a million durations
+// is 8 MiB and sorts in well under a second, and exact samples avoid bucket
+// error at the tail.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config describes one benchmark run.
+type Config struct {
+	Brokers    []string
+	Stream     string
+	Partitions int // used only when the stream is created
+
+	RecordSize int
+	Count      int64         // records to produce; 0 = no limit (Duration must be set)
+	Duration   time.Duration // produce for this long; 0 = no limit (Count must be set)
+	Rate       float64       // records/s across all producers; 0 = as fast as possible
+	Producers  int
+
+	Acks               string // all, 1 or 0
+	Linger             time.Duration
+	Compression        string // none, gzip, snappy, lz4 or zstd
+	BatchMaxBytes      int32
+	MaxBufferedRecords int // per producer; 0 = sized from partitions and batch size
+	MaxInflight        int // produce requests in flight per broker; 0 = kgo default
+
+	Consume                bool // read back what was produced and time it
+	E2ELatency             bool // consume concurrently and record end-to-end latency
+	FetchMaxBytes          int32
+	FetchMaxPartitionBytes int32
+
+	Keep     bool      // keep a stream the run created
+	Progress io.Writer // once-a-second progress lines; nil = quiet
+}
+
+// Result is what a run measured. Phases that did not run are nil.
+type Result struct {
+	Stream        string          `json:"stream"`
+	Partitions    int             `json:"partitions"`
+	CreatedStream bool            `json:"created_stream"`
+	DeletedStream bool            `json:"deleted_stream"`
+	Settings      Settings        `json:"settings"`
+	Produce       *Phase          `json:"produce,omitempty"`
+	Consume       *Phase          `json:"consume,omitempty"`
+	E2ELatency    *LatencySummary `json:"e2e_latency,omitempty"`
+	Interrupted   bool            `json:"interrupted,omitempty"`
+}
+
+// Settings echoes the configuration in the result so a saved JSON report
+// says how it was produced.
+type Settings struct {
+	RecordSize         int     `json:"record_size"`
+	Count              int64   `json:"count,omitempty"`
+	Duration           string  `json:"duration,omitempty"`
+	Rate               float64 `json:"rate,omitempty"`
+	Producers          int     `json:"producers"`
+	Acks               string  `json:"acks"`
+	Linger             string  `json:"linger"`
+	Compression        string  `json:"compression"`
+	BatchMaxBytes      int32   `json:"batch_max_bytes"`
+	MaxBufferedRecords int     `json:"max_buffered_records"`
+	MaxInflight        int     `json:"max_inflight,omitempty"`
+}
+
+// Phase is the outcome of producing or consuming.
+type Phase struct {
+	Records       int64           `json:"records"`
+	Bytes         int64           `json:"bytes"`
+	Errors        int64           `json:"errors"`
+	FirstError    string          `json:"first_error,omitempty"`
+	Elapsed       time.Duration   `json:"-"`
+	Seconds       float64         `json:"elapsed_seconds"`
+	RecordsPerSec float64         `json:"records_per_sec"`
+	MBPerSec      float64         `json:"mb_per_sec"` // 10^6 bytes of keys and values
+	Latency       *LatencySummary `json:"latency,omitempty"`
+	// MaxLagMs is, in fixed-rate mode, the furthest any send fell behind
+	// schedule; a large value means the rate was not sustained.
+	MaxLagMs float64 `json:"max_schedule_lag_ms,omitempty"`
+}
+
+func newPhase(records, bytes int64, elapsed time.Duration) *Phase {
+	p := &Phase{Records: records, Bytes: bytes, Elapsed: elapsed, Seconds: elapsed.Seconds()}
+	if s := elapsed.Seconds(); s > 0 {
+		p.RecordsPerSec = float64(records) / s
+		p.MBPerSec = float64(bytes) / 1e6 / s
+	}
+	return p
+}
+
+// ErrInterrupted is returned (wrapped) when ctx ends a run early; the
+// partial Result is still returned alongside it.
+var ErrInterrupted = errors.New("benchmark interrupted")
+
+// cleanupTimeout bounds stream deletion, which must run even after the
+// run's context was cancelled.
+const cleanupTimeout = 30 * time.Second
+
+// Run executes the benchmark described by cfg.
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	adm, err := newAdmin(cfg.Brokers)
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+
+	parts, created, err := ensureStream(ctx, adm, cfg.Stream, cfg.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	// An existing stream keeps its own partition count; size buffers and
+	// the payload pool for what is really there.
+	cfg.Partitions = parts
+	if cfg.MaxBufferedRecords <= 0 {
+		cfg.MaxBufferedRecords = autoMaxBuffered(cfg.RecordSize, int(cfg.BatchMaxBytes), parts)
+	}
+	res = &Result{Stream: cfg.Stream, Partitions: parts, CreatedStream: created, Settings: cfg.settings()}
+	if created && !cfg.Keep {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			if derr := deleteStream(cctx, adm, cfg.Stream); derr != nil {
+				err = errors.Join(err, derr)
+			} else if res != nil {
+				res.DeletedStream = true
+			}
+		}()
+	}
+
+	prods, err := newProducers(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	from, err := endOffsets(ctx, adm, cfg.Stream)
+	if err != nil {
+		prods.close()
+		return res, err
+	}
+
+	var e2e *e2eConsumer
+	if cfg.E2ELatency {
+		if e2e, err = startE2E(ctx, cfg, from); err != nil {
+			prods.close()
+			return res, err
+		}
+	}
+
+	res.Produce = prods.run(ctx, cfg)
+	interrupted := ctx.Err() != nil
+
+	var to map[int32]int64
+	if !interrupted {
+		to, err = settledEndOffsets(ctx, adm, cfg.Stream, cfg.Acks == "0")
+	}
+	if e2e != nil {
+		// A nil target (interrupt or offset failure) stops the consumer.
+		summary, eerr := e2e.finish(to)
+		if summary.Count > 0 {
+			res.E2ELatency = &summary
+		}
+		if eerr != nil && !interrupted && err == nil {
+			err = eerr
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	if !interrupted && cfg.Consume {
+		res.Consume, err = consumePhase(ctx, cfg, from, to)
+		interrupted = ctx.Err() != nil
+		if err != nil && !interrupted {
+			return res, err
+		}
+	}
+	if interrupted {
+		res.Interrupted = true
+		return res, fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
+	}
+	return res, nil
+}
+
+func (cfg *Config) normalize() error {
+	switch {
+	case len(cfg.Brokers) == 0:
+		return errors.New("no brokers")
+	case cfg.Stream == "":
+		return errors.New("no stream name")
+	case cfg.Partitions < 1:
+		return fmt.Errorf("partitions must be at least 1, got %d", cfg.Partitions)
+	case cfg.RecordSize < 1:
+		return fmt.Errorf("record size must be at least 1, got %d", cfg.RecordSize)
+	case cfg.Count < 0 || cfg.Duration < 0 || cfg.Rate < 0:
+		return errors.New("count, duration and rate must not be negative")
+	case cfg.Count == 0 && cfg.Duration == 0:
+		return errors.New("set a record count or a duration")
+	case cfg.Producers < 1:
+		return fmt.Errorf("producers must be at least 1, got %d", cfg.Producers)
+	case cfg.BatchMaxBytes < 1 || cfg.FetchMaxBytes < 1 || cfg.FetchMaxPartitionBytes < 1:
+		return errors.New("batch and fetch sizes must be positive")
+	case cfg.E2ELatency && cfg.RecordSize < stampLen:
+		return fmt.Errorf("end-to-end latency needs records of at least %d bytes to carry the send time", stampLen)
+	case int64(cfg.RecordSize) > int64(cfg.BatchMaxBytes):
+		return fmt.Errorf("record size %d exceeds batch max bytes %d", cfg.RecordSize, cfg.BatchMaxBytes)
+	}
+	if _, err := parseAcks(cfg.Acks); err != nil {
+		return err
+	}
+	if _, err := parseCompression(cfg.Compression); err != nil {
+		return err
+	}
+	return nil
+}
+
+// autoMaxBuffered sizes the producer buffer to hold a few full batches for
+// every partition: enough that batching never starves, yet small enough
+// that in unpaced runs latency reflects the broker rather than the depth
+// of a client-side queue.
+func autoMaxBuffered(recordSize, batchMaxBytes, partitions int) int {
+	n := 4 * partitions * batchMaxBytes / max(recordSize, 1)
+	return max(n, 10_000)
+}
+
+func (cfg *Config) settings() Settings {
+	s := Settings{
+		RecordSize:         cfg.RecordSize,
+		Count:              cfg.Count,
+		Rate:               cfg.Rate,
+		Producers:          cfg.Producers,
+		Acks:               cfg.Acks,
+		Linger:             cfg.Linger.String(),
+		Compression:        cfg.Compression,
+		BatchMaxBytes:      cfg.BatchMaxBytes,
+		MaxBufferedRecords: cfg.MaxBufferedRecords,
+		MaxInflight:        cfg.MaxInflight,
+	}
+	if cfg.Duration > 0 {
+		s.Duration = cfg.Duration.String()
+	}
+	return s
+}
+
+func parseAcks(s string) (kgo.Acks, error) {
+	switch s {
+	case "all", "-1":
+		return kgo.AllISRAcks(), nil
+	case "1":
+		return kgo.LeaderAck(), nil
+	case "0":
+		return kgo.NoAck(), nil
+	}
+	return kgo.Acks{}, fmt.Errorf("acks %q: want all, 1 or 0", s)
+}
+
+func parseCompression(s string) (kgo.CompressionCodec, error) {
+	switch s {
+	case "", "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("compression %q: want none, gzip, snappy, lz4 or zstd", s)
+}

@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/braidstream/braid/internal/bench"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newBenchCmd) }
+
+func newBenchCmd() *cobra.Command {
+	f := &clientFlags{}
+	cfg := bench.Config{}
+	acks := newAcksFlag()
+	compression := newCompressionFlag()
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure produce and consume throughput and latency against a broker",
+		Long: `Drive a broker over the Kafka protocol and report throughput (records/s,
+MB/s, where 1 MB = 10^6 bytes of record values) and latency percentiles.
+
+The run creates --stream with --partitions shards if it does not exist and
+deletes it afterwards unless --keep is given; an existing stream is used as
+is and never deleted. Record values are random and incompressible, so
+--compression measures codec cost, not savings.
+
+Produce: --producers clients write --count records (or for --duration)
+either as fast as possible or, with --rate, at a fixed total rate. A
+record's latency is the time from its Produce call to the broker's
+acknowledgement, so time spent waiting for space in a full client buffer
+counts. Use --rate to measure latency at a given load; the report then also
+shows how far the producers fell behind schedule.
+
+Consume (on by default): afterwards a fresh client reads back exactly what
+was produced, as fast as it can; only throughput is reported, because
+latency measured after the fact is meaningless.
+
+End-to-end (--e2e-latency): a consumer runs alongside the producers and
+records, per record, the time from its Produce call to its arrival at the
+consumer. The send time travels in the first 8 bytes of the value.
+
+Progress is printed to stderr once a second; the report goes to stdout.
+
+Examples:
+  braid bench
+  braid bench --count 5000000 --record-size 100 --partitions 8 --producers 4
+  braid bench --duration 60s --rate 50000 --e2e-latency --consume=false
+  braid bench --acks 1 --linger 0 --compression zstd --format json > result.json
+  braid bench --brokers broker-1:9092 --stream perf --keep`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			seeds, err := f.seeds()
+			if err != nil {
+				return err
+			}
+			cfg.Brokers = seeds
+			cfg.Acks = acks.value
+			cfg.Compression = compression.value
+			// --duration alone means "for this long": the default count
+			// would otherwise cut a long run short.
+			if cfg.Duration > 0 && !cmd.Flags().Changed("count") {
+				cfg.Count = 0
+			}
+			cfg.Progress = cmd.ErrOrStderr()
+
+			res, runErr := bench.Run(cmd.Context(), cfg)
+			// Without a produce phase there is nothing worth a report; the
+			// error alone says what went wrong.
+			if res != nil && res.Produce != nil {
+				if err := printBench(cmd.OutOrStdout(), f, res); err != nil {
+					return errors.Join(runErr, err)
+				}
+			}
+			if runErr != nil {
+				return fmt.Errorf("bench: %w", runErr)
+			}
+			if p := res.Produce; p != nil && p.Errors > 0 {
+				return fmt.Errorf("bench: %d record%s failed to produce; first error: %s", p.Errors, plural(p.Errors), p.FirstError)
+			}
+			return nil
+		},
+	}
+	f.register(cmd, false)
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.Stream, "stream", "braid-bench", "stream to benchmark; created if missing")
+	fl.IntVar(&cfg.Partitions, "partitions", 1, "shards to create the stream with (ignored if it exists)")
+	fl.IntVar(&cfg.RecordSize, "record-size", 1024, "bytes per record value")
+	fl.Int64Var(&cfg.Count, "count", 1_000_000, "records to produce")
+	fl.DurationVar(&cfg.Duration, "duration", 0, "produce for this long instead of --count records (with both, whichever ends first)")
+	fl.Float64Var(&cfg.Rate, "rate", 0, "total records/s across producers (0 = as fast as possible)")
+	fl.IntVar(&cfg.Producers, "producers", 1, "number of producer clients")
+	fl.Var(acks, "acks", "acknowledgements to wait for: all, 1 or 0")
+	fl.DurationVar(&cfg.Linger, "linger", 5*time.Millisecond, "how long a partition's batch waits for more records")
+	fl.Var(compression, "compression", "batch compression codec")
+	fl.Int32Var(&cfg.BatchMaxBytes, "batch-max-bytes", 1<<20, "maximum bytes per record batch")
+	fl.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", 0, "records a producer may buffer before Produce blocks (0 = a few batches per partition)")
+	fl.IntVar(&cfg.MaxInflight, "max-inflight", 0, "produce requests in flight per broker and producer (0 = client default, 1 without idempotence)")
+	fl.BoolVar(&cfg.Consume, "consume", true, "afterwards, consume everything produced and measure consume throughput")
+	fl.BoolVar(&cfg.E2ELatency, "e2e-latency", false, "consume while producing and measure end-to-end latency")
+	fl.Int32Var(&cfg.FetchMaxBytes, "fetch-max-bytes", 64<<20, "maximum bytes per fetch response")
+	fl.Int32Var(&cfg.FetchMaxPartitionBytes, "fetch-max-partition-bytes", 8<<20, "maximum bytes per partition in a fetch response")
+	fl.BoolVar(&cfg.Keep, "keep", false, "keep the stream if the run created it")
+	return cmd
+}
+
+func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
+	if f.json() {
+		return writeJSON(w, res)
+	}
+	origin := "existing stream"
+	switch {
+	case res.DeletedStream:
+		origin = "created for this run and deleted"
+	case res.CreatedStream:
+		origin = "created for this run and kept"
+	}
+	fmt.Fprintf(w, "stream %s: %d partition%s (%s)\n", res.Stream, res.Partitions, plural(int64(res.Partitions)), origin)
+	fmt.Fprintln(w, describeSettings(res.Settings))
+	fmt.Fprintln(w)
+
+	header := []string{"PHASE", "RECORDS", "ERRORS", "ELAPSED", "RECORDS/S", "MB/S", "P50", "P99", "P99.9", "MAX"}
+	var rows [][]string
+	if p := res.Produce; p != nil {
+		rows = append(rows, phaseRow("produce", p))
+	}
+	if p := res.Consume; p != nil {
+		rows = append(rows, phaseRow("consume", p))
+	}
+	if l := res.E2ELatency; l != nil {
+		rows = append(rows, append([]string{"e2e", itoa(l.Count), "-", "-", "-", "-"}, latencyCells(l)...))
+	}
+	if err := writeTable(w, header, rows); err != nil {
+		return err
+	}
+	if p := res.Produce; p != nil && res.Settings.Rate > 0 {
+		fmt.Fprintf(w, "\ntarget rate %.0f records/s, achieved %.0f; max schedule lag %s\n",
+			res.Settings.Rate, p.RecordsPerSec, fmtLatency(time.Duration(p.MaxLagMs*1e6)))
+	}
+	if res.Interrupted {
+		fmt.Fprintln(w, "\ninterrupted: results are partial")
+	}
+	return nil
+}
+
+func describeSettings(s bench.Settings) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d-byte records", s.RecordSize)
+	switch {
+	case s.Count > 0 && s.Duration != "":
+		fmt.Fprintf(&b, ", up to %d or for %s", s.Count, s.Duration)
+	case s.Duration != "":
+		fmt.Fprintf(&b, " for %s", s.Duration)
+	default:
+		fmt.Fprintf(&b, ", %d of them", s.Count)
+	}
+	if s.Rate > 0 {
+		fmt.Fprintf(&b, " at %.0f/s", s.Rate)
+	}
+	fmt.Fprintf(&b, ", %d producer%s, acks=%s, linger=%s, compression=%s, batch-max-bytes=%d, max-buffered-records=%d",
+		s.Producers, plural(int64(s.Producers)), s.Acks, s.Linger, s.Compression, s.BatchMaxBytes, s.MaxBufferedRecords)
+	if s.MaxInflight > 0 {
+		fmt.Fprintf(&b, ", max-inflight=%d", s.MaxInflight)
+	}
+	return b.String()
+}
+
+func phaseRow(name string, p *bench.Phase) []string {
+	row := []string{
+		name,
+		itoa(p.Records),
+		itoa(p.Errors),
+		p.Elapsed.Round(time.Millisecond).String(),
+		fmt.Sprintf("%.0f", p.RecordsPerSec),
+		fmt.Sprintf("%.1f", p.MBPerSec),
+	}
+	if p.Latency == nil {
+		return append(row, "-", "-", "-", "-")
+	}
+	return append(row, latencyCells(p.Latency)...)
+}
+
+func latencyCells(l *bench.LatencySummary) []string {
+	return []string{fmtLatency(l.P50), fmtLatency(l.P99), fmtLatency(l.P999), fmtLatency(l.Max)}
+}
+
+// fmtLatency prints three significant digits, which is as much as a
+// latency measurement can honestly claim.
+func fmtLatency(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/1e3)
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	case d < 100*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/1e6)
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.0fms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+}

@@ -1,0 +1,299 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func init() { register(newConsumeCmd) }
+
+type consumeOptions struct {
+	stream    string
+	from      string
+	partition int32
+	count     int64
+	timeout   time.Duration
+	keySep    string
+}
+
+func newConsumeCmd() *cobra.Command {
+	f := &clientFlags{}
+	o := &consumeOptions{}
+	cmd := &cobra.Command{
+		Use:   "consume STREAM",
+		Short: "Read records from a stream and print them",
+		Long: `Read records from a stream and print them to stdout, without a consumer
+group (nothing is committed, every run starts where --from says).
+
+--from picks where each shard starts: earliest (the oldest retained record),
+latest (only records written from now on) or an offset number. An offset
+outside a shard's retained range is moved to the nearest end of that range.
+
+By default the command runs until --count records were printed or until
+Ctrl-C. With --timeout it also stops once no record arrived for that long,
+which is handy in scripts ("read everything there is, then exit").
+
+In text format each record's value is printed on its own line; with
+--key-separator the key is printed first, followed by the separator. In json
+format each record is one JSON object per line with partition, offset,
+timestamp, key, value and headers; a key, value or header that is not valid
+UTF-8 is base64-encoded and marked with a matching "_encoding" field.
+
+Examples:
+  braid consume orders
+  braid consume orders --from latest
+  braid consume orders --partition 2 --from 1500 --count 10
+  braid consume orders --timeout 2s --format json | jq .value
+  braid consume events --key-separator ': '`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.stream = args[0]
+			return runConsume(cmd.Context(), f, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f.register(cmd, false)
+	fl := cmd.Flags()
+	fl.StringVar(&o.from, "from", "earliest", "where to start in each shard: earliest, latest or an offset")
+	fl.Int32Var(&o.partition, "partition", -1, "consume only this shard (-1 = all shards)")
+	fl.Int64Var(&o.count, "count", 0, "stop after this many records (0 = no limit)")
+	fl.DurationVar(&o.timeout, "timeout", 0, "stop once no record arrived for this long (0 = wait forever)")
+	fl.StringVar(&o.keySep, "key-separator", "", "text format: print key, this separator, then value")
+	return cmd
+}
+
+// startOffset is the parsed --from flag; exact >= 0 means a numeric offset.
+type startOffset struct {
+	offset kgo.Offset
+	exact  int64
+}
+
+func parseFrom(s string) (startOffset, error) {
+	switch s {
+	case "earliest", "start", "oldest":
+		return startOffset{offset: kgo.NewOffset().AtStart(), exact: -1}, nil
+	case "latest", "end", "newest":
+		return startOffset{offset: kgo.NewOffset().AtEnd(), exact: -1}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return startOffset{}, fmt.Errorf("--from %q: want earliest, latest or a non-negative offset", s)
+	}
+	return startOffset{offset: kgo.NewOffset().At(n), exact: n}, nil
+}
+
+func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, stderr io.Writer) error {
+	if o.count < 0 {
+		return fmt.Errorf("--count must not be negative, got %d", o.count)
+	}
+	from, err := parseFrom(o.from)
+	if err != nil {
+		return err
+	}
+	assign, err := consumeAssignment(ctx, f, o.stream, o.partition, from)
+	if err != nil {
+		return err
+	}
+	cl, err := f.newClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.stream: assign}))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	lastErr := map[int32]string{}
+
+	var printed int64
+	lastActivity := time.Now()
+	for o.count == 0 || printed < o.count {
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if o.timeout > 0 {
+			pollCtx, cancel = context.WithDeadline(ctx, lastActivity.Add(o.timeout))
+		}
+		limit := 0
+		if o.count > 0 {
+			// Leave the rest buffered so exactly --count records print.
+			limit = int(min(o.count-printed, 1<<20))
+		}
+		fs := cl.PollRecords(pollCtx, limit)
+		pollDone := pollCtx.Err() != nil
+		cancel()
+
+		fs.EachError(func(_ string, p int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			// kgo keeps retrying typed errors itself; repeating the same
+			// message every poll would only bury the records.
+			if msg := err.Error(); lastErr[p] != msg {
+				lastErr[p] = msg
+				fmt.Fprintf(stderr, "warning: shard %d: %v\n", p, err)
+			}
+		})
+		var writeErr error
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			if writeErr != nil {
+				return
+			}
+			n++
+			if f.json() {
+				writeErr = enc.Encode(jsonRecord(r))
+			} else {
+				writeErr = writeTextRecord(out, r, o.keySep)
+			}
+		})
+		printed += int64(n)
+		if writeErr == nil {
+			writeErr = out.Flush()
+		}
+		if writeErr != nil {
+			return fmt.Errorf("write record: %w", writeErr)
+		}
+		if n > 0 {
+			lastActivity = time.Now()
+		}
+		switch {
+		case ctx.Err() != nil:
+			// Ctrl-C is the normal way to end an open-ended consume.
+			return nil
+		case pollDone && n == 0:
+			return nil // idle for --timeout
+		}
+	}
+	return nil
+}
+
+// consumeAssignment looks the stream up once so that a missing stream or
+// shard is an immediate error rather than a consumer that waits forever.
+func consumeAssignment(ctx context.Context, f *clientFlags, stream string, partition int32, from startOffset) (map[int32]kgo.Offset, error) {
+	adm, err := f.newAdmin()
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	ctx, cancel := adminContext(ctx)
+	defer cancel()
+
+	md, err := adm.Metadata(ctx, stream)
+	if err != nil {
+		return nil, requestError(fmt.Sprintf("look up stream %q", stream), f, err)
+	}
+	td, ok := md.Topics[stream]
+	if !ok {
+		return nil, fmt.Errorf("look up stream %q: broker response did not mention the stream", stream)
+	}
+	if td.Err != nil {
+		return nil, streamError("consume from", stream, td.Err, "")
+	}
+	parts := td.Partitions.Numbers()
+	if partition >= 0 {
+		if _, ok := td.Partitions[partition]; !ok {
+			return nil, fmt.Errorf("stream %q has %d shard%s; --partition %d does not exist",
+				stream, len(parts), plural(int64(len(parts))), partition)
+		}
+		parts = []int32{partition}
+	}
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("stream %q has no shards", stream)
+	}
+
+	assign := make(map[int32]kgo.Offset, len(parts))
+	if from.exact < 0 {
+		for _, p := range parts {
+			assign[p] = from.offset
+		}
+		return assign, nil
+	}
+	// Clamp numeric offsets ourselves: kgo's out-of-range handling for a
+	// partition that has consumed nothing resets to the log start, which
+	// would replay the whole shard when the offset is past the end.
+	start, err := adm.ListStartOffsets(ctx, stream)
+	if err != nil && len(start) == 0 {
+		return nil, requestError(fmt.Sprintf("list earliest offsets of %q", stream), f, err)
+	}
+	end, err := adm.ListEndOffsets(ctx, stream)
+	if err != nil && len(end) == 0 {
+		return nil, requestError(fmt.Sprintf("list latest offsets of %q", stream), f, err)
+	}
+	for _, p := range parts {
+		at := from.exact
+		if s, ok := start.Lookup(stream, p); ok && s.Err == nil && at < s.Offset {
+			at = s.Offset
+		}
+		if e, ok := end.Lookup(stream, p); ok && e.Err == nil && at > e.Offset {
+			at = e.Offset
+		}
+		assign[p] = kgo.NewOffset().At(at)
+	}
+	return assign, nil
+}
+
+func writeTextRecord(w *bufio.Writer, r *kgo.Record, keySep string) error {
+	if keySep != "" {
+		w.Write(r.Key)
+		w.WriteString(keySep)
+	}
+	w.Write(r.Value)
+	return w.WriteByte('\n')
+}
+
+type jsonHeader struct {
+	Key           string  `json:"key"`
+	Value         *string `json:"value"`
+	ValueEncoding string  `json:"value_encoding,omitempty"`
+}
+
+type jsonRec struct {
+	Partition     int32        `json:"partition"`
+	Offset        int64        `json:"offset"`
+	Timestamp     string       `json:"timestamp"`
+	Key           *string      `json:"key"`
+	KeyEncoding   string       `json:"key_encoding,omitempty"`
+	Value         *string      `json:"value"`
+	ValueEncoding string       `json:"value_encoding,omitempty"`
+	Headers       []jsonHeader `json:"headers"`
+}
+
+func jsonRecord(r *kgo.Record) jsonRec {
+	j := jsonRec{
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Timestamp: r.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		Headers:   make([]jsonHeader, 0, len(r.Headers)),
+	}
+	j.Key, j.KeyEncoding = encodeBytes(r.Key)
+	j.Value, j.ValueEncoding = encodeBytes(r.Value)
+	for _, h := range r.Headers {
+		v, e := encodeBytes(h.Value)
+		j.Headers = append(j.Headers, jsonHeader{Key: h.Key, Value: v, ValueEncoding: e})
+	}
+	return j
+}
+
+// encodeBytes keeps text readable and binary lossless: encoding/json would
+// silently replace invalid UTF-8 with U+FFFD. A nil slice (no key, or a
+// tombstone value) becomes JSON null.
+func encodeBytes(b []byte) (*string, string) {
+	if b == nil {
+		return nil, ""
+	}
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, ""
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return &s, "base64"
+}

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// useBrokerDefault asks the broker to pick the replication factor
+// (CreateTopics v4+), since braid decides durability server-side.
+const useBrokerDefault = -1
+
+func newStreamCreateCmd(f *clientFlags) *cobra.Command {
+	var (
+		shards  int32
+		configs []string
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a stream",
+		Long: `Create a stream with the given number of shards (Kafka partitions).
+
+Per-stream settings are passed as --config key=value and use Kafka topic
+config names (retention.ms, cleanup.policy, ...). The replication factor is
+left to the broker.
+
+Examples:
+  braid stream create orders
+  braid stream create orders --shards 12
+  braid stream create clicks --shards 4 --config retention.ms=86400000 --config segment.bytes=134217728
+  braid stream create orders --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if shards < 1 {
+				return fmt.Errorf("--shards must be at least 1, got %d", shards)
+			}
+			cfg, err := parseConfigs(configs)
+			if err != nil {
+				return err
+			}
+			adm, err := f.newAdmin()
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			ctx, cancel := adminContext(cmd.Context())
+			defer cancel()
+
+			resps, err := adm.CreateTopics(ctx, shards, useBrokerDefault, cfg, name)
+			if err != nil {
+				return requestError(fmt.Sprintf("create stream %q", name), f, err)
+			}
+			resp, err := resps.On(name, nil)
+			if err != nil {
+				return fmt.Errorf("create stream %q: broker response did not mention the stream", name)
+			}
+			if resp.Err != nil {
+				return streamError("create", name, resp.Err, resp.ErrMessage)
+			}
+			// Old brokers leave NumPartitions at -1 in the response.
+			if resp.NumPartitions > 0 {
+				shards = resp.NumPartitions
+			}
+			out := struct {
+				Name   string `json:"name"`
+				ID     string `json:"id,omitempty"`
+				Shards int32  `json:"shards"`
+			}{Name: name, Shards: shards}
+			if resp.ID != (kadm.TopicID{}) {
+				out.ID = resp.ID.String()
+			}
+			if f.json() {
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "created stream %q with %d shard%s\n", name, shards, plural(int64(shards)))
+			return err
+		},
+	}
+	cmd.Flags().Int32Var(&shards, "shards", 1, "number of shards (Kafka partitions)")
+	cmd.Flags().StringArrayVar(&configs, "config", nil, "stream config as key=value (repeatable)")
+	return cmd
+}
+
+// parseConfigs turns repeated key=value flags into the map kadm expects.
+// StringArray (not StringSlice) is used for the flag because values such as
+// a list of hosts may legitimately contain commas.
+func parseConfigs(kvs []string) (map[string]*string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]*string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--config %q: want key=value", kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("--config %q given more than once", k)
+		}
+		out[k] = kadm.StringPtr(v)
+	}
+	return out, nil
+}
