@@ -1,0 +1,235 @@
+// Package braidtest starts real Braid nodes for tests: a `braid serve`
+// process (built once per test binary) on free loopback ports with its own
+// data directory, which tests can stop gracefully, SIGKILL and restart.
+//
+// Set BRAID_BIN to test a prebuilt binary instead of building one.
+package braidtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary returns the path of a braid binary built from this checkout.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if p := os.Getenv("BRAID_BIN"); p != "" {
+			binPath = p
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "braidtest-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "braid")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/braid")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build braid: %v", buildErr)
+	}
+	return binPath
+}
+
+// Proc is a running (or stopped) braid serve process.
+type Proc struct {
+	t         testing.TB
+	Dir       string
+	KafkaAddr string
+	HTTPAddr  string
+	Args      []string // extra serve flags
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan error
+	logs *os.File
+}
+
+// FreeAddr returns a loopback address with a port free right now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Start runs braid serve with a fresh data directory and extra flags, and
+// waits until it is ready. It is killed when the test ends.
+func Start(t testing.TB, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, Dir: t.TempDir(), KafkaAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), Args: args}
+	p.Restart()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			p.dumpLogs()
+		}
+	})
+	return p
+}
+
+// Restart starts the process again on the same directory and ports and waits
+// until /healthz answers 200.
+func (p *Proc) Restart() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		p.t.Fatalf("braidtest: restart of a running process")
+	}
+	logs, err := os.OpenFile(filepath.Join(p.Dir, "..", filepath.Base(p.Dir)+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Fatalf("braidtest: log file: %v", err)
+	}
+	args := append([]string{"serve", "--data-dir", filepath.Join(p.Dir, "data"),
+		"--kafka-addr", p.KafkaAddr, "--http-addr", p.HTTPAddr}, p.Args...)
+	cmd := exec.Command(Binary(p.t), args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("braidtest: start: %v", err)
+	}
+	p.cmd, p.logs, p.done = cmd, logs, make(chan error, 1)
+	go func(done chan error) { done <- cmd.Wait() }(p.done)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.HTTPAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.cmd = nil
+			p.dumpLogsLocked()
+			p.t.Fatalf("braidtest: braid exited during start: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.dumpLogsLocked()
+			p.t.Fatalf("braidtest: braid not ready after 30s")
+		}
+	}
+}
+
+// RestartTimed restarts the node and returns how long it took until
+// /healthz answered 200.
+func (p *Proc) RestartTimed() time.Duration {
+	began := time.Now()
+	p.Restart()
+	return time.Since(began)
+}
+
+// Kill sends SIGKILL and waits for the process to die. No-op if stopped.
+func (p *Proc) Kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	p.cmd = nil
+	p.logs.Close()
+}
+
+// Stop sends SIGTERM and returns the exit error (nil for exit 0).
+func (p *Proc) Stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return nil
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-p.done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		err = fmt.Errorf("braidtest: no exit 30s after SIGTERM (%v)", <-p.done)
+	}
+	p.cmd = nil
+	p.logs.Close()
+	return err
+}
+
+// Logs returns what the process has logged so far, across restarts.
+func (p *Proc) Logs() string {
+	b, _ := os.ReadFile(filepath.Join(p.Dir, "..", filepath.Base(p.Dir)+".log"))
+	return string(b)
+}
+
+func (p *Proc) dumpLogs() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dumpLogsLocked()
+}
+
+func (p *Proc) dumpLogsLocked() {
+	logs := p.Logs()
+	if lines := strings.Split(logs, "\n"); len(lines) > 80 {
+		logs = strings.Join(lines[len(lines)-80:], "\n")
+	}
+	p.t.Logf("braid logs (last lines):\n%s", logs)
+}
+
+// Client returns a franz-go client seeded with the node, closed at test end.
+// Idempotent writes are off unless opts turn them on: exactly-once has its
+// own tests.
+func (p *Proc) Client(opts ...kgo.Opt) *kgo.Client {
+	p.t.Helper()
+	all := append([]kgo.Opt{kgo.SeedBrokers(p.KafkaAddr), kgo.DisableIdempotentWrite(),
+		kgo.RetryTimeout(30 * time.Second)}, opts...)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		p.t.Fatalf("braidtest: client: %v", err)
+	}
+	p.t.Cleanup(cl.Close)
+	return cl
+}
+
+// Admin returns a kadm client for the node.
+func (p *Proc) Admin() *kadm.Client { return kadm.NewClient(p.Client()) }
+
+// CreateStream creates a stream with n shards and fails the test on error.
+func (p *Proc) CreateStream(ctx context.Context, name string, n int32, configs map[string]*string) {
+	p.t.Helper()
+	resp, err := p.Admin().CreateTopic(ctx, n, 1, configs, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		p.t.Fatalf("braidtest: create stream %s: %v", name, err)
+	}
+}
