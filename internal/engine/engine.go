@@ -38,6 +38,11 @@ type Options struct {
 	// defaults 30 s and 256 MiB.
 	CheckpointEvery time.Duration
 	CheckpointBytes int64
+	// MoveAfterBytes is how much closed write-ahead log may pile up before
+	// its batches are moved into per-shard segments (also done for any
+	// closed log older than MoveAfter); defaults 512 MiB and 2 minutes.
+	MoveAfterBytes int64
+	MoveAfter      time.Duration
 	// Defaults are broker-wide stream config defaults (Kafka names).
 	Defaults catalog.Configs
 	Logger   *slog.Logger
@@ -58,6 +63,12 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MoveAfterBytes <= 0 {
+		o.MoveAfterBytes = 512 << 20
+	}
+	if o.MoveAfter <= 0 {
+		o.MoveAfter = 2 * time.Minute
+	}
 }
 
 // Stream is a stream as the engine serves it: the catalog entry plus its
@@ -66,6 +77,7 @@ type Stream struct {
 	*catalog.Stream
 	Shards          []*shard.Shard
 	MaxMessageBytes int
+	SegmentBytes    int64
 	LogAppendTime   bool
 }
 
@@ -122,6 +134,9 @@ func Open(opts Options) (*Engine, error) {
 		if st := e.byID[snap.Key.Stream]; st != nil && int(snap.Key.Shard) < len(st.Shards) {
 			st.Shards[snap.Key.Shard].Restore(snap)
 		}
+	}
+	if err := e.openSegments(); err != nil {
+		return nil, err
 	}
 	var replayed, skipped int
 	w, err := wal.Open(wal.Options{
@@ -206,13 +221,15 @@ func (e *Engine) installStreams(log shard.Log) {
 			if prev != nil && int(sh.ID) < len(prev.Shards) {
 				s = prev.Shards[sh.ID]
 			} else {
-				s = shard.New(shard.Key{Stream: uint64(cs.ID), Shard: int32(sh.ID)}, log, cacheLimit)
+				s = shard.New(shard.Key{Stream: uint64(cs.ID), Shard: int32(sh.ID)}, log, cacheLimit,
+					e.shardDir(uint64(cs.ID), int32(sh.ID)))
 			}
 			s.SetClosed(sh.State == catalog.ShardClosed)
 			s.SetCacheLimit(cacheLimit)
 			st.Shards = append(st.Shards, s)
 		}
 		st.MaxMessageBytes = int(cs.Configs.Int("max.message.bytes", e.opts.Defaults))
+		st.SegmentBytes = cs.Configs.Int("segment.bytes", e.opts.Defaults)
 		st.LogAppendTime = cs.Configs.Get("message.timestamp.type", e.opts.Defaults) == "LogAppendTime"
 		next[cs.Name] = st
 		byID[uint64(cs.ID)] = st
@@ -267,10 +284,14 @@ func (e *Engine) CreateStream(name string, n int, configs catalog.Configs, valid
 func (e *Engine) DeleteStream(name string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	st := e.Stream(name)
 	_, err := e.cat.DeleteStream(name)
 	if err == nil {
 		e.installStreams(e.log())
 		e.opts.Logger.Info("stream deleted", "stream", name)
+		if st != nil {
+			e.removeStreamFiles(st)
+		}
 	}
 	return err
 }
@@ -366,6 +387,11 @@ func (e *Engine) Close() error {
 	if err == nil {
 		err = e.checkpoint()
 	}
+	for _, st := range e.Streams() {
+		for _, sh := range st.Shards {
+			sh.CloseFiles()
+		}
+	}
 	e.lock.Close()
 	return err
 }
@@ -374,12 +400,20 @@ func (e *Engine) background() {
 	defer e.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	last := time.Now()
+	last, lastMove := time.Now(), time.Now()
 	for {
 		select {
 		case <-e.stop:
 			return
 		case <-tick.C:
+		}
+		if e.shouldMove(lastMove) {
+			if err := e.moveClosedWAL(); err != nil {
+				e.opts.Logger.Error("engine: moving log data to shard segments failed", "err", err)
+			} else {
+				last = time.Now() // moveClosedWAL checkpoints
+			}
+			lastMove = time.Now()
 		}
 		grown := int64(e.wal.Durable()) - e.lastCkptPos.Load()
 		if grown > 0 && (grown >= e.opts.CheckpointBytes || time.Since(last) >= e.opts.CheckpointEvery) {
@@ -395,14 +429,7 @@ func (e *Engine) background() {
 
 // reclaimWAL removes WAL segments that no shard and no recovery needs.
 func (e *Engine) reclaimWAL() {
-	need := wal.Position(e.lastCkptPos.Load())
-	for _, st := range e.Streams() {
-		for _, sh := range st.Shards {
-			if p := sh.OldestPosition(); p >= 0 && p < need {
-				need = p
-			}
-		}
-	}
+	need := min(wal.Position(e.lastCkptPos.Load()), e.oldestNeeded())
 	if n, err := e.wal.RemoveBefore(need); err != nil {
 		e.opts.Logger.Error("engine: reclaim WAL", "err", err)
 	} else if n > 0 {

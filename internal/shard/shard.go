@@ -41,9 +41,15 @@ type Log interface {
 	Durable() wal.Position
 }
 
-// Location says where a batch's bytes are.
+// InWAL is Location.Seg for a batch still in the shared write-ahead log.
+const InWAL = -1
+
+// Location says where a batch's bytes are: in the shared log (Seg == InWAL,
+// Pos a log position) or in the shard segment file whose base offset is Seg
+// (Pos a file offset).
 type Location struct {
-	Pos  wal.Position // first byte of the batch in the shared log
+	Seg  int64
+	Pos  wal.Position
 	Size int32
 }
 
@@ -83,12 +89,17 @@ type Shard struct {
 	cacheFrom  int
 	cacheLimit int64
 
+	dir    string     // segment files
+	segMu  sync.Mutex // guards segs; held across segment writes, never under mu
+	segs   []*segFile // ascending by base; the last is active
+	segsRO atomic.Pointer[[]*segFile]
+
 	hw atomic.Int64
 }
 
-// New returns an empty shard.
-func New(key Key, log Log, cacheLimit int64) *Shard {
-	return &Shard{key: key, log: log, cacheLimit: cacheLimit}
+// New returns an empty shard whose segment files live in dir.
+func New(key Key, log Log, cacheLimit int64, dir string) *Shard {
+	return &Shard{key: key, log: log, cacheLimit: cacheLimit, dir: dir}
 }
 
 // Key returns the shard's key.
@@ -140,7 +151,7 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 	}
 	s.addLocked(Entry{
 		Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: maxTS,
-		Loc:  Location{Pos: start + wal.HeaderLen + FramePrefixLen, Size: int32(len(b))},
+		Loc:  Location{Seg: InWAL, Pos: start + wal.HeaderLen + FramePrefixLen, Size: int32(len(b))},
 		data: b,
 	})
 	s.pending = append(s.pending, mark{end: end, next: s.next})
@@ -182,7 +193,7 @@ func (s *Shard) Replay(b []byte, pos wal.Position) error {
 		return nil
 	}
 	s.addLocked(Entry{Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: h.MaxTimestamp,
-		Loc: Location{Pos: pos, Size: int32(len(b))}})
+		Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))}})
 	s.hw.Store(int64(s.next))
 	return nil
 }
@@ -258,7 +269,7 @@ func (s *Shard) Read(from Offset, maxBytes int, atLeastOne bool) ([]byte, error)
 		}
 		n := len(out)
 		out = out[:n+int(e.Loc.Size)]
-		if err := s.log.ReadAt(out[n:], e.Loc.Pos); err != nil {
+		if err := s.readAt(out[n:], e.Loc); err != nil {
 			if n > 0 {
 				return out[:n], nil // serve what was read; the rest next time
 			}
@@ -318,12 +329,14 @@ func (s *Shard) setLogStartLocked(to Offset) {
 }
 
 // OldestPosition returns the lowest shared-log position this shard still
-// needs, or -1 if it needs none.
+// needs, or -1 if it needs none. Entries in segments precede those in the
+// log, and the log's entries are in log order.
 func (s *Shard) OldestPosition() wal.Position {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if len(s.entries) == 0 {
+	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
+	if i == len(s.entries) {
 		return -1
 	}
-	return s.entries[0].Loc.Pos
+	return s.entries[i].Loc.Pos
 }

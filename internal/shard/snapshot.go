@@ -23,7 +23,7 @@ func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
 	defer s.mu.RUnlock()
 	snap := Snapshot{Key: s.key, LogStart: s.logStart, Next: s.logStart}
 	for _, e := range s.entries {
-		if e.Loc.Pos >= upTo {
+		if e.Loc.Seg == InWAL && e.Loc.Pos >= upTo {
 			break
 		}
 		e.data = nil
@@ -48,7 +48,7 @@ func (s *Shard) Restore(snap Snapshot) {
 	s.hw.Store(int64(s.next))
 }
 
-const entryLen = 8 + 8 + 8 + 8 + 4
+const entryLen = 8 + 8 + 8 + 8 + 8 + 4
 
 // AppendSnapshot encodes snap onto dst (little-endian).
 func AppendSnapshot(dst []byte, snap Snapshot) []byte {
@@ -62,6 +62,7 @@ func AppendSnapshot(dst []byte, snap Snapshot) []byte {
 		dst = le.AppendUint64(dst, uint64(e.Base))
 		dst = le.AppendUint64(dst, uint64(e.Last))
 		dst = le.AppendUint64(dst, uint64(e.MaxTS))
+		dst = le.AppendUint64(dst, uint64(e.Loc.Seg))
 		dst = le.AppendUint64(dst, uint64(e.Loc.Pos))
 		dst = le.AppendUint32(dst, uint32(e.Loc.Size))
 	}
@@ -89,7 +90,8 @@ func ReadSnapshot(b []byte) (Snapshot, []byte, error) {
 			Base:  Offset(le.Uint64(b)),
 			Last:  Offset(le.Uint64(b[8:])),
 			MaxTS: int64(le.Uint64(b[16:])),
-			Loc:   Location{Pos: wal.Position(le.Uint64(b[24:])), Size: int32(le.Uint32(b[32:]))},
+			Loc: Location{Seg: int64(le.Uint64(b[24:])), Pos: wal.Position(le.Uint64(b[32:])),
+				Size: int32(le.Uint32(b[40:]))},
 		}
 		b = b[entryLen:]
 	}

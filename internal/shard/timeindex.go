@@ -41,7 +41,7 @@ func (s *Shard) readEntry(e Entry) ([]byte, error) {
 		return e.data, nil
 	}
 	b := make([]byte, e.Loc.Size)
-	if err := s.log.ReadAt(b, e.Loc.Pos); err != nil {
+	if err := s.readAt(b, e.Loc); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -481,6 +481,10 @@ func (w *WAL) RemoveBefore(pos Position) (removed int, err error) {
 	return removed, nil
 }
 
+// ActiveStart returns the start of the segment being written; everything
+// before it is in closed segments.
+func (w *WAL) ActiveStart() Position { return w.active().start }
+
 // Oldest returns the start of the oldest segment still on disk.
 func (w *WAL) Oldest() Position {
 	w.segMu.RLock()

@@ -1,0 +1,242 @@
+package shard
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// Shard segment files hold a shard's older batches, moved out of the shared
+// write-ahead log in the background. A segment is a plain concatenation of
+// RecordBatch v2 bytes (Kafka's own .log layout), named by the base offset of
+// its first batch:
+//
+//	shards/<stream id>/<shard id>/00000000000000004096.seg
+//
+// The index (and so the checkpoint) is the only record of what a segment
+// holds: bytes past the last indexed batch, or a file no entry refers to,
+// come from a move that crashed before its checkpoint and are cut off at
+// recovery (the moved batches are still in the log then).
+type segFile struct {
+	base int64
+	f    *os.File
+	size int64
+}
+
+// SegmentName is the file name of the segment whose first batch has base.
+func SegmentName(base int64) string { return fmt.Sprintf("%020d.seg", base) }
+
+func (s *Shard) readAt(p []byte, loc Location) error {
+	if loc.Seg == InWAL {
+		return s.log.ReadAt(p, loc.Pos)
+	}
+	segs := s.segsRO.Load()
+	if segs != nil {
+		i := sort.Search(len(*segs), func(i int) bool { return (*segs)[i].base >= loc.Seg })
+		if i < len(*segs) && (*segs)[i].base == loc.Seg {
+			if _, err := (*segs)[i].f.ReadAt(p, int64(loc.Pos)); err != nil {
+				return fmt.Errorf("shard %s: read segment %s: %w", s.key, SegmentName(loc.Seg), err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("shard %s: segment %s is gone", s.key, SegmentName(loc.Seg))
+}
+
+func (s *Shard) publishSegsLocked() {
+	cp := append([]*segFile(nil), s.segs...)
+	s.segsRO.Store(&cp)
+}
+
+// OpenSegments opens the shard's segment files after the index was restored
+// from a checkpoint, cutting off what the index does not refer to.
+func (s *Shard) OpenSegments() error {
+	s.segMu.Lock()
+	defer s.segMu.Unlock()
+	names, err := os.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("shard %s: list segments: %w", s.key, err)
+	}
+	refEnd := map[int64]int64{}
+	s.mu.RLock()
+	for _, e := range s.entries {
+		if e.Loc.Seg != InWAL {
+			refEnd[e.Loc.Seg] = max(refEnd[e.Loc.Seg], int64(e.Loc.Pos)+int64(e.Loc.Size))
+		}
+	}
+	s.mu.RUnlock()
+	for _, de := range names {
+		name := de.Name()
+		if !strings.HasSuffix(name, ".seg") {
+			continue
+		}
+		base, err := strconv.ParseInt(strings.TrimSuffix(name, ".seg"), 10, 64)
+		path := filepath.Join(s.dir, name)
+		end, referenced := refEnd[base]
+		if err != nil || !referenced {
+			if err := os.Remove(path); err != nil {
+				return fmt.Errorf("shard %s: remove unreferenced segment: %w", s.key, err)
+			}
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("shard %s: open segment: %w", s.key, err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("shard %s: stat segment: %w", s.key, err)
+		}
+		if st.Size() < end {
+			f.Close()
+			return fmt.Errorf("shard %s: segment %s is %d bytes, the index needs %d: %w", s.key, name, st.Size(), end, wal.ErrCorrupt)
+		}
+		if st.Size() > end {
+			if err := f.Truncate(end); err != nil {
+				f.Close()
+				return fmt.Errorf("shard %s: truncate segment: %w", s.key, err)
+			}
+		}
+		s.segs = append(s.segs, &segFile{base: base, f: f, size: end})
+	}
+	sort.Slice(s.segs, func(i, j int) bool { return s.segs[i].base < s.segs[j].base })
+	s.publishSegsLocked()
+	return nil
+}
+
+// MoveOut copies every batch whose bytes lie in the shared log before
+// `before` into the shard's segment files, fsyncs them, and repoints the
+// index. Produce and fetch go on meanwhile: the copy happens outside the
+// shard's lock, and the index switch is one short critical section. It
+// returns the bytes moved.
+func (s *Shard) MoveOut(before wal.Position, segmentBytes int64) (int64, error) {
+	s.mu.RLock()
+	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
+	var move []Entry
+	for ; i < len(s.entries) && s.entries[i].Loc.Pos < before; i++ {
+		move = append(move, s.entries[i])
+	}
+	s.mu.RUnlock()
+	if len(move) == 0 {
+		return 0, nil
+	}
+	s.segMu.Lock()
+	defer s.segMu.Unlock()
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return 0, fmt.Errorf("shard %s: create segment dir: %w", s.key, err)
+	}
+	touched := map[*segFile]bool{}
+	created := false
+	newLocs := make([]Location, len(move))
+	var pending []byte
+	var cur *segFile
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		if _, err := cur.f.WriteAt(pending, cur.size-int64(len(pending))); err != nil {
+			return fmt.Errorf("shard %s: write segment: %w", s.key, err)
+		}
+		pending = pending[:0]
+		return nil
+	}
+	var moved int64
+	for k, e := range move {
+		if n := len(s.segs); n == 0 || s.segs[n-1].size >= segmentBytes {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+			f, err := os.OpenFile(filepath.Join(s.dir, SegmentName(int64(e.Base))), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+			if err != nil {
+				return 0, fmt.Errorf("shard %s: create segment: %w", s.key, err)
+			}
+			s.segs = append(s.segs, &segFile{base: int64(e.Base), f: f})
+			created = true
+		}
+		cur = s.segs[len(s.segs)-1]
+		touched[cur] = true
+		data := e.data
+		if data == nil {
+			data = make([]byte, e.Loc.Size)
+			if err := s.log.ReadAt(data, e.Loc.Pos); err != nil {
+				return 0, fmt.Errorf("shard %s: read batch %d to move: %w", s.key, e.Base, err)
+			}
+		}
+		newLocs[k] = Location{Seg: cur.base, Pos: wal.Position(cur.size), Size: e.Loc.Size}
+		pending = append(pending, data...)
+		cur.size += int64(len(data))
+		moved += int64(len(data))
+		if len(pending) >= 4<<20 {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	for sf := range touched {
+		if err := sf.f.Sync(); err != nil {
+			return 0, fmt.Errorf("shard %s: sync segment: %w", s.key, err)
+		}
+	}
+	if created {
+		if err := syncDir(s.dir); err != nil {
+			return 0, err
+		}
+		s.publishSegsLocked()
+	}
+	s.mu.Lock()
+	for k, e := range move {
+		j := sort.Search(len(s.entries), func(j int) bool { return s.entries[j].Base >= e.Base })
+		// The entry may have been dropped by DeleteRecords meanwhile.
+		if j < len(s.entries) && s.entries[j].Base == e.Base && s.entries[j].Loc == e.Loc {
+			s.entries[j].Loc = newLocs[k]
+		}
+	}
+	s.mu.Unlock()
+	return moved, nil
+}
+
+// Segments returns the number of segment files and their total size.
+func (s *Shard) Segments() (n int, bytes int64) {
+	s.segMu.Lock()
+	defer s.segMu.Unlock()
+	for _, sf := range s.segs {
+		bytes += sf.size
+	}
+	return len(s.segs), bytes
+}
+
+// CloseFiles closes the shard's segment files.
+func (s *Shard) CloseFiles() {
+	s.segMu.Lock()
+	defer s.segMu.Unlock()
+	for _, sf := range s.segs {
+		sf.f.Close()
+	}
+	s.segs = nil
+	s.segsRO.Store(nil)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
