@@ -75,9 +75,12 @@ func (e *Engine) checkpoint() error {
 	countAt := len(buf)
 	buf = append(buf, 0, 0, 0, 0)
 	n := 0
+	need := upTo
 	for _, st := range e.Streams() {
 		for _, sh := range st.Shards {
-			buf = shard.AppendSnapshot(buf, sh.Snapshot(upTo))
+			snap := sh.Snapshot(upTo)
+			need = min(need, snapshotOldestWAL(snap, upTo))
+			buf = shard.AppendSnapshot(buf, snap)
 			n++
 		}
 	}
@@ -86,9 +89,29 @@ func (e *Engine) checkpoint() error {
 	if err := catalog.WriteFileAtomic(filepath.Join(e.opts.Dir, "checkpoint"), buf); err != nil {
 		return fmt.Errorf("engine: write checkpoint: %w", err)
 	}
+	e.ckptNeed.Store(int64(need))
 	e.lastCkptPos.Store(int64(upTo))
 	e.opts.Logger.Debug("engine: checkpoint written", "replay_from", upTo, "shards", n, "bytes", len(buf), "took", time.Since(began))
 	return nil
+}
+
+// snapshotOldestWAL returns the oldest WAL position snap's entries point
+// at, or def if none is in the WAL.
+func snapshotOldestWAL(snap shard.Snapshot, def wal.Position) wal.Position {
+	for _, en := range snap.Entries {
+		if en.Loc.Seg == shard.InWAL {
+			return min(def, en.Loc.Pos)
+		}
+	}
+	return def
+}
+
+func (ck checkpointData) oldestWAL() wal.Position {
+	need := ck.replayFrom
+	for _, snap := range ck.shards {
+		need = min(need, snapshotOldestWAL(snap, need))
+	}
+	return need
 }
 
 func frameKey(body []byte) shard.Key {

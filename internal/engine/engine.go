@@ -40,9 +40,12 @@ type Options struct {
 	CheckpointBytes int64
 	// MoveAfterBytes is how much closed write-ahead log may pile up before
 	// its batches are moved into per-shard segments (also done for any
-	// closed log older than MoveAfter); defaults 512 MiB and 2 minutes.
-	MoveAfterBytes int64
-	MoveAfter      time.Duration
+	// closed log older than MoveAfter); defaults 1 GiB and 2 minutes.
+	// MoveBytesPerSec is the mover's I/O budget (default 128 MiB/s), so
+	// that foreground writes keep the disk.
+	MoveAfterBytes  int64
+	MoveAfter       time.Duration
+	MoveBytesPerSec int64
 	// Defaults are broker-wide stream config defaults (Kafka names).
 	Defaults catalog.Configs
 	Logger   *slog.Logger
@@ -64,7 +67,10 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.MoveAfterBytes <= 0 {
-		o.MoveAfterBytes = 512 << 20
+		o.MoveAfterBytes = 1 << 30
+	}
+	if o.MoveBytesPerSec <= 0 {
+		o.MoveBytesPerSec = 128 << 20
 	}
 	if o.MoveAfter <= 0 {
 		o.MoveAfter = 2 * time.Minute
@@ -94,6 +100,10 @@ type Engine struct {
 
 	ckptMu      sync.Mutex // one checkpoint at a time
 	lastCkptPos atomic.Int64
+	// ckptNeed is the oldest WAL position an index entry of the last
+	// written checkpoint points at: recovery reads it, so the WAL below it
+	// must stay even after the in-memory index moved on.
+	ckptNeed atomic.Int64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -157,12 +167,14 @@ func Open(opts Options) (*Engine, error) {
 	ref.WAL = w
 	e.wal = w
 	e.lastCkptPos.Store(int64(ck.replayFrom))
+	e.ckptNeed.Store(int64(ck.oldestWAL()))
 	e.byID = nil
 	opts.Logger.Info("engine: recovered", "dir", opts.Dir, "streams", len(*e.streams.Load()),
 		"checkpoint_at", ck.replayFrom, "frames_replayed", replayed, "frames_skipped", skipped,
 		"wal_end", w.Durable(), "took", time.Since(began))
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.background()
+	go e.mover()
 	ok = true
 	return e, nil
 }
@@ -400,20 +412,12 @@ func (e *Engine) background() {
 	defer e.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	last, lastMove := time.Now(), time.Now()
+	last := time.Now()
 	for {
 		select {
 		case <-e.stop:
 			return
 		case <-tick.C:
-		}
-		if e.shouldMove(lastMove) {
-			if err := e.moveClosedWAL(); err != nil {
-				e.opts.Logger.Error("engine: moving log data to shard segments failed", "err", err)
-			} else {
-				last = time.Now() // moveClosedWAL checkpoints
-			}
-			lastMove = time.Now()
 		}
 		grown := int64(e.wal.Durable()) - e.lastCkptPos.Load()
 		if grown > 0 && (grown >= e.opts.CheckpointBytes || time.Since(last) >= e.opts.CheckpointEvery) {
@@ -429,7 +433,7 @@ func (e *Engine) background() {
 
 // reclaimWAL removes WAL segments that no shard and no recovery needs.
 func (e *Engine) reclaimWAL() {
-	need := min(wal.Position(e.lastCkptPos.Load()), e.oldestNeeded())
+	need := min(wal.Position(e.lastCkptPos.Load()), wal.Position(e.ckptNeed.Load()), e.oldestNeeded())
 	if n, err := e.wal.RemoveBefore(need); err != nil {
 		e.opts.Logger.Error("engine: reclaim WAL", "err", err)
 	} else if n > 0 {

@@ -158,7 +158,7 @@ func TestMoveWithoutCheckpointIsCutOff(t *testing.T) {
 	}
 	stale, _ := os.ReadFile(filepath.Join(dir, "checkpoint"))
 	// Copy into segments without checkpointing or reclaiming.
-	if _, err := e.Stream("s").Shards[0].MoveOut(e.wal.ActiveStart(), 1<<30); err != nil {
+	if _, err := e.Stream("s").Shards[0].MoveOut(e.wal.ActiveStart(), 1<<30, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := readAll(t, e, "s", 0)
@@ -222,5 +222,33 @@ func copyDir(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReclaimKeepsWALTheCheckpointNeeds: after a move has repointed the
+// in-memory index but before its checkpoint is written, reclaiming the WAL
+// must not delete what the checkpoint on disk still points at.
+func TestReclaimKeepsWALTheCheckpointNeeds(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir)
+	e.CreateStream("s", 1, nil, false)
+	for i := range 300 {
+		produce(t, e, "s", 0, fmt.Sprintf("v%d-%s", i, bytes.Repeat([]byte("z"), 700)))
+	}
+	if err := e.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	want := readAll(t, e, "s", 0)
+	if _, err := e.Stream("s").Shards[0].MoveOut(e.wal.ActiveStart(), 1<<30, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.reclaimWAL()
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed)
+	e.Close()
+	e2 := openEngine(t, crashed)
+	defer e2.Close()
+	if got := readAll(t, e2, "s", 0); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after a crash between move and checkpoint: %d records, want %d", len(got), len(want))
 	}
 }

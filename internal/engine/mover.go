@@ -73,6 +73,28 @@ func (e *Engine) oldestNeeded() wal.Position {
 	return need
 }
 
+// mover runs apart from checkpoints, so a long, throttled move never
+// delays them (restart time depends on checkpoint cadence).
+func (e *Engine) mover() {
+	defer e.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastMove := time.Now()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+		}
+		if e.shouldMove(lastMove) {
+			if err := e.moveClosedWAL(); err != nil {
+				e.opts.Logger.Error("engine: moving log data to shard segments failed", "err", err)
+			}
+			lastMove = time.Now()
+		}
+	}
+}
+
 func (e *Engine) shouldMove(lastMove time.Time) bool {
 	closed := int64(e.wal.ActiveStart()) - int64(e.oldestNeeded())
 	return closed >= e.opts.MoveAfterBytes || closed > 0 && time.Since(lastMove) >= e.opts.MoveAfter
@@ -84,9 +106,10 @@ func (e *Engine) moveClosedWAL() error {
 	began := time.Now()
 	before := e.wal.ActiveStart()
 	var moved int64
+	throttle := newThrottle(e.opts.MoveBytesPerSec)
 	for _, st := range e.Streams() {
 		for _, sh := range st.Shards {
-			n, err := sh.MoveOut(before, st.SegmentBytes)
+			n, err := sh.MoveOut(before, st.SegmentBytes, throttle)
 			if err != nil {
 				return err
 			}
@@ -99,6 +122,20 @@ func (e *Engine) moveClosedWAL() error {
 	e.reclaimWAL()
 	e.opts.Logger.Info("engine: moved log data to shard segments", "bytes", moved, "before", before, "took", time.Since(began))
 	return nil
+}
+
+// newThrottle returns a function that sleeps as needed to keep the bytes
+// reported to it under perSec on average since its creation.
+func newThrottle(perSec int64) func(n int) {
+	began := time.Now()
+	var total int64
+	return func(n int) {
+		total += int64(n)
+		due := time.Duration(float64(total) / float64(perSec) * float64(time.Second))
+		if ahead := due - time.Since(began); ahead > 0 {
+			time.Sleep(ahead)
+		}
+	}
 }
 
 // MoveNow moves all closed log data into shard segments at once (for tests

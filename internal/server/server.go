@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		httpLn = ln
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// Profiles for "where does the time go"; the HTTP listener is meant
+		// for operators (loopback by default).
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 			if !isReady.Load() {
 				http.Error(w, "recovering", http.StatusServiceUnavailable)

@@ -118,8 +118,9 @@ func (s *Shard) OpenSegments() error {
 // `before` into the shard's segment files, fsyncs them, and repoints the
 // index. Produce and fetch go on meanwhile: the copy happens outside the
 // shard's lock, and the index switch is one short critical section. It
-// returns the bytes moved.
-func (s *Shard) MoveOut(before wal.Position, segmentBytes int64) (int64, error) {
+// returns the bytes moved. throttle, if set, is called after each write
+// with its size, and may sleep to keep the copy within an I/O budget.
+func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n int)) (int64, error) {
 	s.mu.RLock()
 	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
 	var move []Entry
@@ -146,6 +147,9 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64) (int64, error) 
 		}
 		if _, err := cur.f.WriteAt(pending, cur.size-int64(len(pending))); err != nil {
 			return fmt.Errorf("shard %s: write segment: %w", s.key, err)
+		}
+		if throttle != nil {
+			throttle(len(pending))
 		}
 		pending = pending[:0]
 		return nil

@@ -184,22 +184,32 @@ func (w *WAL) recover(from Position, replay Replay) (Position, error) {
 			return 0, err
 		}
 		pos = seg.start + end
-		if torn != nil {
-			w.opts.Logger.Warn("wal: cutting off torn or corrupt tail", "segment", SegmentName(seg.start),
-				"at", end, "reason", torn.Error(), "later_segments_removed", len(w.segs)-1-i)
+		last := i == len(w.segs)-1
+		if torn != nil || last {
+			// The preallocated end of the active segment reads as a zero
+			// header: the normal end of the log, not worth a warning.
+			if torn != nil && !(last && errors.Is(torn, errZeroHeader)) {
+				w.opts.Logger.Warn("wal: cutting off torn or corrupt tail", "segment", SegmentName(seg.start),
+					"at", end, "reason", torn.Error(), "later_segments_removed", len(w.segs)-1-i)
+			}
 			return pos, w.cutAfter(i, pos)
 		}
 	}
 	return pos, nil
 }
 
+var errZeroHeader = errors.New("zero frame header")
+
 // cutAfter truncates segment i at the global position pos and removes every
 // later segment.
 func (w *WAL) cutAfter(i int, pos Position) error {
 	seg := w.segs[i]
+	// Truncate first so no stale frame can survive past the cut, then
+	// preallocate again: the log continues in this segment.
 	if err := seg.f.Truncate(int64(pos - seg.start)); err != nil {
 		return fmt.Errorf("wal: truncate torn tail: %w", err)
 	}
+	w.preallocate(seg.f, int64(pos-seg.start))
 	if err := seg.f.Sync(); err != nil {
 		return fmt.Errorf("wal: sync truncated segment: %w", err)
 	}
@@ -232,6 +242,9 @@ func scanSegment(seg *segment, off Position, replay Replay) (end Position, torn 
 			return off, fmt.Errorf("short frame header: %w", err), nil
 		}
 		n := binary.LittleEndian.Uint32(hdr[0:4])
+		if hdr == [headerLen]byte{} {
+			return off, errZeroHeader, nil
+		}
 		if n == 0 || n > MaxFrame || off+headerLen-1+Position(n) > size {
 			return off, fmt.Errorf("bad frame length %d", n), nil
 		}
@@ -257,6 +270,7 @@ func (w *WAL) createSegment(start Position) error {
 	if err != nil {
 		return fmt.Errorf("wal: create segment: %w", err)
 	}
+	w.preallocate(f, 0)
 	if err := syncDir(w.opts.Dir); err != nil {
 		f.Close()
 		return err
@@ -265,6 +279,20 @@ func (w *WAL) createSegment(start Position) error {
 	w.segs = append(w.segs, &segment{start: start, f: f})
 	w.segMu.Unlock()
 	return nil
+}
+
+// preallocate reserves the rest of a segment's space up front. Measured on
+// this project's machines (docs/design/wal-preallocation.md): 1 MiB
+// write+fdatasync reaches ~1.36 GB/s into a preallocated file against ~0.38
+// GB/s into a growing one, because the fsync no longer has to allocate
+// blocks and journal the growth. Where the filesystem cannot, the log just
+// grows.
+func (w *WAL) preallocate(f *os.File, from int64) {
+	if n := w.opts.SegmentBytes - from; n > 0 {
+		if err := syscall.Fallocate(int(f.Fd()), 0, from, n); err != nil {
+			w.opts.Logger.Debug("wal: preallocation unavailable", "err", err)
+		}
+	}
 }
 
 func syncDir(dir string) error {
@@ -402,6 +430,11 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	began := time.Now()
 	seg := w.active()
 	if size := int64(end) - int64(len(buf)) - int64(seg.start); size >= w.opts.SegmentBytes {
+		// A closed segment ends exactly at its last frame; only the active
+		// one carries preallocated space.
+		if err := seg.f.Truncate(size); err != nil {
+			return fmt.Errorf("truncate segment before roll: %w", err)
+		}
 		if err := seg.f.Sync(); err != nil {
 			return fmt.Errorf("sync segment before roll: %w", err)
 		}

@@ -104,7 +104,8 @@ func TestTornTailIsCut(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			w, _ := replayAll(t, dir, 0, Options{})
+			opts := Options{SegmentBytes: 4096}
+			w, _ := replayAll(t, dir, 0, opts)
 			var end Position
 			for i := range 3 {
 				_, end, _ = w.Append(1, []byte(fmt.Sprintf("frame-%d-payload", i)))
@@ -113,16 +114,21 @@ func TestTornTailIsCut(t *testing.T) {
 			w.Close()
 			path := filepath.Join(dir, SegmentName(0))
 			data, _ := os.ReadFile(path)
-			os.WriteFile(path, tc.damage(data), 0o644)
+			if len(data) != 4096 {
+				t.Fatalf("active segment is %d bytes, want it preallocated to 4096", len(data))
+			}
+			data = data[:3*lastFrameLen] // what was written; the rest is preallocated zeros
+			os.WriteFile(path, tc.damage(bytes.Clone(data)), 0o644)
 
-			w2, got := replayAll(t, dir, 0, Options{})
+			w2, got := replayAll(t, dir, 0, opts)
 			defer w2.Close()
 			if len(got) != tc.keep {
 				t.Fatalf("kept %d frames, want %d", len(got), tc.keep)
 			}
-			st, _ := os.Stat(path)
-			if want := int64(tc.keep * lastFrameLen); st.Size() != want {
-				t.Fatalf("segment is %d bytes after recovery, want %d", st.Size(), want)
+			after, _ := os.ReadFile(path)
+			cut := tc.keep * lastFrameLen
+			if !bytes.Equal(after[:cut], data[:cut]) || !allZero(after[cut:]) {
+				t.Fatalf("after recovery the segment does not hold exactly the %d kept frames followed by zeros", tc.keep)
 			}
 			// The log goes on after the cut, at the cut.
 			s, e, err := w2.Append(1, []byte("new"))
@@ -134,6 +140,15 @@ func TestTornTailIsCut(t *testing.T) {
 			}
 		})
 	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // lastFrameLen is the size of each "frame-N-payload" frame in TestTornTailIsCut.
@@ -152,12 +167,13 @@ func TestTooLarge(t *testing.T) {
 // that accepts appends at the cut.
 func FuzzRecover(f *testing.F) {
 	dir := f.TempDir()
-	w, _ := replayAll(f, dir, 0, Options{})
+	w, _ := replayAll(f, dir, 0, Options{SegmentBytes: 4096})
 	_, end, _ := w.Append(2, []byte("hello"))
-	w.Append(3, []byte("world!"))
-	w.WaitDurable(context.Background(), end+1)
+	_, end2, _ := w.Append(3, []byte("world!"))
+	w.WaitDurable(context.Background(), max(end, end2))
 	w.Close()
 	seed, _ := os.ReadFile(filepath.Join(dir, SegmentName(0)))
+	seed = seed[:end2]
 	f.Add(seed)
 	f.Add(seed[:len(seed)-1])
 	f.Add([]byte{})
@@ -169,7 +185,7 @@ func FuzzRecover(f *testing.F) {
 		}
 		var n int
 		var last Position
-		w, err := Open(Options{Dir: dir}, 0, func(pos Position, kind Kind, body []byte) error {
+		w, err := Open(Options{Dir: dir, SegmentBytes: 4096}, 0, func(pos Position, kind Kind, body []byte) error {
 			n++
 			last = pos + headerLen + Position(len(body))
 			return nil
@@ -178,9 +194,9 @@ func FuzzRecover(f *testing.F) {
 			t.Fatalf("open: %v", err)
 		}
 		defer w.Close()
-		st, _ := os.Stat(filepath.Join(dir, SegmentName(0)))
-		if Position(st.Size()) != last {
-			t.Fatalf("after recovery segment is %d bytes, last valid frame ends at %d", st.Size(), last)
+		after, _ := os.ReadFile(filepath.Join(dir, SegmentName(0)))
+		if Position(len(after)) < last || !bytes.Equal(after[:last], data[:last]) || !allZero(after[last:]) {
+			t.Fatalf("after recovery the segment is not the %d valid bytes followed by zeros", last)
 		}
 		s, e, err := w.Append(1, []byte("x"))
 		if err != nil || s != last {
@@ -190,4 +206,39 @@ func FuzzRecover(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestStaleFrameAfterCutNeverReturns: frames A B C, B corrupted, so recovery
+// keeps only A. A later, shorter frame D lands where B was; C's bytes must
+// not survive behind D to be replayed after the next restart.
+func TestStaleFrameAfterCutNeverReturns(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 4096}
+	w, _ := replayAll(t, dir, 0, opts)
+	w.Append(1, []byte("A-frame"))
+	bStart, _, _ := w.Append(1, []byte("B-frame-long-long-long"))
+	_, end, _ := w.Append(1, []byte("C-frame"))
+	w.WaitDurable(context.Background(), end)
+	w.Close()
+	path := filepath.Join(dir, SegmentName(0))
+	data, _ := os.ReadFile(path)
+	data[bStart+headerLen] ^= 0xff
+	os.WriteFile(path, data, 0o644)
+
+	w, got := replayAll(t, dir, 0, opts)
+	if len(got) != 1 {
+		t.Fatalf("kept %d frames, want 1", len(got))
+	}
+	_, end, _ = w.Append(1, []byte("D"))
+	w.WaitDurable(context.Background(), end)
+	w.Close()
+	w, got = replayAll(t, dir, 0, opts)
+	defer w.Close()
+	if len(got) != 2 || string(got[1].body) != "D" {
+		var bodies []string
+		for _, f := range got {
+			bodies = append(bodies, string(f.body))
+		}
+		t.Fatalf("replayed %q, want [A-frame D]", bodies)
+	}
 }
