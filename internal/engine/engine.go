@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -419,6 +420,7 @@ func (e *Engine) background() {
 			return
 		case <-tick.C:
 		}
+		e.dropIdleCaches()
 		grown := int64(e.wal.Durable()) - e.lastCkptPos.Load()
 		if grown > 0 && (grown >= e.opts.CheckpointBytes || time.Since(last) >= e.opts.CheckpointEvery) {
 			if err := e.checkpoint(); err != nil {
@@ -428,6 +430,25 @@ func (e *Engine) background() {
 			last = time.Now()
 		}
 		e.reclaimWAL()
+	}
+}
+
+// cacheIdle is how long a shard keeps its tail cache without appends.
+const cacheIdle = 30 * time.Second
+
+// dropIdleCaches frees the tail caches of shards nobody writes to any more,
+// so a node with many quiet shards does not keep their last bytes in
+// memory; after a large release the memory is handed back to the OS.
+func (e *Engine) dropIdleCaches() {
+	var freed int64
+	for _, st := range e.Streams() {
+		for _, sh := range st.Shards {
+			freed += sh.DropCacheIfIdle(cacheIdle)
+		}
+	}
+	if freed >= 32<<20 {
+		debug.FreeOSMemory()
+		e.opts.Logger.Debug("engine: released idle shard caches", "bytes", freed)
 	}
 }
 

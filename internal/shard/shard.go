@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -94,7 +95,8 @@ type Shard struct {
 	segs   []*segFile // ascending by base; the last is active
 	segsRO atomic.Pointer[[]*segFile]
 
-	hw atomic.Int64
+	hw         atomic.Int64
+	lastAppend atomic.Int64 // unix nanos
 }
 
 // New returns an empty shard whose segment files live in dir.
@@ -155,6 +157,7 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 		data: b,
 	})
 	s.pending = append(s.pending, mark{end: end, next: s.next})
+	s.lastAppend.Store(time.Now().UnixNano())
 	return AppendResult{Base: base, End: end}, nil
 }
 
@@ -176,6 +179,23 @@ func (s *Shard) evictLocked() {
 		}
 		s.cacheFrom++
 	}
+}
+
+// DropCacheIfIdle releases the cached batches of a shard that has taken no
+// append for idle, and returns the bytes released. Readers then get the
+// bytes from the page cache or disk.
+func (s *Shard) DropCacheIfIdle(idle time.Duration) int64 {
+	if time.Since(time.Unix(0, s.lastAppend.Load())) < idle {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	freed := s.cached
+	for i := s.cacheFrom; i < len(s.entries); i++ {
+		s.entries[i].data = nil
+	}
+	s.cached, s.cacheFrom = 0, len(s.entries)
+	return freed
 }
 
 // Replay indexes a batch found in the shared log during recovery; the batch
