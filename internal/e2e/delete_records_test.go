@@ -144,6 +144,17 @@ func TestDeleteRecords(t *testing.T) {
 		}
 	})
 
+	t.Run("fetch-at-and-past-the-end", func(t *testing.T) {
+		ctx := testCtx(t, 10*time.Second)
+		if r := fetchRaw(t, ctx, cl, topic, id, 0, 10); r.ErrorCode != 0 || len(r.RecordBatches) != 0 || r.HighWatermark != 10 {
+			t.Errorf("fetch at the high watermark: %v, %d bytes, high watermark %d; want no error and nothing",
+				kerr.ErrorForCode(r.ErrorCode), len(r.RecordBatches), r.HighWatermark)
+		}
+		if r := fetchRaw(t, ctx, cl, topic, id, 0, 11); r.ErrorCode != kerr.OffsetOutOfRange.Code {
+			t.Errorf("fetch past the high watermark: %v, want OFFSET_OUT_OF_RANGE", kerr.ErrorForCode(r.ErrorCode))
+		}
+	})
+
 	t.Run("delete-backwards-is-a-no-op", func(t *testing.T) {
 		ctx := testCtx(t, 10*time.Second)
 		if r := deleteRecords(t, ctx, adm, topic, 0, 1); r.Err != nil || r.LowWatermark != 3 {

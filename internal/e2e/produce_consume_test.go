@@ -93,6 +93,14 @@ func TestProduceConsume(t *testing.T) {
 				}
 			})
 
+			t.Run("small-fetch-limits", func(t *testing.T) {
+				// Limits far below the record sizes: the first batch of a
+				// response comes whole anyway (KIP-74), so reading progresses.
+				got := consume(t, ctx, p, topic, 0, kgo.NewOffset().AtStart(), len(recs),
+					kgo.FetchMaxBytes(1000), kgo.FetchMaxPartitionBytes(500))
+				checkRecords(t, got, recs, true)
+			})
+
 			t.Run("from-middle", func(t *testing.T) {
 				for _, at := range []int{1, len(recs) / 2, 11, len(recs) - 1} { // 11 is the ~900 KB record
 					got := consume(t, ctx, p, topic, 0, kgo.NewOffset().At(int64(at)), len(recs)-at)

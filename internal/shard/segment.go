@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -148,6 +149,11 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 		if _, err := cur.f.WriteAt(pending, cur.size-int64(len(pending))); err != nil {
 			return fmt.Errorf("shard %s: write segment: %w", s.key, err)
 		}
+		// Sync as we go: one fsync of a gigabyte of dirty pages at the end
+		// would stall the WAL's group commits behind it for seconds.
+		if err := syscall.Fdatasync(int(cur.f.Fd())); err != nil {
+			return fmt.Errorf("shard %s: sync segment: %w", s.key, err)
+		}
 		if throttle != nil {
 			throttle(len(pending))
 		}
@@ -180,7 +186,7 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 		pending = append(pending, data...)
 		cur.size += int64(len(data))
 		moved += int64(len(data))
-		if len(pending) >= 4<<20 {
+		if len(pending) >= 8<<20 {
 			if err := flush(); err != nil {
 				return 0, err
 			}

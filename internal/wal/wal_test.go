@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -240,5 +241,55 @@ func TestStaleFrameAfterCutNeverReturns(t *testing.T) {
 			bodies = append(bodies, string(f.body))
 		}
 		t.Fatalf("replayed %q, want [A-frame D]", bodies)
+	}
+}
+
+// TestRecycledSegmentsReplayNothingStale fills segments, reclaims them (they
+// become spares), reuses them for new segments, and checks that a reopen
+// replays exactly the frames written since, none of the stale ones inside
+// the reused files.
+func TestRecycledSegmentsReplayNothingStale(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 4096}
+	w, _ := replayAll(t, dir, 0, opts)
+	var end Position
+	body := bytes.Repeat([]byte("old-"), 100)
+	for range 60 { // about six segments: four become spares, one is unlinked
+		_, end, _ = w.Append(1, body)
+		w.WaitDurable(context.Background(), end)
+	}
+	if _, err := w.RemoveBefore(end); err != nil {
+		t.Fatal(err)
+	}
+	spares, _ := filepath.Glob(filepath.Join(dir, "*"+spareSuffix))
+	trash, _ := filepath.Glob(filepath.Join(dir, "*"+trashSuffix))
+	if len(spares) != maxSpares || len(trash) != 0 {
+		t.Fatalf("%d spare and %d trash files after reclaiming, want %d and 0 (one unlinked per call)", len(spares), len(trash), maxSpares)
+	}
+	from := end // everything before it was written before the reclaim
+	var want []string
+	for i := range 30 {
+		v := fmt.Sprintf("new-%02d-%s", i, bytes.Repeat([]byte("n"), 300))
+		_, end, _ = w.Append(1, []byte(v))
+		w.WaitDurable(context.Background(), end)
+		want = append(want, v)
+	}
+	if spares, _ = filepath.Glob(filepath.Join(dir, "*"+spareSuffix)); len(spares) >= maxSpares {
+		t.Fatalf("spares were not reused: %d left", len(spares))
+	}
+	w.Close()
+	w, got := replayAll(t, dir, from, opts)
+	defer w.Close()
+	var bodies []string
+	for _, f := range got {
+		bodies = append(bodies, string(f.body))
+	}
+	if fmt.Sprint(bodies[len(bodies)-len(want):]) != fmt.Sprint(want) {
+		t.Fatalf("replayed the wrong frames after recycling")
+	}
+	for _, b := range bodies {
+		if strings.HasPrefix(b, "old-") {
+			t.Fatalf("a stale frame from a recycled file was replayed")
+		}
 	}
 }
