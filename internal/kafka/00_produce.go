@@ -12,12 +12,18 @@ import (
 )
 
 // Produce v3-v12: v3 is the first to carry RecordBatch v2, the only format
-// Braid stores (Kafka 4 made the same cut); v13 addresses topics by id.
+// Braid stores; v13 addresses topics by id. v0-v2 are advertised but
+// answered with UNSUPPORTED_VERSION, as Kafka 4 does (KAFKA-18659):
+// librdkafka before 2.10 decides whether it may compress with gzip or snappy
+// from Produce v0 being listed, and silently sends uncompressed otherwise.
 //
 // Appends happen here, in request order; the wait for durability (acks=all:
 // fsync; acks=1: written to the kernel) happens in the completion, so
 // pipelined requests share one group commit. acks=0 gets no response.
-func init() { register(0, 3, 12, handleProduce) }
+func init() { register(0, 0, 12, handleProduce) }
+
+// minProduceVersion is the first Produce version that is served.
+const minProduceVersion = 3
 
 func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
 	req := kreq.(*kmsg.ProduceRequest)
@@ -25,19 +31,12 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 	eng := c.s.eng
 	var end wal.Position
 	appended := false
-	if req.TransactionID != nil {
+	switch {
+	case req.Version < minProduceVersion:
+		return refuseProduce(req, resp, kerr.UnsupportedVersion.Code)
+	case req.TransactionID != nil:
 		// Transactions come with the exactly-once work; refuse clearly.
-		for _, rt := range req.Topics {
-			t := kmsg.NewProduceResponseTopic()
-			t.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				p := kmsg.NewProduceResponseTopicPartition()
-				p.Partition, p.ErrorCode = rp.Partition, kerr.TransactionalIDAuthorizationFailed.Code
-				t.Partitions = append(t.Partitions, p)
-			}
-			resp.Topics = append(resp.Topics, t)
-		}
-		return finishProduce(req, resp)
+		return refuseProduce(req, resp, kerr.TransactionalIDAuthorizationFailed.Code)
 	}
 	for _, rt := range req.Topics {
 		t := kmsg.NewProduceResponseTopic()
@@ -98,6 +97,21 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 		}
 		return resp
 	}
+}
+
+// refuseProduce answers every partition of req with code.
+func refuseProduce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code int16) (kmsg.Response, func() kmsg.Response) {
+	for _, rt := range req.Topics {
+		t := kmsg.NewProduceResponseTopic()
+		t.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewProduceResponseTopicPartition()
+			p.Partition, p.ErrorCode, p.BaseOffset = rp.Partition, code, -1
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return finishProduce(req, resp)
 }
 
 func finishProduce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) (kmsg.Response, func() kmsg.Response) {

@@ -62,10 +62,10 @@ func (s *Shard) visibleEntries() ([]Entry, Offset, Offset) {
 // caller answers with the high watermark).
 func (s *Shard) OffsetForTime(ts int64) (off Offset, recTS int64, found bool, err error) {
 	entries, logStart, _ := s.visibleEntries()
-	i := sort.Search(len(entries), func(i int) bool { return entries[i].MaxTS >= ts })
-	// Timestamps need not grow with offsets, so the first batch whose max
-	// reaches ts is the one to look in, as Kafka's time index does.
-	for ; i < len(entries); i++ {
+	// Timestamps need not grow with offsets, so batch max timestamps are not
+	// sorted: the answer is in the first batch, in offset order, whose max
+	// reaches ts (what Kafka's time index of running maxima finds).
+	for i := range entries {
 		if entries[i].MaxTS < ts {
 			continue
 		}
