@@ -106,9 +106,22 @@ type Engine struct {
 	// must stay even after the in-memory index moved on.
 	ckptNeed atomic.Int64
 
+	recovery RecoveryStats
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
+
+// RecoveryStats tells what the last Open did to recover.
+type RecoveryStats struct {
+	CheckpointAt   wal.Position // where WAL replay started
+	FramesReplayed int          // WAL frames applied after the checkpoint
+	BytesReplayed  int64        // WAL bytes from the checkpoint to the end
+	Took           time.Duration
+}
+
+// Recovery returns what the last Open did to recover.
+func (e *Engine) Recovery() RecoveryStats { return e.recovery }
 
 // Open opens the data directory, recovering from the last checkpoint and the
 // write-ahead log after it.
@@ -170,6 +183,8 @@ func Open(opts Options) (*Engine, error) {
 	e.lastCkptPos.Store(int64(ck.replayFrom))
 	e.ckptNeed.Store(int64(ck.oldestWAL()))
 	e.byID = nil
+	e.recovery = RecoveryStats{CheckpointAt: ck.replayFrom, FramesReplayed: replayed,
+		BytesReplayed: int64(w.Durable() - ck.replayFrom), Took: time.Since(began)}
 	opts.Logger.Info("engine: recovered", "dir", opts.Dir, "streams", len(*e.streams.Load()),
 		"checkpoint_at", ck.replayFrom, "frames_replayed", replayed, "frames_skipped", skipped,
 		"wal_end", w.Durable(), "took", time.Since(began))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -250,5 +251,55 @@ func TestReclaimKeepsWALTheCheckpointNeeds(t *testing.T) {
 	defer e2.Close()
 	if got := readAll(t, e2, "s", 0); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after a crash between move and checkpoint: %d records, want %d", len(got), len(want))
+	}
+}
+
+// TestRestartReplaysOnlyAfterCheckpoint: restart work is bounded by what was
+// written since the last checkpoint, not by the data kept.
+func TestRestartReplaysOnlyAfterCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir)
+	e.CreateStream("s", 4, nil, false)
+	for i := range 2000 {
+		produce(t, e, "s", i%4, fmt.Sprintf("before-%d", i))
+	}
+	if err := e.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 7 {
+		produce(t, e, "s", i%4, fmt.Sprintf("after-%d", i))
+	}
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed) // as a crash leaves it: no closing checkpoint
+	e.Close()
+	e2 := openEngine(t, crashed)
+	defer e2.Close()
+	if rec := e2.Recovery(); rec.FramesReplayed != 7 {
+		t.Fatalf("replayed %d frames after the checkpoint, want 7 (%+v)", rec.FramesReplayed, rec)
+	}
+	total := 0
+	for s := range 4 {
+		total += len(readAll(t, e2, "s", s))
+	}
+	if total != 2007 {
+		t.Fatalf("%d records after restart, want 2007", total)
+	}
+}
+
+// TestClosedShardRefusesWrites: a closed shard (after a split or merge) takes
+// no more writes, with an error the Kafka door maps, and stays readable.
+func TestClosedShardRefusesWrites(t *testing.T) {
+	e := openEngine(t, t.TempDir())
+	defer e.Close()
+	e.CreateStream("s", 1, nil, false)
+	produce(t, e, "s", 0, "kept")
+	sh := e.Stream("s").Shards[0]
+	sh.SetClosed(true)
+	st := e.Stream("s")
+	if _, _, _, err := e.Produce(st, sh, batch("refused")); !errors.Is(err, shard.ErrClosed) {
+		t.Fatalf("produce to a closed shard: %v, want shard.ErrClosed", err)
+	}
+	if got := readAll(t, e, "s", 0); fmt.Sprint(got) != "[kept]" {
+		t.Fatalf("closed shard reads %v, want [kept]", got)
 	}
 }
