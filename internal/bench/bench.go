@@ -37,6 +37,9 @@ type Config struct {
 	BatchMaxBytes      int32
 	MaxBufferedRecords int // per producer; 0 = sized from partitions and batch size
 	MaxInflight        int // produce requests in flight per broker; 0 = kgo default
+	// Idempotent uses kgo's default idempotent producer (acks=all only; up
+	// to five requests in flight per broker).
+	Idempotent bool
 
 	Consume                bool // read back what was produced and time it
 	E2ELatency             bool // consume concurrently and record end-to-end latency
@@ -74,6 +77,7 @@ type Settings struct {
 	BatchMaxBytes      int32   `json:"batch_max_bytes"`
 	MaxBufferedRecords int     `json:"max_buffered_records"`
 	MaxInflight        int     `json:"max_inflight,omitempty"`
+	Idempotent         bool    `json:"idempotent"`
 }
 
 // Phase is the outcome of producing or consuming.
@@ -248,6 +252,7 @@ func (cfg *Config) settings() Settings {
 		BatchMaxBytes:      cfg.BatchMaxBytes,
 		MaxBufferedRecords: cfg.MaxBufferedRecords,
 		MaxInflight:        cfg.MaxInflight,
+		Idempotent:         cfg.Idempotent,
 	}
 	if cfg.Duration > 0 {
 		s.Duration = cfg.Duration.String()

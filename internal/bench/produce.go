@@ -41,8 +41,6 @@ func newProducers(ctx context.Context, cfg Config) (*producers, error) {
 	}
 	opts := append(baseOpts(cfg.Brokers),
 		kgo.DefaultProduceTopic(cfg.Stream),
-		// The broker does not support idempotent producers yet.
-		kgo.DisableIdempotentWrite(),
 		kgo.RequiredAcks(acks),
 		kgo.ProducerLinger(cfg.Linger),
 		kgo.ProducerBatchMaxBytes(cfg.BatchMaxBytes),
@@ -50,6 +48,9 @@ func newProducers(ctx context.Context, cfg Config) (*producers, error) {
 		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
 	)
+	if !cfg.Idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
 	if cfg.MaxInflight > 0 {
 		opts = append(opts, kgo.MaxProduceRequestsInflightPerBroker(cfg.MaxInflight))
 	}

@@ -75,9 +75,12 @@ func (s *Stream) clone() *Stream {
 
 // Snapshot is the whole catalog as stored.
 type Snapshot struct {
-	ClusterID    string    `json:"cluster_id"`
-	NextStreamID StreamID  `json:"next_stream_id"`
-	Streams      []*Stream `json:"streams"`
+	ClusterID    string   `json:"cluster_id"`
+	NextStreamID StreamID `json:"next_stream_id"`
+	// NextProducerID is the first producer id not yet handed out; ids are
+	// reserved in blocks so that most InitProducerId calls write nothing.
+	NextProducerID int64     `json:"next_producer_id"`
+	Streams        []*Stream `json:"streams"`
 }
 
 // Store persists catalog snapshots. Save must be atomic and durable: after it
@@ -134,6 +137,21 @@ func (c *Catalog) install(snap *Snapshot) {
 		c.byName[s.Name] = s
 		c.byID[s.ID] = s
 	}
+}
+
+// ReserveProducerIDs durably reserves n producer ids and returns the first.
+// Ids are never handed out twice, also across restarts.
+func (c *Catalog) ReserveProducerIDs(n int64) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.snap
+	first := next.NextProducerID
+	next.NextProducerID += n
+	if err := c.store.Save(&next); err != nil {
+		return 0, err
+	}
+	c.install(&next)
+	return first, nil
 }
 
 // ClusterID returns the id generated when the catalog was first created.

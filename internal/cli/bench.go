@@ -67,6 +67,15 @@ Examples:
 				cfg.Count = 0
 			}
 			cfg.Progress = cmd.ErrOrStderr()
+			if cfg.Idempotent && cfg.Acks != "all" {
+				if cmd.Flags().Changed("idempotent") {
+					return fmt.Errorf("--idempotent needs --acks all (got %s)", cfg.Acks)
+				}
+				cfg.Idempotent = false // as kgo: acks 0 or 1 cannot be idempotent
+			}
+			if cfg.Idempotent && cfg.MaxInflight > 0 {
+				return fmt.Errorf("--max-inflight needs --idempotent=false: an idempotent producer keeps up to 5 requests in flight")
+			}
 
 			res, runErr := bench.Run(cmd.Context(), cfg)
 			// Without a produce phase there is nothing worth a report; the
@@ -99,7 +108,8 @@ Examples:
 	fl.Var(compression, "compression", "batch compression codec")
 	fl.Int32Var(&cfg.BatchMaxBytes, "batch-max-bytes", 1<<20, "maximum bytes per record batch")
 	fl.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", 0, "records a producer may buffer before Produce blocks (0 = a few batches per partition)")
-	fl.IntVar(&cfg.MaxInflight, "max-inflight", 0, "produce requests in flight per broker and producer (0 = client default, 1 without idempotence)")
+	fl.IntVar(&cfg.MaxInflight, "max-inflight", 0, "produce requests in flight per broker and producer, with --idempotent=false (0 = client default: 1)")
+	fl.BoolVar(&cfg.Idempotent, "idempotent", true, "use franz-go's default idempotent producer (needs --acks all; up to 5 requests in flight)")
 	fl.BoolVar(&cfg.Consume, "consume", true, "afterwards, consume everything produced and measure consume throughput")
 	fl.BoolVar(&cfg.E2ELatency, "e2e-latency", false, "consume while producing and measure end-to-end latency")
 	fl.Int32Var(&cfg.FetchMaxBytes, "fetch-max-bytes", 64<<20, "maximum bytes per fetch response")
@@ -166,6 +176,7 @@ func describeSettings(s bench.Settings) string {
 	if s.MaxInflight > 0 {
 		fmt.Fprintf(&b, ", max-inflight=%d", s.MaxInflight)
 	}
+	fmt.Fprintf(&b, ", idempotent=%v", s.Idempotent)
 	return b.String()
 }
 

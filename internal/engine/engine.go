@@ -108,6 +108,9 @@ type Engine struct {
 
 	recovery RecoveryStats
 
+	pidMu           sync.Mutex
+	pidNext, pidEnd int64 // reserved, unused producer ids
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -380,9 +383,32 @@ func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte) (first sha
 		if i == 0 {
 			first = res.Base
 		}
-		end = res.End
+		if res.Duplicate {
+			n -= int(headers[i].NumRecords)
+		}
+		end = max(end, res.End)
 	}
 	return first, n, end, nil
+}
+
+// producerIDBlock is how many producer ids one catalog write reserves.
+const producerIDBlock = 1000
+
+// NewProducerID hands out a producer id never used before on this node,
+// for an idempotent producer (epoch 0).
+func (e *Engine) NewProducerID() (int64, error) {
+	e.pidMu.Lock()
+	defer e.pidMu.Unlock()
+	if e.pidNext == e.pidEnd {
+		first, err := e.cat.ReserveProducerIDs(producerIDBlock)
+		if err != nil {
+			return 0, err
+		}
+		e.pidNext, e.pidEnd = first, first+producerIDBlock
+	}
+	id := e.pidNext
+	e.pidNext++
+	return id, nil
 }
 
 // WaitDurable waits until the log is fsync'd up to end.

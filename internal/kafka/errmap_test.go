@@ -20,6 +20,7 @@ func TestEveryDomainErrorIsMapped(t *testing.T) {
 		catalog.ErrUnknownShard, catalog.ErrInvalidConfig, catalog.ErrShardClosed,
 		shard.ErrClosed, shard.ErrOffsetOutOfRange, shard.ErrCorruptBatch, shard.ErrUnsupportedCompression,
 		shard.ErrUnsupportedMagic, shard.ErrTransactional,
+		shard.ErrOutOfOrderSequence, shard.ErrInvalidProducerEpoch, shard.ErrUnknownProducer,
 		engine.ErrRecordTooLarge,
 		wal.ErrTooLarge, wal.ErrFailed, wal.ErrClosed, wal.ErrCorrupt,
 	} {

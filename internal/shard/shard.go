@@ -89,6 +89,7 @@ type Shard struct {
 	cached     int64 // bytes of entries[cacheFrom:] held in memory
 	cacheFrom  int
 	cacheLimit int64
+	producers  map[int64]*producerState // idempotent producers; see producers.go
 
 	dir    string     // segment files
 	segMu  sync.Mutex // guards segs; held across segment writes, never under mu
@@ -126,6 +127,9 @@ func (s *Shard) SetCacheLimit(n int64) {
 type AppendResult struct {
 	Base Offset
 	End  wal.Position // the batch is durable once the log is durable to End
+	// Duplicate is set when the batch was a retry of one already appended:
+	// nothing was written, Base and End are the original's.
+	Duplicate bool
 }
 
 // Append assigns offsets to a validated batch, writes it to the shared log
@@ -140,6 +144,13 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 	defer s.mu.Unlock()
 	if s.closed {
 		return AppendResult{}, ErrClosed
+	}
+	dup, err := s.checkSequenceLocked(h)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if dup != nil {
+		return AppendResult{Base: dup.base, End: dup.end, Duplicate: true}, nil
 	}
 	base := s.next
 	stamp(b, int64(base), logAppendTime)
@@ -157,6 +168,7 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 		data: b,
 	})
 	s.pending = append(s.pending, mark{end: end, next: s.next})
+	s.recordSequenceLocked(h, base, end)
 	s.lastAppend.Store(time.Now().UnixNano())
 	return AppendResult{Base: base, End: end}, nil
 }
@@ -214,6 +226,7 @@ func (s *Shard) Replay(b []byte, pos wal.Position) error {
 	}
 	s.addLocked(Entry{Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: h.MaxTimestamp,
 		Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))}})
+	s.recordSequenceLocked(h, base, 0)
 	s.hw.Store(int64(s.next))
 	return nil
 }

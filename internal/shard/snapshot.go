@@ -10,10 +10,11 @@ import (
 // Snapshot is the part of a shard's state a checkpoint keeps: everything
 // whose frames lie before the checkpoint's replay position.
 type Snapshot struct {
-	Key      Key
-	LogStart Offset
-	Next     Offset
-	Entries  []Entry
+	Key       Key
+	LogStart  Offset
+	Next      Offset
+	Entries   []Entry
+	producers map[int64]*producerState
 }
 
 // Snapshot returns the shard's state covering frames before upTo, which must
@@ -21,7 +22,7 @@ type Snapshot struct {
 func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	snap := Snapshot{Key: s.key, LogStart: s.logStart, Next: s.logStart}
+	snap := Snapshot{Key: s.key, LogStart: s.logStart, Next: s.logStart, producers: cloneProducers(s.producers)}
 	for _, e := range s.entries {
 		if e.Loc.Seg == InWAL && e.Loc.Pos >= upTo {
 			break
@@ -45,6 +46,7 @@ func (s *Shard) Restore(snap Snapshot) {
 	s.entries = append(s.entries[:0], snap.Entries...)
 	s.logStart = snap.LogStart
 	s.next = snap.Next
+	s.producers = snap.producers
 	s.hw.Store(int64(s.next))
 }
 
@@ -66,7 +68,7 @@ func AppendSnapshot(dst []byte, snap Snapshot) []byte {
 		dst = le.AppendUint64(dst, uint64(e.Loc.Pos))
 		dst = le.AppendUint32(dst, uint32(e.Loc.Size))
 	}
-	return dst
+	return appendProducers(dst, snap.producers)
 }
 
 // ReadSnapshot decodes one snapshot from b and returns the rest.
@@ -95,5 +97,7 @@ func ReadSnapshot(b []byte) (Snapshot, []byte, error) {
 		}
 		b = b[entryLen:]
 	}
-	return snap, b, nil
+	var err error
+	snap.producers, b, err = readProducers(b)
+	return snap, b, err
 }

@@ -1,0 +1,170 @@
+package shard
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// Idempotent producers (KIP-98): a batch carries its producer id, epoch and
+// the sequence number of its first record. Per shard and producer, the
+// shard remembers the last producerWindow batches it appended (the most a
+// client has in flight), so that:
+//
+//   - a retried batch matching one of them is not appended again and is
+//     answered with the offset it got the first time;
+//   - a batch that does not continue the sequence is refused
+//     (OUT_OF_ORDER_SEQUENCE_NUMBER), so nothing is lost or reordered;
+//   - a batch from an older epoch is refused (INVALID_PRODUCER_EPOCH).
+//
+// The state is part of every checkpoint and rebuilt from the batch headers
+// the log replays, so it survives restarts exactly like the data.
+
+var (
+	ErrOutOfOrderSequence   = errors.New("shard: out of order sequence number")
+	ErrInvalidProducerEpoch = errors.New("shard: producer epoch is older than the current one")
+	ErrUnknownProducer      = errors.New("shard: no state for this producer id")
+)
+
+const producerWindow = 5
+
+type seqBatch struct {
+	first, last int32
+	base        Offset
+	end         wal.Position // durable once the log is durable to end; 0 after restart
+}
+
+type producerState struct {
+	epoch   int16
+	batches []seqBatch // oldest first, at most producerWindow
+}
+
+// lastSequence returns the sequence of a batch's last record; sequences wrap
+// from MaxInt32 to 0.
+func lastSequence(h Header) int32 {
+	return int32((int64(h.FirstSequence) + int64(h.LastOffsetDelta)) % (1 << 31))
+}
+
+func nextSequence(s int32) int32 {
+	if s == 1<<31-1 {
+		return 0
+	}
+	return s + 1
+}
+
+// checkSequenceLocked decides what to do with an idempotent batch: append it
+// (nil, nil), answer it as a duplicate (the original, nil), or refuse it.
+func (s *Shard) checkSequenceLocked(h Header) (*seqBatch, error) {
+	if h.ProducerID < 0 {
+		return nil, nil
+	}
+	st := s.producers[h.ProducerID]
+	switch {
+	case st == nil:
+		if h.FirstSequence != 0 {
+			return nil, fmt.Errorf("%w: producer %d starts at sequence %d", ErrUnknownProducer, h.ProducerID, h.FirstSequence)
+		}
+		return nil, nil
+	case h.ProducerEpoch < st.epoch:
+		return nil, fmt.Errorf("%w: producer %d epoch %d, current %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, st.epoch)
+	case h.ProducerEpoch > st.epoch:
+		if h.FirstSequence != 0 {
+			return nil, fmt.Errorf("%w: producer %d new epoch %d starts at sequence %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.FirstSequence)
+		}
+		return nil, nil
+	}
+	last := lastSequence(h)
+	for i := range st.batches {
+		if b := &st.batches[i]; b.first == h.FirstSequence && b.last == last {
+			dup := *b
+			return &dup, nil
+		}
+	}
+	if len(st.batches) > 0 {
+		if want := nextSequence(st.batches[len(st.batches)-1].last); h.FirstSequence != want {
+			return nil, fmt.Errorf("%w: producer %d sent sequence %d, expected %d", ErrOutOfOrderSequence, h.ProducerID, h.FirstSequence, want)
+		}
+	}
+	return nil, nil
+}
+
+// recordSequenceLocked remembers an appended idempotent batch. Recording
+// the same batch twice (a checkpoint's state, then its replay) is harmless.
+func (s *Shard) recordSequenceLocked(h Header, base Offset, end wal.Position) {
+	if h.ProducerID < 0 {
+		return
+	}
+	if s.producers == nil {
+		s.producers = map[int64]*producerState{}
+	}
+	st := s.producers[h.ProducerID]
+	if st == nil || h.ProducerEpoch > st.epoch {
+		st = &producerState{epoch: h.ProducerEpoch}
+		s.producers[h.ProducerID] = st
+	}
+	for _, b := range st.batches {
+		if b.base == base {
+			return
+		}
+	}
+	st.batches = append(st.batches, seqBatch{first: h.FirstSequence, last: lastSequence(h), base: base, end: end})
+	if len(st.batches) > producerWindow {
+		st.batches = append(st.batches[:0], st.batches[len(st.batches)-producerWindow:]...)
+	}
+}
+
+func cloneProducers(m map[int64]*producerState) map[int64]*producerState {
+	out := make(map[int64]*producerState, len(m))
+	for id, st := range m {
+		out[id] = &producerState{epoch: st.epoch, batches: append([]seqBatch(nil), st.batches...)}
+	}
+	return out
+}
+
+func appendProducers(dst []byte, m map[int64]*producerState) []byte {
+	le := binary.LittleEndian
+	dst = le.AppendUint32(dst, uint32(len(m)))
+	for id, st := range m {
+		dst = le.AppendUint64(dst, uint64(id))
+		dst = le.AppendUint16(dst, uint16(st.epoch))
+		dst = append(dst, byte(len(st.batches)))
+		for _, b := range st.batches {
+			dst = le.AppendUint32(dst, uint32(b.first))
+			dst = le.AppendUint32(dst, uint32(b.last))
+			dst = le.AppendUint64(dst, uint64(b.base))
+		}
+	}
+	return dst
+}
+
+func readProducers(b []byte) (map[int64]*producerState, []byte, error) {
+	le := binary.LittleEndian
+	if len(b) < 4 {
+		return nil, nil, fmt.Errorf("shard snapshot: truncated producer count")
+	}
+	n := int(le.Uint32(b))
+	b = b[4:]
+	if n > len(b)/11 {
+		return nil, nil, fmt.Errorf("shard snapshot: %d producers do not fit in %d bytes", n, len(b))
+	}
+	m := make(map[int64]*producerState, n)
+	for range n {
+		if len(b) < 11 {
+			return nil, nil, fmt.Errorf("shard snapshot: truncated producer")
+		}
+		id, st := int64(le.Uint64(b)), &producerState{epoch: int16(le.Uint16(b[8:]))}
+		k := int(b[10])
+		b = b[11:]
+		if k > producerWindow || len(b) < k*16 {
+			return nil, nil, fmt.Errorf("shard snapshot: bad producer window of %d", k)
+		}
+		for range k {
+			st.batches = append(st.batches, seqBatch{first: int32(le.Uint32(b)), last: int32(le.Uint32(b[4:])), base: Offset(le.Uint64(b[8:]))})
+			b = b[16:]
+		}
+		m[id] = st
+	}
+	return m, b, nil
+}
