@@ -24,6 +24,7 @@ var ErrCorruptCheckpoint = errors.New("engine: corrupt checkpoint")
 type checkpointData struct {
 	replayFrom wal.Position
 	shards     []shard.Snapshot
+	offsets    []byte // group.Offsets snapshot
 }
 
 func loadCheckpoint(path string) (checkpointData, error) {
@@ -57,9 +58,14 @@ func decodeCheckpoint(data []byte) (checkpointData, error) {
 		ck.shards = append(ck.shards, snap)
 		rest = r
 	}
-	if len(rest) != 0 {
-		return ck, fmt.Errorf("%w: %d trailing bytes", ErrCorruptCheckpoint, len(rest))
+	if len(rest) < 4 {
+		return ck, fmt.Errorf("%w: no offsets section", ErrCorruptCheckpoint)
 	}
+	n = int(binary.LittleEndian.Uint32(rest))
+	if n != len(rest)-4 {
+		return ck, fmt.Errorf("%w: offsets section of %d bytes in %d", ErrCorruptCheckpoint, n, len(rest)-4)
+	}
+	ck.offsets = rest[4:]
 	return ck, nil
 }
 
@@ -85,6 +91,9 @@ func (e *Engine) checkpoint() error {
 		}
 	}
 	binary.LittleEndian.PutUint32(buf[countAt:], uint32(n))
+	offsets := e.offsets.Snapshot()
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(offsets)))
+	buf = append(buf, offsets...)
 	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
 	if err := catalog.WriteFileAtomic(filepath.Join(e.opts.Dir, "checkpoint"), buf); err != nil {
 		return fmt.Errorf("engine: write checkpoint: %w", err)

@@ -14,12 +14,13 @@
 //
 // Written whole to checkpoint.tmp, fsync'd, renamed over checkpoint:
 //
-//	+-----------+--------------+-----------+----------------------+---------+
-//	| "BRDCKPT1"| replay u64   | count u32 | count shard snapshots | crc u32 |
-//	+-----------+--------------+-----------+----------------------+---------+
+//	+-----------+------------+-----------+-----------------+-----------------+---------+
+//	| "BRDCKPT1"| replay u64 | count u32 | shard snapshots | len u32 offsets | crc u32 |
+//	+-----------+------------+-----------+-----------------+-----------------+---------+
 //
 // (little-endian; crc is CRC-32C of everything before it; a snapshot is
-// shard.AppendSnapshot's encoding). Every frame before the replay position is
+// shard.AppendSnapshot's encoding; offsets is group.Offsets' snapshot of
+// committed consumer-group offsets). Every frame before the replay position is
 // reflected in the snapshots, so recovery loads the checkpoint and replays
 // only the log after it: restart time depends on the data written since the
 // last checkpoint, not on the total.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/braidstream/braid/internal/catalog"
+	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/shard"
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -94,6 +95,9 @@ type Engine struct {
 	lock *os.File
 	cat  *catalog.Catalog
 	wal  *wal.WAL
+	// offsets holds committed consumer-group offsets; its changes are WAL
+	// frames and its state is part of every checkpoint.
+	offsets *group.Offsets
 
 	mu      sync.Mutex                         // serialises catalog changes
 	streams atomic.Pointer[map[string]*Stream] // by name; immutable, swapped
@@ -137,7 +141,7 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, lock: lock, stop: make(chan struct{})}
+	e := &Engine{opts: opts, lock: lock, stop: make(chan struct{}), offsets: group.NewOffsets()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -165,11 +169,20 @@ func Open(opts Options) (*Engine, error) {
 	if err := e.openSegments(); err != nil {
 		return nil, err
 	}
+	if ck.offsets != nil {
+		if err := e.offsets.Restore(ck.offsets); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
+		}
+	}
 	var replayed, skipped int
 	w, err := wal.Open(wal.Options{
 		Dir: filepath.Join(opts.Dir, "wal"), SegmentBytes: opts.WALSegmentBytes,
 		Logger: opts.Logger, OnFlush: opts.OnFlush,
 	}, ck.replayFrom, func(pos wal.Position, kind wal.Kind, body []byte) error {
+		if kind == group.KindOffsets {
+			replayed++
+			return e.offsets.Replay(body)
+		}
 		sh := e.shardForFrame(body)
 		if sh == nil {
 			skipped++
@@ -183,6 +196,7 @@ func Open(opts Options) (*Engine, error) {
 	}
 	ref.WAL = w
 	e.wal = w
+	e.offsets.Attach(w)
 	e.lastCkptPos.Store(int64(ck.replayFrom))
 	e.ckptNeed.Store(int64(ck.oldestWAL()))
 	e.byID = nil
@@ -275,6 +289,9 @@ func (e *Engine) log() shard.Log {
 	}
 	return e.wal
 }
+
+// Offsets returns the store of committed consumer-group offsets.
+func (e *Engine) Offsets() *group.Offsets { return e.offsets }
 
 // ClusterID returns the cluster id stored in the catalog.
 func (e *Engine) ClusterID() string { return e.cat.ClusterID() }

@@ -1,0 +1,80 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/braidstream/braid/internal/group"
+)
+
+// OffsetFetch v0-v9 (v8+ asks for several groups at once; v10 names topics
+// by id). Partitions without a commit answer offset -1. Without topics (v2+)
+// every committed offset of the group is returned.
+func init() { register(9, 0, 9, handleOffsetFetch) }
+
+func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
+	req := kreq.(*kmsg.OffsetFetchRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version < 8 {
+		var topics []kmsg.OffsetFetchRequestGroupTopic
+		for _, t := range req.Topics {
+			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
+		}
+		if req.Topics == nil {
+			topics = nil
+		}
+		g := c.fetchGroupOffsets(req.Group, topics)
+		resp.ErrorCode = g.ErrorCode
+		for _, t := range g.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rt.Partitions = append(rt.Partitions, kmsg.OffsetFetchResponseTopicPartition{
+					Partition: p.Partition, Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, ErrorCode: p.ErrorCode,
+				})
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil
+	}
+	for _, rg := range req.Groups {
+		resp.Groups = append(resp.Groups, c.fetchGroupOffsets(rg.Group, rg.Topics))
+	}
+	return resp, nil
+}
+
+func (c *conn) fetchGroupOffsets(name string, topics []kmsg.OffsetFetchRequestGroupTopic) kmsg.OffsetFetchResponseGroup {
+	g := kmsg.NewOffsetFetchResponseGroup()
+	g.Group = name
+	if name == "" {
+		g.ErrorCode = kerr.InvalidGroupID.Code
+		return g
+	}
+	committed := c.s.eng.Offsets().Fetch(name)
+	if topics == nil { // all committed offsets
+		byTopic := map[string][]int32{}
+		for tp := range committed {
+			byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
+		}
+		for topic, parts := range byTopic {
+			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: topic, Partitions: parts})
+		}
+	}
+	for _, rt := range topics {
+		t := kmsg.NewOffsetFetchResponseGroupTopic()
+		t.Topic = rt.Topic
+		for _, part := range rt.Partitions {
+			p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+			p.Partition, p.Offset, p.LeaderEpoch = part, -1, -1
+			empty := ""
+			p.Metadata = &empty
+			if cm, ok := committed[group.TopicPartition{Topic: rt.Topic, Partition: part}]; ok {
+				md := cm.Metadata
+				p.Offset, p.LeaderEpoch, p.Metadata = cm.Offset, cm.LeaderEpoch, &md
+			}
+			t.Partitions = append(t.Partitions, p)
+		}
+		g.Topics = append(g.Topics, t)
+	}
+	return g
+}
