@@ -36,7 +36,7 @@
 // The active segment is preallocated to SegmentBytes, so group commits do
 // not allocate blocks; its unwritten rest reads as zeros, a zero header is
 // the normal end of the log. Reclaimed segments are renamed to
-// <start>.spare (up to four) and reused for new segments instead of being
+// <start>.spare (up to sixteen) and reused for new segments instead of being
 // freed and allocated again, which on this project's disks stalled
 // fdatasync for ~20 ms each. The position-seeded CRC makes their old frames
 // invalid at the new positions. Recovery truncates the active segment at the

@@ -70,8 +70,11 @@ const (
 	// trashSuffix those waiting to be unlinked.
 	spareSuffix = ".spare"
 	trashSuffix = ".trash"
-	// maxSpares bounds the reclaimed files kept for reuse.
-	maxSpares = 4
+	// maxSpares bounds the reclaimed files kept for reuse: enough that the
+	// mover's reclaim of about a gigabyte at a time all becomes spares.
+	maxSpares = 16
+	// trashStep is how much of a trash file is freed per reclaim call.
+	trashStep = 16 << 20
 )
 
 // Options configures a log. Zero fields take the defaults noted.
@@ -109,7 +112,7 @@ type WAL struct {
 	segMu  sync.RWMutex // guards segs and spares; readers hold it across a pread
 	segs   []*segment   // ascending by start; the last is active
 	spares []string     // paths of reclaimed segment files kept for reuse
-	trash  []string     // reclaimed files beyond the spares, unlinked one per RemoveBefore
+	trash  []string     // reclaimed files beyond the spares, freed 16 MiB per RemoveBefore
 
 	mu       sync.Mutex
 	space    *sync.Cond // signalled when the flusher takes the buffer
@@ -594,18 +597,31 @@ func (w *WAL) RemoveBefore(pos Position) (removed int, err error) {
 		w.segMu.Unlock()
 		removed++
 	}
+	return removed, w.shrinkTrash()
+}
+
+// shrinkTrash frees at most trashStep bytes of the oldest trash file,
+// removing it once it is small. Freeing a whole 128 MiB file at once stalled
+// fdatasync for 200 ms under load on this project's disks.
+func (w *WAL) shrinkTrash() error {
 	w.segMu.Lock()
-	var unlink string
-	if len(w.trash) > 0 {
-		unlink, w.trash = w.trash[0], w.trash[1:]
+	defer w.segMu.Unlock()
+	if len(w.trash) == 0 {
+		return nil
 	}
-	w.segMu.Unlock()
-	if unlink != "" {
-		if err := os.Remove(unlink); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return removed, fmt.Errorf("wal: remove reclaimed segment: %w", err)
+	path := w.trash[0]
+	st, err := os.Stat(path)
+	if err == nil && st.Size() > trashStep {
+		if err := os.Truncate(path, st.Size()-trashStep); err != nil {
+			return fmt.Errorf("wal: shrink reclaimed segment: %w", err)
 		}
+		return nil
 	}
-	return removed, nil
+	w.trash = w.trash[1:]
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("wal: remove reclaimed segment: %w", err)
+	}
+	return nil
 }
 
 // ActiveStart returns the start of the segment being written; everything
