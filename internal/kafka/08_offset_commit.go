@@ -11,22 +11,20 @@ import (
 )
 
 // OffsetCommit v0-v9 (v10 names topics by id). Offsets are fsync'd before
-// the answer. Group membership is not served yet, so only commits outside a
-// generation (generation -1, no member id: the "simple consumer" commits of
-// admin tools and manually assigned consumers) are accepted; a commit that
-// names a member gets UNKNOWN_MEMBER_ID, as for a member the group does not
-// know.
+// the answer. A commit inside a generation must come from a current member
+// with the current generation; one outside any generation (generation -1,
+// no member id: admin tools, manually assigned consumers) only to a group
+// without members.
 func init() { register(8, 0, 9, handleOffsetCommit) }
 
 func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
 	req := kreq.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	code := int16(0)
-	switch {
-	case req.Group == "":
+	if req.Group == "" {
 		code = kerr.InvalidGroupID.Code
-	case req.Version >= 1 && (req.Generation >= 0 || req.MemberID != ""):
-		code = kerr.UnknownMemberID.Code
+	} else if req.Version >= 1 {
+		code = errCode(c.s.groups.ValidateCommit(req.Group, req.MemberID, str(req.InstanceID), req.Generation))
 	}
 	commits := map[group.TopicPartition]group.Commit{}
 	now := time.Now().UnixMilli()

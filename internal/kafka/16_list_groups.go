@@ -1,24 +1,35 @@
 package kafka
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ListGroups v0-v5. Until membership is served, the groups are those holding
-// committed offsets, all in state Empty, of type classic.
+// ListGroups v0-v5: groups with members or committed offsets, filtered by
+// state (v4+) and type (v5+; all groups here are classic).
 func init() { register(16, 0, 5, handleListGroups) }
 
 func handleListGroups(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
 	req := kreq.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	if !matchesFilter(req.StatesFilter, "Empty") || !matchesFilter(req.TypesFilter, "classic") {
+	if !matchesFilter(req.TypesFilter, "classic") {
 		return resp, nil
 	}
-	for _, name := range c.s.eng.Offsets().Groups() {
+	all := c.s.groups.List()
+	names := make([]string, 0, len(all))
+	for name := range all {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d := all[name]
+		if !matchesFilter(req.StatesFilter, d.State) {
+			continue
+		}
 		g := kmsg.NewListGroupsResponseGroup()
-		g.Group, g.ProtocolType, g.GroupState, g.GroupType = name, "consumer", "Empty", "classic"
+		g.Group, g.ProtocolType, g.GroupState, g.GroupType = name, d.ProtocolType, d.State, "classic"
 		resp.Groups = append(resp.Groups, g)
 	}
 	return resp, nil

@@ -25,6 +25,8 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.
 			switch {
 			case name == "":
 				g.ErrorCode = kerr.InvalidGroupID.Code
+			case c.s.groups.Active(name):
+				g.ErrorCode = kerr.NonEmptyGroup.Code
 			case !slices.Contains(known, name):
 				g.ErrorCode = kerr.GroupIDNotFound.Code
 			default:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/shard"
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -39,6 +40,16 @@ var errorMap = []struct {
 	{wal.ErrFailed, kerr.KafkaStorageError},
 	{wal.ErrClosed, kerr.NotLeaderForPartition},
 	{wal.ErrCorrupt, kerr.KafkaStorageError},
+	{group.ErrUnknownMember, kerr.UnknownMemberID},
+	{group.ErrIllegalGeneration, kerr.IllegalGeneration},
+	{group.ErrRebalanceInProgress, kerr.RebalanceInProgress},
+	{group.ErrMemberIDRequired, kerr.MemberIDRequired},
+	{group.ErrInconsistentProtocol, kerr.InconsistentGroupProtocol},
+	{group.ErrFencedInstance, kerr.FencedInstanceID},
+	{group.ErrInvalidSessionTime, kerr.InvalidSessionTimeout},
+	{group.ErrNotEmpty, kerr.NonEmptyGroup},
+	{group.ErrGroupNotFound, kerr.GroupIDNotFound},
+	{group.ErrCoordinatorClosed, kerr.NotCoordinator},
 	{context.Canceled, kerr.RequestTimedOut},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/shard"
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -22,6 +23,9 @@ func TestEveryDomainErrorIsMapped(t *testing.T) {
 		shard.ErrUnsupportedMagic, shard.ErrTransactional,
 		shard.ErrOutOfOrderSequence, shard.ErrInvalidProducerEpoch, shard.ErrUnknownProducer,
 		engine.ErrRecordTooLarge,
+		group.ErrUnknownMember, group.ErrIllegalGeneration, group.ErrRebalanceInProgress, group.ErrMemberIDRequired,
+		group.ErrInconsistentProtocol, group.ErrFencedInstance, group.ErrInvalidSessionTime, group.ErrNotEmpty,
+		group.ErrGroupNotFound, group.ErrCoordinatorClosed,
 		wal.ErrTooLarge, wal.ErrFailed, wal.ErrClosed, wal.ErrCorrupt,
 	} {
 		wrapped := fmt.Errorf("context: %w", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/group"
 )
 
 // Options configures the Kafka door.
@@ -35,8 +36,9 @@ type Options struct {
 
 // Server serves the Kafka protocol over an engine.
 type Server struct {
-	opts Options
-	eng  *engine.Engine
+	opts   Options
+	eng    *engine.Engine
+	groups *group.Coordinator
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -64,7 +66,8 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 		opts.Metrics = NewMetrics(nil)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &Server{opts: opts, eng: eng, conns: map[*conn]struct{}{}, ctx: ctx, stop: stop}
+	return &Server{opts: opts, eng: eng, groups: group.NewCoordinator(eng.Offsets()),
+		conns: map[*conn]struct{}{}, ctx: ctx, stop: stop}
 }
 
 // Serve accepts connections on ln until Close.
@@ -121,6 +124,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Close stops accepting, closes every connection and waits for them.
 func (s *Server) Close() error {
 	s.stop()
+	s.groups.Close()
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
