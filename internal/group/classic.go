@@ -108,11 +108,13 @@ type classicGroup struct {
 type Coordinator struct {
 	offsets *Offsets
 
-	mu     sync.Mutex
-	groups map[string]*classicGroup
-	closed bool
-	stop   chan struct{}
-	done   chan struct{}
+	mu        sync.Mutex
+	groups    map[string]*classicGroup
+	consumers map[string]*consumerGroup // KIP-848 groups; see consumer.go
+	copts     ConsumerOptions
+	closed    bool
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // NewCoordinator starts a coordinator; Close stops its timer loop.
@@ -183,6 +185,10 @@ func (c *Coordinator) Join(req JoinRequest) <-chan JoinResult {
 	}
 	if req.SessionTimeout < 6*time.Millisecond || req.SessionTimeout > 30*time.Minute {
 		out <- JoinResult{Err: ErrInvalidSessionTime, MemberID: req.MemberID}
+		return out
+	}
+	if cg := c.consumers[req.Group]; cg != nil && len(cg.members) > 0 {
+		out <- JoinResult{Err: ErrInconsistentProtocol, MemberID: req.MemberID}
 		return out
 	}
 	g := c.groupLocked(req.Group)
@@ -526,6 +532,9 @@ func (c *Coordinator) membersChangedLocked(g *classicGroup) {
 func (c *Coordinator) ValidateCommit(group, memberID, instanceID string, generation int32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if cg := c.consumers[group]; cg != nil && len(cg.members) > 0 {
+		return c.validateConsumerCommitLocked(cg, memberID, generation)
+	}
 	g := c.groups[group]
 	if g == nil || len(g.members) == 0 {
 		if generation < 0 && memberID == "" {
@@ -548,6 +557,7 @@ func (c *Coordinator) ValidateCommit(group, memberID, instanceID string, generat
 // Description is a group as DescribeGroups reports it.
 type Description struct {
 	State, ProtocolType, Protocol string
+	Type                          string // "classic" (default when empty) or "consumer" (KIP-848)
 	Members                       []MemberInfo
 }
 
@@ -587,6 +597,11 @@ func (c *Coordinator) List() map[string]Description {
 			out[name] = Description{State: g.state, ProtocolType: g.protocolType}
 		}
 	}
+	for name, g := range c.consumers {
+		if len(g.members) > 0 {
+			out[name] = Description{State: g.state(), ProtocolType: "consumer", Type: "consumer"}
+		}
+	}
 	return out
 }
 
@@ -595,7 +610,8 @@ func (c *Coordinator) Active(group string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[group]
-	return g != nil && len(g.members) > 0
+	cg := c.consumers[group]
+	return g != nil && len(g.members) > 0 || cg != nil && len(cg.members) > 0
 }
 
 // tick expires sessions, pending member ids and rebalance timeouts.
@@ -611,6 +627,7 @@ func (c *Coordinator) tick() {
 		}
 		now := time.Now()
 		c.mu.Lock()
+		c.expireConsumersLocked(now)
 		for name, g := range c.groups {
 			for id, until := range g.pending {
 				if now.After(until) {

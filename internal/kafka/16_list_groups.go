@@ -8,15 +8,12 @@ import (
 )
 
 // ListGroups v0-v5: groups with members or committed offsets, filtered by
-// state (v4+) and type (v5+; all groups here are classic).
+// state (v4+) and type (v5+: classic or consumer).
 func init() { register(16, 0, 5, handleListGroups) }
 
 func handleListGroups(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
 	req := kreq.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	if !matchesFilter(req.TypesFilter, "classic") {
-		return resp, nil
-	}
 	all := c.s.groups.List()
 	names := make([]string, 0, len(all))
 	for name := range all {
@@ -25,11 +22,15 @@ func handleListGroups(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Re
 	sort.Strings(names)
 	for _, name := range names {
 		d := all[name]
-		if !matchesFilter(req.StatesFilter, d.State) {
+		typ := d.Type
+		if typ == "" {
+			typ = "classic"
+		}
+		if !matchesFilter(req.StatesFilter, d.State) || !matchesFilter(req.TypesFilter, typ) {
 			continue
 		}
 		g := kmsg.NewListGroupsResponseGroup()
-		g.Group, g.ProtocolType, g.GroupState, g.GroupType = name, d.ProtocolType, d.State, "classic"
+		g.Group, g.ProtocolType, g.GroupState, g.GroupType = name, d.ProtocolType, d.State, typ
 		resp.Groups = append(resp.Groups, g)
 	}
 	return resp, nil

@@ -50,6 +50,13 @@ var errorMap = []struct {
 	{group.ErrNotEmpty, kerr.NonEmptyGroup},
 	{group.ErrGroupNotFound, kerr.GroupIDNotFound},
 	{group.ErrCoordinatorClosed, kerr.NotCoordinator},
+	{group.ErrFencedMemberEpoch, kerr.FencedMemberEpoch},
+	{group.ErrStaleMemberEpoch, kerr.StaleMemberEpoch},
+	{group.ErrUnreleasedInstanceID, kerr.UnreleasedInstanceID},
+	{group.ErrUnsupportedAssignor, kerr.UnsupportedAssignor},
+	{group.ErrInvalidRegex, kerr.InvalidRegularExpression},
+	{group.ErrGroupIsClassic, kerr.InconsistentGroupProtocol},
+	{group.ErrInvalidRequest, kerr.InvalidRequest},
 	{context.Canceled, kerr.RequestTimedOut},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 }

@@ -26,6 +26,8 @@ func TestEveryDomainErrorIsMapped(t *testing.T) {
 		group.ErrUnknownMember, group.ErrIllegalGeneration, group.ErrRebalanceInProgress, group.ErrMemberIDRequired,
 		group.ErrInconsistentProtocol, group.ErrFencedInstance, group.ErrInvalidSessionTime, group.ErrNotEmpty,
 		group.ErrGroupNotFound, group.ErrCoordinatorClosed,
+		group.ErrFencedMemberEpoch, group.ErrStaleMemberEpoch, group.ErrUnreleasedInstanceID, group.ErrUnsupportedAssignor,
+		group.ErrInvalidRegex, group.ErrGroupIsClassic, group.ErrInvalidRequest,
 		wal.ErrTooLarge, wal.ErrFailed, wal.ErrClosed, wal.ErrCorrupt,
 	} {
 		wrapped := fmt.Errorf("context: %w", err)

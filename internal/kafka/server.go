@@ -66,8 +66,10 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 		opts.Metrics = NewMetrics(nil)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &Server{opts: opts, eng: eng, groups: group.NewCoordinator(eng.Offsets()),
+	s := &Server{opts: opts, eng: eng, groups: group.NewCoordinator(eng.Offsets()),
 		conns: map[*conn]struct{}{}, ctx: ctx, stop: stop}
+	s.groups.EnableConsumerProtocol(group.ConsumerOptions{Topics: s.consumerTopics})
+	return s
 }
 
 // Serve accepts connections on ln until Close.
