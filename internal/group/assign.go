@@ -105,6 +105,15 @@ func (uniformAssignor) Assign(members []AssignMember, topics map[string]TopicInf
 			rest = append(rest, tp)
 		}
 	}
+	// Shards fewer members can take go first, so that members with narrow
+	// subscriptions are not left short.
+	candidates := map[string]int{}
+	for _, m := range members {
+		for _, t := range m.Topics {
+			candidates[t]++
+		}
+	}
+	sort.SliceStable(rest, func(i, j int) bool { return candidates[rest[i].Topic] < candidates[rest[j].Topic] })
 	for _, tp := range rest {
 		best := ""
 		for _, m := range members {
