@@ -115,6 +115,9 @@ func TestConsumerGroupKgo(t *testing.T) {
 		return true
 	})
 	waitFor(t, ctx, "all 3000 records consumed", func() bool { return len(union(cs...)) == 3000 })
+	if m := scrapeMetrics(t, ctx, p).must(t, "braid_group_members", "group", "g"); m != 3 {
+		t.Fatalf("braid_group_members{group=g} = %v, want 3", m)
+	}
 
 	cs[0].stop()
 	produce(3000, 4000)
@@ -138,6 +141,9 @@ func TestConsumerGroupKgo(t *testing.T) {
 			t.Errorf("shard %d: committed %d, end %d", e.Partition, c.At, e.Offset)
 		}
 	})
+	if lag := scrapeMetrics(t, ctx, p).must(t, "braid_group_lag_records", "group", "g", "stream", stream); lag != 0 {
+		t.Fatalf("braid_group_lag_records = %v after everything was consumed and committed, want 0", lag)
+	}
 	d, _ := adm.DescribeGroups(ctx, "g")
 	if d["g"].State != "Empty" {
 		t.Fatalf("group is %s after every member left, want Empty", d["g"].State)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/braidstream/braid/internal/braidtest"
 )
@@ -100,4 +101,25 @@ func TestCommittedOffsets(t *testing.T) {
 func kerrIs(err error, want *kerr.Error) bool {
 	ke, ok := err.(*kerr.Error)
 	return ok && ke.Code == want.Code
+}
+
+// TestGroupLagMetric: lag is the high watermark minus the committed offset.
+func TestGroupLagMetric(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 20*time.Second)
+	p.CreateStream(ctx, "lagged", 2, nil)
+	prod := newProducer(t, p)
+	for i := range 20 {
+		prod.ProduceSync(ctx, &kgo.Record{Topic: "lagged", Partition: int32(i % 2), Value: []byte("x")})
+	}
+	var o kadm.Offsets
+	o.Add(kadm.Offset{Topic: "lagged", Partition: 0, At: 5, LeaderEpoch: -1})
+	o.Add(kadm.Offset{Topic: "lagged", Partition: 1, At: 10, LeaderEpoch: -1})
+	if resp, err := newAdmin(t, p).CommitOffsets(ctx, "lg", o); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+	// shard 0: 10 - 5; shard 1: 10 - 10.
+	if lag := scrapeMetrics(t, ctx, p).must(t, "braid_group_lag_records", "group", "lg", "stream", "lagged"); lag != 5 {
+		t.Fatalf("lag %v, want 5", lag)
+	}
 }

@@ -605,6 +605,30 @@ func (c *Coordinator) List() map[string]Description {
 	return out
 }
 
+// Stat is a group's size and generation (classic) or group epoch (KIP-848).
+type Stat struct {
+	Members    int
+	Generation int32
+}
+
+// Stats returns every group that has members.
+func (c *Coordinator) Stats() map[string]Stat {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]Stat{}
+	for name, g := range c.groups {
+		if len(g.members) > 0 {
+			out[name] = Stat{Members: len(g.members), Generation: g.generation}
+		}
+	}
+	for name, g := range c.consumers {
+		if len(g.members) > 0 {
+			out[name] = Stat{Members: len(g.members), Generation: g.epoch}
+		}
+	}
+	return out
+}
+
 // Active reports whether a group has members (so it cannot be deleted).
 func (c *Coordinator) Active(group string) bool {
 	c.mu.Lock()

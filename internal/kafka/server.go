@@ -123,6 +123,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// Groups returns the group coordinator (for metrics and tools).
+func (s *Server) Groups() *group.Coordinator { return s.groups }
+
 // Close stops accepting, closes every connection and waits for them.
 func (s *Server) Close() error {
 	s.stop()

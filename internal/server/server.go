@@ -92,6 +92,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		return fmt.Errorf("listen kafka %s: %w", cfg.KafkaAddr, err)
 	}
 	ks := kafka.NewServer(eng, kopts)
+	reg.MustRegister(newGroupCollector(eng, ks.Groups()))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- ks.Serve(ln) }()
 	isReady.Store(true)
