@@ -543,7 +543,7 @@ func (c *Coordinator) ValidateCommit(group, memberID, instanceID string, generat
 		return ErrUnknownMember
 	}
 	if generation < 0 && memberID == "" {
-		return ErrNotEmpty // Kafka refuses simple commits to an active group
+		return ErrUnknownMember // as Kafka: a simple commit names no member of an active group
 	}
 	if _, err := g.checkMemberLocked(memberID, instanceID, generation); err != nil {
 		return err

@@ -440,7 +440,7 @@ func (c *Coordinator) validateConsumerCommitLocked(g *consumerGroup, memberID st
 	m := g.members[memberID]
 	switch {
 	case memberID == "" && epoch < 0:
-		return ErrNotEmpty
+		return ErrUnknownMember // as Kafka: a simple commit names no member of an active group
 	case m == nil:
 		return ErrUnknownMember
 	case epoch != m.epoch:
