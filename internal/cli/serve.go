@@ -60,6 +60,7 @@ Examples:
 	f.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest Kafka request accepted, bytes")
 	f.Int64Var(&cfg.WALSegmentBytes, "wal-segment-bytes", cfg.WALSegmentBytes, "size of a write-ahead log segment, bytes")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "longest time between index checkpoints")
+	f.DurationVar(&cfg.RetentionCheckInterval, "retention-check-interval", cfg.RetentionCheckInterval, "how often time and size retention (cleanup.policy=delete) run")
 	f.StringArrayVar(&defaults, "stream-default", nil, "broker-wide stream config default, name=value (repeatable)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	return cmd

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -48,6 +49,11 @@ type Options struct {
 	MoveAfterBytes  int64
 	MoveAfter       time.Duration
 	MoveBytesPerSec int64
+	// RetentionEvery is how often retention (cleanup.policy=delete) runs;
+	// default 30 s. RetentionGrace keeps deleted segment files open that
+	// long for reads under way; default 60 s.
+	RetentionEvery time.Duration
+	RetentionGrace time.Duration
 	// Defaults are broker-wide stream config defaults (Kafka names).
 	Defaults catalog.Configs
 	Logger   *slog.Logger
@@ -77,6 +83,12 @@ func (o *Options) setDefaults() {
 	if o.MoveAfter <= 0 {
 		o.MoveAfter = 2 * time.Minute
 	}
+	if o.RetentionEvery <= 0 {
+		o.RetentionEvery = 30 * time.Second
+	}
+	if o.RetentionGrace <= 0 {
+		o.RetentionGrace = time.Minute
+	}
 }
 
 // Stream is a stream as the engine serves it: the catalog entry plus its
@@ -87,6 +99,7 @@ type Stream struct {
 	MaxMessageBytes int
 	SegmentBytes    int64
 	LogAppendTime   bool
+	Retention       shard.RetentionPolicy
 }
 
 // Engine is an open data directory.
@@ -205,9 +218,10 @@ func Open(opts Options) (*Engine, error) {
 	opts.Logger.Info("engine: recovered", "dir", opts.Dir, "streams", len(*e.streams.Load()),
 		"checkpoint_at", ck.replayFrom, "frames_replayed", replayed, "frames_skipped", skipped,
 		"wal_end", w.Durable(), "took", time.Since(began))
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go e.background()
 	go e.mover()
+	go e.retention()
 	ok = true
 	return e, nil
 }
@@ -275,6 +289,13 @@ func (e *Engine) installStreams(log shard.Log) {
 		}
 		st.MaxMessageBytes = int(cs.Configs.Int("max.message.bytes", e.opts.Defaults))
 		st.SegmentBytes = cs.Configs.Int("segment.bytes", e.opts.Defaults)
+		st.Retention = shard.RetentionPolicy{Ms: -1, Bytes: -1}
+		if strings.Contains(cs.Configs.Get("cleanup.policy", e.opts.Defaults), "delete") {
+			st.Retention = shard.RetentionPolicy{
+				Ms:    cs.Configs.Int("retention.ms", e.opts.Defaults),
+				Bytes: cs.Configs.Int("retention.bytes", e.opts.Defaults),
+			}
+		}
 		st.LogAppendTime = cs.Configs.Get("message.timestamp.type", e.opts.Defaults) == "LogAppendTime"
 		next[cs.Name] = st
 		byID[uint64(cs.ID)] = st

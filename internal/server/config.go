@@ -36,6 +36,9 @@ type Config struct {
 	WALSegmentBytes int64
 	// CheckpointInterval bounds time between index checkpoints (default 30s).
 	CheckpointInterval time.Duration
+	// RetentionCheckInterval is how often time and size retention run
+	// (default 30s).
+	RetentionCheckInterval time.Duration
 	// StreamDefaults are broker-wide defaults for stream configs, by Kafka
 	// name (e.g. retention.ms).
 	StreamDefaults catalog.Configs
@@ -45,16 +48,17 @@ type Config struct {
 // Defaults returns the embedded default configuration.
 func Defaults() Config {
 	return Config{
-		DataDir:            "./braid-data",
-		KafkaAddr:          "127.0.0.1:9092",
-		HTTPAddr:           "127.0.0.1:9644",
-		DefaultPartitions:  1,
-		CacheBytes:         256 << 20,
-		MaxRequestBytes:    100 << 20,
-		WALSegmentBytes:    128 << 20,
-		CheckpointInterval: 30 * time.Second,
-		StreamDefaults:     catalog.Configs{},
-		LogLevel:           "info",
+		DataDir:                "./braid-data",
+		KafkaAddr:              "127.0.0.1:9092",
+		HTTPAddr:               "127.0.0.1:9644",
+		DefaultPartitions:      1,
+		CacheBytes:             256 << 20,
+		MaxRequestBytes:        100 << 20,
+		WALSegmentBytes:        128 << 20,
+		CheckpointInterval:     30 * time.Second,
+		RetentionCheckInterval: 30 * time.Second,
+		StreamDefaults:         catalog.Configs{},
+		LogLevel:               "info",
 	}
 }
 
@@ -104,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.WALSegmentBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("wal segment bytes %d: must be at least 1 MiB", c.WALSegmentBytes))
+	}
+	if c.RetentionCheckInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("retention check interval %s: must be at least 10ms", c.RetentionCheckInterval))
 	}
 	if c.CheckpointInterval < time.Second {
 		errs = append(errs, fmt.Errorf("checkpoint interval %s: must be at least 1s", c.CheckpointInterval))

@@ -65,7 +65,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	began := time.Now()
 	eng, err := engine.Open(engine.Options{
 		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALSegmentBytes: cfg.WALSegmentBytes,
-		CheckpointEvery: cfg.CheckpointInterval, Defaults: cfg.StreamDefaults, Logger: logger,
+		CheckpointEvery: cfg.CheckpointInterval, RetentionEvery: cfg.RetentionCheckInterval,
+		Defaults: cfg.StreamDefaults, Logger: logger,
 		OnFlush: func(n int, took time.Duration) {
 			flushBytes.Add(float64(n))
 			flushSeconds.Observe(took.Seconds())

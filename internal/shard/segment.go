@@ -235,7 +235,10 @@ func (s *Shard) CloseFiles() {
 	for _, sf := range s.segs {
 		sf.f.Close()
 	}
-	s.segs = nil
+	for _, r := range s.retired {
+		r.f.Close()
+	}
+	s.segs, s.retired = nil, nil
 	s.segsRO.Store(nil)
 }
 

@@ -91,10 +91,13 @@ type Shard struct {
 	cacheLimit int64
 	producers  map[int64]*producerState // idempotent producers; see producers.go
 
-	dir    string     // segment files
-	segMu  sync.Mutex // guards segs; held across segment writes, never under mu
-	segs   []*segFile // ascending by base; the last is active
-	segsRO atomic.Pointer[[]*segFile]
+	dir   string     // segment files
+	segMu sync.Mutex // guards segs; held across segment writes, never under mu
+	segs  []*segFile // ascending by base; the last is active
+	// retired are unlinked segment files kept open until in-flight reads
+	// are done (see retention.go).
+	retired []retiredFile
+	segsRO  atomic.Pointer[[]*segFile]
 
 	hw         atomic.Int64
 	lastAppend atomic.Int64 // unix nanos

@@ -1,0 +1,112 @@
+package shard
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// Retention (cleanup.policy=delete). A pass finds the new log start: past
+// every leading batch whose newest record is older than retention.ms, and
+// past the oldest batches for as long as what remains still holds at least
+// retention.bytes (both as Kafka does, at batch rather than segment
+// granularity). The new log start is written to the shared log and made
+// durable before any file goes, so a crash can only leave files that
+// recovery no longer refers to. Segment files wholly below the log start
+// are unlinked at once but their descriptors stay open for a grace period,
+// so reads already under way finish (Kafka's file.delete.delay.ms).
+
+// RetentionPolicy is one shard's delete policy; -1 disables a limit.
+type RetentionPolicy struct {
+	Ms    int64
+	Bytes int64
+}
+
+// RetentionTarget returns the log start a retention pass would move to
+// (the current one if nothing is due). Only visible data is considered.
+func (s *Shard) RetentionTarget(p RetentionPolicy, now time.Time) Offset {
+	hw := s.HighWatermark()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	start := s.logStart
+	var total int64
+	for _, e := range s.entries {
+		if e.Base < hw {
+			total += int64(e.Loc.Size)
+		}
+	}
+	cutoff := now.UnixMilli() - p.Ms
+	for _, e := range s.entries {
+		if e.Last >= hw {
+			break
+		}
+		byTime := p.Ms >= 0 && e.MaxTS < cutoff
+		bySize := p.Bytes >= 0 && total-int64(e.Loc.Size) >= p.Bytes
+		if !byTime && !bySize {
+			break
+		}
+		total -= int64(e.Loc.Size)
+		start = e.Last + 1
+	}
+	return start
+}
+
+type retiredFile struct {
+	f       *os.File
+	closeAt time.Time
+}
+
+// DropSegmentsBelowStart unlinks segment files no index entry refers to any
+// more (all their batches are below the log start) and closes, after
+// grace, those dropped earlier. It returns the bytes freed.
+func (s *Shard) DropSegmentsBelowStart(grace time.Duration, now time.Time) (int64, error) {
+	s.segMu.Lock()
+	defer s.segMu.Unlock()
+	kept := s.retired[:0]
+	for _, r := range s.retired {
+		if now.After(r.closeAt) {
+			r.f.Close()
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	s.retired = kept
+	// Segment entries precede WAL entries in the index, so the first entry
+	// tells which segments are still needed: those from its segment on, or
+	// none if it is in the WAL (or there is none).
+	s.mu.RLock()
+	needFrom := int64(1<<63 - 1)
+	if len(s.entries) > 0 && s.entries[0].Loc.Seg != InWAL {
+		needFrom = s.entries[0].Loc.Seg
+	}
+	s.mu.RUnlock()
+	var freed int64
+	var keep []*segFile
+	var err error
+	for _, sf := range s.segs {
+		if sf.base >= needFrom || err != nil {
+			keep = append(keep, sf)
+			continue
+		}
+		if rerr := os.Remove(sf.f.Name()); rerr != nil && !os.IsNotExist(rerr) {
+			err = fmt.Errorf("shard %s: remove segment: %w", s.key, rerr)
+			keep = append(keep, sf)
+			continue
+		}
+		s.retired = append(s.retired, retiredFile{f: sf.f, closeAt: now.Add(grace)})
+		freed += sf.size
+	}
+	if len(keep) != len(s.segs) {
+		s.segs = keep
+		s.publishSegsLocked()
+	}
+	return freed, err
+}
+
+// ApplyRetention moves the log start to target durably (see DeleteRecords)
+// and returns the log position to wait for.
+func (s *Shard) ApplyRetention(target Offset) (Offset, wal.Position, error) {
+	return s.DeleteRecords(target)
+}
