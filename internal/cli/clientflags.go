@@ -145,6 +145,19 @@ func adminContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, adminTimeout)
 }
 
+// withAdmin runs fn with an admin client and a context bounded by the
+// admin timeout: the frame of every verb that asks the broker something.
+func (f *clientFlags) withAdmin(ctx context.Context, fn func(ctx context.Context, adm *kadm.Client) error) error {
+	adm, err := f.newAdmin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	ctx, cancel := adminContext(ctx)
+	defer cancel()
+	return fn(ctx, adm)
+}
+
 // print writes v as indented JSON in json mode, or the table otherwise.
 func (f *clientFlags) print(w io.Writer, v any, header []string, rows [][]string) error {
 	if f.json() {

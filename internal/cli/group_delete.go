@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 type groupDeleteResult struct {
@@ -40,70 +42,64 @@ Examples:
 					names = append(names, a)
 				}
 			}
-			adm, err := f.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := adminContext(cmd.Context())
-			defer cancel()
+			return f.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.DeleteGroups(ctx, names...)
+				if err != nil && len(resps) == 0 {
+					what := fmt.Sprintf("delete group %q", names[0])
+					if len(names) > 1 {
+						what = fmt.Sprintf("delete %d groups", len(names))
+					}
+					return requestError(what, f, err)
+				}
 
-			resps, err := adm.DeleteGroups(ctx, names...)
-			if err != nil && len(resps) == 0 {
-				what := fmt.Sprintf("delete group %q", names[0])
-				if len(names) > 1 {
-					what = fmt.Sprintf("delete %d groups", len(names))
+				results := make([]groupDeleteResult, 0, len(names))
+				var failures []error
+				for _, name := range names {
+					r := groupDeleteResult{Group: name}
+					var ferr error
+					resp, ok := resps[name]
+					switch {
+					case !ok && err != nil:
+						ferr = requestError(fmt.Sprintf("delete group %q", name), f, err)
+					case !ok:
+						ferr = fmt.Errorf("delete group %q: broker response did not mention the group", name)
+					case resp.Err != nil:
+						ferr = groupError("delete", name, resp.Err, resp.ErrMessage)
+					default:
+						r.Deleted = true
+					}
+					if ferr != nil {
+						r.Error = ferr.Error()
+						failures = append(failures, ferr)
+					}
+					results = append(results, r)
 				}
-				return requestError(what, f, err)
-			}
 
-			results := make([]groupDeleteResult, 0, len(names))
-			var failures []error
-			for _, name := range names {
-				r := groupDeleteResult{Group: name}
-				var ferr error
-				resp, ok := resps[name]
-				switch {
-				case !ok && err != nil:
-					ferr = requestError(fmt.Sprintf("delete group %q", name), f, err)
-				case !ok:
-					ferr = fmt.Errorf("delete group %q: broker response did not mention the group", name)
-				case resp.Err != nil:
-					ferr = groupError("delete", name, resp.Err, resp.ErrMessage)
-				default:
-					r.Deleted = true
-				}
-				if ferr != nil {
-					r.Error = ferr.Error()
-					failures = append(failures, ferr)
-				}
-				results = append(results, r)
-			}
-
-			out := cmd.OutOrStdout()
-			if f.json() {
-				if err := writeJSON(out, results); err != nil {
-					return err
-				}
-			} else {
-				for _, r := range results {
-					if r.Deleted {
-						fmt.Fprintf(out, "deleted group %q\n", r.Group)
+				out := cmd.OutOrStdout()
+				if f.json() {
+					if err := writeJSON(out, results); err != nil {
+						return err
+					}
+				} else {
+					for _, r := range results {
+						if r.Deleted {
+							fmt.Fprintf(out, "deleted group %q\n", r.Group)
+						}
 					}
 				}
-			}
-			switch len(failures) {
-			case 0:
-				return nil
-			case 1:
-				return failures[0]
-			}
-			errOut := cmd.ErrOrStderr()
-			for _, e := range failures {
-				fmt.Fprintln(errOut, "braid:", e)
-			}
-			fmt.Fprintf(errOut, "braid: %d of %d groups were not deleted\n", len(failures), len(names))
-			return errSilent
+				switch len(failures) {
+				case 0:
+					return nil
+				case 1:
+					return failures[0]
+				}
+				errOut := cmd.ErrOrStderr()
+				for _, e := range failures {
+					fmt.Fprintln(errOut, "braid:", e)
+				}
+				fmt.Fprintf(errOut, "braid: %d of %d groups were not deleted\n", len(failures), len(names))
+				return errSilent
+			})
 		},
 	}
 	return cmd

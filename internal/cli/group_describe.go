@@ -72,22 +72,16 @@ Examples:
   braid group describe payments --format json | jq '.offsets[] | select(.lag > 1000)'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := f.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := adminContext(cmd.Context())
-			defer cancel()
-
-			d, err := describeGroupLag(ctx, f, adm, args[0])
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return writeJSON(cmd.OutOrStdout(), d)
-			}
-			return printGroupDescription(cmd.OutOrStdout(), d)
+			return f.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				d, err := describeGroupLag(ctx, f, adm, args[0])
+				if err != nil {
+					return err
+				}
+				if f.json() {
+					return writeJSON(cmd.OutOrStdout(), d)
+				}
+				return printGroupDescription(cmd.OutOrStdout(), d)
+			})
 		},
 	}
 	return cmd

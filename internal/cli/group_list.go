@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // groupStates are the states a broker may report, as Kafka spells them:
@@ -61,32 +63,26 @@ Examples:
 			if err != nil {
 				return err
 			}
-			adm, err := f.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := adminContext(cmd.Context())
-			defer cancel()
-
-			listed, err := adm.ListGroups(ctx, filter...)
-			if err != nil {
-				return requestError("list groups", f, err)
-			}
-			out := []groupListEntry{}
-			for _, g := range listed.Sorted() {
-				// Brokers before Kafka 2.6 ignore the filter and report no
-				// state; filter here too, keeping what cannot be judged.
-				if len(filter) > 0 && g.State != "" && !slices.Contains(filter, g.State) {
-					continue
+			return f.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				listed, err := adm.ListGroups(ctx, filter...)
+				if err != nil {
+					return requestError("list groups", f, err)
 				}
-				out = append(out, groupListEntry{Name: g.Group, State: g.State, ProtocolType: g.ProtocolType})
-			}
-			rows := make([][]string, 0, len(out))
-			for _, g := range out {
-				rows = append(rows, []string{g.Name, dashIfEmpty(g.State), dashIfEmpty(g.ProtocolType)})
-			}
-			return f.print(cmd.OutOrStdout(), out, []string{"NAME", "STATE", "PROTOCOL-TYPE"}, rows)
+				out := []groupListEntry{}
+				for _, g := range listed.Sorted() {
+					// Brokers before Kafka 2.6 ignore the filter and report no
+					// state; filter here too, keeping what cannot be judged.
+					if len(filter) > 0 && g.State != "" && !slices.Contains(filter, g.State) {
+						continue
+					}
+					out = append(out, groupListEntry{Name: g.Group, State: g.State, ProtocolType: g.ProtocolType})
+				}
+				rows := make([][]string, 0, len(out))
+				for _, g := range out {
+					rows = append(rows, []string{g.Name, dashIfEmpty(g.State), dashIfEmpty(g.ProtocolType)})
+				}
+				return f.print(cmd.OutOrStdout(), out, []string{"NAME", "STATE", "PROTOCOL-TYPE"}, rows)
+			})
 		},
 	}
 	cmd.Flags().StringSliceVar(&states, "state", nil, "only list groups in these states (Empty, Stable, PreparingRebalance, CompletingRebalance, Dead)")

@@ -158,22 +158,16 @@ Examples:
 			}
 			slices.Sort(want)
 
-			adm, err := f.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := adminContext(cmd.Context())
-			defer cancel()
-
-			res, err := resetOffsets(ctx, f, adm, group, stream, want, target, dryRun)
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			return printReset(cmd.OutOrStdout(), res)
+			return f.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				res, err := resetOffsets(ctx, f, adm, group, stream, want, target, dryRun)
+				if err != nil {
+					return err
+				}
+				if f.json() {
+					return writeJSON(cmd.OutOrStdout(), res)
+				}
+				return printReset(cmd.OutOrStdout(), res)
+			})
 		},
 	}
 	fs := cmd.Flags()

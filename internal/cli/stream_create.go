@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -41,42 +42,36 @@ Examples:
 			if err != nil {
 				return err
 			}
-			adm, err := f.newAdmin()
-			if err != nil {
+			return f.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.CreateTopics(ctx, shards, useBrokerDefault, cfg, name)
+				if err != nil {
+					return requestError(fmt.Sprintf("create stream %q", name), f, err)
+				}
+				resp, err := resps.On(name, nil)
+				if err != nil {
+					return fmt.Errorf("create stream %q: broker response did not mention the stream", name)
+				}
+				if resp.Err != nil {
+					return streamError("create", name, resp.Err, resp.ErrMessage)
+				}
+				// Old brokers leave NumPartitions at -1 in the response.
+				if resp.NumPartitions > 0 {
+					shards = resp.NumPartitions
+				}
+				out := struct {
+					Name   string `json:"name"`
+					ID     string `json:"id,omitempty"`
+					Shards int32  `json:"shards"`
+				}{Name: name, Shards: shards}
+				if resp.ID != (kadm.TopicID{}) {
+					out.ID = resp.ID.String()
+				}
+				if f.json() {
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "created stream %q with %d shard%s\n", name, shards, plural(int64(shards)))
 				return err
-			}
-			defer adm.Close()
-			ctx, cancel := adminContext(cmd.Context())
-			defer cancel()
-
-			resps, err := adm.CreateTopics(ctx, shards, useBrokerDefault, cfg, name)
-			if err != nil {
-				return requestError(fmt.Sprintf("create stream %q", name), f, err)
-			}
-			resp, err := resps.On(name, nil)
-			if err != nil {
-				return fmt.Errorf("create stream %q: broker response did not mention the stream", name)
-			}
-			if resp.Err != nil {
-				return streamError("create", name, resp.Err, resp.ErrMessage)
-			}
-			// Old brokers leave NumPartitions at -1 in the response.
-			if resp.NumPartitions > 0 {
-				shards = resp.NumPartitions
-			}
-			out := struct {
-				Name   string `json:"name"`
-				ID     string `json:"id,omitempty"`
-				Shards int32  `json:"shards"`
-			}{Name: name, Shards: shards}
-			if resp.ID != (kadm.TopicID{}) {
-				out.ID = resp.ID.String()
-			}
-			if f.json() {
-				return writeJSON(cmd.OutOrStdout(), out)
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "created stream %q with %d shard%s\n", name, shards, plural(int64(shards)))
-			return err
+			})
 		},
 	}
 	cmd.Flags().Int32Var(&shards, "shards", 1, "number of shards (Kafka partitions)")

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 func newStreamDeleteCmd(f *clientFlags) *cobra.Command {
@@ -21,33 +23,27 @@ Examples:
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			adm, err := f.newAdmin()
-			if err != nil {
+			return f.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.DeleteTopics(ctx, name)
+				if err != nil {
+					return requestError(fmt.Sprintf("delete stream %q", name), f, err)
+				}
+				resp, err := resps.On(name, nil)
+				if err != nil {
+					return fmt.Errorf("delete stream %q: broker response did not mention the stream", name)
+				}
+				if resp.Err != nil {
+					return streamError("delete", name, resp.Err, resp.ErrMessage)
+				}
+				if f.json() {
+					return writeJSON(cmd.OutOrStdout(), struct {
+						Name    string `json:"name"`
+						Deleted bool   `json:"deleted"`
+					}{name, true})
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "deleted stream %q\n", name)
 				return err
-			}
-			defer adm.Close()
-			ctx, cancel := adminContext(cmd.Context())
-			defer cancel()
-
-			resps, err := adm.DeleteTopics(ctx, name)
-			if err != nil {
-				return requestError(fmt.Sprintf("delete stream %q", name), f, err)
-			}
-			resp, err := resps.On(name, nil)
-			if err != nil {
-				return fmt.Errorf("delete stream %q: broker response did not mention the stream", name)
-			}
-			if resp.Err != nil {
-				return streamError("delete", name, resp.Err, resp.ErrMessage)
-			}
-			if f.json() {
-				return writeJSON(cmd.OutOrStdout(), struct {
-					Name    string `json:"name"`
-					Deleted bool   `json:"deleted"`
-				}{name, true})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "deleted stream %q\n", name)
-			return err
+			})
 		},
 	}
 	return cmd

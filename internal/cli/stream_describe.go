@@ -58,22 +58,16 @@ Examples:
   braid stream describe orders --format json | jq '.shards[] | .latest - .earliest'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := f.newAdmin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
-			ctx, cancel := adminContext(cmd.Context())
-			defer cancel()
-
-			d, err := describeStream(ctx, f, adm, args[0])
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return writeJSON(cmd.OutOrStdout(), d)
-			}
-			return printDescription(cmd.OutOrStdout(), d)
+			return f.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
+				d, err := describeStream(ctx, f, adm, args[0])
+				if err != nil {
+					return err
+				}
+				if f.json() {
+					return writeJSON(cmd.OutOrStdout(), d)
+				}
+				return printDescription(cmd.OutOrStdout(), d)
+			})
 		},
 	}
 	return cmd

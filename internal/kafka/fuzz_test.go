@@ -49,32 +49,9 @@ func FuzzRequest(f *testing.F) {
 			f.Add(requestFrame(req, 1))
 		}
 	}
-	ct := kmsg.NewPtrCreateTopicsRequest()
-	ct.SetVersion(5)
-	topic := kmsg.NewCreateTopicsRequestTopic()
-	topic.Topic, topic.NumPartitions, topic.ReplicationFactor = "fz", 2, 1
-	ct.Topics = append(ct.Topics, topic)
-	f.Add(requestFrame(ct, 2))
-	prod := kmsg.NewPtrProduceRequest()
-	prod.SetVersion(9)
-	prod.Acks = -1
-	pt := kmsg.NewProduceRequestTopic()
-	pt.Topic = "fz"
-	pp := kmsg.NewProduceRequestTopicPartition()
-	pp.Records = validBatch()
-	pt.Partitions = append(pt.Partitions, pp)
-	prod.Topics = append(prod.Topics, pt)
-	f.Add(requestFrame(prod, 3))
-	fetch := kmsg.NewPtrFetchRequest()
-	fetch.SetVersion(11)
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "fz"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	fetch.Topics = append(fetch.Topics, ft)
-	fetch.MaxBytes = 1 << 20
-	f.Add(requestFrame(fetch, 4))
+	f.Add(requestFrame(createTopicRequest(), 2))
+	f.Add(requestFrame(produceRequest(validBatch()), 3))
+	f.Add(requestFrame(fetchRequest(), 4))
 
 	s := newTestServer(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -142,23 +119,10 @@ func TestFuzzSeedsAreMeaningful(t *testing.T) {
 		}
 		return p.resp
 	}
-	ct := kmsg.NewPtrCreateTopicsRequest()
-	ct.SetVersion(5)
-	topic := kmsg.NewCreateTopicsRequestTopic()
-	topic.Topic, topic.NumPartitions, topic.ReplicationFactor = "fz", 2, 1
-	ct.Topics = append(ct.Topics, topic)
-	if code := run(ct).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 {
+	if code := run(createTopicRequest()).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 {
 		t.Fatalf("create topic: code %d", code)
 	}
-	prod := kmsg.NewPtrProduceRequest()
-	prod.SetVersion(9)
-	prod.Acks = -1
-	pt := kmsg.NewProduceRequestTopic()
-	pt.Topic = "fz"
-	pp := kmsg.NewProduceRequestTopicPartition()
-	pp.Records = validBatch()
-	pt.Partitions = append(pt.Partitions, pp)
-	prod.Topics = append(prod.Topics, pt)
+	prod := produceRequest(validBatch())
 	pr := run(prod).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
 	if pr.ErrorCode != 0 || pr.BaseOffset != 0 {
 		t.Fatalf("produce: code %d base %d", pr.ErrorCode, pr.BaseOffset)
@@ -166,22 +130,48 @@ func TestFuzzSeedsAreMeaningful(t *testing.T) {
 	// A corrupted copy is refused and changes nothing.
 	bad := validBatch()
 	bad[len(bad)-1] ^= 1
-	pt.Partitions[0].Records = bad
-	prod.Topics[0] = pt
-	if code := run(prod).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 2 { // CORRUPT_MESSAGE
+	if code := run(produceRequest(bad)).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 2 { // CORRUPT_MESSAGE
 		t.Fatalf("corrupt batch: code %d, want 2", code)
 	}
-	fetch := kmsg.NewPtrFetchRequest()
-	fetch.SetVersion(11)
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "fz"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	fetch.Topics = append(fetch.Topics, ft)
-	fetch.MaxBytes = 1 << 20
-	fr := run(fetch).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	fr := run(fetchRequest()).(*kmsg.FetchResponse).Topics[0].Partitions[0]
 	if fr.ErrorCode != 0 || fr.HighWatermark != 2 || len(fr.RecordBatches) != len(validBatch()) {
 		t.Fatalf("fetch: code %d hw %d %d bytes", fr.ErrorCode, fr.HighWatermark, len(fr.RecordBatches))
 	}
+}
+
+// The seed requests: create stream "fz", produce a batch to it, fetch it.
+
+func createTopicRequest() *kmsg.CreateTopicsRequest {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.SetVersion(5)
+	topic := kmsg.NewCreateTopicsRequestTopic()
+	topic.Topic, topic.NumPartitions, topic.ReplicationFactor = "fz", 2, 1
+	req.Topics = append(req.Topics, topic)
+	return req
+}
+
+func produceRequest(records []byte) *kmsg.ProduceRequest {
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks = -1
+	t := kmsg.NewProduceRequestTopic()
+	t.Topic = "fz"
+	p := kmsg.NewProduceRequestTopicPartition()
+	p.Records = records
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
+	return req
+}
+
+func fetchRequest() *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(11)
+	t := kmsg.NewFetchRequestTopic()
+	t.Topic = "fz"
+	p := kmsg.NewFetchRequestTopicPartition()
+	p.PartitionMaxBytes = 1 << 20
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
+	req.MaxBytes = 1 << 20
+	return req
 }
