@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/braidstream/braid/internal/braidtest"
@@ -167,4 +168,36 @@ func TestIdempotentProduceThroughFaults(t *testing.T) {
 		}
 	}
 	t.Logf("%d records exactly once through %d dropped responses and %d cut requests", n, fp.drops.Load(), fp.cuts.Load())
+}
+
+// TestDescribeProducers: kgo's default (idempotent) producer shows up with
+// its last sequence in DescribeProducers.
+func TestDescribeProducers(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 20*time.Second)
+	p.CreateStream(ctx, "dp", 1, nil)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.KafkaAddr), kgo.DefaultProduceTopic("dp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	described, err := kadm.NewClient(cl).DescribeProducers(ctx, kadm.TopicsSet{"dp": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	described.EachProducer(func(ps kadm.DescribedProducer) {
+		n++
+		if ps.ProducerID < 0 || ps.LastSequence != 9 || ps.CurrentTxnStartOffset != -1 {
+			t.Errorf("producer %+v, want a producer id, last sequence 9, no open transaction", ps)
+		}
+	})
+	if n != 1 {
+		t.Fatalf("%d producers described, want 1", n)
+	}
 }

@@ -54,6 +54,10 @@ type Options struct {
 	// long for reads under way; default 60 s.
 	RetentionEvery time.Duration
 	RetentionGrace time.Duration
+	// ProducerIDExpiration forgets an idempotent producer's state after
+	// this long without a batch (Kafka's producer.id.expiration.ms);
+	// default 24 h.
+	ProducerIDExpiration time.Duration
 	// Defaults are broker-wide stream config defaults (Kafka names).
 	Defaults catalog.Configs
 	Logger   *slog.Logger
@@ -88,6 +92,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RetentionGrace <= 0 {
 		o.RetentionGrace = time.Minute
+	}
+	if o.ProducerIDExpiration <= 0 {
+		o.ProducerIDExpiration = 24 * time.Hour
 	}
 }
 

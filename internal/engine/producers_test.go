@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"testing"
+	"time"
 
 	"github.com/braidstream/braid/internal/shard"
 )
@@ -150,5 +151,45 @@ func TestProducerIDsAreNeverReused(t *testing.T) {
 		if seen[id] {
 			t.Fatalf("producer id %d handed out again after restart", id)
 		}
+	}
+}
+
+// TestIdleProducersExpire: a producer idle past the expiration is
+// forgotten, so it must start a new sequence; an active one is kept.
+func TestIdleProducersExpire(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir)
+	e.CreateStream("s", 1, nil, false)
+	st := e.Stream("s")
+	sh := st.Shards[0]
+	stamp := func(b []byte, ts time.Time) []byte {
+		binary.BigEndian.PutUint64(b[27:], uint64(ts.UnixMilli()))
+		binary.BigEndian.PutUint64(b[35:], uint64(ts.UnixMilli()))
+		binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+		return b
+	}
+	now := time.Now()
+	for _, b := range [][]byte{stamp(idemBatch(1, 0, 0, "old"), now.Add(-48*time.Hour)), stamp(idemBatch(2, 0, 0, "new"), now)} {
+		if _, _, end, err := e.Produce(st, sh, b); err != nil {
+			t.Fatal(err)
+		} else {
+			e.WaitDurable(t.Context(), end)
+		}
+	}
+	e.checkpoint()
+	e.Close()
+	e = openEngine(t, dir) // the timestamps survive a restart
+	defer e.Close()
+	sh = e.Stream("s").Shards[0]
+	if got := len(sh.Producers()); got != 2 {
+		t.Fatalf("%d producers after restart, want 2", got)
+	}
+	e.RetentionPass(t.Context()) // default expiration: 24 h
+	ps := sh.Producers()
+	if len(ps) != 1 || ps[0].ID != 2 || ps[0].LastSequence != 0 {
+		t.Fatalf("after expiry: %+v, want only producer 2 at sequence 0", ps)
+	}
+	if _, _, _, err := e.Produce(e.Stream("s"), sh, idemBatch(1, 0, 1, "continues")); !errors.Is(err, shard.ErrUnknownProducer) {
+		t.Fatalf("expired producer continuing its sequence: %v, want ErrUnknownProducer", err)
 	}
 }

@@ -27,7 +27,8 @@ type RetentionStats struct {
 }
 
 // RetentionPass applies every stream's retention now: log starts move
-// (durably) past expired data, and shard segment files below them go.
+// (durably) past expired data, shard segment files below them go, and
+// producers idle past ProducerIDExpiration are forgotten.
 func (e *Engine) RetentionPass(ctx context.Context) RetentionStats {
 	var stats RetentionStats
 	now := time.Now()
@@ -44,6 +45,9 @@ func (e *Engine) RetentionPass(ctx context.Context) RetentionStats {
 					e.opts.Logger.Info("engine: retention moved log start", "stream", st.Name,
 						"shard", sh.Key().Shard, "from", start, "to", target)
 				}
+			}
+			if n := sh.ExpireProducers(e.opts.ProducerIDExpiration, now); n > 0 {
+				e.opts.Logger.Info("engine: expired idle producers", "stream", st.Name, "shard", sh.Key().Shard, "count", n)
 			}
 			freed, err := sh.DropSegmentsBelowStart(e.opts.RetentionGrace, now)
 			if err != nil {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
+	"time"
 
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -39,6 +41,7 @@ type seqBatch struct {
 type producerState struct {
 	epoch   int16
 	batches []seqBatch // oldest first, at most producerWindow
+	lastTS  int64      // max timestamp of its last batch, for expiry
 }
 
 // lastSequence returns the sequence of a batch's last record; sequences wrap
@@ -104,6 +107,7 @@ func (s *Shard) recordSequenceLocked(h Header, base Offset, end wal.Position) {
 		st = &producerState{epoch: h.ProducerEpoch}
 		s.producers[h.ProducerID] = st
 	}
+	st.lastTS = max(st.lastTS, h.MaxTimestamp)
 	for _, b := range st.batches {
 		if b.base == base {
 			return
@@ -118,7 +122,7 @@ func (s *Shard) recordSequenceLocked(h Header, base Offset, end wal.Position) {
 func cloneProducers(m map[int64]*producerState) map[int64]*producerState {
 	out := make(map[int64]*producerState, len(m))
 	for id, st := range m {
-		out[id] = &producerState{epoch: st.epoch, batches: append([]seqBatch(nil), st.batches...)}
+		out[id] = &producerState{epoch: st.epoch, batches: append([]seqBatch(nil), st.batches...), lastTS: st.lastTS}
 	}
 	return out
 }
@@ -128,6 +132,7 @@ func appendProducers(dst []byte, m map[int64]*producerState) []byte {
 	dst = le.AppendUint32(dst, uint32(len(m)))
 	for id, st := range m {
 		dst = le.AppendUint64(dst, uint64(id))
+		dst = le.AppendUint64(dst, uint64(st.lastTS))
 		dst = le.AppendUint16(dst, uint16(st.epoch))
 		dst = append(dst, byte(len(st.batches)))
 		for _, b := range st.batches {
@@ -146,17 +151,17 @@ func readProducers(b []byte) (map[int64]*producerState, []byte, error) {
 	}
 	n := int(le.Uint32(b))
 	b = b[4:]
-	if n > len(b)/11 {
+	if n > len(b)/19 {
 		return nil, nil, fmt.Errorf("shard snapshot: %d producers do not fit in %d bytes", n, len(b))
 	}
 	m := make(map[int64]*producerState, n)
 	for range n {
-		if len(b) < 11 {
+		if len(b) < 19 {
 			return nil, nil, fmt.Errorf("shard snapshot: truncated producer")
 		}
-		id, st := int64(le.Uint64(b)), &producerState{epoch: int16(le.Uint16(b[8:]))}
-		k := int(b[10])
-		b = b[11:]
+		id, st := int64(le.Uint64(b)), &producerState{lastTS: int64(le.Uint64(b[8:])), epoch: int16(le.Uint16(b[16:]))}
+		k := int(b[18])
+		b = b[19:]
 		if k > producerWindow || len(b) < k*16 {
 			return nil, nil, fmt.Errorf("shard snapshot: bad producer window of %d", k)
 		}
@@ -167,4 +172,45 @@ func readProducers(b []byte) (map[int64]*producerState, []byte, error) {
 		m[id] = st
 	}
 	return m, b, nil
+}
+
+// ProducerInfo describes an idempotent producer a shard knows.
+type ProducerInfo struct {
+	ID            int64
+	Epoch         int16
+	LastSequence  int32
+	LastTimestamp int64
+}
+
+// Producers lists the producers whose state the shard keeps.
+func (s *Shard) Producers() []ProducerInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]ProducerInfo, 0, len(s.producers))
+	for id, st := range s.producers {
+		pi := ProducerInfo{ID: id, Epoch: st.epoch, LastSequence: -1, LastTimestamp: st.lastTS}
+		if n := len(st.batches); n > 0 {
+			pi.LastSequence = st.batches[n-1].last
+		}
+		out = append(out, pi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ExpireProducers forgets producers whose last batch is older than maxAge
+// (Kafka's producer.id.expiration.ms); a later batch from one of them must
+// start a new sequence. It returns how many were forgotten.
+func (s *Shard) ExpireProducers(maxAge time.Duration, now time.Time) int {
+	cutoff := now.Add(-maxAge).UnixMilli()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, st := range s.producers {
+		if st.lastTS < cutoff {
+			delete(s.producers, id)
+			n++
+		}
+	}
+	return n
 }
