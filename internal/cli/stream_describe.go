@@ -19,6 +19,7 @@ type shardInfo struct {
 	ISR         []int32 `json:"isr"`
 	Earliest    *int64  `json:"earliest"`
 	Latest      *int64  `json:"latest"`
+	SizeBytes   *int64  `json:"size_bytes"` // bytes kept (DescribeLogDirs), nil if unknown
 	Error       string  `json:"error,omitempty"`
 }
 
@@ -100,6 +101,21 @@ func describeStream(ctx context.Context, f *clientFlags, adm *kadm.Client, name 
 		d.OffsetError = fmt.Sprintf("list latest offsets: %v", endErr)
 	}
 
+	// Sizes are best effort: a broker without DescribeLogDirs leaves them out.
+	sizes := map[int32]int64{}
+	set := kadm.TopicsSet{}
+	for _, p := range td.Partitions.Sorted() {
+		set.Add(name, p.Partition)
+	}
+	if dirs, err := adm.DescribeAllLogDirs(ctx, set); err == nil {
+		dirs.Each(func(d kadm.DescribedLogDir) {
+			d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+				if p.Topic == name {
+					sizes[p.Partition] += p.Size
+				}
+			})
+		})
+	}
 	for _, p := range td.Partitions.Sorted() {
 		s := shardInfo{
 			Shard:       p.Partition,
@@ -127,6 +143,9 @@ func describeStream(ctx context.Context, f *clientFlags, adm *kadm.Client, name 
 			} else {
 				s.Latest = &o.Offset
 			}
+		}
+		if size, ok := sizes[p.Partition]; ok {
+			s.SizeBytes = &size
 		}
 		s.Error = strings.Join(errs, "; ")
 		d.Shards = append(d.Shards, s)
@@ -171,7 +190,7 @@ func printDescription(w io.Writer, d *streamDescription) error {
 		return err
 	}
 
-	header := []string{"SHARD", "LEADER", "EPOCH", "REPLICAS", "EARLIEST", "LATEST"}
+	header := []string{"SHARD", "LEADER", "EPOCH", "REPLICAS", "EARLIEST", "LATEST", "SIZE"}
 	showErr := false
 	for _, s := range d.Shards {
 		showErr = showErr || s.Error != ""
@@ -181,7 +200,7 @@ func printDescription(w io.Writer, d *streamDescription) error {
 	}
 	var rows [][]string
 	for _, s := range d.Shards {
-		row := []string{itoa(s.Shard), itoa(s.Leader), itoa(s.LeaderEpoch), joinInt32s(s.Replicas), optOffset(s.Earliest), optOffset(s.Latest)}
+		row := []string{itoa(s.Shard), itoa(s.Leader), itoa(s.LeaderEpoch), joinInt32s(s.Replicas), optOffset(s.Earliest), optOffset(s.Latest), optOffset(s.SizeBytes)}
 		if showErr {
 			row = append(row, s.Error)
 		}

@@ -337,8 +337,7 @@ func TestCLIStream(t *testing.T) {
 		for _, want := range [][]string{
 			{"NAME", "cli-four"},
 			{"SHARDS", "4"},
-			{"SHARD", "LEADER", "EPOCH", "REPLICAS", "EARLIEST", "LATEST"},
-			{"2", "0", "0", "0", "0", "7"},
+			{"SHARD", "LEADER", "EPOCH", "REPLICAS", "EARLIEST", "LATEST", "SIZE"},
 			{"CONFIG", "VALUE", "SOURCE"},
 			{"retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG"},
 			{"cleanup.policy", "delete", "DEFAULT_CONFIG"},
@@ -346,6 +345,10 @@ func TestCLIStream(t *testing.T) {
 			if !cliHasRow(r.stdout, want) {
 				t.Errorf("describe text lacks a row %v; %s", want, r)
 			}
+		}
+		// Shard 2 holds 7 records, so its size is positive.
+		if row := cliRowStarting(r.stdout, "2"); len(row) != 7 || !slices.Equal(row[:6], []string{"2", "0", "0", "0", "0", "7"}) || row[6] == "0" || row[6] == "-" {
+			t.Errorf("describe text shard 2 row %v, want 2 0 0 0 0 7 and a positive size", row)
 		}
 	})
 

@@ -63,6 +63,8 @@ type Options struct {
 	Logger   *slog.Logger
 	// OnFlush observes every WAL group commit (for metrics).
 	OnFlush func(bytes int, took time.Duration)
+	// OnRetention observes every retention pass (for metrics).
+	OnRetention func(RetentionStats)
 }
 
 func (o *Options) setDefaults() {
@@ -317,6 +319,9 @@ func (e *Engine) log() shard.Log {
 	}
 	return e.wal
 }
+
+// Dir returns the data directory.
+func (e *Engine) Dir() string { return e.opts.Dir }
 
 // Offsets returns the store of committed consumer-group offsets.
 func (e *Engine) Offsets() *group.Offsets { return e.offsets }

@@ -16,7 +16,10 @@ func (e *Engine) retention() {
 			return
 		case <-tick.C:
 		}
-		e.RetentionPass(context.Background())
+		stats := e.RetentionPass(context.Background())
+		if e.opts.OnRetention != nil {
+			e.opts.OnRetention(stats)
+		}
 	}
 }
 

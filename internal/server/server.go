@@ -60,7 +60,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	flushBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_wal_flushed_bytes_total", Help: "Bytes written and fsync'd by the shared write-ahead log."})
 	flushSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "braid_wal_flush_seconds", Help: "Duration of one group commit (write + fdatasync).",
 		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)})
-	reg.MustRegister(flushBytes, flushSeconds)
+	retainedShards := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_retention_trimmed_shards_total", Help: "Times retention moved a shard's log start."})
+	retainedBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_retention_removed_bytes_total", Help: "Bytes of shard segment files removed by retention."})
+	reg.MustRegister(flushBytes, flushSeconds, retainedShards, retainedBytes)
 
 	began := time.Now()
 	eng, err := engine.Open(engine.Options{
@@ -70,6 +72,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		OnFlush: func(n int, took time.Duration) {
 			flushBytes.Add(float64(n))
 			flushSeconds.Observe(took.Seconds())
+		},
+		OnRetention: func(s engine.RetentionStats) {
+			retainedShards.Add(float64(s.ShardsTrimmed))
+			retainedBytes.Add(float64(s.SegmentsBytes))
 		},
 	})
 	if err != nil {
