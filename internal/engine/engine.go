@@ -373,6 +373,11 @@ func (e *Engine) DeleteStream(name string) error {
 		if st != nil {
 			e.removeStreamFiles(st)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if oerr := e.offsets.DeleteTopic(ctx, name); oerr != nil {
+			e.opts.Logger.Error("engine: remove committed offsets of deleted stream", "stream", name, "err", oerr)
+		}
 	}
 	return err
 }

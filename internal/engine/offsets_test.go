@@ -52,3 +52,30 @@ func TestCommittedOffsetsSurviveCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestDeletedStreamTakesItsOffsets: a recreated stream must not inherit the
+// committed offsets of the one deleted under the same name, also after a
+// crash.
+func TestDeletedStreamTakesItsOffsets(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir)
+	e.CreateStream("orders", 2, nil, false)
+	e.CreateStream("other", 1, nil, false)
+	ctx := t.Context()
+	e.Offsets().Commit(ctx, "g", map[group.TopicPartition]group.Commit{
+		{Topic: "orders", Partition: 0}: {Offset: 7}, {Topic: "orders", Partition: 1}: {Offset: 3}, {Topic: "other", Partition: 0}: {Offset: 5},
+	})
+	if err := e.DeleteStream("orders"); err != nil {
+		t.Fatal(err)
+	}
+	e.CreateStream("orders", 2, nil, false)
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed)
+	e.Close()
+	e2 := openEngine(t, crashed)
+	defer e2.Close()
+	got := e2.Offsets().Fetch("g")
+	if len(got) != 1 || got[group.TopicPartition{Topic: "other", Partition: 0}].Offset != 5 {
+		t.Fatalf("offsets after deleting and recreating orders: %v, want only other/0 at 5", got)
+	}
+}

@@ -145,6 +145,33 @@ func (o *Offsets) Delete(ctx context.Context, group string, tps []TopicPartition
 	return o.write(ctx, c)
 }
 
+// DeleteTopic durably removes every group's offsets for a stream, as Kafka
+// does when a topic is deleted, so a stream recreated under the same name
+// does not inherit them.
+func (o *Offsets) DeleteTopic(ctx context.Context, topic string) error {
+	o.mu.Lock()
+	o.drainLocked()
+	var changes []change
+	for g, m := range o.groups {
+		c := change{G: g}
+		for tp := range m {
+			if tp.Topic == topic {
+				c.Del = append(c.Del, entryJSON{T: tp.Topic, P: tp.Partition})
+			}
+		}
+		if len(c.Del) > 0 {
+			changes = append(changes, c)
+		}
+	}
+	o.mu.Unlock()
+	for _, c := range changes {
+		if err := o.write(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DeleteGroup durably removes every offset of a group.
 func (o *Offsets) DeleteGroup(ctx context.Context, group string) error {
 	return o.write(ctx, change{G: group, All: true})
