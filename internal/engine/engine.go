@@ -123,7 +123,6 @@ type Engine struct {
 
 	mu      sync.Mutex                         // serialises catalog changes
 	streams atomic.Pointer[map[string]*Stream] // by name; immutable, swapped
-	byID    map[uint64]*Stream                 // used during recovery only
 
 	ckptMu      sync.Mutex // one checkpoint at a time
 	lastCkptPos atomic.Int64
@@ -182,13 +181,13 @@ func Open(opts Options) (*Engine, error) {
 	// The log is opened in two steps: shards need the WAL to read from, and
 	// replay needs the shards; walRef lets shards reach the WAL once open.
 	ref := &walRef{}
-	e.installStreams(ref)
+	byID := e.installStreams(ref)
 	for _, snap := range ck.shards {
-		if st := e.byID[snap.Key.Stream]; st != nil && int(snap.Key.Shard) < len(st.Shards) {
+		if st := byID[snap.Key.Stream]; st != nil && int(snap.Key.Shard) < len(st.Shards) {
 			st.Shards[snap.Key.Shard].Restore(snap)
 		}
 	}
-	if err := e.openSegments(); err != nil {
+	if err := e.openSegments(byID); err != nil {
 		return nil, err
 	}
 	if ck.offsets != nil {
@@ -205,7 +204,7 @@ func Open(opts Options) (*Engine, error) {
 			replayed++
 			return e.offsets.Replay(body)
 		}
-		sh := e.shardForFrame(body)
+		sh := shardForFrame(byID, body)
 		if sh == nil {
 			skipped++
 			return nil
@@ -221,7 +220,6 @@ func Open(opts Options) (*Engine, error) {
 	e.offsets.Attach(w)
 	e.lastCkptPos.Store(int64(ck.replayFrom))
 	e.ckptNeed.Store(int64(ck.oldestWAL()))
-	e.byID = nil
 	e.recovery = RecoveryStats{CheckpointAt: ck.replayFrom, FramesReplayed: replayed,
 		BytesReplayed: int64(w.Durable() - ck.replayFrom), Took: time.Since(began)}
 	opts.Logger.Info("engine: recovered", "dir", opts.Dir, "streams", len(*e.streams.Load()),
@@ -251,12 +249,12 @@ func lockDir(dir string) (*os.File, error) {
 // use it only after recovery.
 type walRef struct{ *wal.WAL }
 
-func (e *Engine) shardForFrame(body []byte) *shard.Shard {
+func shardForFrame(byID map[uint64]*Stream, body []byte) *shard.Shard {
 	if len(body) < shard.FramePrefixLen {
 		return nil
 	}
 	key := frameKey(body)
-	st := e.byID[key.Stream]
+	st := byID[key.Stream]
 	if st == nil || key.Shard < 0 || int(key.Shard) >= len(st.Shards) {
 		return nil
 	}
@@ -264,8 +262,8 @@ func (e *Engine) shardForFrame(body []byte) *shard.Shard {
 }
 
 // installStreams rebuilds the stream map from the catalog, keeping the shard
-// objects of streams that still exist.
-func (e *Engine) installStreams(log shard.Log) {
+// objects of streams that still exist, and returns the streams by id.
+func (e *Engine) installStreams(log shard.Log) map[uint64]*Stream {
 	old := map[string]*Stream{}
 	if p := e.streams.Load(); p != nil {
 		old = *p
@@ -310,14 +308,7 @@ func (e *Engine) installStreams(log shard.Log) {
 		byID[uint64(cs.ID)] = st
 	}
 	e.streams.Store(&next)
-	e.byID = byID
-}
-
-func (e *Engine) log() shard.Log {
-	if e.wal == nil {
-		return &walRef{}
-	}
-	return e.wal
+	return byID
 }
 
 // Dir returns the data directory.
@@ -354,7 +345,7 @@ func (e *Engine) CreateStream(name string, n int, configs catalog.Configs, valid
 	defer e.mu.Unlock()
 	s, err := e.cat.CreateStream(name, n, configs, validateOnly)
 	if err == nil && !validateOnly {
-		e.installStreams(e.log())
+		e.installStreams(e.wal)
 		e.opts.Logger.Info("stream created", "stream", name, "shards", n)
 	}
 	return s, err
@@ -368,7 +359,7 @@ func (e *Engine) DeleteStream(name string) error {
 	st := e.Stream(name)
 	_, err := e.cat.DeleteStream(name)
 	if err == nil {
-		e.installStreams(e.log())
+		e.installStreams(e.wal)
 		e.opts.Logger.Info("stream deleted", "stream", name)
 		if st != nil {
 			e.removeStreamFiles(st)
@@ -388,7 +379,7 @@ func (e *Engine) AddShards(name string, total int, validateOnly bool) error {
 	defer e.mu.Unlock()
 	_, err := e.cat.AddShards(name, total, validateOnly)
 	if err == nil && !validateOnly {
-		e.installStreams(e.log())
+		e.installStreams(e.wal)
 	}
 	return err
 }
@@ -399,7 +390,7 @@ func (e *Engine) SetConfigs(name string, set map[string]*string, replace, valida
 	defer e.mu.Unlock()
 	_, err := e.cat.SetConfigs(name, set, replace, validateOnly)
 	if err == nil && !validateOnly {
-		e.installStreams(e.log())
+		e.installStreams(e.wal)
 	}
 	return err
 }

@@ -28,8 +28,8 @@ func (e *Engine) shardDir(stream uint64, shardID int32) string {
 }
 
 // openSegments opens every shard's segment files and removes the directories
-// of streams that no longer exist.
-func (e *Engine) openSegments() error {
+// of streams that no longer exist (byID: the streams, by id).
+func (e *Engine) openSegments(byID map[uint64]*Stream) error {
 	for _, st := range e.Streams() {
 		for _, sh := range st.Shards {
 			if err := sh.OpenSegments(); err != nil {
@@ -43,7 +43,7 @@ func (e *Engine) openSegments() error {
 	}
 	for _, d := range dirs {
 		id, err := strconv.ParseUint(d.Name(), 10, 64)
-		if err != nil || e.byID[id] == nil {
+		if err != nil || byID[id] == nil {
 			os.RemoveAll(filepath.Join(e.opts.Dir, "shards", d.Name()))
 		}
 	}

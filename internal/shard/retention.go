@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-
-	"github.com/braidstream/braid/internal/wal"
 )
 
 // Retention (cleanup.policy=delete). A pass finds the new log start: past
@@ -103,10 +101,4 @@ func (s *Shard) DropSegmentsBelowStart(grace time.Duration, now time.Time) (int6
 		s.publishSegsLocked()
 	}
 	return freed, err
-}
-
-// ApplyRetention moves the log start to target durably (see DeleteRecords)
-// and returns the log position to wait for.
-func (s *Shard) ApplyRetention(target Offset) (Offset, wal.Position, error) {
-	return s.DeleteRecords(target)
 }

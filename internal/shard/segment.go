@@ -175,12 +175,9 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 		}
 		cur = s.segs[len(s.segs)-1]
 		touched[cur] = true
-		data := e.data
-		if data == nil {
-			data = make([]byte, e.Loc.Size)
-			if err := s.log.ReadAt(data, e.Loc.Pos); err != nil {
-				return 0, fmt.Errorf("shard %s: read batch %d to move: %w", s.key, e.Base, err)
-			}
+		data, err := s.readEntry(e)
+		if err != nil {
+			return 0, fmt.Errorf("shard %s: read batch %d to move: %w", s.key, e.Base, err)
 		}
 		newLocs[k] = Location{Seg: cur.base, Pos: wal.Position(cur.size), Size: e.Loc.Size}
 		pending = append(pending, data...)

@@ -628,13 +628,6 @@ func (w *WAL) shrinkTrash() error {
 // before it is in closed segments.
 func (w *WAL) ActiveStart() Position { return w.active().start }
 
-// Oldest returns the start of the oldest segment still on disk.
-func (w *WAL) Oldest() Position {
-	w.segMu.RLock()
-	defer w.segMu.RUnlock()
-	return w.segs[0].start
-}
-
 // SegmentStarts lists the start of every segment, oldest first.
 func (w *WAL) SegmentStarts() []Position {
 	w.segMu.RLock()
