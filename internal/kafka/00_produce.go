@@ -42,6 +42,7 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 		t := kmsg.NewProduceResponseTopic()
 		t.Topic = rt.Topic
 		st := eng.Stream(rt.Topic)
+		var records, bytes int // per stream, so metrics cost one label lookup per stream
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewProduceResponseTopicPartition()
 			p.Partition, p.BaseOffset, p.LogAppendTime, p.LogStartOffset = rp.Partition, -1, -1, -1
@@ -62,10 +63,13 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 				}
 				p.LogStartOffset = logStart(sh)
 				end, appended = max(end, e), true
-				c.s.opts.Metrics.ProducedRecords.WithLabelValues(rt.Topic).Add(float64(n))
-				c.s.opts.Metrics.ProducedBytes.WithLabelValues(rt.Topic).Add(float64(len(rp.Records)))
+				records, bytes = records+n, bytes+len(rp.Records)
 			}
 			t.Partitions = append(t.Partitions, p)
+		}
+		if records > 0 {
+			c.s.opts.Metrics.ProducedRecords.WithLabelValues(rt.Topic).Add(float64(records))
+			c.s.opts.Metrics.ProducedBytes.WithLabelValues(rt.Topic).Add(float64(bytes))
 		}
 		resp.Topics = append(resp.Topics, t)
 	}

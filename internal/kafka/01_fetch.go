@@ -73,6 +73,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 		} else {
 			st = eng.Stream(rt.Topic)
 		}
+		fetched := 0 // per stream, so metrics cost one label lookup per stream
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewFetchResponseTopicPartition()
 			p.Partition = rp.Partition
@@ -90,12 +91,13 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 			default:
 				sh := st.Shards[rp.Partition]
 				n := c.fetchPartition(sh, &p, rp, budget-total, total == 0)
-				if n > 0 {
-					c.s.opts.Metrics.FetchedBytes.WithLabelValues(st.Name).Add(float64(n))
-				}
+				fetched += n
 				total += n
 			}
 			t.Partitions = append(t.Partitions, p)
+		}
+		if fetched > 0 {
+			c.s.opts.Metrics.FetchedBytes.WithLabelValues(st.Name).Add(float64(fetched))
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
