@@ -4,20 +4,9 @@
 # that requires franz-go v1.22.3 (the module cache holds the tests).
 set -euo pipefail
 pattern=${1:?usage: kgo-suite.sh TEST_REGEX}
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-go build -o "$work/braid" "$root/cmd/braid"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$work/braid" serve --data-dir "$work/data" --kafka-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$hport" \
-  --log-level warn >"$work/braid.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && break
-  sleep 0.1
-done
+source "$(dirname "$0")/lib.sh"
+trap stop_braid EXIT
+start_braid
 
 mkdir -p "$work/mod"
 cd "$work/mod"

@@ -2,20 +2,9 @@
 # Runs the client smoke tests in test/smoke (kafka-python, confluent-kafka,
 # kafkajs) against a freshly started braid built from this checkout.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-go build -o "$work/braid" "$root/cmd/braid"
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-hport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$work/braid" serve --data-dir "$work/data" --kafka-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$hport" \
-  --log-level warn >"$work/braid.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && break
-  sleep 0.1
-done
+source "$(dirname "$0")/lib.sh"
+trap stop_braid EXIT
+start_braid
 
 status=0
 passed=0

@@ -57,13 +57,18 @@ func partitionsOf(members []AssignMember, topics map[string]TopicInfo, assignabl
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
+	sortTPs(out)
 	return out
+}
+
+// sortTPs orders shards by stream name, then shard id.
+func sortTPs(tps []TopicPartition) {
+	sort.Slice(tps, func(i, j int) bool {
+		if tps[i].Topic != tps[j].Topic {
+			return tps[i].Topic < tps[j].Topic
+		}
+		return tps[i].Partition < tps[j].Partition
+	})
 }
 
 func subscribes(m AssignMember, topic string) bool {

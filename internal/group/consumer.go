@@ -250,12 +250,7 @@ func sortedTPs(m map[TopicPartition]bool) []TopicPartition {
 	for tp := range m {
 		out = append(out, tp)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
+	sortTPs(out)
 	return out
 }
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sourced by the .ci scripts: builds braid from this checkout and starts it
+# on free loopback ports with a scratch data dir. Sets root, work, port, pid;
+# the caller's EXIT trap must call stop_braid.
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+work=$(mktemp -d)
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start_braid() {
+  go build -o "$work/braid" "$root/cmd/braid"
+  port=$(free_port)
+  local hport
+  hport=$(free_port)
+  "$work/braid" serve --data-dir "$work/data" --kafka-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$hport" \
+    --log-level warn >"$work/braid.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "braid did not become ready; its log:"; cat "$work/braid.log"; return 1
+}
+
+stop_braid() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
