@@ -44,7 +44,7 @@ func BenchmarkProduceDurable(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				sh := st.Shards[int(next.Add(1))%tc.shards]
 				for pb.Next() {
-					_, _, end, err := e.Produce(st, sh, append([]byte(nil), proto...))
+					_, _, end, err := e.Produce(st, sh, append([]byte(nil), proto...), nil)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -82,7 +82,7 @@ func BenchmarkReadTail(b *testing.B) {
 				vals[i] = string(make([]byte, 1024))
 			}
 			for range 64 {
-				_, _, end, err := e.Produce(st, sh, batch(vals...))
+				_, _, end, err := e.Produce(st, sh, batch(vals...), nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -14,7 +14,13 @@ import (
 	"github.com/braidstream/braid/internal/wal"
 )
 
-const checkpointMagic = "BRDCKPT1"
+// checkpointMagic starts every checkpoint; "BRDCKPT1" (before
+// transactions: no transaction state per shard, no coordinator section) is
+// still read.
+const (
+	checkpointMagic   = "BRDCKPT2"
+	checkpointMagicV1 = "BRDCKPT1"
+)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -25,6 +31,7 @@ type checkpointData struct {
 	replayFrom wal.Position
 	shards     []shard.Snapshot
 	offsets    []byte // group.Offsets snapshot
+	txns       []byte // txn.Coordinator snapshot
 }
 
 func loadCheckpoint(path string) (checkpointData, error) {
@@ -40,9 +47,10 @@ func loadCheckpoint(path string) (checkpointData, error) {
 
 func decodeCheckpoint(data []byte) (checkpointData, error) {
 	var ck checkpointData
-	if len(data) < len(checkpointMagic)+16 || string(data[:8]) != checkpointMagic {
+	if len(data) < len(checkpointMagic)+16 || string(data[:8]) != checkpointMagic && string(data[:8]) != checkpointMagicV1 {
 		return ck, fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
 	}
+	v2 := string(data[:8]) == checkpointMagic
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
 		return ck, fmt.Errorf("%w: checksum mismatch", ErrCorruptCheckpoint)
@@ -51,7 +59,7 @@ func decodeCheckpoint(data []byte) (checkpointData, error) {
 	n := int(binary.LittleEndian.Uint32(body[16:]))
 	rest := body[20:]
 	for range n {
-		snap, r, err := shard.ReadSnapshot(rest)
+		snap, r, err := shard.ReadSnapshot(rest, v2)
 		if err != nil {
 			return ck, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
 		}
@@ -62,10 +70,22 @@ func decodeCheckpoint(data []byte) (checkpointData, error) {
 		return ck, fmt.Errorf("%w: no offsets section", ErrCorruptCheckpoint)
 	}
 	n = int(binary.LittleEndian.Uint32(rest))
-	if n != len(rest)-4 {
+	if !v2 {
+		if n != len(rest)-4 {
+			return ck, fmt.Errorf("%w: offsets section of %d bytes in %d", ErrCorruptCheckpoint, n, len(rest)-4)
+		}
+		ck.offsets = rest[4:]
+		return ck, nil
+	}
+	if n > len(rest)-8 {
 		return ck, fmt.Errorf("%w: offsets section of %d bytes in %d", ErrCorruptCheckpoint, n, len(rest)-4)
 	}
-	ck.offsets = rest[4:]
+	ck.offsets, rest = rest[4:4+n], rest[4+n:]
+	n = int(binary.LittleEndian.Uint32(rest))
+	if n != len(rest)-4 {
+		return ck, fmt.Errorf("%w: transactions section of %d bytes in %d", ErrCorruptCheckpoint, n, len(rest)-4)
+	}
+	ck.txns = rest[4:]
 	return ck, nil
 }
 
@@ -94,6 +114,9 @@ func (e *Engine) checkpoint() error {
 	offsets := e.offsets.Snapshot()
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(offsets)))
 	buf = append(buf, offsets...)
+	txns := e.txns.Snapshot()
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(txns)))
+	buf = append(buf, txns...)
 	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
 	if err := catalog.WriteFileAtomic(filepath.Join(e.opts.Dir, "checkpoint"), buf); err != nil {
 		return fmt.Errorf("engine: write checkpoint: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/txn"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -25,6 +26,12 @@ var (
 	ErrRecordTooLarge = errors.New("engine: record batch larger than max.message.bytes")
 	// ErrDataDirInUse is returned when another process holds the directory.
 	ErrDataDirInUse = errors.New("engine: data directory is in use by another process")
+	// ErrControlBatch is returned for a control batch sent by a producer:
+	// only the transaction coordinator writes them.
+	ErrControlBatch = errors.New("engine: producers may not write control batches")
+	// ErrNotTransactional is returned for a non-transactional batch in a
+	// transactional produce request.
+	ErrNotTransactional = errors.New("engine: a transactional produce may hold only transactional batches")
 )
 
 // Options configures an Engine. Zero fields take the defaults noted.
@@ -58,6 +65,12 @@ type Options struct {
 	// this long without a batch (Kafka's producer.id.expiration.ms);
 	// default 24 h.
 	ProducerIDExpiration time.Duration
+	// TxnMaxTimeout bounds the transaction timeout a producer may ask for
+	// (Kafka's transaction.max.timeout.ms); default 15 minutes.
+	// TxnIDExpiration forgets idle transactional ids (Kafka's
+	// transactional.id.expiration.ms); default 7 days.
+	TxnMaxTimeout   time.Duration
+	TxnIDExpiration time.Duration
 	// Defaults are broker-wide stream config defaults (Kafka names).
 	Defaults catalog.Configs
 	Logger   *slog.Logger
@@ -120,6 +133,9 @@ type Engine struct {
 	// offsets holds committed consumer-group offsets; its changes are WAL
 	// frames and its state is part of every checkpoint.
 	offsets *group.Offsets
+	// txns is the transaction coordinator; its changes are WAL frames and
+	// its state is part of every checkpoint.
+	txns *txn.Coordinator
 
 	mu      sync.Mutex                         // serialises catalog changes
 	streams atomic.Pointer[map[string]*Stream] // by name; immutable, swapped
@@ -163,6 +179,10 @@ func Open(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{opts: opts, lock: lock, stop: make(chan struct{}), offsets: group.NewOffsets()}
+	e.txns = txn.New(txn.Options{
+		NewProducerID: e.NewProducerID, Shards: txnShards{e}, Offsets: e.offsets,
+		MaxTimeout: opts.TxnMaxTimeout, IDExpiration: opts.TxnIDExpiration, Logger: opts.Logger,
+	})
 	ok := false
 	defer func() {
 		if !ok {
@@ -195,14 +215,23 @@ func Open(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
 		}
 	}
+	if ck.txns != nil {
+		if err := e.txns.Restore(ck.txns); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
+		}
+	}
 	var replayed, skipped int
 	w, err := wal.Open(wal.Options{
 		Dir: filepath.Join(opts.Dir, "wal"), SegmentBytes: opts.WALSegmentBytes,
 		Logger: opts.Logger, OnFlush: opts.OnFlush,
 	}, ck.replayFrom, func(pos wal.Position, kind wal.Kind, body []byte) error {
-		if kind == group.KindOffsets {
+		switch kind {
+		case group.KindOffsets:
 			replayed++
 			return e.offsets.Replay(body)
+		case txn.KindTxn:
+			replayed++
+			return e.txns.Replay(body)
 		}
 		sh := shardForFrame(byID, body)
 		if sh == nil {
@@ -218,6 +247,13 @@ func Open(opts Options) (*Engine, error) {
 	ref.WAL = w
 	e.wal = w
 	e.offsets.Attach(w)
+	e.txns.Attach(w)
+	// Transactions a crash caught between their prepare and complete
+	// frames are finished before anyone can read.
+	if err := e.txns.Recover(context.Background()); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("engine: complete prepared transactions: %w", err)
+	}
 	e.lastCkptPos.Store(int64(ck.replayFrom))
 	e.ckptNeed.Store(int64(ck.oldestWAL()))
 	e.recovery = RecoveryStats{CheckpointAt: ck.replayFrom, FramesReplayed: replayed,
@@ -311,6 +347,9 @@ func (e *Engine) installStreams(log shard.Log) map[uint64]*Stream {
 	return byID
 }
 
+// Txns returns the transaction coordinator.
+func (e *Engine) Txns() *txn.Coordinator { return e.txns }
+
 // Dir returns the data directory.
 func (e *Engine) Dir() string { return e.opts.Dir }
 
@@ -398,7 +437,9 @@ func (e *Engine) SetConfigs(name string, set map[string]*string, replace, valida
 // Produce validates and appends the batches of one shard's produce request.
 // It returns the base offset of the first batch, the number of records and
 // the log position to wait for; nothing is appended if any batch is invalid.
-func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte) (first shard.Offset, n int, end wal.Position, err error) {
+// inTxn is nil for a produce without a transactional id; otherwise every
+// batch must be transactional and inTxn must accept its producer and epoch.
+func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func(pid int64, epoch int16) error) (first shard.Offset, n int, end wal.Position, err error) {
 	batches, err := shard.SplitBatches(records)
 	if err != nil {
 		return 0, 0, 0, err
@@ -411,8 +452,18 @@ func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte) (first sha
 		if headers[i], err = shard.Validate(b); err != nil {
 			return 0, 0, 0, err
 		}
-		if headers[i].Transactional() || headers[i].Control() {
+		h := headers[i]
+		switch {
+		case h.Control():
+			return 0, 0, 0, ErrControlBatch
+		case inTxn == nil && h.Transactional():
 			return 0, 0, 0, shard.ErrTransactional
+		case inTxn != nil && !h.Transactional():
+			return 0, 0, 0, ErrNotTransactional
+		case inTxn != nil:
+			if err := inTxn(h.ProducerID, h.ProducerEpoch); err != nil {
+				return 0, 0, 0, err
+			}
 		}
 		n += int(headers[i].NumRecords)
 	}
@@ -508,6 +559,7 @@ func (e *Engine) background() {
 		case <-tick.C:
 		}
 		e.dropIdleCaches()
+		e.txns.Tick(context.Background())
 		grown := int64(e.wal.Durable()) - e.lastCkptPos.Load()
 		if grown > 0 && (grown >= e.opts.CheckpointBytes || time.Since(last) >= e.opts.CheckpointEvery) {
 			if err := e.checkpoint(); err != nil {
@@ -551,3 +603,28 @@ func (e *Engine) reclaimWAL() {
 
 // DurablePosition returns how far the shared log is fsync'd.
 func (e *Engine) DurablePosition() wal.Position { return e.wal.Durable() }
+
+// txnShards is how the transaction coordinator reaches shards.
+type txnShards struct{ e *Engine }
+
+func (t txnShards) shard(p txn.Partition) *shard.Shard {
+	st := t.e.Stream(p.Topic)
+	if st == nil || p.Partition < 0 || int(p.Partition) >= len(st.Shards) {
+		return nil
+	}
+	return st.Shards[p.Partition]
+}
+
+func (t txnShards) Exists(p txn.Partition) bool { return t.shard(p) != nil }
+
+func (t txnShards) WriteMarker(p txn.Partition, pid int64, epoch int16, commit bool) (wal.Position, bool, error) {
+	sh := t.shard(p)
+	if sh == nil {
+		return 0, false, nil // deleted with the transaction open: nothing to mark
+	}
+	res, err := sh.AppendMarker(pid, epoch, commit, 0, time.Now().UnixMilli())
+	if errors.Is(err, shard.ErrNotInTransaction) {
+		return 0, false, nil
+	}
+	return res.End, err == nil, err
+}

@@ -50,7 +50,7 @@ func openEngine(t *testing.T, dir string) *Engine {
 func produce(t *testing.T, e *Engine, name string, shardID int, values ...string) shard.Offset {
 	t.Helper()
 	st := e.Stream(name)
-	base, _, end, err := e.Produce(st, st.Shards[shardID], batch(values...))
+	base, _, end, err := e.Produce(st, st.Shards[shardID], batch(values...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestClosedShardRefusesWrites(t *testing.T) {
 	sh := e.Stream("s").Shards[0]
 	sh.SetClosed(true)
 	st := e.Stream("s")
-	if _, _, _, err := e.Produce(st, sh, batch("refused")); !errors.Is(err, shard.ErrClosed) {
+	if _, _, _, err := e.Produce(st, sh, batch("refused"), nil); !errors.Is(err, shard.ErrClosed) {
 		t.Fatalf("produce to a closed shard: %v, want shard.ErrClosed", err)
 	}
 	if got := readAll(t, e, "s", 0); fmt.Sprint(got) != "[kept]" {

@@ -40,7 +40,7 @@ func runSteps(t *testing.T, e *Engine, steps []step, bases map[int]shard.Offset)
 		for j := range vals {
 			vals[j] = s.name
 		}
-		base, n, end, err := e.Produce(st, sh, idemBatch(s.pid, s.epoch, s.seq, vals...))
+		base, n, end, err := e.Produce(st, sh, idemBatch(s.pid, s.epoch, s.seq, vals...), nil)
 		if !errors.Is(err, s.want) || (s.want == nil && err != nil) {
 			t.Fatalf("step %q: err %v, want %v", s.name, err, s.want)
 		}
@@ -170,7 +170,7 @@ func TestIdleProducersExpire(t *testing.T) {
 	}
 	now := time.Now()
 	for _, b := range [][]byte{stamp(idemBatch(1, 0, 0, "old"), now.Add(-48*time.Hour)), stamp(idemBatch(2, 0, 0, "new"), now)} {
-		if _, _, end, err := e.Produce(st, sh, b); err != nil {
+		if _, _, end, err := e.Produce(st, sh, b, nil); err != nil {
 			t.Fatal(err)
 		} else {
 			e.WaitDurable(t.Context(), end)
@@ -189,7 +189,7 @@ func TestIdleProducersExpire(t *testing.T) {
 	if len(ps) != 1 || ps[0].ID != 2 || ps[0].LastSequence != 0 {
 		t.Fatalf("after expiry: %+v, want only producer 2 at sequence 0", ps)
 	}
-	if _, _, _, err := e.Produce(e.Stream("s"), sh, idemBatch(1, 0, 1, "continues")); !errors.Is(err, shard.ErrUnknownProducer) {
+	if _, _, _, err := e.Produce(e.Stream("s"), sh, idemBatch(1, 0, 1, "continues"), nil); !errors.Is(err, shard.ErrUnknownProducer) {
 		t.Fatalf("expired producer continuing its sequence: %v, want ErrUnknownProducer", err)
 	}
 }

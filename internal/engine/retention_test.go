@@ -47,7 +47,7 @@ func TestRetentionByTimeAndSize(t *testing.T) {
 				if i < 10 {
 					ts = old
 				}
-				_, _, end, err := e.Produce(st, st.Shards[0], timedBatch(ts, fmt.Sprintf("v%02d", i)))
+				_, _, end, err := e.Produce(st, st.Shards[0], timedBatch(ts, fmt.Sprintf("v%02d", i)), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

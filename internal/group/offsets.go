@@ -48,6 +48,11 @@ type change struct {
 	Set []entryJSON `json:"set,omitempty"`
 	Del []entryJSON `json:"del,omitempty"`
 	All bool        `json:"all,omitempty"`
+	// Txn names the transactional producer of a transactional commit:
+	// Set is held aside until a change with End "commit" applies it or
+	// End "abort" drops it.
+	Txn *int64 `json:"x,omitempty"`
+	End string `json:"end,omitempty"`
 }
 
 type pendingChange struct {
@@ -59,18 +64,27 @@ type pendingChange struct {
 type Offsets struct {
 	log Log // nil until attached; replay needs none
 
-	mu      sync.Mutex
-	groups  map[string]map[TopicPartition]Commit
+	mu     sync.Mutex
+	groups map[string]map[TopicPartition]Commit
+	// txn holds transactional commits until their transaction ends, by
+	// group and producer id.
+	txn     map[string]map[int64]map[TopicPartition]Commit
 	pending []pendingChange // appended, maybe not durable; in log order
 }
 
 // NewOffsets returns an empty store; Attach gives it the log to write to.
-func NewOffsets() *Offsets { return &Offsets{groups: map[string]map[TopicPartition]Commit{}} }
+func NewOffsets() *Offsets {
+	return &Offsets{groups: map[string]map[TopicPartition]Commit{}, txn: map[string]map[int64]map[TopicPartition]Commit{}}
+}
 
 // Attach sets the log that commits are written to.
 func (o *Offsets) Attach(log Log) { o.log = log }
 
 func (o *Offsets) applyLocked(c change) {
+	if c.Txn != nil {
+		o.applyTxnLocked(c)
+		return
+	}
 	if c.All {
 		delete(o.groups, c.G)
 	}
@@ -87,6 +101,42 @@ func (o *Offsets) applyLocked(c change) {
 	}
 	if g != nil && len(g) == 0 {
 		delete(o.groups, c.G)
+	}
+}
+
+func (o *Offsets) applyTxnLocked(c change) {
+	pid := *c.Txn
+	byPID := o.txn[c.G]
+	switch c.End {
+	case "":
+		if byPID == nil {
+			byPID = map[int64]map[TopicPartition]Commit{}
+			o.txn[c.G] = byPID
+		}
+		m := byPID[pid]
+		if m == nil {
+			m = map[TopicPartition]Commit{}
+			byPID[pid] = m
+		}
+		for _, e := range c.Set {
+			m[TopicPartition{e.T, e.P}] = Commit{Offset: e.O, LeaderEpoch: e.E, Metadata: e.M, TimeMillis: e.TS}
+		}
+		return
+	case "commit":
+		if m := byPID[pid]; len(m) > 0 {
+			g := o.groups[c.G]
+			if g == nil {
+				g = map[TopicPartition]Commit{}
+				o.groups[c.G] = g
+			}
+			for tp, cm := range m {
+				g[tp] = cm
+			}
+		}
+	}
+	delete(byPID, pid)
+	if len(byPID) == 0 {
+		delete(o.txn, c.G)
 	}
 }
 
@@ -134,6 +184,55 @@ func (o *Offsets) Commit(ctx context.Context, group string, commits map[TopicPar
 		c.Set = append(c.Set, entryJSON{T: tp.Topic, P: tp.Partition, O: cm.Offset, E: cm.LeaderEpoch, M: cm.Metadata, TS: cm.TimeMillis})
 	}
 	return o.write(ctx, c)
+}
+
+// TxnCommit durably stores offsets committed within producer pid's
+// transaction; they become visible when the transaction commits.
+func (o *Offsets) TxnCommit(ctx context.Context, group string, pid int64, commits map[TopicPartition]Commit) error {
+	c := change{G: group, Txn: &pid}
+	for tp, cm := range commits {
+		c.Set = append(c.Set, entryJSON{T: tp.Topic, P: tp.Partition, O: cm.Offset, E: cm.LeaderEpoch, M: cm.Metadata, TS: cm.TimeMillis})
+	}
+	return o.write(ctx, c)
+}
+
+// EndTxn appends the end of producer pid's transaction for group: its
+// offsets are applied (commit) or dropped. It does not wait; the change is
+// visible once durable at the returned position.
+func (o *Offsets) EndTxn(group string, pid int64, commit bool) (wal.Position, error) {
+	c := change{G: group, Txn: &pid, End: "abort"}
+	if commit {
+		c.End = "commit"
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return 0, fmt.Errorf("group: encode offsets: %w", err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, end, err := o.log.Append(KindOffsets, body)
+	if err == nil {
+		o.pending = append(o.pending, pendingChange{end: end, c: c})
+	}
+	return end, err
+}
+
+// Unstable returns the partitions of group with offsets committed in a
+// transaction that has not ended (OffsetFetch's require_stable).
+func (o *Offsets) Unstable(group string) map[TopicPartition]bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.drainLocked()
+	var out map[TopicPartition]bool
+	for _, m := range o.txn[group] {
+		for tp := range m {
+			if out == nil {
+				out = map[TopicPartition]bool{}
+			}
+			out[tp] = true
+		}
+	}
+	return out
 }
 
 // Delete durably removes some offsets of a group.
@@ -228,6 +327,15 @@ func (o *Offsets) Snapshot() []byte {
 			c.Set = append(c.Set, entryJSON{T: tp.Topic, P: tp.Partition, O: cm.Offset, E: cm.LeaderEpoch, M: cm.Metadata, TS: cm.TimeMillis})
 		}
 		all = append(all, c)
+	}
+	for g, byPID := range o.txn {
+		for pid, m := range byPID {
+			c := change{G: g, Txn: &pid}
+			for tp, cm := range m {
+				c.Set = append(c.Set, entryJSON{T: tp.Topic, P: tp.Partition, O: cm.Offset, E: cm.LeaderEpoch, M: cm.Metadata, TS: cm.TimeMillis})
+			}
+			all = append(all, c)
+		}
 	}
 	b, _ := json.Marshal(all)
 	return b

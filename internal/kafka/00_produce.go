@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/txn"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -16,6 +17,10 @@ import (
 // answered with UNSUPPORTED_VERSION, as Kafka 4 does (KAFKA-18659):
 // librdkafka before 2.10 decides whether it may compress with gzip or snappy
 // from Produce v0 being listed, and silently sends uncompressed otherwise.
+//
+// Transactional produces (KIP-98) are checked against the coordinator:
+// every batch must be transactional, from the transactional id's current
+// producer and epoch, for a shard added to its open transaction.
 //
 // Appends happen here, in request order; the wait for durability (acks=all:
 // fsync; acks=1: written to the kernel) happens in the completion, so
@@ -31,47 +36,57 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 	eng := c.s.eng
 	var end wal.Position
 	appended := false
-	switch {
-	case req.Version < minProduceVersion:
+	if req.Version < minProduceVersion {
 		return refuseProduce(req, resp, kerr.UnsupportedVersion.Code)
-	case req.TransactionID != nil:
-		// Transactions come with the exactly-once work; refuse clearly.
-		return refuseProduce(req, resp, kerr.TransactionalIDAuthorizationFailed.Code)
 	}
-	for _, rt := range req.Topics {
-		t := kmsg.NewProduceResponseTopic()
-		t.Topic = rt.Topic
-		st := eng.Stream(rt.Topic)
-		var records, bytes int // per stream, so metrics cost one label lookup per stream
-		for _, rp := range rt.Partitions {
-			p := kmsg.NewProduceResponseTopicPartition()
-			p.Partition, p.BaseOffset, p.LogAppendTime, p.LogStartOffset = rp.Partition, -1, -1, -1
-			if st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards) {
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				t.Partitions = append(t.Partitions, p)
-				continue
-			}
-			sh := st.Shards[rp.Partition]
-			base, n, e, err := eng.Produce(st, sh, rp.Records)
-			if err != nil {
-				p.ErrorCode, p.ErrorMessage = errCode(err), errMessage(err)
-				c.s.opts.Logger.Debug("kafka: produce refused", "stream", rt.Topic, "shard", rp.Partition, "err", err)
-			} else {
-				p.BaseOffset = int64(base)
-				if st.LogAppendTime {
-					p.LogAppendTime = time.Now().UnixMilli()
+	appendAll := func(inTxn func(p txn.Partition, pid int64, epoch int16) error) {
+		for _, rt := range req.Topics {
+			t := kmsg.NewProduceResponseTopic()
+			t.Topic = rt.Topic
+			st := eng.Stream(rt.Topic)
+			var records, bytes int // per stream, so metrics cost one label lookup per stream
+			for _, rp := range rt.Partitions {
+				p := kmsg.NewProduceResponseTopicPartition()
+				p.Partition, p.BaseOffset, p.LogAppendTime, p.LogStartOffset = rp.Partition, -1, -1, -1
+				if st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards) {
+					p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+					t.Partitions = append(t.Partitions, p)
+					continue
 				}
-				p.LogStartOffset = logStart(sh)
-				end, appended = max(end, e), true
-				records, bytes = records+n, bytes+len(rp.Records)
+				sh := st.Shards[rp.Partition]
+				var check func(pid int64, epoch int16) error
+				if inTxn != nil {
+					tp := txn.Partition{Topic: rt.Topic, Partition: rp.Partition}
+					check = func(pid int64, epoch int16) error { return inTxn(tp, pid, epoch) }
+				}
+				base, n, e, err := eng.Produce(st, sh, rp.Records, check)
+				if err != nil {
+					p.ErrorCode, p.ErrorMessage = errCode(err), errMessage(err)
+					c.s.opts.Logger.Debug("kafka: produce refused", "stream", rt.Topic, "shard", rp.Partition, "err", err)
+				} else {
+					p.BaseOffset = int64(base)
+					if st.LogAppendTime {
+						p.LogAppendTime = time.Now().UnixMilli()
+					}
+					p.LogStartOffset = logStart(sh)
+					end, appended = max(end, e), true
+					records, bytes = records+n, bytes+len(rp.Records)
+				}
+				t.Partitions = append(t.Partitions, p)
 			}
-			t.Partitions = append(t.Partitions, p)
+			if records > 0 {
+				c.s.opts.Metrics.ProducedRecords.WithLabelValues(rt.Topic).Add(float64(records))
+				c.s.opts.Metrics.ProducedBytes.WithLabelValues(rt.Topic).Add(float64(bytes))
+			}
+			resp.Topics = append(resp.Topics, t)
 		}
-		if records > 0 {
-			c.s.opts.Metrics.ProducedRecords.WithLabelValues(rt.Topic).Add(float64(records))
-			c.s.opts.Metrics.ProducedBytes.WithLabelValues(rt.Topic).Add(float64(bytes))
-		}
-		resp.Topics = append(resp.Topics, t)
+	}
+	if req.TransactionID != nil {
+		// Held across the appends, so no transaction end slips between
+		// the check and the batch.
+		eng.Txns().Produce(*req.TransactionID, appendAll)
+	} else {
+		appendAll(nil)
 	}
 	if !appended {
 		return finishProduce(req, resp)

@@ -18,6 +18,10 @@ import (
 // session id 0, which tells the client to send full fetches; a request for
 // an existing session gets FETCH_SESSION_ID_NOT_FOUND.
 //
+// read_committed (isolation level 1) reads stop at the last stable offset
+// and list the aborted transactions in the returned range, so the client
+// drops their batches; control batches are returned like any other.
+//
 // Long poll: the completion re-reads until min_bytes are there or max_wait
 // passes, woken by every group commit.
 func init() { register(1, 4, 16, handleFetch) }
@@ -90,7 +94,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 				p.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
 				sh := st.Shards[rp.Partition]
-				n := c.fetchPartition(sh, &p, rp, budget-total, total == 0)
+				n := c.fetchPartition(sh, &p, rp, budget-total, total == 0, req.IsolationLevel == isolationCommitted)
 				fetched += n
 				total += n
 			}
@@ -104,16 +108,30 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 	return resp, total
 }
 
-func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartition, rp kmsg.FetchRequestTopicPartition, budget int, first bool) int {
+func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartition, rp kmsg.FetchRequestTopicPartition, budget int, first, committed bool) int {
 	logStart, hw, _ := sh.Offsets()
-	p.HighWatermark, p.LastStableOffset, p.LogStartOffset = int64(hw), int64(hw), int64(logStart)
+	p.HighWatermark, p.LastStableOffset, p.LogStartOffset = int64(hw), int64(sh.LastStableOffset()), int64(logStart)
 	limit := min(int(rp.PartitionMaxBytes), budget)
 	if limit <= 0 && !first {
 		return 0
 	}
 	// KIP-74: the first batch of the response is returned whole even if it
 	// is over the limits, so a large batch can never stall a consumer.
-	data, err := sh.Read(shard.Offset(rp.FetchOffset), max(limit, 0), first)
+	var data []byte
+	var err error
+	if committed {
+		var aborted []shard.AbortedTxn
+		var lso shard.Offset
+		data, aborted, lso, err = sh.ReadCommitted(shard.Offset(rp.FetchOffset), max(limit, 0), first)
+		p.LastStableOffset = int64(lso)
+		p.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		for _, a := range aborted {
+			p.AbortedTransactions = append(p.AbortedTransactions, kmsg.FetchResponseTopicPartitionAbortedTransaction{
+				ProducerID: a.ProducerID, FirstOffset: int64(a.First)})
+		}
+	} else {
+		data, err = sh.Read(shard.Offset(rp.FetchOffset), max(limit, 0), first)
+	}
 	if err != nil {
 		p.ErrorCode = errCode(err)
 		if !errors.Is(err, shard.ErrOffsetOutOfRange) {

@@ -12,6 +12,8 @@ import (
 // earliest local (v8+, the same as earliest here: nothing is tiered), -5
 // latest tiered (v9+: none, so -1), a timestamp: the first offset whose
 // record timestamp is at least that (offset -1 if there is none, as Kafka).
+// With isolation level read_committed (v2+), latest is the last stable
+// offset and nothing at or past it is found.
 func init() { register(2, 1, 10, handleListOffsets) }
 
 const (
@@ -34,7 +36,7 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.R
 			p := kmsg.NewListOffsetsResponseTopicPartition()
 			p.Partition = rp.Partition
 			p.Timestamp, p.Offset, p.LeaderEpoch = -1, -1, 0
-			listPartitionOffset(st, rp, &p)
+			listPartitionOffset(st, rp, &p, req.Version >= 2 && req.IsolationLevel == isolationCommitted)
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
@@ -42,7 +44,7 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.R
 	return resp, nil
 }
 
-func listPartitionOffset(st *engine.Stream, rp kmsg.ListOffsetsRequestTopicPartition, p *kmsg.ListOffsetsResponseTopicPartition) {
+func listPartitionOffset(st *engine.Stream, rp kmsg.ListOffsetsRequestTopicPartition, p *kmsg.ListOffsetsResponseTopicPartition, committed bool) {
 	if st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards) {
 		p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return
@@ -53,6 +55,9 @@ func listPartitionOffset(st *engine.Stream, rp kmsg.ListOffsetsRequestTopicParti
 	}
 	sh := st.Shards[rp.Partition]
 	logStart, hw, _ := sh.Offsets()
+	if committed {
+		hw = sh.LastStableOffset()
+	}
 	var (
 		off   shard.Offset
 		ts    int64 = -1
@@ -79,7 +84,7 @@ func listPartitionOffset(st *engine.Stream, rp kmsg.ListOffsetsRequestTopicParti
 		p.ErrorCode = errCode(err)
 		return
 	}
-	if found {
+	if found && (rp.Timestamp < 0 || off < hw) {
 		p.Offset, p.Timestamp = int64(off), ts
 	}
 	p.OldStyleOffsets = []int64{p.Offset}

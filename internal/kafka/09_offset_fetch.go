@@ -9,7 +9,9 @@ import (
 
 // OffsetFetch v0-v9 (v8+ asks for several groups at once; v10 names topics
 // by id). Partitions without a commit answer offset -1. Without topics (v2+)
-// every committed offset of the group is returned.
+// every committed offset of the group is returned. With require_stable
+// (v7+), a partition with offsets committed in a transaction that has not
+// ended answers UNSTABLE_OFFSET_COMMIT, and the client retries.
 func init() { register(9, 0, 9, handleOffsetFetch) }
 
 func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
@@ -23,7 +25,7 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.R
 		if req.Topics == nil {
 			topics = nil
 		}
-		g := c.fetchGroupOffsets(req.Group, topics)
+		g := c.fetchGroupOffsets(req.Group, topics, req.Version >= 7 && req.RequireStable)
 		resp.ErrorCode = g.ErrorCode
 		for _, t := range g.Topics {
 			rt := kmsg.NewOffsetFetchResponseTopic()
@@ -38,12 +40,12 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.R
 		return resp, nil
 	}
 	for _, rg := range req.Groups {
-		resp.Groups = append(resp.Groups, c.fetchGroupOffsets(rg.Group, rg.Topics))
+		resp.Groups = append(resp.Groups, c.fetchGroupOffsets(rg.Group, rg.Topics, req.RequireStable))
 	}
 	return resp, nil
 }
 
-func (c *conn) fetchGroupOffsets(name string, topics []kmsg.OffsetFetchRequestGroupTopic) kmsg.OffsetFetchResponseGroup {
+func (c *conn) fetchGroupOffsets(name string, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	g := kmsg.NewOffsetFetchResponseGroup()
 	g.Group = name
 	if name == "" {
@@ -51,6 +53,10 @@ func (c *conn) fetchGroupOffsets(name string, topics []kmsg.OffsetFetchRequestGr
 		return g
 	}
 	committed := c.s.eng.Offsets().Fetch(name)
+	var unstable map[group.TopicPartition]bool
+	if requireStable {
+		unstable = c.s.eng.Offsets().Unstable(name)
+	}
 	if topics == nil { // all committed offsets
 		byTopic := map[string][]int32{}
 		for tp := range committed {
@@ -68,7 +74,10 @@ func (c *conn) fetchGroupOffsets(name string, topics []kmsg.OffsetFetchRequestGr
 			p.Partition, p.Offset, p.LeaderEpoch = part, -1, -1
 			empty := ""
 			p.Metadata = &empty
-			if cm, ok := committed[group.TopicPartition{Topic: rt.Topic, Partition: part}]; ok {
+			tp := group.TopicPartition{Topic: rt.Topic, Partition: part}
+			if unstable[tp] {
+				p.ErrorCode = kerr.UnstableOffsetCommit.Code
+			} else if cm, ok := committed[tp]; ok {
 				md := cm.Metadata
 				p.Offset, p.LeaderEpoch, p.Metadata = cm.Offset, cm.LeaderEpoch, &md
 			}

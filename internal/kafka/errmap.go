@@ -10,6 +10,7 @@ import (
 	"github.com/braidstream/braid/internal/engine"
 	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/txn"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -31,7 +32,17 @@ var errorMap = []struct {
 	{shard.ErrCorruptBatch, kerr.CorruptMessage},
 	{shard.ErrUnsupportedCompression, kerr.UnsupportedCompressionType},
 	{shard.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
-	{shard.ErrTransactional, kerr.TransactionalIDAuthorizationFailed},
+	{shard.ErrTransactional, kerr.InvalidRecord},
+	{shard.ErrNotInTransaction, kerr.InvalidTxnState},
+	{engine.ErrControlBatch, kerr.InvalidRecord},
+	{engine.ErrNotTransactional, kerr.InvalidRecord},
+	{txn.ErrInvalidTimeout, kerr.InvalidTransactionTimeout},
+	{txn.ErrProducerFenced, kerr.ProducerFenced},
+	{txn.ErrInvalidPIDMapping, kerr.InvalidProducerIDMapping},
+	{txn.ErrInvalidState, kerr.InvalidTxnState},
+	{txn.ErrConcurrent, kerr.ConcurrentTransactions},
+	{txn.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
+	{txn.ErrNotAttempted, kerr.OperationNotAttempted},
 	{shard.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{shard.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{shard.ErrUnknownProducer, kerr.UnknownProducerID},

@@ -119,10 +119,18 @@ func (s *Shard) recordSequenceLocked(h Header, base Offset, end wal.Position) {
 	}
 }
 
-func cloneProducers(m map[int64]*producerState) map[int64]*producerState {
+// cloneProducers copies the producer states, keeping only the windows of
+// batches below next.
+func cloneProducers(m map[int64]*producerState, next Offset) map[int64]*producerState {
 	out := make(map[int64]*producerState, len(m))
 	for id, st := range m {
-		out[id] = &producerState{epoch: st.epoch, batches: append([]seqBatch(nil), st.batches...), lastTS: st.lastTS}
+		c := &producerState{epoch: st.epoch, lastTS: st.lastTS}
+		for _, b := range st.batches {
+			if b.base < next {
+				c.batches = append(c.batches, b)
+			}
+		}
+		out[id] = c
 	}
 	return out
 }

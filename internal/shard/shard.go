@@ -90,6 +90,8 @@ type Shard struct {
 	cacheFrom  int
 	cacheLimit int64
 	producers  map[int64]*producerState // idempotent producers; see producers.go
+	txns       map[int64]*openTxn       // by producer id; see txn.go
+	aborted    []AbortedTxn             // ascending by Last
 
 	dir   string     // segment files
 	segMu sync.Mutex // guards segs; held across segment writes, never under mu
@@ -165,13 +167,15 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 	if err != nil {
 		return AppendResult{}, err
 	}
+	pos := start + wal.HeaderLen + FramePrefixLen
 	s.addLocked(Entry{
 		Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: maxTS,
-		Loc:  Location{Seg: InWAL, Pos: start + wal.HeaderLen + FramePrefixLen, Size: int32(len(b))},
+		Loc:  Location{Seg: InWAL, Pos: pos, Size: int32(len(b))},
 		data: b,
 	})
 	s.pending = append(s.pending, mark{end: end, next: s.next})
 	s.recordSequenceLocked(h, base, end)
+	s.beginTxnLocked(h, base, pos)
 	s.lastAppend.Store(time.Now().UnixNano())
 	return AppendResult{Base: base, End: end}, nil
 }
@@ -229,8 +233,18 @@ func (s *Shard) Replay(b []byte, pos wal.Position) error {
 	}
 	s.addLocked(Entry{Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: h.MaxTimestamp,
 		Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))}})
-	s.recordSequenceLocked(h, base, 0)
 	s.hw.Store(int64(s.next))
+	if h.Control() {
+		commit, err := ControlType(b)
+		if err != nil {
+			return err
+		}
+		s.markerEpochLocked(h.ProducerID, h.ProducerEpoch, h.MaxTimestamp)
+		s.endTxnLocked(h.ProducerID, commit, base, pos)
+		return nil
+	}
+	s.recordSequenceLocked(h, base, 0)
+	s.beginTxnLocked(h, base, pos)
 	return nil
 }
 
@@ -248,6 +262,9 @@ func (s *Shard) HighWatermark() Offset {
 			s.hw.Store(int64(s.pending[i].next))
 		}
 		s.pending = s.pending[i:]
+		if len(s.txns) > 0 {
+			s.pruneTxnsLocked(Offset(s.hw.Load()))
+		}
 		s.mu.Unlock()
 	}
 	return Offset(s.hw.Load())
@@ -276,16 +293,24 @@ func (s *Shard) Stats() (batches int, bytes int64, cached int64) {
 // watermark. Reading at the high watermark returns nothing.
 func (s *Shard) Read(from Offset, maxBytes int, atLeastOne bool) ([]byte, error) {
 	hw := s.HighWatermark()
+	data, _, err := s.read(from, hw, hw, maxBytes, atLeastOne)
+	return data, err
+}
+
+// read returns whole batches from the one holding from, stopping before the
+// first batch at or past limit (hw or the last stable offset), and the
+// offset after the last batch returned.
+func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]byte, Offset, error) {
 	s.mu.RLock()
 	if from < s.logStart || from > hw {
 		start := s.logStart
 		s.mu.RUnlock()
-		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, from, start, hw)
+		return nil, from, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, from, start, hw)
 	}
 	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
 	var pick []Entry
 	total := 0
-	for ; i < len(s.entries) && s.entries[i].Base < hw; i++ {
+	for ; i < len(s.entries) && s.entries[i].Last < limit; i++ {
 		e := s.entries[i]
 		if total+int(e.Loc.Size) > maxBytes && !(atLeastOne && len(pick) == 0) {
 			break
@@ -295,24 +320,27 @@ func (s *Shard) Read(from Offset, maxBytes int, atLeastOne bool) ([]byte, error)
 	}
 	s.mu.RUnlock()
 	if len(pick) == 0 {
-		return nil, nil
+		return nil, from, nil
 	}
 	out := make([]byte, 0, total)
+	next := from
 	for _, e := range pick {
 		if e.data != nil {
 			out = append(out, e.data...)
+			next = e.Last + 1
 			continue
 		}
 		n := len(out)
 		out = out[:n+int(e.Loc.Size)]
 		if err := s.readAt(out[n:], e.Loc); err != nil {
 			if n > 0 {
-				return out[:n], nil // serve what was read; the rest next time
+				return out[:n], next, nil // serve what was read; the rest next time
 			}
-			return nil, fmt.Errorf("shard %s: read batch at offset %d: %w", s.key, e.Base, err)
+			return nil, from, fmt.Errorf("shard %s: read batch at offset %d: %w", s.key, e.Base, err)
 		}
+		next = e.Last + 1
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // DeleteRecords advances the log start offset to to (which may not pass the
@@ -359,6 +387,7 @@ func (s *Shard) setLogStartLocked(to Offset) {
 	}
 	s.entries = append(s.entries[:0:0], s.entries[drop:]...)
 	s.cacheFrom = max(0, s.cacheFrom-drop)
+	s.pruneTxnsLocked(Offset(s.hw.Load()))
 	if s.next < to {
 		s.next = to
 	}

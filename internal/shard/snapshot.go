@@ -15,14 +15,21 @@ type Snapshot struct {
 	Next      Offset
 	Entries   []Entry
 	producers map[int64]*producerState
+	txns      map[int64]*openTxn
+	aborted   []AbortedTxn
 }
 
-// Snapshot returns the shard's state covering frames before upTo, which must
-// be a durable frame boundary. Batches at or after upTo are left to replay.
+// Snapshot returns the shard's state covering its frames that are durable
+// now, which is at least upTo (the checkpoint's replay position): replay
+// skips batches a snapshot already holds. Later frames are left to replay.
 func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	snap := Snapshot{Key: s.key, LogStart: s.logStart, Next: s.logStart, producers: cloneProducers(s.producers)}
+	// Frames of this shard are appended under s.mu, so every frame of it
+	// below the durable position read here is durable, and none above is.
+	upTo = max(upTo, s.log.Durable())
+	snap := Snapshot{Key: s.key, LogStart: s.logStart, Next: s.logStart}
+	snap.txns, snap.aborted = s.snapshotTxnsLocked(upTo)
 	for _, e := range s.entries {
 		if e.Loc.Seg == InWAL && e.Loc.Pos >= upTo {
 			break
@@ -36,6 +43,10 @@ func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
 		// survive so offsets are never handed out twice.
 		snap.Next = s.next
 	}
+	// Only the sequence windows of batches the snapshot holds: a batch
+	// that is not durable yet must not be answered as a duplicate after a
+	// crash took it back.
+	snap.producers = cloneProducers(s.producers, snap.Next)
 	return snap
 }
 
@@ -47,6 +58,7 @@ func (s *Shard) Restore(snap Snapshot) {
 	s.logStart = snap.LogStart
 	s.next = snap.Next
 	s.producers = snap.producers
+	s.txns, s.aborted = snap.txns, snap.aborted
 	s.hw.Store(int64(s.next))
 }
 
@@ -68,11 +80,13 @@ func AppendSnapshot(dst []byte, snap Snapshot) []byte {
 		dst = le.AppendUint64(dst, uint64(e.Loc.Pos))
 		dst = le.AppendUint32(dst, uint32(e.Loc.Size))
 	}
-	return appendProducers(dst, snap.producers)
+	dst = appendProducers(dst, snap.producers)
+	return appendTxns(dst, snap.txns, snap.aborted)
 }
 
-// ReadSnapshot decodes one snapshot from b and returns the rest.
-func ReadSnapshot(b []byte) (Snapshot, []byte, error) {
+// ReadSnapshot decodes one snapshot from b and returns the rest; withTxns
+// is false for checkpoints written before transactions existed.
+func ReadSnapshot(b []byte, withTxns bool) (Snapshot, []byte, error) {
 	le := binary.LittleEndian
 	var snap Snapshot
 	if len(b) < 32 {
@@ -99,5 +113,9 @@ func ReadSnapshot(b []byte) (Snapshot, []byte, error) {
 	}
 	var err error
 	snap.producers, b, err = readProducers(b)
+	if err != nil || !withTxns {
+		return snap, b, err
+	}
+	snap.txns, snap.aborted, b, err = readTxns(b)
 	return snap, b, err
 }

@@ -1,0 +1,708 @@
+// Package txn is the transaction coordinator (KIP-98): it owns each
+// transactional id's producer id and epoch, the shards and groups of its
+// open transaction, and drives commit and abort by writing markers.
+//
+// Every state change is one WAL frame holding the id's whole record, so
+// replay ends in the last state written. A change is answered only once its
+// frame is durable. Ending a transaction appends, in log order:
+//
+//	PrepareCommit|PrepareAbort  →  a marker per shard, offsets per group  →  CompleteCommit|CompleteAbort
+//
+// and waits for the last frame. After a crash the log holds a prefix of
+// that sequence: a transaction found in a Prepare state is completed at
+// start-up (markers already written are not written twice), one found
+// Ongoing is aborted by its timeout or by its producer's next
+// InitProducerId. So a transaction is never half visible.
+package txn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// KindTxn is the WAL frame kind of transaction state changes.
+const KindTxn wal.Kind = 4
+
+var (
+	ErrInvalidTimeout    = errors.New("txn: transaction timeout out of range")
+	ErrProducerFenced    = errors.New("txn: producer fenced by a newer epoch")
+	ErrInvalidPIDMapping = errors.New("txn: producer id does not belong to this transactional id")
+	ErrInvalidState      = errors.New("txn: request not valid in the transaction's state")
+	ErrConcurrent        = errors.New("txn: a transaction end is in progress")
+	ErrUnknownPartition  = errors.New("txn: unknown topic or partition")
+	ErrNotAttempted      = errors.New("txn: not attempted because of an error elsewhere in the request")
+)
+
+// State is a transaction's state, with Kafka's names.
+type State int8
+
+const (
+	Empty State = iota
+	Ongoing
+	PrepareCommit
+	PrepareAbort
+	CompleteCommit
+	CompleteAbort
+	dead // removed (transactional id expired)
+)
+
+var stateNames = [...]string{"Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort", "Dead"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("State(%d)", s)
+}
+
+// Partition names a shard as Kafka does.
+type Partition struct {
+	Topic     string `json:"t"`
+	Partition int32  `json:"p"`
+}
+
+// Record is a transactional id's state; it is also the WAL frame body.
+type Record struct {
+	ID        string      `json:"id"`
+	PID       int64       `json:"pid"`
+	Epoch     int16       `json:"e"`
+	LastPID   int64       `json:"lpid"`
+	LastEpoch int16       `json:"le"`
+	TimeoutMs int32       `json:"to"`
+	State     State       `json:"s"`
+	Parts     []Partition `json:"parts,omitempty"`
+	Groups    []string    `json:"groups,omitempty"`
+	StartMs   int64       `json:"start,omitempty"` // when the open transaction began
+	UpdateMs  int64       `json:"upd"`
+}
+
+func (r Record) clone() Record {
+	r.Parts = append([]Partition(nil), r.Parts...)
+	r.Groups = append([]string(nil), r.Groups...)
+	return r
+}
+
+func (r *Record) hasPart(p Partition) bool {
+	i := sort.Search(len(r.Parts), func(i int) bool { return !lessPart(r.Parts[i], p) })
+	return i < len(r.Parts) && r.Parts[i] == p
+}
+
+func (r *Record) addPart(p Partition) {
+	i := sort.Search(len(r.Parts), func(i int) bool { return !lessPart(r.Parts[i], p) })
+	if i < len(r.Parts) && r.Parts[i] == p {
+		return
+	}
+	r.Parts = append(r.Parts, Partition{})
+	copy(r.Parts[i+1:], r.Parts[i:])
+	r.Parts[i] = p
+}
+
+func lessPart(a, b Partition) bool {
+	return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
+}
+
+// Log is what the coordinator needs from the shared write-ahead log.
+type Log interface {
+	Append(kind wal.Kind, parts ...[]byte) (start, end wal.Position, err error)
+	WaitDurable(ctx context.Context, end wal.Position) error
+	Durable() wal.Position
+}
+
+// Shards is how the coordinator reaches the data.
+type Shards interface {
+	// Exists reports whether the shard exists.
+	Exists(p Partition) bool
+	// WriteMarker closes producer pid's open transaction on the shard. It
+	// returns ok false, writing nothing, when the producer has no open
+	// transaction there or the shard is gone.
+	WriteMarker(p Partition, pid int64, epoch int16, commit bool) (end wal.Position, ok bool, err error)
+}
+
+// Offsets is how the coordinator makes a transaction's offset commits
+// visible (commit) or drops them (abort).
+type Offsets interface {
+	EndTxn(group string, pid int64, commit bool) (wal.Position, error)
+}
+
+// Options configures a Coordinator.
+type Options struct {
+	NewProducerID func() (int64, error)
+	Shards        Shards
+	Offsets       Offsets
+	// MaxTimeout bounds the timeout a producer may ask for (Kafka's
+	// transaction.max.timeout.ms); default 15 minutes.
+	MaxTimeout time.Duration
+	// IDExpiration forgets a transactional id idle this long (Kafka's
+	// transactional.id.expiration.ms); default 7 days.
+	IDExpiration time.Duration
+	Logger       *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+type entry struct {
+	// mu serialises operations on one transactional id, including the
+	// wait for their frames; produce checks hold it across their append so
+	// that no batch of a transaction lands after its markers.
+	mu  sync.Mutex
+	rec Record // guarded by mu
+}
+
+type pendingRec struct {
+	end wal.Position
+	rec Record
+}
+
+// Coordinator is the node's transaction coordinator.
+type Coordinator struct {
+	opts Options
+	log  Log // nil until attached; replay needs none
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	// durable is the state as of the durable log position, for
+	// checkpoints: a checkpoint must never hold a state whose frame a
+	// crash could take back (a Complete state without its markers would
+	// leave shards' transactions open forever).
+	durable map[string]Record
+	pending []pendingRec // appended, maybe not durable; in log order
+}
+
+// New returns an empty coordinator.
+func New(opts Options) *Coordinator {
+	if opts.MaxTimeout <= 0 {
+		opts.MaxTimeout = 15 * time.Minute
+	}
+	if opts.IDExpiration <= 0 {
+		opts.IDExpiration = 7 * 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Coordinator{opts: opts, entries: map[string]*entry{}, durable: map[string]Record{}}
+}
+
+// Attach sets the log that changes are written to.
+func (c *Coordinator) Attach(log Log) { c.log = log }
+
+func (c *Coordinator) now() int64 { return c.opts.Now().UnixMilli() }
+
+// get returns the entry for id, creating an empty one if create.
+func (c *Coordinator) get(id string, create bool) *entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[id]
+	if e == nil && create {
+		e = &entry{rec: Record{ID: id, PID: -1, Epoch: -1, LastPID: -1, LastEpoch: -1, State: dead}}
+		c.entries[id] = e
+	}
+	return e
+}
+
+// write appends rec as e's new state (e.mu held) and returns the frame end.
+func (c *Coordinator) write(e *entry, rec Record) (wal.Position, error) {
+	rec.UpdateMs = c.now()
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return 0, fmt.Errorf("txn: encode state: %w", err)
+	}
+	c.mu.Lock()
+	_, end, err := c.log.Append(KindTxn, body)
+	if err == nil {
+		c.pending = append(c.pending, pendingRec{end: end, rec: rec.clone()})
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	e.rec = rec
+	return end, nil
+}
+
+func (c *Coordinator) writeWait(ctx context.Context, e *entry, rec Record) error {
+	end, err := c.write(e, rec)
+	if err != nil {
+		return err
+	}
+	return c.log.WaitDurable(ctx, end)
+}
+
+// Result is what InitProducerID hands out.
+type Result struct {
+	PID   int64
+	Epoch int16
+}
+
+// maxEpoch is the last epoch handed out before a producer gets a new id.
+const maxEpoch = 32766
+
+// InitProducerID gives transactional id its producer id and a new epoch,
+// fencing older producers with the same id; an open transaction of theirs
+// is aborted first. pid/epoch are the caller's current ones (KIP-360) or
+// -1.
+func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs int32, pid int64, epoch int16) (Result, error) {
+	if timeoutMs <= 0 || time.Duration(timeoutMs)*time.Millisecond > c.opts.MaxTimeout {
+		return Result{}, fmt.Errorf("%w: %d ms, allowed 1 to %d", ErrInvalidTimeout, timeoutMs, c.opts.MaxTimeout.Milliseconds())
+	}
+	e := c.get(id, true)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec := e.rec.clone()
+	if rec.State == dead {
+		newPID, err := c.opts.NewProducerID()
+		if err != nil {
+			return Result{}, err
+		}
+		rec = Record{ID: id, PID: newPID, Epoch: 0, LastPID: -1, LastEpoch: -1, TimeoutMs: timeoutMs, State: Empty}
+		if err := c.writeWait(ctx, e, rec); err != nil {
+			return Result{}, err
+		}
+		return Result{PID: rec.PID, Epoch: rec.Epoch}, nil
+	}
+	if pid >= 0 {
+		switch {
+		case pid == rec.LastPID && epoch == rec.LastEpoch && rec.State == Empty:
+			// A retry of the bump that already happened.
+			return Result{PID: rec.PID, Epoch: rec.Epoch}, nil
+		case pid != rec.PID:
+			return Result{}, fmt.Errorf("%w: %s has producer %d, not %d", ErrInvalidPIDMapping, id, rec.PID, pid)
+		case epoch > rec.Epoch:
+			return Result{}, fmt.Errorf("%w: epoch %d is ahead of %d", ErrProducerFenced, epoch, rec.Epoch)
+		}
+	}
+	switch rec.State {
+	case PrepareCommit, PrepareAbort:
+		// Only after a failed completion; finish it now.
+		if err := c.complete(ctx, e); err != nil {
+			return Result{}, err
+		}
+		rec = e.rec.clone()
+	case Ongoing:
+		// Fence the old producer: abort its transaction with a bumped
+		// epoch, so its late batches and requests are refused.
+		if err := c.end(ctx, e, false, true); err != nil {
+			return Result{}, err
+		}
+		rec = e.rec.clone()
+		rec.TimeoutMs = timeoutMs
+		rec.State, rec.Parts, rec.Groups, rec.StartMs = Empty, nil, nil, 0
+		if err := c.writeWait(ctx, e, rec); err != nil {
+			return Result{}, err
+		}
+		return Result{PID: rec.PID, Epoch: rec.Epoch}, nil
+	}
+	if err := c.bump(&rec); err != nil {
+		return Result{}, err
+	}
+	rec.TimeoutMs = timeoutMs
+	rec.State, rec.Parts, rec.Groups, rec.StartMs = Empty, nil, nil, 0
+	if err := c.writeWait(ctx, e, rec); err != nil {
+		return Result{}, err
+	}
+	return Result{PID: rec.PID, Epoch: rec.Epoch}, nil
+}
+
+// bump moves rec to its next epoch, or a new producer id once epochs run
+// out.
+func (c *Coordinator) bump(rec *Record) error {
+	rec.LastPID, rec.LastEpoch = rec.PID, rec.Epoch
+	if rec.Epoch >= maxEpoch {
+		id, err := c.opts.NewProducerID()
+		if err != nil {
+			return err
+		}
+		rec.PID, rec.Epoch = id, 0
+		return nil
+	}
+	rec.Epoch++
+	return nil
+}
+
+// check validates a request's producer id and epoch against rec.
+func check(rec *Record, pid int64, epoch int16) error {
+	switch {
+	case rec.State == dead || pid != rec.PID:
+		return fmt.Errorf("%w: %s has producer %d, not %d", ErrInvalidPIDMapping, rec.ID, rec.PID, pid)
+	case epoch != rec.Epoch:
+		return fmt.Errorf("%w: epoch %d, current %d", ErrProducerFenced, epoch, rec.Epoch)
+	case rec.State == PrepareCommit || rec.State == PrepareAbort:
+		return fmt.Errorf("%w: %s is in %s", ErrConcurrent, rec.ID, rec.State)
+	}
+	return nil
+}
+
+// begin moves rec into Ongoing if it is not.
+func (c *Coordinator) begin(rec *Record) {
+	if rec.State != Ongoing {
+		rec.State, rec.Parts, rec.Groups, rec.StartMs = Ongoing, nil, nil, c.now()
+	}
+}
+
+// AddPartitions adds shards to id's transaction, starting one if none is
+// open. It returns an error per partition (nil for added); if any is
+// unknown, none is added.
+func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []Partition) (map[Partition]error, error) {
+	e := c.get(id, false)
+	if e == nil {
+		return nil, fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec := e.rec.clone()
+	if err := check(&rec, pid, epoch); err != nil {
+		return nil, err
+	}
+	out := make(map[Partition]error, len(parts))
+	bad := false
+	for _, p := range parts {
+		if !c.opts.Shards.Exists(p) {
+			out[p] = fmt.Errorf("%w: %s/%d", ErrUnknownPartition, p.Topic, p.Partition)
+			bad = true
+		}
+	}
+	if bad {
+		for _, p := range parts {
+			if out[p] == nil {
+				out[p] = ErrNotAttempted
+			}
+		}
+		return out, nil
+	}
+	changed := rec.State != Ongoing
+	c.begin(&rec)
+	for _, p := range parts {
+		out[p] = nil
+		if !rec.hasPart(p) {
+			rec.addPart(p)
+			changed = true
+		}
+	}
+	if !changed {
+		return out, nil
+	}
+	return out, c.writeWait(ctx, e, rec)
+}
+
+// VerifyPartitions reports, per shard, whether it is in id's open
+// transaction (KIP-890's verification): nil if it is.
+func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts []Partition) (map[Partition]error, error) {
+	e := c.get(id, false)
+	if e == nil {
+		return nil, fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := check(&e.rec, pid, epoch); err != nil {
+		return nil, err
+	}
+	out := make(map[Partition]error, len(parts))
+	for _, p := range parts {
+		if e.rec.State != Ongoing || !e.rec.hasPart(p) {
+			out[p] = fmt.Errorf("%w: %s/%d is not in the transaction", ErrInvalidState, p.Topic, p.Partition)
+		} else {
+			out[p] = nil
+		}
+	}
+	return out, nil
+}
+
+// AddGroup adds a consumer group's offsets to id's transaction.
+func (c *Coordinator) AddGroup(ctx context.Context, id string, pid int64, epoch int16, group string) error {
+	e := c.get(id, false)
+	if e == nil {
+		return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec := e.rec.clone()
+	if err := check(&rec, pid, epoch); err != nil {
+		return err
+	}
+	c.begin(&rec)
+	i := sort.SearchStrings(rec.Groups, group)
+	if i < len(rec.Groups) && rec.Groups[i] == group {
+		return nil // already in the open transaction
+	}
+	rec.Groups = append(rec.Groups, "")
+	copy(rec.Groups[i+1:], rec.Groups[i:])
+	rec.Groups[i] = group
+	return c.writeWait(ctx, e, rec)
+}
+
+// CommitOffsets runs commit, which stores a transactional offset commit,
+// if the producer is current and the group is in its open transaction; no
+// transaction end interleaves, so the offsets always belong to the
+// transaction that ends next.
+func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, commit func() error) error {
+	e := c.get(id, false)
+	if e == nil {
+		return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := check(&e.rec, pid, epoch); err != nil {
+		return err
+	}
+	if e.rec.State == Ongoing {
+		for _, g := range e.rec.Groups {
+			if g == group {
+				return commit()
+			}
+		}
+	}
+	return fmt.Errorf("%w: group %s was not added to the transaction of %s", ErrInvalidState, group, id)
+}
+
+// Produce runs fn, which appends a transactional producer's batches, while
+// no transaction end can interleave: the producer must be current and each
+// shard (checked by fn through the given func) in its open transaction.
+func (c *Coordinator) Produce(id string, fn func(inTxn func(p Partition, pid int64, epoch int16) error)) {
+	e := c.get(id, false)
+	if e == nil {
+		fn(func(Partition, int64, int16) error {
+			return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
+		})
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fn(func(p Partition, pid int64, epoch int16) error {
+		if err := check(&e.rec, pid, epoch); err != nil {
+			return err
+		}
+		if e.rec.State != Ongoing || !e.rec.hasPart(p) {
+			return fmt.Errorf("%w: %s/%d was not added to the transaction of %s", ErrInvalidState, p.Topic, p.Partition, id)
+		}
+		return nil
+	})
+}
+
+// EndTxn commits or aborts id's open transaction. Retrying a finished end
+// succeeds.
+func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
+	e := c.get(id, false)
+	if e == nil {
+		return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := check(&e.rec, pid, epoch); err != nil {
+		return err
+	}
+	switch st := e.rec.State; {
+	case st == Ongoing:
+		return c.end(ctx, e, commit, false)
+	case st == CompleteCommit && commit, st == CompleteAbort && !commit, st == Empty && !commit:
+		return nil // a retry, or aborting nothing
+	default:
+		return fmt.Errorf("%w: cannot %s a transaction in %s", ErrInvalidState, map[bool]string{true: "commit", false: "abort"}[commit], st)
+	}
+}
+
+// end writes Prepare, the markers and offsets, and Complete, then waits for
+// them (e.mu held). fence bumps the epoch first (timeouts, fencing).
+func (c *Coordinator) end(ctx context.Context, e *entry, commit, fence bool) error {
+	rec := e.rec.clone()
+	if fence {
+		if err := c.bump(&rec); err != nil {
+			return err
+		}
+	}
+	rec.State = PrepareAbort
+	if commit {
+		rec.State = PrepareCommit
+	}
+	if _, err := c.write(e, rec); err != nil {
+		return err
+	}
+	return c.complete(ctx, e)
+}
+
+// complete finishes a transaction in a Prepare state (e.mu held).
+func (c *Coordinator) complete(ctx context.Context, e *entry) error {
+	rec := e.rec.clone()
+	commit := rec.State == PrepareCommit
+	for _, p := range rec.Parts {
+		if _, _, err := c.opts.Shards.WriteMarker(p, rec.PID, rec.Epoch, commit); err != nil {
+			return fmt.Errorf("txn: write marker to %s/%d: %w", p.Topic, p.Partition, err)
+		}
+	}
+	for _, g := range rec.Groups {
+		if _, err := c.opts.Offsets.EndTxn(g, rec.PID, commit); err != nil {
+			return fmt.Errorf("txn: end offsets of group %s: %w", g, err)
+		}
+	}
+	rec.State = CompleteAbort
+	if commit {
+		rec.State = CompleteCommit
+	}
+	rec.Parts, rec.Groups, rec.StartMs = nil, nil, 0
+	return c.writeWait(ctx, e, rec)
+}
+
+// Recover completes every transaction a crash left in a Prepare state; run
+// once after replay, before serving.
+func (c *Coordinator) Recover(ctx context.Context) error {
+	for _, e := range c.all() {
+		e.mu.Lock()
+		var err error
+		if st := e.rec.State; st == PrepareCommit || st == PrepareAbort {
+			c.opts.Logger.Info("txn: completing transaction found prepared at start-up", "transactional_id", e.rec.ID, "state", st)
+			err = c.complete(ctx, e)
+		}
+		e.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Coordinator) all() []*entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*entry, 0, len(c.entries))
+	for _, e := range c.entries {
+		out = append(out, e)
+	}
+	return out
+}
+
+// Tick aborts transactions open longer than their timeout (bumping the
+// epoch, so the producer is fenced as Kafka does) and forgets transactional
+// ids idle longer than the expiration. It returns how many it aborted.
+func (c *Coordinator) Tick(ctx context.Context) (aborted int) {
+	now := c.now()
+	for _, e := range c.all() {
+		if !e.mu.TryLock() {
+			continue // busy: not hung
+		}
+		rec := e.rec
+		switch {
+		case rec.State == Ongoing && now-rec.StartMs > int64(rec.TimeoutMs):
+			c.opts.Logger.Info("txn: aborting transaction past its timeout", "transactional_id", rec.ID,
+				"producer_id", rec.PID, "epoch", rec.Epoch, "timeout_ms", rec.TimeoutMs)
+			if err := c.end(ctx, e, false, true); err != nil {
+				c.opts.Logger.Error("txn: abort timed-out transaction", "transactional_id", rec.ID, "err", err)
+			} else {
+				aborted++
+			}
+		case (rec.State == Empty || rec.State == CompleteCommit || rec.State == CompleteAbort) &&
+			now-rec.UpdateMs > c.opts.IDExpiration.Milliseconds():
+			gone := rec.clone()
+			gone.State = dead
+			if err := c.writeWait(ctx, e, gone); err != nil {
+				c.opts.Logger.Error("txn: expire transactional id", "transactional_id", rec.ID, "err", err)
+			}
+		}
+		e.mu.Unlock()
+	}
+	return aborted
+}
+
+// Describe returns the records of the given ids (missing ones absent).
+func (c *Coordinator) Describe(ids []string) map[string]Record {
+	out := make(map[string]Record, len(ids))
+	for _, id := range ids {
+		if e := c.get(id, false); e != nil {
+			e.mu.Lock()
+			if e.rec.State != dead {
+				out[id] = e.rec.clone()
+			}
+			e.mu.Unlock()
+		}
+	}
+	return out
+}
+
+// List returns every transactional id's record, sorted by id.
+func (c *Coordinator) List() []Record {
+	var out []Record
+	for _, e := range c.all() {
+		e.mu.Lock()
+		if e.rec.State != dead {
+			out = append(out, e.rec.clone())
+		}
+		e.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Replay applies a frame found during recovery (durable by definition).
+func (c *Coordinator) Replay(body []byte) error {
+	var rec Record
+	if err := json.Unmarshal(body, &rec); err != nil {
+		return fmt.Errorf("txn: decode state frame: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.applyLocked(rec)
+	return nil
+}
+
+func (c *Coordinator) applyLocked(rec Record) {
+	if rec.State == dead {
+		delete(c.entries, rec.ID)
+		delete(c.durable, rec.ID)
+		return
+	}
+	e := c.entries[rec.ID]
+	if e == nil {
+		e = &entry{}
+		c.entries[rec.ID] = e
+	}
+	e.rec = rec
+	c.durable[rec.ID] = rec
+}
+
+// Snapshot encodes the durable state, for the engine's checkpoint.
+func (c *Coordinator) Snapshot() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.log != nil {
+		durable := c.log.Durable()
+		i := 0
+		for ; i < len(c.pending) && c.pending[i].end <= durable; i++ {
+			r := c.pending[i].rec
+			if r.State == dead {
+				delete(c.durable, r.ID)
+			} else {
+				c.durable[r.ID] = r
+			}
+		}
+		c.pending = c.pending[i:]
+	}
+	all := make([]Record, 0, len(c.durable))
+	for _, r := range c.durable {
+		all = append(all, r)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	b, _ := json.Marshal(all)
+	return b
+}
+
+// Restore loads a Snapshot into an empty coordinator.
+func (c *Coordinator) Restore(b []byte) error {
+	var all []Record
+	if err := json.Unmarshal(b, &all); err != nil {
+		return fmt.Errorf("txn: decode snapshot: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range all {
+		c.applyLocked(r)
+	}
+	return nil
+}
