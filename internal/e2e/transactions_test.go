@@ -1,0 +1,518 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/braidstream/braid/internal/braidtest"
+)
+
+// txnProducer returns a transactional kgo client that sends each record to
+// its Partition.
+func txnProducer(t testing.TB, p *braidtest.Proc, id string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(p.KafkaAddr),
+		kgo.TransactionalID(id),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RetryTimeout(15 * time.Second),
+	}, opts...)...)
+	if err != nil {
+		t.Fatalf("kgo client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// inTxn runs one transaction: begin, produce values to part synchronously,
+// then commit or abort.
+func inTxn(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, part int32, commit bool, values ...string) {
+	t.Helper()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	for _, v := range values {
+		produce(t, ctx, cl, &kgo.Record{Topic: topic, Partition: part, Value: []byte(v)})
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatalf("end transaction (commit %v): %v", commit, err)
+	}
+}
+
+// readAll reads partition part from the start up to its current end (as the
+// isolation level sees it) and returns the values, control records skipped.
+// It fetches with raw requests and decodes with kgo's own batch processing,
+// so it knows the next fetch offset exactly: control batches and aborted data
+// move it forward without returning records.
+func readAll(t testing.TB, ctx context.Context, p *braidtest.Proc, topic string, part int32, committed bool) []string {
+	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(1, 12) // Fetch by topic name
+	cl := newClient(t, p, kgo.MaxVersions(v))
+	defer cl.Close()
+	end := endOffset(t, ctx, p, topic, part, committed)
+	var out []string
+	for pos := int64(0); pos < end; {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 1, 8<<20
+		if committed {
+			req.IsolationLevel = 1
+		}
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = part, pos, 1<<20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("read %s/%d@%d: %v (%d values so far, end %d)", topic, part, pos, err, len(out), end)
+		}
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("read %s/%d@%d: malformed response", topic, part, pos)
+		}
+		fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
+			Offset: pos, IsolationLevel: iso, Topic: topic, Partition: part,
+		}, &resp.Topics[0].Partitions[0], kgo.DefaultDecompressor(), nil)
+		if fp.Err != nil {
+			t.Fatalf("read %s/%d@%d: %v", topic, part, pos, fp.Err)
+		}
+		if next <= pos {
+			t.Fatalf("read %s/%d: no progress at %d (end %d, %d values)", topic, part, pos, end, len(out))
+		}
+		for _, r := range fp.Records {
+			out = append(out, string(r.Value))
+		}
+		pos = next
+	}
+	return out
+}
+
+// endOffset lists the end of a partition: the high watermark, or with
+// committed the last stable offset.
+func endOffset(t testing.TB, ctx context.Context, p *braidtest.Proc, topic string, part int32, committed bool) int64 {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	if committed {
+		req.IsolationLevel = 1
+	}
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp = part, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	cl := newClient(t, p)
+	defer cl.Close()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("list offsets: %v", err)
+	}
+	pr := resp.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(pr.ErrorCode); err != nil {
+		t.Fatalf("list offsets %s/%d: %v", topic, part, err)
+	}
+	return pr.Offset
+}
+
+func TestTransactionsCommitAndAbort(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "tx", 2, nil)
+	cl := txnProducer(t, p, "tx-commit-abort")
+
+	inTxn(t, ctx, cl, "tx", 0, true, "c1", "c2")
+	inTxn(t, ctx, cl, "tx", 0, false, "a1", "a2")
+	inTxn(t, ctx, cl, "tx", 1, false, "a3")
+	inTxn(t, ctx, cl, "tx", 0, true, "c3")
+
+	if got, want := readAll(t, ctx, p, "tx", 0, true), []string{"c1", "c2", "c3"}; !slices.Equal(got, want) {
+		t.Errorf("read_committed partition 0: %q, want %q", got, want)
+	}
+	if got, want := readAll(t, ctx, p, "tx", 0, false), []string{"c1", "c2", "a1", "a2", "c3"}; !slices.Equal(got, want) {
+		t.Errorf("read_uncommitted partition 0: %q, want %q", got, want)
+	}
+	if got := readAll(t, ctx, p, "tx", 1, true); len(got) != 0 {
+		t.Errorf("read_committed partition 1: %q, want nothing", got)
+	}
+	if got, want := readAll(t, ctx, p, "tx", 1, false), []string{"a3"}; !slices.Equal(got, want) {
+		t.Errorf("read_uncommitted partition 1: %q, want %q", got, want)
+	}
+	// 3 commits' and aborts' markers on partition 0 take offsets: 2+1, 2+1, 1+1.
+	if hw := endOffset(t, ctx, p, "tx", 0, false); hw != 8 {
+		t.Errorf("partition 0 high watermark %d, want 8 (5 records, 3 markers)", hw)
+	}
+}
+
+func TestTransactionOpenHoldsLastStableOffset(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "lso", 1, nil)
+	plain := newProducer(t, p)
+	produce(t, ctx, plain, &kgo.Record{Topic: "lso", Value: []byte("before")})
+
+	cl := txnProducer(t, p, "tx-lso")
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, &kgo.Record{Topic: "lso", Value: []byte("open")})
+	// Non-transactional data after the open transaction is held back too.
+	produce(t, ctx, plain, &kgo.Record{Topic: "lso", Value: []byte("after")})
+
+	if hw, lso := endOffset(t, ctx, p, "lso", 0, false), endOffset(t, ctx, p, "lso", 0, true); hw != 3 || lso != 1 {
+		t.Fatalf("with a transaction open at 1: high watermark %d, last stable %d; want 3 and 1", hw, lso)
+	}
+	committed := newClient(t, p, kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"lso": {0: kgo.NewOffset().AtStart()}}))
+	if got := pollN(t, ctx, committed, 1); string(got[0].Value) != "before" {
+		t.Fatalf("read_committed got %s, want before", describe(got[0]))
+	}
+	pollNothing(t, committed, 500*time.Millisecond)
+
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	got := pollN(t, ctx, committed, 2)
+	if string(got[0].Value) != "open" || string(got[1].Value) != "after" {
+		t.Fatalf("after commit read_committed got %s, %s; want open, after", describe(got[0]), describe(got[1]))
+	}
+	if lso := endOffset(t, ctx, p, "lso", 0, true); lso != 4 {
+		t.Fatalf("last stable offset after commit %d, want 4", lso)
+	}
+}
+
+func TestTransactionFencing(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "fence", 1, nil)
+
+	old := txnProducer(t, p, "tx-fence")
+	if err := old.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, old, &kgo.Record{Topic: "fence", Value: []byte("zombie")})
+	oldPID, oldEpoch, err := old.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A new producer with the same transactional id aborts the zombie's
+	// transaction and fences it.
+	cur := txnProducer(t, p, "tx-fence")
+	inTxn(t, ctx, cur, "fence", 0, true, "current")
+	pid, epoch, err := cur.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid != oldPID || epoch <= oldEpoch {
+		t.Fatalf("new producer got id %d epoch %d, want id %d with an epoch above %d", pid, epoch, oldPID, oldEpoch)
+	}
+	err = old.EndTransaction(ctx, kgo.TryCommit)
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("zombie commit: %v, want PRODUCER_FENCED", err)
+	}
+	if got, want := readAll(t, ctx, p, "fence", 0, true), []string{"current"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed: %q, want %q", got, want)
+	}
+
+	// Raw requests from the fenced epoch are refused and change nothing.
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "tx-fence", oldPID, oldEpoch, true
+	resp, err := end.RequestWith(ctx, newClient(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatalf("EndTxn from old epoch: %v, want PRODUCER_FENCED", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}
+
+func TestTransactionTimeoutAborts(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "hung", 1, nil)
+
+	cl := txnProducer(t, p, "tx-hung", kgo.TransactionTimeout(1500*time.Millisecond))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, &kgo.Record{Topic: "hung", Value: []byte("hung")})
+	if lso := endOffset(t, ctx, p, "hung", 0, true); lso != 0 {
+		t.Fatalf("last stable offset %d with the transaction open, want 0", lso)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for endOffset(t, ctx, p, "hung", 0, true) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("hung transaction not aborted 15 s after its 1.5 s timeout")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := readAll(t, ctx, p, "hung", 0, true); len(got) != 0 {
+		t.Fatalf("read_committed after the timeout: %q, want nothing", got)
+	}
+	d, err := adm.DescribeTransactions(ctx, "tx-hung")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dt := d["tx-hung"]; dt.Err != nil || dt.State != "CompleteAbort" || dt.ProducerEpoch != 1 {
+		t.Fatalf("described %+v, want CompleteAbort at epoch 1 (bumped by the abort)", dt)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("committing a transaction the coordinator aborted succeeded")
+	}
+}
+
+func TestTransactionalOffsetsVisibleOnCommit(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "out", 1, nil)
+	createStream(t, ctx, adm, "in", 1, nil)
+
+	cl := txnProducer(t, p, "tx-offsets")
+	for _, commit := range []bool{false, true} {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		produce(t, ctx, cl, &kgo.Record{Topic: "out", Value: []byte("x")})
+		pid, epoch, err := cl.ProducerID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add := kmsg.NewPtrAddOffsetsToTxnRequest()
+		add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = "tx-offsets", pid, epoch, "g"
+		if resp, err := add.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("AddOffsetsToTxn: %v %v", err, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		commitReq := kmsg.NewPtrTxnOffsetCommitRequest()
+		commitReq.TransactionalID, commitReq.Group, commitReq.ProducerID, commitReq.ProducerEpoch = "tx-offsets", "g", pid, epoch
+		commitReq.Generation = -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "in"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 42
+		if commit {
+			rp.Offset = 7
+		}
+		rt.Partitions = append(rt.Partitions, rp)
+		commitReq.Topics = append(commitReq.Topics, rt)
+		resp, err := commitReq.RequestWith(ctx, cl)
+		if err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("TxnOffsetCommit: %v %v", err, kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+		}
+
+		// Not visible while open; require_stable says so.
+		if got := fetchOffset(t, ctx, p, "g", false); got.ErrorCode != 0 || got.Offset != map[bool]int64{false: -1, true: -1}[commit] {
+			t.Fatalf("offset visible before the transaction ended: %+v", got)
+		}
+		if got := fetchOffset(t, ctx, p, "g", true); got.ErrorCode != kerr.UnstableOffsetCommit.Code {
+			t.Fatalf("require_stable with a pending transactional commit: %v, want UNSTABLE_OFFSET_COMMIT", kerr.ErrorForCode(got.ErrorCode))
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(-1)
+		if commit {
+			want = 7
+		}
+		if got := fetchOffset(t, ctx, p, "g", true); got.ErrorCode != 0 || got.Offset != want {
+			t.Fatalf("after end (commit %v): offset %d (%v), want %d", commit, got.Offset, kerr.ErrorForCode(got.ErrorCode), want)
+		}
+	}
+	// Committed transactional offsets survive a SIGKILL like any other.
+	p.Kill()
+	p.Restart()
+	if got := fetchOffset(t, ctx, p, "g", true); got.ErrorCode != 0 || got.Offset != 7 {
+		t.Fatalf("after restart: offset %d (%v), want 7", got.Offset, kerr.ErrorForCode(got.ErrorCode))
+	}
+}
+
+func fetchOffset(t testing.TB, ctx context.Context, p *braidtest.Proc, group string, requireStable bool) kmsg.OffsetFetchResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 7
+	req.Group, req.RequireStable = group, requireStable
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = "in", []int32{0}
+	req.Topics = append(req.Topics, rt)
+	cl := newClient(t, p, kgo.MaxVersions(kversionsOffsetFetch7()))
+	defer cl.Close()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+func TestTransactionsSurviveSIGKILL(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 90*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "crash", 1, nil)
+
+	cl := txnProducer(t, p, "tx-crash")
+	inTxn(t, ctx, cl, "crash", 0, true, "committed")
+	inTxn(t, ctx, cl, "crash", 0, false, "aborted")
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, &kgo.Record{Topic: "crash", Value: []byte("open")})
+	cl.Close()
+
+	p.Kill()
+	p.Restart()
+	if hw, lso := endOffset(t, ctx, p, "crash", 0, false), endOffset(t, ctx, p, "crash", 0, true); hw != 5 || lso != 4 {
+		t.Fatalf("after restart: high watermark %d, last stable %d; want 5 and 4 (the open transaction still holds it)", hw, lso)
+	}
+	if got, want := readAll(t, ctx, p, "crash", 0, true), []string{"committed"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed after restart: %q, want %q", got, want)
+	}
+	// The producer comes back: its open transaction is aborted, and a new
+	// one commits.
+	again := txnProducer(t, p, "tx-crash")
+	inTxn(t, ctx, again, "crash", 0, true, "after")
+	if got, want := readAll(t, ctx, p, "crash", 0, true), []string{"committed", "after"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed at the end: %q, want %q", got, want)
+	}
+	if got, want := readAll(t, ctx, p, "crash", 0, false), []string{"committed", "aborted", "open", "after"}; !slices.Equal(got, want) {
+		t.Fatalf("read_uncommitted at the end: %q, want %q", got, want)
+	}
+	// And once more after a clean restart (from a checkpoint, not replay).
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	p.Restart()
+	if got, want := readAll(t, ctx, p, "crash", 0, true), []string{"committed", "after"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed after a clean restart: %q, want %q", got, want)
+	}
+}
+
+func TestTransactionAdminAndRefusals(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "adm", 1, nil)
+	cl := txnProducer(t, p, "tx-admin")
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, &kgo.Record{Topic: "adm", Value: []byte("v")})
+
+	d, err := adm.DescribeTransactions(ctx, "tx-admin", "no-such-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dt := d["tx-admin"]; dt.Err != nil || dt.State != "Ongoing" || len(dt.Topics["adm"]) != 1 || dt.StartTimestamp <= 0 {
+		t.Fatalf("described %+v, want Ongoing with adm/0", dt)
+	}
+	if dt := d["no-such-id"]; !errors.Is(dt.Err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("unknown id described as %+v, want TRANSACTIONAL_ID_NOT_FOUND", dt)
+	}
+	l, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := l.TransactionalIDs(); !slices.Equal(ids, []string{"tx-admin"}) {
+		t.Fatalf("listed Ongoing %q, want [tx-admin]", ids)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+
+	// A transactional batch without a transactional id, and a control
+	// batch from a producer, are refused and write nothing.
+	raw := newClient(t, p)
+	hw := endOffset(t, ctx, p, "adm", 0, false)
+	for name, attrs := range map[string]int16{"transactional": 0x10, "control": 0x30} {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "adm"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = rawBatch(attrs, 7, 0)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidRecord.Code {
+			t.Errorf("%s batch without a transaction: %v, want INVALID_RECORD", name, kerr.ErrorForCode(code))
+		}
+	}
+	// A transactional produce for a partition not added to the transaction.
+	pid, epoch, _ := cl.ProducerID(ctx)
+	req := kmsg.NewPtrProduceRequest()
+	id := "tx-admin"
+	req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "adm"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = rawBatch(0x10, pid, epoch)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
+		t.Errorf("produce outside the open transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+	if got := endOffset(t, ctx, p, "adm", 0, false); got != hw {
+		t.Fatalf("refused produces moved the high watermark from %d to %d", hw, got)
+	}
+	// A transaction timeout above the maximum is refused.
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, int32((16 * time.Minute).Milliseconds())
+	iresp, err := init.RequestWith(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iresp.ErrorCode != kerr.InvalidTransactionTimeout.Code {
+		t.Fatalf("16 min transaction timeout: %v, want INVALID_TRANSACTION_TIMEOUT", kerr.ErrorForCode(iresp.ErrorCode))
+	}
+}
+
+// rawBatch builds a one-record uncompressed batch with the given attributes
+// and producer.
+func rawBatch(attrs int16, pid int64, epoch int16) []byte {
+	rb := kmsg.RecordBatch{
+		Magic: 2, Attributes: attrs, LastOffsetDelta: 0, FirstTimestamp: time.Now().UnixMilli(),
+		MaxTimestamp: time.Now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch, FirstSequence: 0, NumRecords: 1,
+	}
+	rec := kmsg.Record{Value: []byte("raw")}
+	body := rec.AppendTo(nil)[1:] // encoded with Length 0: one varint byte
+	rec.Length = int32(len(body))
+	rb.Records = rec.AppendTo(nil)
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+// kversionsOffsetFetch7 caps OffsetFetch at v7, the last version with a
+// single group (and per-partition errors).
+func kversionsOffsetFetch7() *kversion.Versions {
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(9, 7)
+	return v
+}
