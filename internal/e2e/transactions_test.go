@@ -49,85 +49,20 @@ func inTxn(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, part
 	}
 }
 
-// readAll reads partition part from the start up to its current end (as the
-// isolation level sees it) and returns the values, control records skipped.
-// It fetches with raw requests and decodes with kgo's own batch processing,
-// so it knows the next fetch offset exactly: control batches and aborted data
-// move it forward without returning records.
+// readAll reads a partition from the start to its end as the isolation
+// level sees it and returns the values.
 func readAll(t testing.TB, ctx context.Context, p *braidtest.Proc, topic string, part int32, committed bool) []string {
 	t.Helper()
-	iso := kgo.ReadUncommitted()
-	if committed {
-		iso = kgo.ReadCommitted()
-	}
-	v := kversion.Stable()
-	v.SetMaxKeyVersion(1, 12) // Fetch by topic name
-	cl := newClient(t, p, kgo.MaxVersions(v))
-	defer cl.Close()
-	end := endOffset(t, ctx, p, topic, part, committed)
 	var out []string
-	for pos := int64(0); pos < end; {
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 1, 8<<20
-		if committed {
-			req.IsolationLevel = 1
-		}
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = part, pos, 1<<20
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatalf("read %s/%d@%d: %v (%d values so far, end %d)", topic, part, pos, err, len(out), end)
-		}
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			t.Fatalf("read %s/%d@%d: malformed response", topic, part, pos)
-		}
-		fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
-			Offset: pos, IsolationLevel: iso, Topic: topic, Partition: part,
-		}, &resp.Topics[0].Partitions[0], kgo.DefaultDecompressor(), nil)
-		if fp.Err != nil {
-			t.Fatalf("read %s/%d@%d: %v", topic, part, pos, fp.Err)
-		}
-		if next <= pos {
-			t.Fatalf("read %s/%d: no progress at %d (end %d, %d values)", topic, part, pos, end, len(out))
-		}
-		for _, r := range fp.Records {
-			out = append(out, string(r.Value))
-		}
-		pos = next
+	for _, r := range p.ReadPartition(ctx, topic, part, committed) {
+		out = append(out, string(r.Value))
 	}
 	return out
 }
 
-// endOffset lists the end of a partition: the high watermark, or with
-// committed the last stable offset.
 func endOffset(t testing.TB, ctx context.Context, p *braidtest.Proc, topic string, part int32, committed bool) int64 {
 	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	if committed {
-		req.IsolationLevel = 1
-	}
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = part, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	cl := newClient(t, p)
-	defer cl.Close()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("list offsets: %v", err)
-	}
-	pr := resp.Topics[0].Partitions[0]
-	if err := kerr.ErrorForCode(pr.ErrorCode); err != nil {
-		t.Fatalf("list offsets %s/%d: %v", topic, part, err)
-	}
-	return pr.Offset
+	return p.EndOffset(ctx, topic, part, committed)
 }
 
 func TestTransactionsCommitAndAbort(t *testing.T) {
