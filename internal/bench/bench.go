@@ -40,6 +40,11 @@ type Config struct {
 	// Idempotent uses kgo's default idempotent producer (acks=all only; up
 	// to five requests in flight per broker).
 	Idempotent bool
+	// TxnInterval, when positive, makes every producer transactional: it
+	// commits a transaction once this long has passed since the transaction
+	// began (checked at each record), and once more at the end. 0 = off.
+	// Needs Idempotent and acks all. Consumers then read committed.
+	TxnInterval time.Duration
 
 	Consume                bool // read back what was produced and time it
 	E2ELatency             bool // consume concurrently and record end-to-end latency
@@ -78,6 +83,7 @@ type Settings struct {
 	MaxBufferedRecords int     `json:"max_buffered_records"`
 	MaxInflight        int     `json:"max_inflight,omitempty"`
 	Idempotent         bool    `json:"idempotent"`
+	TxnInterval        string  `json:"txn_interval,omitempty"`
 }
 
 // Phase is the outcome of producing or consuming.
@@ -94,6 +100,19 @@ type Phase struct {
 	// MaxLagMs is, in fixed-rate mode, the furthest any send fell behind
 	// schedule; a large value means the rate was not sustained.
 	MaxLagMs float64 `json:"max_schedule_lag_ms,omitempty"`
+	// Transactions is set on the produce phase of a transactional run.
+	Transactions *TxnCounts `json:"transactions,omitempty"`
+}
+
+// TxnCounts counts the transactions of a transactional produce phase.
+// Records count as produced only once their transaction committed; the
+// records of a failed transaction count as errors even if the broker had
+// acknowledged them, because a read_committed consumer never sees them.
+type TxnCounts struct {
+	Committed int64 `json:"committed"`
+	// Failed transactions are those whose commit was refused or whose
+	// outcome is unknown; the producer then tries to abort them.
+	Failed int64 `json:"failed"`
 }
 
 func newPhase(records, bytes int64, elapsed time.Duration) *Phase {
@@ -108,6 +127,10 @@ func newPhase(records, bytes int64, elapsed time.Duration) *Phase {
 // ErrInterrupted is returned (wrapped) when ctx ends a run early; the
 // partial Result is still returned alongside it.
 var ErrInterrupted = errors.New("benchmark interrupted")
+
+// ErrTxnNeedsIdempotence refuses a transactional run without an idempotent
+// acks=all producer, which Kafka transactions are built on.
+var ErrTxnNeedsIdempotence = errors.New("transactions need an idempotent producer with acks all")
 
 // cleanupTimeout bounds stream deletion, which must run even after the
 // run's context was cancelled.
@@ -221,9 +244,15 @@ func (cfg *Config) normalize() error {
 		return fmt.Errorf("end-to-end latency needs records of at least %d bytes to carry the send time", stampLen)
 	case int64(cfg.RecordSize) > int64(cfg.BatchMaxBytes):
 		return fmt.Errorf("record size %d exceeds batch max bytes %d", cfg.RecordSize, cfg.BatchMaxBytes)
+	case cfg.TxnInterval < 0:
+		return fmt.Errorf("transaction interval must not be negative, got %s", cfg.TxnInterval)
 	}
-	if _, err := parseAcks(cfg.Acks); err != nil {
+	acks, err := parseAcks(cfg.Acks)
+	if err != nil {
 		return err
+	}
+	if cfg.TxnInterval > 0 && (!cfg.Idempotent || acks != kgo.AllISRAcks()) {
+		return fmt.Errorf("%w (got idempotent %v, acks %s)", ErrTxnNeedsIdempotence, cfg.Idempotent, cfg.Acks)
 	}
 	if _, err := parseCompression(cfg.Compression); err != nil {
 		return err
@@ -256,6 +285,9 @@ func (cfg *Config) settings() Settings {
 	}
 	if cfg.Duration > 0 {
 		s.Duration = cfg.Duration.String()
+	}
+	if cfg.TxnInterval > 0 {
+		s.TxnInterval = cfg.TxnInterval.String()
 	}
 	return s
 }

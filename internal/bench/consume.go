@@ -32,7 +32,15 @@ func newConsumer(cfg Config, from map[int32]int64) (*kgo.Client, error) {
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Stream: assign}),
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
+		// drain needs to see transaction markers to know it has passed
+		// their offsets; it does not count them.
+		kgo.KeepControlRecords(),
 	)
+	if cfg.TxnInterval > 0 {
+		// Read what an application would: committed records only, each
+		// arriving once its transaction commits.
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer client: %w", err)
@@ -127,6 +135,13 @@ func (e *e2eConsumer) finish(to map[int32]int64) (LatencySummary, error) {
 // offset in the target, which arrives on targets (nil or a closed channel
 // means stop). each, if set, sees every record with the time its poll
 // returned, which is when the application would have received it.
+//
+// The end condition is by offset, so the client must return control
+// records (kgo.KeepControlRecords): a transaction marker takes an offset,
+// and when it is the last one before the target, no data record would
+// ever move the position past it. Control records advance the position
+// but are neither counted nor passed to each. Aborted data, which a
+// read_committed fetch drops, is always followed by its abort marker.
 func drain(ctx context.Context, cl *kgo.Client, from map[int32]int64, targets <-chan map[int32]int64,
 	m *meter, each func(time.Time, *kgo.Record),
 ) error {
@@ -177,6 +192,9 @@ func drain(ctx context.Context, cl *kgo.Client, from map[int32]int64, targets <-
 				return
 			}
 			next[r.Partition] = r.Offset + 1
+			if r.Attrs.IsControl() {
+				return
+			}
 			n++
 			b += int64(len(r.Key) + len(r.Value))
 			if each != nil {
@@ -185,14 +203,16 @@ func drain(ctx context.Context, cl *kgo.Client, from map[int32]int64, targets <-
 		})
 		if n > 0 {
 			m.add(n, b)
-			lastProgress = now
+		}
+		if fs.NumRecords() > 0 {
+			lastProgress = now // markers are progress too
 		}
 	}
 }
 
 // outstanding is how many offsets are left before every partition we
-// consume reaches its target. Offsets, not records: a gap (such as a
-// transaction marker) still counts until it is passed.
+// consume reaches its target. Offsets, not records: a gap (a transaction
+// marker, aborted data) still counts until a later offset is read.
 func outstanding(next, want map[int32]int64) int64 {
 	var left int64
 	for p, n := range next {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,9 @@ const (
 	deliveryTimeout = 60 * time.Second
 	// interruptFlushTimeout bounds the flush after Ctrl-C.
 	interruptFlushTimeout = 10 * time.Second
+	// txnEndTimeout bounds one EndTransaction. Its context is never the
+	// run's: cancelling an EndTransaction leaves its outcome unknown.
+	txnEndTimeout = 30 * time.Second
 )
 
 // producers is the set of kgo clients that write during a run; each gets
@@ -25,6 +29,12 @@ type producers struct {
 	clients []*kgo.Client
 	pool    []byte
 	once    sync.Once
+}
+
+// txnIDPrefix names the transactional ids of one run, with a random part so
+// that concurrent or repeated runs never fence each other.
+func txnIDPrefix() string {
+	return fmt.Sprintf("braid-bench-%016x", rand.Uint64())
 }
 
 // newProducers creates the clients and sends one warm-up record through
@@ -57,8 +67,13 @@ func newProducers(ctx context.Context, cfg Config) (*producers, error) {
 	ps := &producers{
 		pool: NewPool(PoolSize(cfg.RecordSize, int(cfg.BatchMaxBytes), cfg.Partitions), rand.Uint64()),
 	}
-	for range cfg.Producers {
-		cl, err := kgo.NewClient(opts...)
+	prefix := txnIDPrefix()
+	for i := range cfg.Producers {
+		copts := opts
+		if cfg.TxnInterval > 0 {
+			copts = append(slices.Clip(opts), kgo.TransactionalID(fmt.Sprintf("%s-%d", prefix, i)))
+		}
+		cl, err := kgo.NewClient(copts...)
 		if err != nil {
 			ps.close()
 			return nil, fmt.Errorf("create producer client: %w", err)
@@ -73,7 +88,7 @@ func newProducers(ctx context.Context, cfg Config) (*producers, error) {
 	for i, cl := range ps.clients {
 		wg.Go(func() {
 			r := &kgo.Record{Value: ps.pool[:cfg.RecordSize]}
-			errs[i] = cl.ProduceSync(wctx, r).FirstErr()
+			errs[i] = warmUp(wctx, cl, r, cfg.TxnInterval > 0)
 		})
 	}
 	wg.Wait()
@@ -82,6 +97,34 @@ func newProducers(ctx context.Context, cfg Config) (*producers, error) {
 		return nil, fmt.Errorf("warm-up produce to %q: %w", cfg.Stream, err)
 	}
 	return ps, nil
+}
+
+// warmUp sends r synchronously. A transactional client sends it in a
+// transaction of its own, which also gets the producer id and epoch from
+// the coordinator before the clock starts.
+func warmUp(ctx context.Context, cl *kgo.Client, r *kgo.Record, txn bool) error {
+	if !txn {
+		return cl.ProduceSync(ctx, r).FirstErr()
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		// Abort so an open transaction does not hold back the stream's
+		// last stable offset until it times out.
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnEndTimeout)
+		defer cancel()
+		if aerr := cl.EndTransaction(ectx, kgo.TryAbort); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("abort transaction: %w", aerr))
+		}
+		return err
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnEndTimeout)
+	defer cancel()
+	if err := cl.EndTransaction(ectx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
 }
 
 func (ps *producers) close() {
@@ -130,6 +173,7 @@ func (ps *producers) run(ctx context.Context, cfg Config) *Phase {
 			pacer:       NewPacer(cfg.Rate / float64(n)),
 			stamp:       cfg.E2ELatency,
 			recordBytes: int64(cfg.RecordSize),
+			txnInterval: cfg.TxnInterval,
 		}
 		workers[i] = w
 		wg.Go(func() { w.run(start, deadline) })
@@ -141,9 +185,16 @@ func (ps *producers) run(ctx context.Context, cfg Config) *Phase {
 
 	p := newPhase(m.records.Load(), m.bytes.Load(), elapsed)
 	p.Errors = m.errors.Load()
+	if cfg.TxnInterval > 0 {
+		p.Transactions = &TxnCounts{}
+	}
 	recs := make([]*Recorder, n)
 	for i, w := range workers {
 		recs[i] = w.rec
+		if p.Transactions != nil {
+			p.Transactions.Committed += w.txns.Committed
+			p.Transactions.Failed += w.txns.Failed
+		}
 		if w.firstErr != nil && p.FirstError == "" {
 			p.FirstError = w.firstErr.Error()
 		}
@@ -158,6 +209,12 @@ func (ps *producers) run(ctx context.Context, cfg Config) *Phase {
 // produceWorker drives one client. Promise callbacks run serially on the
 // client's promise goroutine, so rec and firstErr need no lock; they are
 // read only after the client is flushed and closed.
+//
+// A transactional worker also keeps, in acked, the records of the open
+// transaction that the broker acknowledged. The worker goroutine reads it,
+// and touches rec and firstErr, only between a successful Flush (which
+// returns after every promise has run) and its next Produce, when no
+// promise can be running.
 type produceWorker struct {
 	ctx         context.Context
 	cl          *kgo.Client
@@ -168,15 +225,27 @@ type produceWorker struct {
 	pacer       Pacer
 	stamp       bool
 	recordBytes int64
+	txnInterval time.Duration // 0 = not transactional
 
 	maxLag   time.Duration
 	firstErr error
+	acked    int64 // records acknowledged in the open transaction
+	txns     TxnCounts
 }
 
 func (w *produceWorker) run(start, deadline time.Time) {
 	// Records outlive ctx so that an interrupt stops sending but still
 	// lets what was sent be acknowledged and counted.
 	recCtx := context.WithoutCancel(w.ctx)
+	txn := w.txnInterval > 0
+	var txnBegan time.Time
+	if txn {
+		if err := w.cl.BeginTransaction(); err != nil {
+			w.fatal(fmt.Errorf("begin transaction: %w", err))
+			return
+		}
+		txnBegan = time.Now()
+	}
 	for i := int64(0); w.limit < 0 || i < w.limit; i++ {
 		if w.pacer.Paced() && w.pacer.pace(w.ctx, i, start) != nil {
 			break
@@ -184,6 +253,16 @@ func (w *produceWorker) run(start, deadline time.Time) {
 		sent := time.Now()
 		if (!deadline.IsZero() && !sent.Before(deadline)) || w.ctx.Err() != nil {
 			break
+		}
+		if txn && sent.Sub(txnBegan) >= w.txnInterval {
+			// The flush and commit stall this producer, as they would
+			// an application; that cost is what a transactional run
+			// measures.
+			if !w.endTxn(true) {
+				return
+			}
+			sent = time.Now()
+			txnBegan = sent
 		}
 		w.maxLag = max(w.maxLag, w.pacer.Lag(i, sent.Sub(start)))
 		v := w.payloads.Next()
@@ -196,14 +275,95 @@ func (w *produceWorker) run(start, deadline time.Time) {
 			w.done(sent, err)
 		})
 	}
-	fctx, cancel := context.WithCancel(w.ctx)
-	if w.ctx.Err() != nil {
-		fctx, cancel = context.WithTimeout(recCtx, interruptFlushTimeout)
+	if txn {
+		w.endTxn(false)
+		return
 	}
-	defer cancel()
 	// A failed flush leaves records buffered; closing the client fails
 	// them, and an interrupted run does not count those as errors.
-	_ = w.cl.Flush(fctx)
+	_ = w.flush()
+}
+
+// flush waits for every buffered record to be acknowledged or failed.
+// After an interrupt it waits at most interruptFlushTimeout more.
+func (w *produceWorker) flush() error {
+	if w.ctx.Err() == nil {
+		err := w.cl.Flush(w.ctx)
+		if err == nil || w.ctx.Err() == nil {
+			return err
+		}
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), interruptFlushTimeout)
+	defer cancel()
+	return w.cl.Flush(fctx)
+}
+
+// endTxn flushes and commits the open transaction and, if next, begins
+// another. It reports whether the worker may go on producing.
+//
+// Records count as produced only once their transaction committed: a
+// record the broker acknowledged in a transaction that then failed is
+// never visible to a read_committed consumer, so it counts as an error.
+// Their latency samples (Produce to acknowledgement) are kept either way.
+func (w *produceWorker) endTxn(next bool) bool {
+	if err := w.flush(); err != nil {
+		// Only an interrupt ends a flush early. Promises may still be
+		// running, so acked is not ours to read; the records are lost
+		// with the aborted transaction, uncounted like other casualties
+		// of an interrupt.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), txnEndTimeout)
+		defer cancel()
+		_ = w.cl.AbortBufferedRecords(actx)
+		_ = w.cl.EndTransaction(actx, kgo.TryAbort)
+		return false
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), txnEndTimeout)
+	defer cancel()
+	acked := w.acked
+	w.acked = 0
+	if err := w.cl.EndTransaction(ectx, kgo.TryCommit); err != nil {
+		w.txns.Failed++
+		if w.ctx.Err() == nil {
+			w.meter.errors.Add(acked)
+			w.fail(fmt.Errorf("commit transaction: %w", err))
+		}
+		// Abort so the failed transaction does not hold back the last
+		// stable offset (and with it every read_committed consumer)
+		// until the broker times it out. kgo documents TryAbort as the
+		// retry for every commit error it leaves recoverable.
+		if aerr := w.cl.EndTransaction(ectx, kgo.TryAbort); aerr != nil {
+			w.fatal(fmt.Errorf("abort transaction after a failed commit: %w", aerr))
+			return false
+		}
+	} else {
+		w.txns.Committed++
+		w.meter.add(acked, acked*w.recordBytes)
+	}
+	if !next {
+		return false
+	}
+	if err := w.cl.BeginTransaction(); err != nil {
+		w.fatal(fmt.Errorf("begin transaction: %w", err))
+		return false
+	}
+	return true
+}
+
+// fail keeps the first error of the worker.
+func (w *produceWorker) fail(err error) {
+	if w.firstErr == nil {
+		w.firstErr = err
+	}
+}
+
+// fatal records an error that stops the worker. It counts as one error so
+// that a run cut short this way cannot pass for a clean one.
+func (w *produceWorker) fatal(err error) {
+	if w.ctx.Err() != nil {
+		return
+	}
+	w.meter.errors.Add(1)
+	w.fail(err)
 }
 
 func (w *produceWorker) done(sent time.Time, err error) {
@@ -213,11 +373,13 @@ func (w *produceWorker) done(sent time.Time, err error) {
 			return // casualties of an interrupt, not broker errors
 		}
 		w.meter.errors.Add(1)
-		if w.firstErr == nil {
-			w.firstErr = err
-		}
+		w.fail(err)
 		return
 	}
 	w.rec.Record(lat)
+	if w.txnInterval > 0 {
+		w.acked++ // counted when the transaction commits
+		return
+	}
 	w.meter.add(1, w.recordBytes)
 }

@@ -44,6 +44,15 @@ End-to-end (--e2e-latency): a consumer runs alongside the producers and
 records, per record, the time from its Produce call to its arrival at the
 consumer. The send time travels in the first 8 bytes of the value.
 
+Transactions (--txn-interval): each producer gets its own transactional id
+and commits whenever the interval has passed since its transaction began
+(checked at each record), flushing first, and once more at the end; an
+idempotent producer with --acks all is required. A record counts as
+produced only once its transaction committed; the records of a transaction
+whose commit fails count as errors. Produce latency is still Produce call
+to acknowledgement; consumers read committed, so --e2e-latency includes
+the wait for the commit.
+
 Progress is printed to stderr once a second; the report goes to stdout.
 
 Examples:
@@ -51,6 +60,7 @@ Examples:
   braid bench --count 5000000 --record-size 100 --partitions 8 --producers 4
   braid bench --duration 60s --rate 50000 --e2e-latency --consume=false
   braid bench --acks 1 --linger 0 --compression zstd --format json > result.json
+  braid bench --txn-interval 100ms --partitions 4
   braid bench --brokers broker-1:9092 --stream perf --keep`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,6 +77,15 @@ Examples:
 				cfg.Count = 0
 			}
 			cfg.Progress = cmd.ErrOrStderr()
+			if cfg.TxnInterval < 0 {
+				return fmt.Errorf("--txn-interval must not be negative (got %s)", cfg.TxnInterval)
+			}
+			if cfg.TxnInterval > 0 && cfg.Acks != "all" {
+				return fmt.Errorf("--txn-interval needs --acks all (got %s): transactions are built on the idempotent producer", cfg.Acks)
+			}
+			if cfg.TxnInterval > 0 && !cfg.Idempotent {
+				return errors.New("--txn-interval needs --idempotent: transactions are built on the idempotent producer")
+			}
 			if cfg.Idempotent && cfg.Acks != "all" {
 				if cmd.Flags().Changed("idempotent") {
 					return fmt.Errorf("--idempotent needs --acks all (got %s)", cfg.Acks)
@@ -110,6 +129,7 @@ Examples:
 	fl.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", 0, "records a producer may buffer before Produce blocks (0 = a few batches per partition)")
 	fl.IntVar(&cfg.MaxInflight, "max-inflight", 0, "produce requests in flight per broker and producer, with --idempotent=false (0 = client default: 1)")
 	fl.BoolVar(&cfg.Idempotent, "idempotent", true, "use franz-go's default idempotent producer (needs --acks all; up to 5 requests in flight)")
+	fl.DurationVar(&cfg.TxnInterval, "txn-interval", 0, "produce in transactions, committing each once this long has passed since it began (0 = no transactions; needs --idempotent)")
 	fl.BoolVar(&cfg.Consume, "consume", true, "afterwards, consume everything produced and measure consume throughput")
 	fl.BoolVar(&cfg.E2ELatency, "e2e-latency", false, "consume while producing and measure end-to-end latency")
 	fl.Int32Var(&cfg.FetchMaxBytes, "fetch-max-bytes", 64<<20, "maximum bytes per fetch response")
@@ -147,6 +167,10 @@ func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
 	if err := writeTable(w, header, rows); err != nil {
 		return err
 	}
+	if p := res.Produce; p != nil && p.Transactions != nil {
+		fmt.Fprintf(w, "\ntransactions: %d committed, %d failed (txn-interval %s)\n",
+			p.Transactions.Committed, p.Transactions.Failed, res.Settings.TxnInterval)
+	}
 	if p := res.Produce; p != nil && res.Settings.Rate > 0 {
 		fmt.Fprintf(w, "\ntarget rate %.0f records/s, achieved %.0f; max schedule lag %s\n",
 			res.Settings.Rate, p.RecordsPerSec, fmtLatency(time.Duration(p.MaxLagMs*1e6)))
@@ -177,6 +201,9 @@ func describeSettings(s bench.Settings) string {
 		fmt.Fprintf(&b, ", max-inflight=%d", s.MaxInflight)
 	}
 	fmt.Fprintf(&b, ", idempotent=%v", s.Idempotent)
+	if s.TxnInterval != "" {
+		fmt.Fprintf(&b, ", txn-interval=%s", s.TxnInterval)
+	}
 	return b.String()
 }
 
