@@ -19,6 +19,9 @@ var (
 	ErrInvalidShards = errors.New("catalog: invalid shard count")
 	ErrUnknownShard  = errors.New("catalog: unknown shard")
 	ErrShardClosed   = errors.New("catalog: shard is closed")
+	// ErrInternalStream refuses writes, deletion and growth of a stream
+	// Braid keeps for Kafka clients' sake.
+	ErrInternalStream = errors.New("catalog: internal stream")
 )
 
 // StreamID identifies a stream for its whole life; never reused.
@@ -60,6 +63,37 @@ type Stream struct {
 	Name    string   `json:"name"`
 	Configs Configs  `json:"configs,omitempty"`
 	Shards  []Shard  `json:"shards"`
+	// Internal marks a stream Braid keeps itself (Kafka's is_internal);
+	// clients may read it but not write, grow or delete it.
+	Internal bool `json:"internal,omitempty"`
+}
+
+// OffsetsStream is listed to Kafka clients as the internal topic that holds
+// group offsets in Kafka. Braid keeps offsets in its WAL, so the stream stays
+// empty; it exists because clients and tools expect to see it (kgo skips
+// internal topics when it resolves subscription regexes, and a KIP-848
+// broker-side regex may match it).
+const OffsetsStream = "__consumer_offsets"
+
+// EnsureInternal creates the internal stream name with n shards if it is
+// missing. A stream of that name left by an older version is marked
+// internal.
+func (c *Catalog) EnsureInternal(name string, n int) error {
+	c.mu.Lock()
+	s, ok := c.byName[name]
+	c.mu.Unlock()
+	if ok {
+		if s.Internal {
+			return nil
+		}
+		_, err := c.update(name, func(s *Stream) error { s.Internal = true; return nil }, false)
+		return err
+	}
+	s, err := c.CreateStream(name, n, nil, true)
+	if err != nil {
+		return err
+	}
+	return c.add(s, true)
 }
 
 func (s *Stream) clone() *Stream {
@@ -242,14 +276,33 @@ func (c *Catalog) CreateStream(name string, n int, configs Configs, validateOnly
 	if validateOnly {
 		return s.clone(), nil
 	}
+	if err := c.addLocked(s); err != nil {
+		return nil, err
+	}
+	return s.clone(), nil
+}
+
+// add saves a new stream built by CreateStream with validateOnly, marked
+// internal or not.
+func (c *Catalog) add(s *Stream, internal bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byName[s.Name]; ok {
+		return fmt.Errorf("%w: %q", ErrStreamExists, s.Name)
+	}
+	s.ID, s.Internal = c.snap.NextStreamID, internal
+	return c.addLocked(s)
+}
+
+func (c *Catalog) addLocked(s *Stream) error {
 	next := c.snap
 	next.NextStreamID++
 	next.Streams = append(slices.Clone(c.snap.Streams), s)
 	if err := c.store.Save(&next); err != nil {
-		return nil, err
+		return err
 	}
 	c.install(&next)
-	return s.clone(), nil
+	return nil
 }
 
 // DeleteStream removes the named stream and returns what it was.
@@ -259,6 +312,9 @@ func (c *Catalog) DeleteStream(name string) (*Stream, error) {
 	s, ok := c.byName[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownStream, name)
+	}
+	if s.Internal {
+		return nil, fmt.Errorf("%w: %q cannot be deleted", ErrInternalStream, name)
 	}
 	next := c.snap
 	next.Streams = slices.DeleteFunc(slices.Clone(c.snap.Streams), func(o *Stream) bool { return o == s })
@@ -303,6 +359,9 @@ func (c *Catalog) update(name string, change func(s *Stream) error, validateOnly
 // themselves, and the hash-key space stays with the shards that own it.
 func (c *Catalog) AddShards(name string, total int, validateOnly bool) (*Stream, error) {
 	return c.update(name, func(s *Stream) error {
+		if s.Internal {
+			return fmt.Errorf("%w: %q cannot be grown", ErrInternalStream, name)
+		}
 		if total <= len(s.Shards) {
 			return fmt.Errorf("%w: stream %q has %d shards, cannot shrink to %d", ErrInvalidShards, name, len(s.Shards), total)
 		}

@@ -194,6 +194,9 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.cat.EnsureInternal(catalog.OffsetsStream, 1); err != nil {
+		return nil, fmt.Errorf("engine: internal stream %s: %w", catalog.OffsetsStream, err)
+	}
 	ck, err := loadCheckpoint(filepath.Join(opts.Dir, "checkpoint"))
 	if err != nil {
 		return nil, err
@@ -440,6 +443,9 @@ func (e *Engine) SetConfigs(name string, set map[string]*string, replace, valida
 // inTxn is nil for a produce without a transactional id; otherwise every
 // batch must be transactional and inTxn must accept its producer and epoch.
 func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func(pid int64, epoch int16) error) (first shard.Offset, n int, end wal.Position, err error) {
+	if st.Internal {
+		return 0, 0, 0, fmt.Errorf("%w: %q is written by Braid only", catalog.ErrInternalStream, st.Name)
+	}
 	batches, err := shard.SplitBatches(records)
 	if err != nil {
 		return 0, 0, 0, err

@@ -63,7 +63,7 @@ func handleMetadata(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Resp
 func (c *conn) metadataTopic(st *engine.Stream) kmsg.MetadataResponseTopic {
 	t := kmsg.NewMetadataResponseTopic()
 	name := st.Name
-	t.Topic, t.TopicID = &name, st.TopicID
+	t.Topic, t.TopicID, t.IsInternal = &name, st.TopicID, st.Internal
 	node := c.s.opts.NodeID
 	for _, sh := range st.Stream.Shards {
 		p := kmsg.NewMetadataResponseTopicPartition()

@@ -27,6 +27,7 @@ var errorMap = []struct {
 	{catalog.ErrUnknownShard, kerr.UnknownTopicOrPartition},
 	{catalog.ErrInvalidConfig, kerr.InvalidConfig},
 	{catalog.ErrShardClosed, kerr.NotLeaderForPartition},
+	{catalog.ErrInternalStream, kerr.InvalidTopicException},
 	{shard.ErrClosed, kerr.NotLeaderForPartition},
 	{shard.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{shard.ErrCorruptBatch, kerr.CorruptMessage},

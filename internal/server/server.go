@@ -129,16 +129,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 }
 
 func registerEngineMetrics(reg *prometheus.Registry, eng *engine.Engine) {
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_streams", Help: "Streams on this node."},
-		func() float64 { return float64(len(eng.Streams())) }))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_shards", Help: "Shards on this node."},
-		func() float64 {
-			n := 0
-			for _, st := range eng.Streams() {
-				n += len(st.Shards)
+	// Internal streams (catalog.OffsetsStream) are Braid's own: they are
+	// not counted, so a new node reports 0.
+	userStreams := func() (streams, shards int) {
+		for _, st := range eng.Streams() {
+			if !st.Internal {
+				streams++
+				shards += len(st.Shards)
 			}
-			return float64(n)
-		}))
+		}
+		return streams, shards
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_streams", Help: "Streams on this node, internal ones not counted."},
+		func() float64 { n, _ := userStreams(); return float64(n) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_shards", Help: "Shards of the streams on this node, internal ones not counted."},
+		func() float64 { _, n := userStreams(); return float64(n) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_wal_durable_position_bytes", Help: "Bytes ever made durable in the shared log."},
 		func() float64 { return float64(eng.DurablePosition()) }))
 }
