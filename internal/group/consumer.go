@@ -255,7 +255,9 @@ func sortedTPs(m map[TopicPartition]bool) []TopicPartition {
 }
 
 // subscribedTopics resolves a member's names and regex against the
-// streams that exist.
+// streams that exist. As in Kafka, a regex matches whole names and may
+// match internal streams (__consumer_offsets) too: clients that want them
+// skipped resolve regexes themselves.
 func (m *cgMember) subscribedTopics(all map[string]TopicInfo) []string {
 	var out []string
 	for _, t := range m.topics {
@@ -266,7 +268,7 @@ func (m *cgMember) subscribedTopics(all map[string]TopicInfo) []string {
 	if m.regex != "" {
 		if re, err := regexp.Compile("^(?:" + m.regex + ")$"); err == nil {
 			for name := range all {
-				if re.MatchString(name) && !strings.HasPrefix(name, "__") {
+				if re.MatchString(name) {
 					out = append(out, name)
 				}
 			}

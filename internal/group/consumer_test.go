@@ -3,6 +3,7 @@ package group
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -162,5 +163,27 @@ func TestReconcileNeverOwnsTwice(t *testing.T) {
 	}
 	if d.State != StateStable || total != 12 {
 		t.Fatalf("after quiet heartbeats: state %s, %d of 12 shards owned", d.State, total)
+	}
+}
+
+// A KIP-848 subscription regex matches whole stream names, internal ones
+// included, as Kafka's broker-side resolution does (franz-go's
+// Test848RegexBrokerResolves relies on both).
+func TestSubscribedRegexWholeNamesAndInternal(t *testing.T) {
+	all := map[string]TopicInfo{"orders": {}, "a-orders": {}, "orders-v2": {}, "__consumer_offsets": {}, "other": {}}
+	for _, tc := range []struct {
+		regex  string
+		topics []string
+		want   []string
+	}{
+		{regex: "orders", want: []string{"orders"}},
+		{regex: ".*orders.*", want: []string{"a-orders", "orders", "orders-v2"}},
+		{regex: "orders|__consumer_offsets", want: []string{"__consumer_offsets", "orders"}},
+		{regex: "oth.*", topics: []string{"orders", "missing"}, want: []string{"orders", "other"}},
+	} {
+		m := &cgMember{regex: tc.regex, topics: tc.topics}
+		if got := m.subscribedTopics(all); !slices.Equal(got, tc.want) {
+			t.Errorf("regex %q, names %q: %q, want %q", tc.regex, tc.topics, got, tc.want)
+		}
 	}
 }
