@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the client smoke tests in test/smoke (kafka-python, confluent-kafka,
-# kafkajs) against a freshly started braid built from this checkout.
+# kafkajs) against a freshly started braid built from this checkout. Each
+# script prints its client's version and exits non-zero on any failed check;
+# each is killed after 60 s (they stop themselves after 55 s), so a hang
+# fails the run instead of stalling it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 trap stop_braid EXIT
@@ -11,7 +14,7 @@ passed=0
 failed=0
 run() {
   echo "smoke: $1"
-  if timeout 120 "${@:2}"; then
+  if timeout -k 5 60 "${@:2}"; then
     passed=$((passed + 1))
   else
     echo "smoke: $1 FAILED"; status=1; failed=$((failed + 1))
@@ -21,8 +24,11 @@ run() {
 run kafka-python /usr/bin/python3 "$root/test/smoke/smoke_kafka_python.py" "127.0.0.1:$port"
 run confluent-kafka /usr/bin/python3 "$root/test/smoke/smoke_confluent_kafka.py" "127.0.0.1:$port"
 cp "$root/test/smoke/package.json" "$root/test/smoke/smoke_kafkajs.js" "$work/"
-(cd "$work" && npm install --no-audit --no-fund --silent >/dev/null)
-run kafkajs node "$work/smoke_kafkajs.js" "127.0.0.1:$port"
+if (cd "$work" && timeout -k 5 300 npm install --no-audit --no-fund --silent >/dev/null); then
+  run kafkajs node "$work/smoke_kafkajs.js" "127.0.0.1:$port"
+else
+  echo "smoke: kafkajs FAILED: npm install of test/smoke/package.json failed"; status=1; failed=$((failed + 1))
+fi
 if [ $status -ne 0 ]; then
   echo "last braid log lines:"; tail -40 "$work/braid.log"
 fi
