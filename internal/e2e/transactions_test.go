@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -450,4 +451,52 @@ func kversionsOffsetFetch7() *kversion.Versions {
 	v := kversion.Stable()
 	v.SetMaxKeyVersion(9, 7)
 	return v
+}
+
+// TestProducerStateExpires: with short --transactional-id-expiration and
+// --producer-id-expiration, a finished transactional id and its producer's
+// per-shard state are forgotten, and the id starts afresh when used again.
+func TestProducerStateExpires(t *testing.T) {
+	p := braidtest.Start(t, "--transactional-id-expiration", "2s", "--producer-id-expiration", "2s",
+		"--retention-check-interval", "200ms")
+	ctx := testCtx(t, 60*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "exp", 1, nil)
+	cl := txnProducer(t, p, "tx-expire")
+	inTxn(t, ctx, cl, "exp", 0, true, "v")
+	cl.Close()
+
+	producers := func() int {
+		d, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"exp": {0: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		d.EachProducer(func(kadm.DescribedProducer) { n++ })
+		return n
+	}
+	if n := producers(); n != 1 {
+		t.Fatalf("%d producers on exp/0 right after the transaction, want 1", n)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		d, err := adm.DescribeTransactions(ctx, "tx-expire")
+		if err != nil {
+			t.Fatal(err)
+		}
+		idGone := errors.Is(d["tx-expire"].Err, kerr.TransactionalIDNotFound)
+		if idGone && producers() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: transactional id described as %+v, %d producers; want both expired", d["tx-expire"], producers())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The id works again, and the data is untouched.
+	again := txnProducer(t, p, "tx-expire")
+	inTxn(t, ctx, again, "exp", 0, true, "w")
+	if got, want := readAll(t, ctx, p, "exp", 0, true), []string{"v", "w"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed: %q, want %q", got, want)
+	}
 }

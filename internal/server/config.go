@@ -39,6 +39,18 @@ type Config struct {
 	// RetentionCheckInterval is how often time and size retention run
 	// (default 30s).
 	RetentionCheckInterval time.Duration
+	// ProducerIDExpiration forgets an idempotent producer's state on a shard
+	// after this long without a batch from it (Kafka's
+	// producer.id.expiration.ms; default 24h). Checked every
+	// RetentionCheckInterval.
+	ProducerIDExpiration time.Duration
+	// TransactionalIDExpiration forgets a transactional id with no
+	// transaction open after this long without a request (Kafka's
+	// transactional.id.expiration.ms; default 7 days).
+	TransactionalIDExpiration time.Duration
+	// TransactionMaxTimeout is the longest transaction timeout a producer
+	// may ask for (Kafka's transaction.max.timeout.ms; default 15m).
+	TransactionMaxTimeout time.Duration
 	// StreamDefaults are broker-wide defaults for stream configs, by Kafka
 	// name (e.g. retention.ms).
 	StreamDefaults catalog.Configs
@@ -48,17 +60,20 @@ type Config struct {
 // Defaults returns the embedded default configuration.
 func Defaults() Config {
 	return Config{
-		DataDir:                "./braid-data",
-		KafkaAddr:              "127.0.0.1:9092",
-		HTTPAddr:               "127.0.0.1:9644",
-		DefaultPartitions:      1,
-		CacheBytes:             256 << 20,
-		MaxRequestBytes:        100 << 20,
-		WALSegmentBytes:        128 << 20,
-		CheckpointInterval:     30 * time.Second,
-		RetentionCheckInterval: 30 * time.Second,
-		StreamDefaults:         catalog.Configs{},
-		LogLevel:               "info",
+		DataDir:                   "./braid-data",
+		KafkaAddr:                 "127.0.0.1:9092",
+		HTTPAddr:                  "127.0.0.1:9644",
+		DefaultPartitions:         1,
+		CacheBytes:                256 << 20,
+		MaxRequestBytes:           100 << 20,
+		WALSegmentBytes:           128 << 20,
+		CheckpointInterval:        30 * time.Second,
+		RetentionCheckInterval:    30 * time.Second,
+		ProducerIDExpiration:      24 * time.Hour,
+		TransactionalIDExpiration: 7 * 24 * time.Hour,
+		TransactionMaxTimeout:     15 * time.Minute,
+		StreamDefaults:            catalog.Configs{},
+		LogLevel:                  "info",
 	}
 }
 
@@ -114,6 +129,18 @@ func (c Config) Validate() error {
 	}
 	if c.CheckpointInterval < time.Second {
 		errs = append(errs, fmt.Errorf("checkpoint interval %s: must be at least 1s", c.CheckpointInterval))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"producer id expiration", c.ProducerIDExpiration},
+		{"transactional id expiration", c.TransactionalIDExpiration},
+		{"transaction max timeout", c.TransactionMaxTimeout},
+	} {
+		if d.v < time.Second {
+			errs = append(errs, fmt.Errorf("%s %s: must be at least 1s", d.name, d.v))
+		}
 	}
 	for k, v := range c.StreamDefaults {
 		if err := catalog.ValidateConfig(k, v); err != nil {

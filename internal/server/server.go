@@ -69,6 +69,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALSegmentBytes: cfg.WALSegmentBytes,
 		CheckpointEvery: cfg.CheckpointInterval, RetentionEvery: cfg.RetentionCheckInterval,
 		Defaults: cfg.StreamDefaults, Logger: logger,
+		ProducerIDExpiration: cfg.ProducerIDExpiration, TxnIDExpiration: cfg.TransactionalIDExpiration,
+		TxnMaxTimeout: cfg.TransactionMaxTimeout,
 		OnFlush: func(n int, took time.Duration) {
 			flushBytes.Add(float64(n))
 			flushSeconds.Observe(took.Seconds())
