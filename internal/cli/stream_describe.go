@@ -2,10 +2,16 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -20,7 +26,12 @@ type shardInfo struct {
 	Earliest    *int64  `json:"earliest"`
 	Latest      *int64  `json:"latest"`
 	SizeBytes   *int64  `json:"size_bytes"` // bytes kept (DescribeLogDirs), nil if unknown
-	Error       string  `json:"error,omitempty"`
+	// Compaction state, from Braid's HTTP address (--admin-addr); absent
+	// for streams that are not compacted or when it cannot be reached.
+	DirtyRatio  *float64 `json:"dirty_ratio,omitempty"`
+	CleanedTo   *int64   `json:"cleaned_to,omitempty"`
+	LastCleaned *string  `json:"last_cleaned,omitempty"`
+	Error       string   `json:"error,omitempty"`
 }
 
 type configInfo struct {
@@ -41,6 +52,7 @@ type streamDescription struct {
 }
 
 func newStreamDescribeCmd(f *clientFlags) *cobra.Command {
+	var adminAddr string
 	cmd := &cobra.Command{
 		Use:   "describe NAME",
 		Short: "Show a stream's shards, offsets and configuration",
@@ -49,14 +61,19 @@ its earliest and latest offsets, followed by the stream's configuration and
 where each value comes from (DEFAULT_CONFIG, DYNAMIC_TOPIC_CONFIG, ...).
 
 The latest offset is the offset the next record will get, so a shard holds
-latest - earliest records.
+latest - earliest records (fewer in a compacted stream, whose offsets have
+gaps). For compacted streams (cleanup.policy=compact) it also shows each
+shard's dirty ratio (the share of its cleanable bytes not yet compacted),
+the offset compacted up to and the time of the last cleaning, read from
+Braid's HTTP address (--admin-addr, $BRAID_ADMIN_ADDR).
 
 If the broker cannot report offsets or configs, the rest is still printed and
 the failure is shown instead.
 
 Examples:
   braid stream describe orders
-  braid stream describe orders --format json | jq '.shards[] | .latest - .earliest'`,
+  braid stream describe orders --format json | jq '.shards[] | .latest - .earliest'
+  braid stream describe profiles --admin-addr 10.0.0.5:9644`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.withAdmin(cmd.Context(), func(ctx context.Context, adm *kadm.Client) error {
@@ -64,6 +81,7 @@ Examples:
 				if err != nil {
 					return err
 				}
+				addCleanState(ctx, adminAddr, d)
 				if f.json() {
 					return writeJSON(cmd.OutOrStdout(), d)
 				}
@@ -71,7 +89,56 @@ Examples:
 			})
 		},
 	}
+	def := defaultAdminAddr
+	if env := strings.TrimSpace(os.Getenv(envAdminAddr)); env != "" {
+		def = env
+	}
+	cmd.Flags().StringVar(&adminAddr, "admin-addr", def,
+		"Braid's HTTP address (host:port), for the compaction state; empty skips it; $"+envAdminAddr+" sets the default")
 	return cmd
+}
+
+const (
+	envAdminAddr     = "BRAID_ADMIN_ADDR"
+	defaultAdminAddr = "127.0.0.1:9644"
+)
+
+// addCleanState fills in the compaction state of a compacted stream from
+// GET /v1/streams/{name}; like sizes it is best effort.
+func addCleanState(ctx context.Context, addr string, d *streamDescription) {
+	if addr == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/streams/"+url.PathEscape(d.Name), nil)
+	if err != nil {
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Compacted bool `json:"compacted"`
+		Shards    []struct {
+			Shard       int32   `json:"shard"`
+			DirtyRatio  float64 `json:"dirty_ratio"`
+			CleanedTo   int64   `json:"cleaned_to"`
+			LastCleaned string  `json:"last_cleaned"`
+		} `json:"shards"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil || !st.Compacted {
+		return
+	}
+	for _, s := range st.Shards {
+		for i := range d.Shards {
+			if d.Shards[i].Shard == s.Shard {
+				d.Shards[i].DirtyRatio, d.Shards[i].CleanedTo, d.Shards[i].LastCleaned = &s.DirtyRatio, &s.CleanedTo, &s.LastCleaned
+			}
+		}
+	}
 }
 
 func describeStream(ctx context.Context, f *clientFlags, adm *kadm.Client, name string) (*streamDescription, error) {
@@ -191,9 +258,13 @@ func printDescription(w io.Writer, d *streamDescription) error {
 	}
 
 	header := []string{"SHARD", "LEADER", "EPOCH", "REPLICAS", "EARLIEST", "LATEST", "SIZE"}
-	showErr := false
+	showErr, showClean := false, false
 	for _, s := range d.Shards {
 		showErr = showErr || s.Error != ""
+		showClean = showClean || s.DirtyRatio != nil
+	}
+	if showClean {
+		header = append(header, "DIRTY", "CLEANED TO", "LAST CLEANED")
 	}
 	if showErr {
 		header = append(header, "ERROR")
@@ -201,6 +272,16 @@ func printDescription(w io.Writer, d *streamDescription) error {
 	var rows [][]string
 	for _, s := range d.Shards {
 		row := []string{itoa(s.Shard), itoa(s.Leader), itoa(s.LeaderEpoch), joinInt32s(s.Replicas), optOffset(s.Earliest), optOffset(s.Latest), optOffset(s.SizeBytes)}
+		if showClean {
+			dirty, last := "-", "never"
+			if s.DirtyRatio != nil {
+				dirty = strconv.FormatFloat(*s.DirtyRatio, 'f', 2, 64)
+			}
+			if s.LastCleaned != nil && *s.LastCleaned != "" {
+				last = *s.LastCleaned
+			}
+			row = append(row, dirty, optOffset(s.CleanedTo), last)
+		}
 		if showErr {
 			row = append(row, s.Error)
 		}

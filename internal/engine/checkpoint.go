@@ -159,6 +159,8 @@ func applyFrame(sh *shard.Shard, pos wal.Position, kind wal.Kind, body []byte) e
 	switch kind {
 	case shard.KindBatch:
 		return sh.Replay(payload, pos+wal.HeaderLen+shard.FramePrefixLen)
+	case shard.KindCompact:
+		return sh.ReplayCompact(payload)
 	case shard.KindLogStart:
 		if len(payload) != 8 {
 			return fmt.Errorf("log-start frame of %d bytes", len(payload))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,13 @@ type Options struct {
 	MoveAfterBytes  int64
 	MoveAfter       time.Duration
 	MoveBytesPerSec int64
+	// CleanerEvery is how often the cleaner looks for compacted shards due
+	// for a pass (default 15 s); CleanerBytesPerSec is its I/O budget, read
+	// and write together (default 64 MiB/s).
+	CleanerEvery       time.Duration
+	CleanerBytesPerSec int64
+	// OnClean observes every cleaning pass that ran (for metrics).
+	OnClean func(shard.CompactStats)
 	// RetentionEvery is how often retention (cleanup.policy=delete) runs;
 	// default 30 s. RetentionGrace keeps deleted segment files open that
 	// long for reads under way; default 60 s.
@@ -102,6 +110,12 @@ func (o *Options) setDefaults() {
 	if o.MoveAfter <= 0 {
 		o.MoveAfter = 2 * time.Minute
 	}
+	if o.CleanerEvery <= 0 {
+		o.CleanerEvery = 15 * time.Second
+	}
+	if o.CleanerBytesPerSec <= 0 {
+		o.CleanerBytesPerSec = 64 << 20
+	}
 	if o.RetentionEvery <= 0 {
 		o.RetentionEvery = 30 * time.Second
 	}
@@ -122,6 +136,8 @@ type Stream struct {
 	SegmentBytes    int64
 	LogAppendTime   bool
 	Retention       shard.RetentionPolicy
+	// Compact is set for cleanup.policy=compact (or compact,delete).
+	Compact *shard.CompactPolicy
 }
 
 // Engine is an open data directory.
@@ -210,9 +226,6 @@ func Open(opts Options) (*Engine, error) {
 			st.Shards[snap.Key.Shard].Restore(snap)
 		}
 	}
-	if err := e.openSegments(byID); err != nil {
-		return nil, err
-	}
 	if ck.offsets != nil {
 		if err := e.offsets.Restore(ck.offsets); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
@@ -249,6 +262,13 @@ func Open(opts Options) (*Engine, error) {
 	}
 	ref.WAL = w
 	e.wal = w
+	// Segment files are opened once replay has rebuilt the whole index:
+	// compaction frames in the log refer to files the checkpoint does not
+	// know, and a file nothing refers to is removed here.
+	if err := e.openSegments(byID); err != nil {
+		w.Close()
+		return nil, err
+	}
 	e.offsets.Attach(w)
 	e.txns.Attach(w)
 	// Transactions a crash caught between their prepare and complete
@@ -264,10 +284,11 @@ func Open(opts Options) (*Engine, error) {
 	opts.Logger.Info("engine: recovered", "dir", opts.Dir, "streams", len(*e.streams.Load()),
 		"checkpoint_at", ck.replayFrom, "frames_replayed", replayed, "frames_skipped", skipped,
 		"wal_end", w.Durable(), "took", time.Since(began))
-	e.wg.Add(3)
+	e.wg.Add(4)
 	go e.background()
 	go e.mover()
 	go e.retention()
+	go e.cleaner()
 	ok = true
 	return e, nil
 }
@@ -343,6 +364,17 @@ func (e *Engine) installStreams(log shard.Log) map[uint64]*Stream {
 			}
 		}
 		st.LogAppendTime = cs.Configs.Get("message.timestamp.type", e.opts.Defaults) == "LogAppendTime"
+		if strings.Contains(cs.Configs.Get("cleanup.policy", e.opts.Defaults), "compact") {
+			ratio, _ := strconv.ParseFloat(cs.Configs.Get("min.cleanable.dirty.ratio", e.opts.Defaults), 64)
+			st.Compact = &shard.CompactPolicy{
+				SegmentBytes:    st.SegmentBytes,
+				SegmentMs:       cs.Configs.Int("segment.ms", e.opts.Defaults),
+				MinLagMs:        cs.Configs.Int("min.compaction.lag.ms", e.opts.Defaults),
+				MaxLagMs:        cs.Configs.Int("max.compaction.lag.ms", e.opts.Defaults),
+				DeleteRetention: cs.Configs.Int("delete.retention.ms", e.opts.Defaults),
+				MinDirtyRatio:   ratio,
+			}
+		}
 		next[cs.Name] = st
 		byID[uint64(cs.ID)] = st
 	}
@@ -457,6 +489,11 @@ func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func
 		}
 		if headers[i], err = shard.Validate(b); err != nil {
 			return 0, 0, 0, err
+		}
+		if st.Compact != nil {
+			if err := shard.CheckKeys(b, headers[i]); err != nil {
+				return 0, 0, 0, err
+			}
 		}
 		h := headers[i]
 		switch {

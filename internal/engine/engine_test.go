@@ -17,13 +17,14 @@ import (
 	"github.com/braidstream/braid/internal/shard"
 )
 
-// batch builds an uncompressed RecordBatch v2 holding the given values.
+// batch builds an uncompressed RecordBatch v2 holding the given values,
+// each keyed by itself (so it can go to compacted streams too).
 func batch(values ...string) []byte {
 	var recs []byte
 	for i, v := range values {
 		r := kmsg.NewRecord()
 		r.OffsetDelta = int32(i)
-		r.Value = []byte(v)
+		r.Key, r.Value = []byte(v), []byte(v)
 		body := r.AppendTo(nil)[1:] // length varint of 0 is one byte
 		recs = binary.AppendVarint(recs, int64(len(body)))
 		recs = append(recs, body...)

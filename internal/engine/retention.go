@@ -52,7 +52,7 @@ func (e *Engine) RetentionPass(ctx context.Context) RetentionStats {
 			if n := sh.ExpireProducers(e.opts.ProducerIDExpiration, now); n > 0 {
 				e.opts.Logger.Info("engine: expired idle producers", "stream", st.Name, "shard", sh.Key().Shard, "count", n)
 			}
-			freed, err := sh.DropSegmentsBelowStart(e.opts.RetentionGrace, now)
+			freed, err := sh.DropUnreferencedSegments(e.opts.RetentionGrace, now)
 			if err != nil {
 				e.opts.Logger.Error("engine: remove expired segments", "stream", st.Name, "err", err)
 			}

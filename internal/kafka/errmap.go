@@ -34,6 +34,7 @@ var errorMap = []struct {
 	{shard.ErrUnsupportedCompression, kerr.UnsupportedCompressionType},
 	{shard.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
 	{shard.ErrTransactional, kerr.InvalidRecord},
+	{shard.ErrNullKey, kerr.InvalidRecord},
 	{shard.ErrNotInTransaction, kerr.InvalidTxnState},
 	{engine.ErrControlBatch, kerr.InvalidRecord},
 	{engine.ErrNotTransactional, kerr.InvalidRecord},

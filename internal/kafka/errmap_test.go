@@ -19,7 +19,7 @@ func TestEveryDomainErrorIsMapped(t *testing.T) {
 	for _, err := range []error{
 		catalog.ErrStreamExists, catalog.ErrUnknownStream, catalog.ErrInvalidName, catalog.ErrInvalidShards,
 		catalog.ErrUnknownShard, catalog.ErrInvalidConfig, catalog.ErrShardClosed, catalog.ErrInternalStream,
-		shard.ErrClosed, shard.ErrOffsetOutOfRange, shard.ErrCorruptBatch, shard.ErrUnsupportedCompression,
+		shard.ErrNullKey, shard.ErrClosed, shard.ErrOffsetOutOfRange, shard.ErrCorruptBatch, shard.ErrUnsupportedCompression,
 		shard.ErrUnsupportedMagic, shard.ErrTransactional,
 		shard.ErrOutOfOrderSequence, shard.ErrInvalidProducerEpoch, shard.ErrUnknownProducer,
 		engine.ErrRecordTooLarge,

@@ -39,6 +39,11 @@ type Config struct {
 	// RetentionCheckInterval is how often time and size retention run
 	// (default 30s).
 	RetentionCheckInterval time.Duration
+	// CleanerInterval is how often the cleaner looks for compacted shards
+	// due for a pass (default 15s); CleanerBytesPerSec is its I/O budget
+	// (default 64 MiB/s).
+	CleanerInterval    time.Duration
+	CleanerBytesPerSec int64
 	// ProducerIDExpiration forgets an idempotent producer's state on a shard
 	// after this long without a batch from it (Kafka's
 	// producer.id.expiration.ms; default 24h). Checked every
@@ -69,6 +74,8 @@ func Defaults() Config {
 		WALSegmentBytes:           128 << 20,
 		CheckpointInterval:        30 * time.Second,
 		RetentionCheckInterval:    30 * time.Second,
+		CleanerInterval:           15 * time.Second,
+		CleanerBytesPerSec:        64 << 20,
 		ProducerIDExpiration:      24 * time.Hour,
 		TransactionalIDExpiration: 7 * 24 * time.Hour,
 		TransactionMaxTimeout:     15 * time.Minute,
@@ -126,6 +133,12 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionCheckInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("retention check interval %s: must be at least 10ms", c.RetentionCheckInterval))
+	}
+	if c.CleanerInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("cleaner interval %s: must be at least 10ms", c.CleanerInterval))
+	}
+	if c.CleanerBytesPerSec < 1<<20 {
+		errs = append(errs, fmt.Errorf("cleaner bytes per sec %d: must be at least 1 MiB", c.CleanerBytesPerSec))
 	}
 	if c.CheckpointInterval < time.Second {
 		errs = append(errs, fmt.Errorf("checkpoint interval %s: must be at least 1s", c.CheckpointInterval))

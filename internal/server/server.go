@@ -18,6 +18,7 @@ import (
 
 	"github.com/braidstream/braid/internal/engine"
 	"github.com/braidstream/braid/internal/kafka"
+	"github.com/braidstream/braid/internal/shard"
 )
 
 // Run starts a node and serves until ctx is done, then shuts down
@@ -30,6 +31,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var isReady atomic.Bool
+	var served atomic.Pointer[engine.Engine] // set once recovered
 
 	var httpSrv *http.Server
 	var httpLn net.Listener
@@ -52,6 +54,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 			}
 			w.Write([]byte("ok\n"))
 		})
+		mux.HandleFunc("GET /v1/streams/{name}", func(w http.ResponseWriter, r *http.Request) {
+			serveStreamState(w, r, served.Load())
+		})
 		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go httpSrv.Serve(ln)
 		defer httpSrv.Close()
@@ -62,7 +67,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)})
 	retainedShards := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_retention_trimmed_shards_total", Help: "Times retention moved a shard's log start."})
 	retainedBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_retention_removed_bytes_total", Help: "Bytes of shard segment files removed by retention."})
-	reg.MustRegister(flushBytes, flushSeconds, retainedShards, retainedBytes)
+	cleanerRuns := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_runs_total", Help: "Compaction passes that ran on a shard."})
+	cleanerRead := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_cleaned_bytes_total", Help: "Bytes of log read by compaction passes."})
+	cleanerRemoved := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_removed_bytes_total", Help: "Bytes of log removed by compaction."})
+	cleanerRecords := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_removed_records_total", Help: "Records removed by compaction."})
+	reg.MustRegister(flushBytes, flushSeconds, retainedShards, retainedBytes, cleanerRuns, cleanerRead, cleanerRemoved, cleanerRecords)
 
 	began := time.Now()
 	eng, err := engine.Open(engine.Options{
@@ -71,6 +80,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		Defaults: cfg.StreamDefaults, Logger: logger,
 		ProducerIDExpiration: cfg.ProducerIDExpiration, TxnIDExpiration: cfg.TransactionalIDExpiration,
 		TxnMaxTimeout: cfg.TransactionMaxTimeout,
+		CleanerEvery:  cfg.CleanerInterval, CleanerBytesPerSec: cfg.CleanerBytesPerSec,
+		OnClean: func(s shard.CompactStats) {
+			cleanerRuns.Inc()
+			cleanerRead.Add(float64(s.ReadBytes))
+			cleanerRemoved.Add(float64(s.RemovedBytes))
+			cleanerRecords.Add(float64(s.Removed))
+		},
 		OnFlush: func(n int, took time.Duration) {
 			flushBytes.Add(float64(n))
 			flushSeconds.Observe(took.Seconds())
@@ -104,6 +120,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	reg.MustRegister(newGroupCollector(eng, ks.Groups()))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- ks.Serve(ln) }()
+	served.Store(eng)
 	isReady.Store(true)
 	var httpAddr net.Addr
 	if httpLn != nil {

@@ -15,6 +15,8 @@ import (
 // recovery no longer refers to. Segment files wholly below the log start
 // are unlinked at once but their descriptors stay open for a grace period,
 // so reads already under way finish (Kafka's file.delete.delay.ms).
+// Files go once no index entry refers to them (see
+// DropUnreferencedSegments), which covers compaction's rewrites too.
 
 // RetentionPolicy is one shard's delete policy; -1 disables a limit.
 type RetentionPolicy struct {
@@ -52,39 +54,49 @@ func (s *Shard) RetentionTarget(p RetentionPolicy, now time.Time) Offset {
 }
 
 type retiredFile struct {
-	f       *os.File
+	sf      *segFile
 	closeAt time.Time
 }
 
-// DropSegmentsBelowStart unlinks segment files no index entry refers to any
-// more (all their batches are below the log start) and closes, after
-// grace, those dropped earlier. It returns the bytes freed.
-func (s *Shard) DropSegmentsBelowStart(grace time.Duration, now time.Time) (int64, error) {
+// DropUnreferencedSegments unlinks segment files no index entry refers to
+// any more (their batches are below the log start, or compaction rewrote
+// them elsewhere) and closes, after grace, those dropped earlier. The
+// active segment stays, and nothing goes while a compaction frame that
+// unreferenced files is not yet durable: a crash must find every file the
+// log it replays refers to. It returns the bytes freed.
+func (s *Shard) DropUnreferencedSegments(grace time.Duration, now time.Time) (int64, error) {
 	s.segMu.Lock()
 	defer s.segMu.Unlock()
 	kept := s.retired[:0]
 	for _, r := range s.retired {
 		if now.After(r.closeAt) {
-			r.f.Close()
+			r.sf.f.Close()
 		} else {
 			kept = append(kept, r)
 		}
 	}
+	changed := len(kept) != len(s.retired)
 	s.retired = kept
-	// Segment entries precede WAL entries in the index, so the first entry
-	// tells which segments are still needed: those from its segment on, or
-	// none if it is in the WAL (or there is none).
 	s.mu.RLock()
-	needFrom := int64(1<<63 - 1)
-	if len(s.entries) > 0 && s.entries[0].Loc.Seg != InWAL {
-		needFrom = s.entries[0].Loc.Seg
+	if s.log.Durable() < s.dropAfter {
+		s.mu.RUnlock()
+		if changed {
+			s.publishSegsLocked()
+		}
+		return 0, nil
+	}
+	referenced := map[int64]bool{}
+	for _, e := range s.entries {
+		if e.Loc.Seg != InWAL {
+			referenced[e.Loc.Seg] = true
+		}
 	}
 	s.mu.RUnlock()
 	var freed int64
 	var keep []*segFile
 	var err error
 	for _, sf := range s.segs {
-		if sf.base >= needFrom || err != nil {
+		if referenced[sf.id] || sf == s.active || err != nil {
 			keep = append(keep, sf)
 			continue
 		}
@@ -93,10 +105,10 @@ func (s *Shard) DropSegmentsBelowStart(grace time.Duration, now time.Time) (int6
 			keep = append(keep, sf)
 			continue
 		}
-		s.retired = append(s.retired, retiredFile{f: sf.f, closeAt: now.Add(grace)})
+		s.retired = append(s.retired, retiredFile{sf: sf, closeAt: now.Add(grace)})
 		freed += sf.size
 	}
-	if len(keep) != len(s.segs) {
+	if len(keep) != len(s.segs) || changed {
 		s.segs = keep
 		s.publishSegsLocked()
 	}

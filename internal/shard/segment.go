@@ -9,29 +9,54 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/braidstream/braid/internal/wal"
 )
 
 // Shard segment files hold a shard's older batches, moved out of the shared
-// write-ahead log in the background. A segment is a plain concatenation of
-// RecordBatch v2 bytes (Kafka's own .log layout), named by the base offset of
-// its first batch:
+// write-ahead log in the background or rewritten by compaction. A segment is
+// a plain concatenation of RecordBatch v2 bytes (Kafka's own .log layout),
+// named by its id:
 //
-//	shards/<stream id>/<shard id>/00000000000000004096.seg
+//	shards/<stream id>/<shard id>/<20-digit id>.seg
 //
-// The index (and so the checkpoint) is the only record of what a segment
-// holds: bytes past the last indexed batch, or a file no entry refers to,
-// come from a move that crashed before its checkpoint and are cut off at
-// recovery (the moved batches are still in the log then).
+// An id is never given to two files of a shard: new ids are above every id
+// on disk and at least the wall clock in nanoseconds, so an id freed by a
+// removed file is not handed out again (files of older versions are named
+// by their first batch's base offset, far below any clock reading). That
+// lets compaction write the same offsets to a new file while readers still
+// use the old one.
+//
+// The index (and so the checkpoint, and compaction frames in the log) is the
+// only record of what a segment holds: bytes past the last indexed batch, or
+// a file no entry refers to, come from a move or a compaction that crashed
+// before it was recorded and are cut off at recovery. The mover appends to
+// one active segment; any other file is immutable, and goes once no entry
+// refers to it.
 type segFile struct {
-	base int64
+	id   int64
 	f    *os.File
 	size int64
 }
 
-// SegmentName is the file name of the segment whose first batch has base.
-func SegmentName(base int64) string { return fmt.Sprintf("%020d.seg", base) }
+// SegmentName is the file name of the segment with the given id.
+func SegmentName(id int64) string { return fmt.Sprintf("%020d.seg", id) }
+
+// newSegmentLocked creates an empty segment file with a fresh id (segMu
+// held). It is not in s.segs yet.
+func (s *Shard) newSegmentLocked() (*segFile, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("shard %s: create segment dir: %w", s.key, err)
+	}
+	id := max(s.nextSegID, time.Now().UnixNano())
+	s.nextSegID = id + 1
+	f, err := os.OpenFile(filepath.Join(s.dir, SegmentName(id)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: create segment: %w", s.key, err)
+	}
+	return &segFile{id: id, f: f}, nil
+}
 
 func (s *Shard) readAt(p []byte, loc Location) error {
 	if loc.Seg == InWAL {
@@ -39,8 +64,8 @@ func (s *Shard) readAt(p []byte, loc Location) error {
 	}
 	segs := s.segsRO.Load()
 	if segs != nil {
-		i := sort.Search(len(*segs), func(i int) bool { return (*segs)[i].base >= loc.Seg })
-		if i < len(*segs) && (*segs)[i].base == loc.Seg {
+		i := sort.Search(len(*segs), func(i int) bool { return (*segs)[i].id >= loc.Seg })
+		if i < len(*segs) && (*segs)[i].id == loc.Seg {
 			if _, err := (*segs)[i].f.ReadAt(p, int64(loc.Pos)); err != nil {
 				return fmt.Errorf("shard %s: read segment %s: %w", s.key, SegmentName(loc.Seg), err)
 			}
@@ -50,8 +75,14 @@ func (s *Shard) readAt(p []byte, loc Location) error {
 	return fmt.Errorf("shard %s: segment %s is gone", s.key, SegmentName(loc.Seg))
 }
 
+// publishSegsLocked gives readers the files they may read: the live ones
+// and those unlinked but still open for reads under way (segMu held).
 func (s *Shard) publishSegsLocked() {
 	cp := append([]*segFile(nil), s.segs...)
+	for _, r := range s.retired {
+		cp = append(cp, r.sf)
+	}
+	sort.Slice(cp, func(i, j int) bool { return cp[i].id < cp[j].id })
 	s.segsRO.Store(&cp)
 }
 
@@ -80,9 +111,9 @@ func (s *Shard) OpenSegments() error {
 		if !strings.HasSuffix(name, ".seg") {
 			continue
 		}
-		base, err := strconv.ParseInt(strings.TrimSuffix(name, ".seg"), 10, 64)
+		id, err := strconv.ParseInt(strings.TrimSuffix(name, ".seg"), 10, 64)
 		path := filepath.Join(s.dir, name)
-		end, referenced := refEnd[base]
+		end, referenced := refEnd[id]
 		if err != nil || !referenced {
 			if err := os.Remove(path); err != nil {
 				return fmt.Errorf("shard %s: remove unreferenced segment: %w", s.key, err)
@@ -108,9 +139,13 @@ func (s *Shard) OpenSegments() error {
 				return fmt.Errorf("shard %s: truncate segment: %w", s.key, err)
 			}
 		}
-		s.segs = append(s.segs, &segFile{base: base, f: f, size: end})
+		s.segs = append(s.segs, &segFile{id: id, f: f, size: end})
+		s.nextSegID = max(s.nextSegID, id+1)
 	}
-	sort.Slice(s.segs, func(i, j int) bool { return s.segs[i].base < s.segs[j].base })
+	sort.Slice(s.segs, func(i, j int) bool { return s.segs[i].id < s.segs[j].id })
+	// The mover starts a new active segment: after a restart no file is
+	// appended to again.
+	s.active = nil
 	s.publishSegsLocked()
 	return nil
 }
@@ -134,9 +169,6 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 	}
 	s.segMu.Lock()
 	defer s.segMu.Unlock()
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return 0, fmt.Errorf("shard %s: create segment dir: %w", s.key, err)
-	}
 	touched := map[*segFile]bool{}
 	created := false
 	newLocs := make([]Location, len(move))
@@ -162,24 +194,25 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 	}
 	var moved int64
 	for k, e := range move {
-		if n := len(s.segs); n == 0 || s.segs[n-1].size >= segmentBytes {
+		if s.active == nil || s.active.size >= segmentBytes {
 			if err := flush(); err != nil {
 				return 0, err
 			}
-			f, err := os.OpenFile(filepath.Join(s.dir, SegmentName(int64(e.Base))), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+			sf, err := s.newSegmentLocked()
 			if err != nil {
-				return 0, fmt.Errorf("shard %s: create segment: %w", s.key, err)
+				return 0, err
 			}
-			s.segs = append(s.segs, &segFile{base: int64(e.Base), f: f})
+			s.segs = append(s.segs, sf)
+			s.active = sf
 			created = true
 		}
-		cur = s.segs[len(s.segs)-1]
+		cur = s.active
 		touched[cur] = true
 		data, err := s.readEntry(e)
 		if err != nil {
 			return 0, fmt.Errorf("shard %s: read batch %d to move: %w", s.key, e.Base, err)
 		}
-		newLocs[k] = Location{Seg: cur.base, Pos: wal.Position(cur.size), Size: e.Loc.Size}
+		newLocs[k] = Location{Seg: cur.id, Pos: wal.Position(cur.size), Size: e.Loc.Size}
 		pending = append(pending, data...)
 		cur.size += int64(len(data))
 		moved += int64(len(data))
@@ -233,9 +266,9 @@ func (s *Shard) CloseFiles() {
 		sf.f.Close()
 	}
 	for _, r := range s.retired {
-		r.f.Close()
+		r.sf.f.Close()
 	}
-	s.segs, s.retired = nil, nil
+	s.segs, s.retired, s.active = nil, nil, nil
 	s.segsRO.Store(nil)
 }
 

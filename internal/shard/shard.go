@@ -95,11 +95,23 @@ type Shard struct {
 
 	dir   string     // segment files
 	segMu sync.Mutex // guards segs; held across segment writes, never under mu
-	segs  []*segFile // ascending by base; the last is active
+	segs  []*segFile // ascending by id
+	// active is the segment the mover appends to (nil: start a new one).
+	active    *segFile
+	nextSegID int64 // lower bound for the next segment id
 	// retired are unlinked segment files kept open until in-flight reads
 	// are done (see retention.go).
 	retired []retiredFile
-	segsRO  atomic.Pointer[[]*segFile]
+	// segsRO is what readers search by id: segs and retired files.
+	segsRO atomic.Pointer[[]*segFile]
+	// dropAfter: no segment file may go before the log is durable here
+	// (the end of the last compaction frame; guarded by mu).
+	dropAfter wal.Position
+	// cleanedTo: offsets below it were compacted by the last pass. It is
+	// not checkpointed: after a restart, the first pass treats the whole
+	// log as dirty. lastCleaned is when the last pass ran.
+	cleanedTo   Offset
+	lastCleaned time.Time
 
 	hw         atomic.Int64
 	lastAppend atomic.Int64 // unix nanos
