@@ -164,3 +164,87 @@ func TestCompactKeepsLatestPerKey(t *testing.T) {
 		})
 	}
 }
+
+func TestCompactTombstonesLagAndHead(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir)
+	defer e.Close()
+	old, now := time.Now().Add(-time.Hour), time.Now()
+	if _, err := e.CreateStream("c", 1, catalog.Configs{"cleanup.policy": "compact", "segment.bytes": "14",
+		"delete.retention.ms": "60000", "min.compaction.lag.ms": "600000"}, false); err != nil {
+		t.Fatal(err)
+	}
+	st := e.Stream("c")
+	for _, b := range []struct {
+		ts   time.Time
+		recs []kv
+	}{
+		{old, []kv{{"gone", val("v1")}}},   // 0
+		{old, []kv{{"gone", nil}}},         // 1: an hour-old tombstone: removed with its key
+		{old, []kv{{"young", val("v1")}}},  // 2
+		{now, []kv{{"young", nil}}},        // 3: younger than min.compaction.lag.ms: not cleanable
+		{old, []kv{{"after", val("old")}}}, // 4: behind a young batch, so not cleanable either
+		{now, []kv{{"head", val("h")}}},    // 5
+	} {
+		if _, _, end, err := e.Produce(st, st.Shards[0], keyedBatch(t, b.ts, kgo.NoCompression(), b.recs...), nil); err != nil {
+			t.Fatal(err)
+		} else if err := e.WaitDurable(t.Context(), end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := st.Shards[0].CleanState(*st.Compact, time.Now())
+	if state.CleanEnd != 3 || !state.Due {
+		t.Fatalf("clean state %+v, want the range to end at 3 (min lag) and be due", state)
+	}
+	e.CleanPass(t.Context(), false)
+	want := []rec{{2, "young", "v1"}, {3, "young", "<nil>"}, {4, "after", "old"}, {5, "head", "h"}}
+	if got := readRecords(t, e, "c", 0); !slices.Equal(got, want) {
+		t.Fatalf("after cleaning: %v, want %v", got, want)
+	}
+	if state := st.Shards[0].CleanState(*st.Compact, time.Now()); state.Due || state.CleanedTo != 3 || state.LastCleaned.IsZero() {
+		t.Fatalf("clean state after the pass %+v, want cleaned to 3 and not due", state)
+	}
+}
+
+// TestCompactNeverCleansOpenTransactions: the last stable offset bounds the
+// cleanable range, so records of a transaction still open stay, and so do
+// later records of their keys' older versions.
+func TestCompactLastStableOffsetBounds(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir)
+	defer e.Close()
+	if _, err := e.CreateStream("c", 1, catalog.Configs{"cleanup.policy": "compact", "segment.bytes": "14"}, false); err != nil {
+		t.Fatal(err)
+	}
+	st := e.Stream("c")
+	sh := st.Shards[0]
+	put := func(b []byte, inTxn func(int64, int16) error) {
+		t.Helper()
+		if _, _, end, err := e.Produce(st, sh, b, inTxn); err != nil {
+			t.Fatal(err)
+		} else if err := e.WaitDurable(t.Context(), end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	put(keyedBatch(t, now, kgo.NoCompression(), kv{"k", val("1")}), nil) // 0
+	tb := keyedBatch(t, now, kgo.NoCompression(), kv{"k", val("2")})     // 1: open transaction
+	binary.BigEndian.PutUint16(tb[21:], 0x10)                            // transactional
+	binary.BigEndian.PutUint64(tb[43:], 7)                               // producer id
+	binary.BigEndian.PutUint16(tb[51:], 0)                               // epoch
+	binary.BigEndian.PutUint32(tb[53:], 0)                               // sequence
+	binary.BigEndian.PutUint32(tb[17:], crc32.Checksum(tb[21:], crc32.MakeTable(crc32.Castagnoli)))
+	put(tb, func(int64, int16) error { return nil })
+	put(keyedBatch(t, now, kgo.NoCompression(), kv{"k", val("3")}), nil) // 2
+	put(keyedBatch(t, now, kgo.NoCompression(), kv{"z", val("4")}), nil) // 3: head
+	if lso := sh.LastStableOffset(); lso != 1 {
+		t.Fatalf("last stable offset %d, want 1", lso)
+	}
+	if state := sh.CleanState(*st.Compact, time.Now()); state.CleanEnd != 1 {
+		t.Fatalf("clean end %d with a transaction open at 1, want 1", state.CleanEnd)
+	}
+	e.CleanPass(t.Context(), true)
+	if got := readRecords(t, e, "c", 0); len(got) != 4 {
+		t.Fatalf("cleaning below an open transaction removed records: %v", got)
+	}
+}
