@@ -51,7 +51,7 @@ func (a *admin) Close() { a.cl.Close() }
 // ensureStream returns the stream's partition count, creating the stream
 // with partitions shards when it does not exist. created tells the caller
 // whether the run owns the stream (and may delete it).
-func ensureStream(ctx context.Context, a *admin, stream string, partitions int) (n int, created bool, err error) {
+func ensureStream(ctx context.Context, a *admin, stream string, partitions int, configs map[string]*string) (n int, created bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
 	td, err := describe(ctx, a, stream)
@@ -64,7 +64,7 @@ func ensureStream(ctx context.Context, a *admin, stream string, partitions int) 
 	if !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
 		return 0, false, fmt.Errorf("look up stream %q: %w", stream, td.Err)
 	}
-	resp, err := a.adm.CreateTopic(ctx, int32(partitions), -1, nil, stream)
+	resp, err := a.adm.CreateTopic(ctx, int32(partitions), -1, configs, stream)
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		if resp.ErrMessage != "" {
 			err = fmt.Errorf("%w: %s", err, resp.ErrMessage)

@@ -24,12 +24,18 @@ type Config struct {
 	Brokers    []string
 	Stream     string
 	Partitions int // used only when the stream is created
+	// StreamConfigs are set on the stream when the run creates it (e.g.
+	// cleanup.policy=compact).
+	StreamConfigs map[string]*string
 
 	RecordSize int
-	Count      int64         // records to produce; 0 = no limit (Duration must be set)
-	Duration   time.Duration // produce for this long; 0 = no limit (Count must be set)
-	Rate       float64       // records/s across all producers; 0 = as fast as possible
-	Producers  int
+	// Keys, when positive, keys records "k<n>" with n cycling through
+	// Keys values (a compacted stream needs keys); 0 sends no key.
+	Keys      int
+	Count     int64         // records to produce; 0 = no limit (Duration must be set)
+	Duration  time.Duration // produce for this long; 0 = no limit (Count must be set)
+	Rate      float64       // records/s across all producers; 0 = as fast as possible
+	Producers int
 
 	Acks               string // all, 1 or 0
 	Linger             time.Duration
@@ -72,6 +78,7 @@ type Result struct {
 // says how it was produced.
 type Settings struct {
 	RecordSize         int     `json:"record_size"`
+	Keys               int     `json:"keys,omitempty"`
 	Count              int64   `json:"count,omitempty"`
 	Duration           string  `json:"duration,omitempty"`
 	Rate               float64 `json:"rate,omitempty"`
@@ -147,7 +154,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	defer adm.Close()
 
-	parts, created, err := ensureStream(ctx, adm, cfg.Stream, cfg.Partitions)
+	parts, created, err := ensureStream(ctx, adm, cfg.Stream, cfg.Partitions, cfg.StreamConfigs)
 	if err != nil {
 		return nil, err
 	}
@@ -272,6 +279,7 @@ func autoMaxBuffered(recordSize, batchMaxBytes, partitions int) int {
 func (cfg *Config) settings() Settings {
 	s := Settings{
 		RecordSize:         cfg.RecordSize,
+		Keys:               cfg.Keys,
 		Count:              cfg.Count,
 		Rate:               cfg.Rate,
 		Producers:          cfg.Producers,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -87,7 +88,7 @@ func newProducers(ctx context.Context, cfg Config) (*producers, error) {
 	var wg sync.WaitGroup
 	for i, cl := range ps.clients {
 		wg.Go(func() {
-			r := &kgo.Record{Value: ps.pool[:cfg.RecordSize]}
+			r := &kgo.Record{Key: []byte("warm-up"), Value: ps.pool[:cfg.RecordSize]}
 			errs[i] = warmUp(wctx, cl, r, cfg.TxnInterval > 0)
 		})
 	}
@@ -174,6 +175,9 @@ func (ps *producers) run(ctx context.Context, cfg Config) *Phase {
 			stamp:       cfg.E2ELatency,
 			recordBytes: int64(cfg.RecordSize),
 			txnInterval: cfg.TxnInterval,
+			keys:        cfg.Keys,
+			worker:      i,
+			workers:     n,
 		}
 		workers[i] = w
 		wg.Go(func() { w.run(start, deadline) })
@@ -226,6 +230,9 @@ type produceWorker struct {
 	stamp       bool
 	recordBytes int64
 	txnInterval time.Duration // 0 = not transactional
+	keys        int           // records are keyed k0..k<keys-1>; 0 = no key
+	worker      int           // this worker's index among workers
+	workers     int
 
 	maxLag   time.Duration
 	firstErr error
@@ -271,7 +278,12 @@ func (w *produceWorker) run(start, deadline time.Time) {
 		}
 		// Latency is measured from the Produce call, so time spent blocked
 		// on a full client buffer counts against the record.
-		w.cl.Produce(w.ctx, &kgo.Record{Value: v, Context: recCtx}, func(_ *kgo.Record, err error) {
+		r := &kgo.Record{Value: v, Context: recCtx}
+		if w.keys > 0 {
+			// Workers interleave so together they cycle through every key.
+			r.Key = strconv.AppendInt([]byte{'k'}, (i*int64(w.workers)+int64(w.worker))%int64(w.keys), 10)
+		}
+		w.cl.Produce(w.ctx, r, func(_ *kgo.Record, err error) {
 			w.done(sent, err)
 		})
 	}

@@ -18,6 +18,7 @@ func newBenchCmd() *cobra.Command {
 	cfg := bench.Config{}
 	acks := newAcksFlag()
 	compression := newCompressionFlag()
+	var streamConfigs []string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure produce and consume throughput and latency against a broker",
@@ -61,6 +62,7 @@ Examples:
   braid bench --duration 60s --rate 50000 --e2e-latency --consume=false
   braid bench --acks 1 --linger 0 --compression zstd --format json > result.json
   braid bench --txn-interval 100ms --partitions 4
+  braid bench --keys 10000 --consume=false --stream-config cleanup.policy=compact
   braid bench --brokers broker-1:9092 --stream perf --keep`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,6 +71,12 @@ Examples:
 				return err
 			}
 			cfg.Brokers = seeds
+			if cfg.StreamConfigs, err = parseConfigs(streamConfigs); err != nil {
+				return err
+			}
+			if cfg.Keys < 0 {
+				return fmt.Errorf("--keys must not be negative (got %d)", cfg.Keys)
+			}
 			cfg.Acks = acks.value
 			cfg.Compression = compression.value
 			// --duration alone means "for this long": the default count
@@ -117,6 +125,8 @@ Examples:
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.Stream, "stream", "braid-bench", "stream to benchmark; created if missing")
 	fl.IntVar(&cfg.Partitions, "partitions", 1, "shards to create the stream with (ignored if it exists)")
+	fl.IntVar(&cfg.Keys, "keys", 0, "key records k0..k<N-1> in turn (0 = no keys; a compacted stream needs keys)")
+	fl.StringArrayVar(&streamConfigs, "stream-config", nil, "config for the stream if the run creates it, name=value (repeatable)")
 	fl.IntVar(&cfg.RecordSize, "record-size", 1024, "bytes per record value")
 	fl.Int64Var(&cfg.Count, "count", 1_000_000, "records to produce")
 	fl.DurationVar(&cfg.Duration, "duration", 0, "produce for this long instead of --count records (with both, whichever ends first)")

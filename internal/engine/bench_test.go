@@ -3,10 +3,16 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/wal"
 )
 
 // BenchmarkProduceDurable measures the acks=all write path below the
@@ -100,6 +106,61 @@ func BenchmarkReadTail(b *testing.B) {
 				if err != nil || len(data) == 0 {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkCompact measures one cleaning pass over a shard of 64 MiB of
+// 1 KiB keyed records in batches of 16, 1,000 distinct keys (so nearly
+// every batch is rebuilt or dropped), uncompressed and with lz4. Figures:
+// MB/s of log cleaned (the cleanable range), without the I/O budget.
+func BenchmarkCompact(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		codec kgo.CompressionCodec
+	}{{"none", kgo.NoCompression()}, {"lz4", kgo.Lz4Compression()}} {
+		codec := tc.codec
+		b.Run(tc.name, func(b *testing.B) {
+			t := &testing.T{}
+			var rangeBytes int64
+			for range b.N {
+				b.StopTimer()
+				e, err := Open(Options{Dir: b.TempDir(), CleanerBytesPerSec: 1 << 40, CleanerEvery: time.Hour})
+				if err != nil {
+					b.Fatal(err)
+				}
+				e.CreateStream("c", 1, catalog.Configs{"cleanup.policy": "compact", "segment.bytes": "1048576"}, false)
+				st := e.Stream("c")
+				val := make([]byte, 1024)
+				rand.Read(val)
+				rangeBytes = 0
+				var last wal.Position
+				for n := 0; rangeBytes < 64<<20; n++ {
+					recs := make([]kv, 16)
+					for i := range recs {
+						v := string(val)
+						recs[i] = kv{fmt.Sprintf("key-%04d", (n*16+i)%1000), &v}
+					}
+					bb := keyedBatch(t, time.Now(), codec, recs...)
+					rangeBytes += int64(len(bb))
+					_, _, end, err := e.Produce(st, st.Shards[0], bb, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if last = end; n%64 == 63 {
+						e.WaitDurable(context.Background(), end)
+					}
+				}
+				e.WaitDurable(context.Background(), last)
+				b.StartTimer()
+				stats := e.CleanPass(context.Background(), true)
+				b.StopTimer()
+				if stats.Removed == 0 {
+					b.Fatalf("pass removed nothing: %+v", stats)
+				}
+				b.SetBytes(rangeBytes)
+				e.Close()
 			}
 		})
 	}
