@@ -9,6 +9,16 @@
 //	DIR/catalog.json    streams and shards (package catalog)
 //	DIR/checkpoint      index snapshot + WAL replay position (this package)
 //	DIR/wal/*.wal       shared write-ahead log segments (package wal)
+//	DIR/shards/<stream id>/<shard id>/<id>.seg
+//	                    shard segment files (package shard, segment.go)
+//
+// # Background work
+//
+// Four goroutines besides the WAL's flusher: background (checkpoints, WAL
+// reclaim, transaction timeouts, idle caches), mover (closed WAL data into
+// shard segments), retention (cleanup.policy=delete, producer expiry) and
+// cleaner (cleanup.policy=compact, cleaner.go). The mover and the cleaner
+// each have their own I/O budget; none of them blocks produce or fetch.
 //
 // # Checkpoint format
 //
@@ -29,5 +39,5 @@
 //
 // The set of streams is an immutable map swapped atomically on every catalog
 // change (rare), so produce and fetch look streams up without locks. Lock
-// order: Engine.mu (catalog changes) -> Shard.mu -> WAL.mu.
+// order: Engine.mu (catalog changes) -> Shard.segMu -> Shard.mu -> WAL.mu.
 package engine
