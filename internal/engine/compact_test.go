@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func keyedBatch(t *testing.T, ts time.Time, codec kgo.CompressionCodec, recs ...
 	rb.Magic, rb.LastOffsetDelta, rb.NumRecords = 2, int32(len(recs)-1), int32(len(recs))
 	rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = -1, -1, -1
 	rb.FirstTimestamp, rb.MaxTimestamp = ts.UnixMilli(), ts.UnixMilli()
-	if c, _ := kgo.DefaultCompressor(codec); c != nil {
+	if c := testCompressor(codec); c != nil {
 		out, used := c.Compress(new(bytes.Buffer), raw)
 		raw = append([]byte(nil), out...)
 		rb.Attributes = int16(used)
@@ -53,6 +54,24 @@ func keyedBatch(t *testing.T, ts time.Time, codec kgo.CompressionCodec, recs ...
 	b := rb.AppendTo(nil)
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
+}
+
+var (
+	testCompressorsMu sync.Mutex
+	testCompressors   = map[kgo.CompressionCodec]kgo.Compressor{}
+)
+
+// testCompressor returns one compressor per codec: a zstd encoder holds
+// goroutines and memory until closed, so one per batch would pile up.
+func testCompressor(codec kgo.CompressionCodec) kgo.Compressor {
+	testCompressorsMu.Lock()
+	defer testCompressorsMu.Unlock()
+	c, ok := testCompressors[codec]
+	if !ok {
+		c, _ = kgo.DefaultCompressor(codec)
+		testCompressors[codec] = c
+	}
+	return c
 }
 
 // rec is a record read back.
