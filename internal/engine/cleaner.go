@@ -12,7 +12,12 @@ import (
 // under an I/O budget, beside produce and fetch.
 func (e *Engine) cleaner() {
 	defer e.wg.Done()
-	tick := time.NewTicker(e.opts.CleanerEvery)
+	e.every(e.opts.CleanerEvery, func() { e.CleanPass(context.Background(), false) })
+}
+
+// every calls fn every interval until the engine stops.
+func (e *Engine) every(interval time.Duration, fn func()) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
@@ -20,7 +25,7 @@ func (e *Engine) cleaner() {
 			return
 		case <-tick.C:
 		}
-		e.CleanPass(context.Background(), false)
+		fn()
 	}
 }
 

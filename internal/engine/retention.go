@@ -8,19 +8,12 @@ import (
 // retention runs the delete policy every RetentionEvery.
 func (e *Engine) retention() {
 	defer e.wg.Done()
-	tick := time.NewTicker(e.opts.RetentionEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-tick.C:
-		}
+	e.every(e.opts.RetentionEvery, func() {
 		stats := e.RetentionPass(context.Background())
 		if e.opts.OnRetention != nil {
 			e.opts.OnRetention(stats)
 		}
-	}
+	})
 }
 
 // RetentionStats says what a retention pass did.

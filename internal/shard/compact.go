@@ -173,23 +173,24 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 		return stats, 0, nil
 	}
 	stats.Batches = len(work)
-	read := func(e Entry) ([]byte, error) {
+	// read returns a batch of the range and its header, under the budget.
+	read := func(e Entry) ([]byte, Header, error) {
 		b, err := s.readEntry(e)
-		if err == nil && throttle != nil {
+		if err != nil {
+			return nil, Header{}, fmt.Errorf("shard %s: compact: read batch %d: %w", s.key, e.Base, err)
+		}
+		if throttle != nil {
 			throttle(len(b))
 		}
 		stats.ReadBytes += int64(len(b))
-		return b, err
+		h, err := ParseHeader(b)
+		return b, h, err
 	}
 
 	// Pass 1: the latest offset of every key in the range.
 	latest := map[[16]byte]Offset{}
 	for _, e := range work {
-		b, err := read(e)
-		if err != nil {
-			return stats, 0, fmt.Errorf("shard %s: compact: read batch %d: %w", s.key, e.Base, err)
-		}
-		h, err := ParseHeader(b)
+		b, h, err := read(e)
 		if err != nil {
 			return stats, 0, err
 		}
@@ -212,11 +213,7 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 	out := make([][]byte, len(work)) // nil: dropped
 	changed := false
 	for i, e := range work {
-		b, err := read(e)
-		if err != nil {
-			return stats, 0, fmt.Errorf("shard %s: compact: read batch %d: %w", s.key, e.Base, err)
-		}
-		h, err := ParseHeader(b)
+		b, h, err := read(e)
 		if err != nil {
 			return stats, 0, err
 		}
