@@ -15,7 +15,7 @@ func newStreamCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "stream",
 		Aliases: []string{"streams", "topic"},
-		Short:   "Create, list, describe and delete streams",
+		Short:   "Create, list, describe, alter and delete streams",
 		Long: `Manage streams. A stream is an ordered, durable log split into shards; Kafka
 clients see a stream as a topic and its shards as partitions.
 
@@ -26,6 +26,7 @@ Examples:
   braid stream create orders --shards 6
   braid stream list
   braid stream describe orders --format json
+  braid stream alter orders --config retention.ms=3600000
   braid stream delete orders`,
 	}
 	f.register(cmd, true)
@@ -33,6 +34,7 @@ Examples:
 		newStreamCreateCmd(f),
 		newStreamListCmd(f),
 		newStreamDescribeCmd(f),
+		newStreamAlterCmd(f),
 		newStreamDeleteCmd(f),
 	)
 	return cmd
