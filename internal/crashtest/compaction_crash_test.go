@@ -114,7 +114,10 @@ func TestSIGKILLDuringCompaction(t *testing.T) {
 	// so that the cleaner keeps up and the test's length stays bounded.
 	for _, budget := range []string{"", "1048576"} {
 		name, pace := "default-budget", time.Duration(0)
-		args := []string{"--cleaner-interval", "50ms", "--wal-segment-bytes", "1048576", "--checkpoint-interval", "1s"}
+		// Small WAL segments and a short move interval, so the mover copies
+		// log data into segment files while the cleaner rewrites them.
+		args := []string{"--cleaner-interval", "50ms", "--wal-segment-bytes", "1048576", "--checkpoint-interval", "1s",
+			"--move-interval", "300ms"}
 		if budget != "" {
 			name, pace = "budget-"+budget, 3*time.Millisecond
 			args = append(args, "--cleaner-bytes-per-sec", budget)

@@ -39,6 +39,10 @@ type Config struct {
 	// RetentionCheckInterval is how often time and size retention run
 	// (default 30s).
 	RetentionCheckInterval time.Duration
+	// MoveInterval is the longest time closed write-ahead log data waits
+	// before the mover copies it into shard segment files (default 2m; it
+	// also moves as soon as 1 GiB is closed).
+	MoveInterval time.Duration
 	// CleanerInterval is how often the cleaner looks for compacted shards
 	// due for a pass (default 15s); CleanerBytesPerSec is its I/O budget
 	// (default 64 MiB/s).
@@ -74,6 +78,7 @@ func Defaults() Config {
 		WALSegmentBytes:           128 << 20,
 		CheckpointInterval:        30 * time.Second,
 		RetentionCheckInterval:    30 * time.Second,
+		MoveInterval:              2 * time.Minute,
 		CleanerInterval:           15 * time.Second,
 		CleanerBytesPerSec:        64 << 20,
 		ProducerIDExpiration:      24 * time.Hour,
@@ -133,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionCheckInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("retention check interval %s: must be at least 10ms", c.RetentionCheckInterval))
+	}
+	if c.MoveInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("move interval %s: must be at least 100ms", c.MoveInterval))
 	}
 	if c.CleanerInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("cleaner interval %s: must be at least 10ms", c.CleanerInterval))

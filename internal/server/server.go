@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		Defaults: cfg.StreamDefaults, Logger: logger,
 		ProducerIDExpiration: cfg.ProducerIDExpiration, TxnIDExpiration: cfg.TransactionalIDExpiration,
 		TxnMaxTimeout: cfg.TransactionMaxTimeout,
+		MoveAfter:     cfg.MoveInterval,
 		CleanerEvery:  cfg.CleanerInterval, CleanerBytesPerSec: cfg.CleanerBytesPerSec,
 		OnClean: func(s shard.CompactStats) {
 			cleanerRuns.Inc()
