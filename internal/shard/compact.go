@@ -65,6 +65,18 @@ const (
 	compactFileBytes = 256 << 20
 )
 
+// maxNotedRecords bounds what pass 1 remembers per record for pass 2
+// (about 40 bytes each): past it, pass 2 decompresses every batch again.
+const maxNotedRecords = 1 << 21
+
+// recordNote is what pass 2 needs to know of a record.
+type recordNote struct {
+	off       Offset
+	key       [16]byte
+	keyed     bool
+	tombstone bool
+}
+
 // ErrNullKey refuses a record without a key in a compacted stream.
 var ErrNullKey = errors.New("shard: compacted streams need a key on every record")
 
@@ -187,9 +199,13 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 		return b, h, err
 	}
 
-	// Pass 1: the latest offset of every key in the range.
+	// Pass 1: the latest offset of every key in the range. What pass 2
+	// needs of each record is noted too (while that stays small), so pass
+	// 2 decompresses only batches that keep some records and lose others.
 	latest := map[[16]byte]Offset{}
-	for _, e := range work {
+	notes := make([][]recordNote, len(work))
+	noted := 0
+	for i, e := range work {
 		b, h, err := read(e)
 		if err != nil {
 			return stats, 0, err
@@ -197,14 +213,25 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 		if h.Control() || (h.Transactional() && isAborted(aborted, h.ProducerID, e.Base)) {
 			continue
 		}
+		var batchNotes []recordNote
+		if noted+int(h.NumRecords) <= maxNotedRecords {
+			batchNotes = make([]recordNote, 0, h.NumRecords)
+			noted += int(h.NumRecords)
+		}
 		err = eachRecord(b, h, func(off Offset, _ []byte, r *kmsg.Record) {
-			if r.Key != nil {
-				latest[md5.Sum(r.Key)] = off
+			n := recordNote{off: off, keyed: r.Key != nil, tombstone: r.Value == nil}
+			if n.keyed {
+				n.key = md5.Sum(r.Key)
+				latest[n.key] = off
+			}
+			if batchNotes != nil {
+				batchNotes = append(batchNotes, n)
 			}
 		})
 		if err != nil {
 			return stats, 0, fmt.Errorf("shard %s: compact: batch %d: %w", s.key, e.Base, err)
 		}
+		notes[i] = batchNotes
 	}
 
 	// Pass 2: what each batch keeps.
@@ -227,29 +254,46 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 			stats.Records += int(h.NumRecords)
 			stats.Removed += int(h.NumRecords)
 		default:
-			var keep [][]byte
-			n := 0
-			err := eachRecord(b, h, func(off Offset, raw []byte, r *kmsg.Record) {
-				n++
-				if r.Key == nil || latest[md5.Sum(r.Key)] != off || (r.Value == nil && e.MaxTS < horizon) {
-					return
+			keeps := func(n recordNote) bool {
+				return n.keyed && latest[n.key] == n.off && !(n.tombstone && e.MaxTS < horizon)
+			}
+			n, kept := len(notes[i]), 0
+			for _, note := range notes[i] {
+				if keeps(note) {
+					kept++
 				}
-				keep = append(keep, raw)
-			})
-			if err != nil {
-				return stats, 0, fmt.Errorf("shard %s: compact: batch %d: %w", s.key, e.Base, err)
+			}
+			var keep [][]byte
+			if notes[i] == nil || (kept > 0 && kept < n) {
+				// Unnoted, or partly kept: the kept records' bytes are needed.
+				n, keep = 0, nil
+				err := eachRecord(b, h, func(off Offset, raw []byte, r *kmsg.Record) {
+					n++
+					note := recordNote{off: off, keyed: r.Key != nil, tombstone: r.Value == nil}
+					if note.keyed {
+						note.key = md5.Sum(r.Key)
+					}
+					if keeps(note) {
+						keep = append(keep, raw)
+					}
+				})
+				if err != nil {
+					return stats, 0, fmt.Errorf("shard %s: compact: batch %d: %w", s.key, e.Base, err)
+				}
+				kept = len(keep)
 			}
 			stats.Records += n
-			stats.Removed += n - len(keep)
+			stats.Removed += n - kept
 			switch {
-			case len(keep) == n:
+			case kept == n:
 				out[i] = b
-			case len(keep) > 0:
+			case kept > 0:
+				var err error
 				if out[i], err = rebuildBatch(b, h, keep); err != nil {
 					return stats, 0, fmt.Errorf("shard %s: compact: rebuild batch %d: %w", s.key, e.Base, err)
 				}
 			}
-			if len(keep) > 0 && h.Transactional() {
+			if kept > 0 && h.Transactional() {
 				txnHasData[h.ProducerID] = true
 			}
 		}
