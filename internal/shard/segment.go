@@ -46,8 +46,17 @@ func SegmentName(id int64) string { return fmt.Sprintf("%020d.seg", id) }
 // newSegmentLocked creates an empty segment file with a fresh id (segMu
 // held). It is not in s.segs yet.
 func (s *Shard) newSegmentLocked() (*segFile, error) {
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("shard %s: create segment dir: %w", s.key, err)
+	if _, err := os.Stat(s.dir); os.IsNotExist(err) {
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("shard %s: create segment dir: %w", s.key, err)
+		}
+		// The new directories' own entries must survive a power loss
+		// too: shards/<stream>/, shards/ and the data dir hold them.
+		for d, i := filepath.Dir(s.dir), 0; i < 3; d, i = filepath.Dir(d), i+1 {
+			if err := syncDir(d); err != nil {
+				return nil, err
+			}
+		}
 	}
 	id := max(s.nextSegID, time.Now().UnixNano())
 	s.nextSegID = id + 1
