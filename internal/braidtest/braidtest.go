@@ -2,7 +2,8 @@
 // process (built once per test binary) on free loopback ports with its own
 // data directory, which tests can stop gracefully, SIGKILL and restart.
 //
-// Set BRAID_BIN to test a prebuilt binary instead of building one.
+// Set BRAID_BIN to test a prebuilt binary instead of building one (for
+// example one built with -race: a race it reports fails the test).
 package braidtest
 
 import (
@@ -91,6 +92,11 @@ func Start(t testing.TB, args ...string) *Proc {
 	p.Restart()
 	t.Cleanup(func() {
 		p.Kill()
+		// A server built with -race (BRAID_BIN) reports races on its
+		// stderr and keeps going; the test that drove it fails.
+		if strings.Contains(p.Logs(), "WARNING: DATA RACE") {
+			t.Errorf("braidtest: the server reported a data race")
+		}
 		if t.Failed() {
 			p.dumpLogs()
 		}
