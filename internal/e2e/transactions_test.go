@@ -395,26 +395,44 @@ func TestTransactionAdminAndRefusals(t *testing.T) {
 			t.Errorf("%s batch without a transaction: %v, want INVALID_RECORD", name, kerr.ErrorForCode(code))
 		}
 	}
-	// A transactional produce for a partition not added to the transaction.
+	// A transactional produce for a partition not added to the
+	// transaction: refused up to Produce v11; v12 (KIP-890 part 2) adds
+	// the partition, opening a transaction.
 	pid, epoch, _ := cl.ProducerID(ctx)
-	req := kmsg.NewPtrProduceRequest()
 	id := "tx-admin"
-	req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "adm"
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = rawBatch(0x10, pid, epoch)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
+	txnProduce := func(cl *kgo.Client) int16 {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "adm"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = rawBatch(0x10, pid, epoch)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
 	}
-	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
-		t.Errorf("produce outside the open transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	v11 := kversion.Stable()
+	v11.SetMaxKeyVersion(0, 11)
+	if code := txnProduce(newClient(t, p, kgo.MaxVersions(v11))); code != kerr.InvalidTxnState.Code {
+		t.Errorf("produce v11 outside the open transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
 	}
 	if got := endOffset(t, ctx, p, "adm", 0, false); got != hw {
 		t.Fatalf("refused produces moved the high watermark from %d to %d", hw, got)
+	}
+	if code := txnProduce(raw); code != 0 {
+		t.Fatalf("produce v12 outside the open transaction: %v, want it added implicitly", kerr.ErrorForCode(code))
+	}
+	d, err = adm.DescribeTransactions(ctx, "tx-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dt := d["tx-admin"]; dt.State != "Ongoing" || len(dt.Topics["adm"]) != 1 {
+		t.Fatalf("after an implicit add: %+v, want Ongoing with adm/0", dt)
 	}
 	// A transaction timeout above the maximum is refused.
 	init := kmsg.NewPtrInitProducerIDRequest()
@@ -497,6 +515,75 @@ func TestProducerStateExpires(t *testing.T) {
 	again := txnProducer(t, p, "tx-expire")
 	inTxn(t, ctx, again, "exp", 0, true, "w")
 	if got, want := readAll(t, ctx, p, "exp", 0, true), []string{"v", "w"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed: %q, want %q", got, want)
+	}
+}
+
+// TestTransactionVersion2: Braid announces transaction.version 2 (KIP-890
+// part 2), so kgo adds partitions by producing, and every transaction end
+// moves the producer to a new epoch written into the markers: a late batch
+// of an ended transaction is fenced, and a retried EndTxn from the epoch
+// just replaced is answered with the current one.
+func TestTransactionVersion2(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "tv2", 1, nil)
+
+	av, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, newClient(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range av.FinalizedFeatures {
+		found = found || f.Name == "transaction.version" && f.MaxVersionLevel == 2
+	}
+	if !found {
+		t.Fatalf("finalized features %+v lack transaction.version 2", av.FinalizedFeatures)
+	}
+
+	cl := txnProducer(t, p, "tx-v2")
+	inTxn(t, ctx, cl, "tv2", 0, true, "a")
+	pid1, epoch1, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTxn(t, ctx, cl, "tv2", 0, true, "b")
+	pid2, epoch2, _ := cl.ProducerID(ctx)
+	if pid2 != pid1 || epoch2 != epoch1+1 {
+		t.Fatalf("after a second commit: producer %d epoch %d, want %d epoch %d (one bump per transaction)", pid2, epoch2, pid1, epoch1+1)
+	}
+
+	raw := newClient(t, p)
+	// A batch from the replaced epoch is fenced.
+	id := "tx-v2"
+	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "tv2"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = rawBatch(0x10, pid1, epoch1)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.ProducerFenced.Code && code != kerr.InvalidProducerEpoch.Code {
+		t.Errorf("late batch from the replaced epoch: %v, want it fenced", kerr.ErrorForCode(code))
+	}
+	// A retried commit from the replaced epoch gets the current one.
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, pid1, epoch2-1, true
+	eresp, err := end.RequestWith(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eresp.ErrorCode != 0 || eresp.ProducerID != pid2 || eresp.ProducerEpoch != epoch2 {
+		t.Fatalf("retried EndTxn: %v, producer %d epoch %d; want success with %d epoch %d",
+			kerr.ErrorForCode(eresp.ErrorCode), eresp.ProducerID, eresp.ProducerEpoch, pid2, epoch2)
+	}
+	if got, want := readAll(t, ctx, p, "tv2", 0, true), []string{"a", "b"}; !slices.Equal(got, want) {
 		t.Fatalf("read_committed: %q, want %q", got, want)
 	}
 }

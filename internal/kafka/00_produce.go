@@ -84,7 +84,9 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 	if req.TransactionID != nil {
 		// Held across the appends, so no transaction end slips between
 		// the check and the batch.
-		eng.Txns().Produce(*req.TransactionID, appendAll)
+		// Produce v12+ comes from clients on transaction.version 2
+		// (KIP-890 part 2), which add shards by producing to them.
+		eng.Txns().Produce(*req.TransactionID, req.Version >= 12, appendAll)
 	} else {
 		appendAll(nil)
 	}

@@ -30,5 +30,14 @@ func apiVersionsResponse(code int16) *kmsg.ApiVersionsResponse {
 		v.ApiKey, v.MinVersion, v.MaxVersion = int16(k), h.min, h.max
 		resp.ApiKeys = append(resp.ApiKeys, v)
 	}
+	// KIP-584 features (v3+ carries them): transaction.version 2 is
+	// KIP-890 part 2 (EndTxn v5, Produce v12, TxnOffsetCommit v5).
+	sf := kmsg.NewApiVersionsResponseSupportedFeature()
+	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, 2
+	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", 2, 2
+	resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+	resp.FinalizedFeaturesEpoch = 1
 	return resp
 }

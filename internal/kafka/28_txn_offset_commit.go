@@ -16,7 +16,7 @@ import (
 // generation, checked like OffsetCommit's (KIP-447), so a zombie consumer
 // cannot commit for partitions it lost. v5 (KIP-890 implicit add) and v6
 // (topic ids) are not advertised.
-func init() { register(28, 0, 4, handleTxnOffsetCommit) }
+func init() { register(28, 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
@@ -59,7 +59,7 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, func() km
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, txnWait)
 	defer cancel()
-	err = c.s.eng.Txns().CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, func() error {
+	err = c.s.eng.Txns().CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, req.Version >= 5, func() error {
 		return c.s.eng.Offsets().TxnCommit(ctx, req.Group, req.ProducerID, commits)
 	})
 	if err != nil {

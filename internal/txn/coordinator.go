@@ -443,8 +443,10 @@ func (c *Coordinator) AddGroup(ctx context.Context, id string, pid int64, epoch 
 // CommitOffsets runs commit, which stores a transactional offset commit,
 // if the producer is current and the group is in its open transaction; no
 // transaction end interleaves, so the offsets always belong to the
-// transaction that ends next.
-func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, commit func() error) error {
+// transaction that ends next. With implicit (KIP-890 part 2, TxnOffsetCommit
+// v5+) a group not yet in the transaction is added, starting one if need
+// be.
+func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, implicit bool, commit func() error) error {
 	e := c.get(id, false)
 	if e == nil {
 		return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
@@ -461,13 +463,30 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 			}
 		}
 	}
-	return fmt.Errorf("%w: group %s was not added to the transaction of %s", ErrInvalidState, group, id)
+	if !implicit {
+		return fmt.Errorf("%w: group %s was not added to the transaction of %s", ErrInvalidState, group, id)
+	}
+	// The added group is recorded before the commit is stored; the end of
+	// the transaction comes after both in the log.
+	rec := e.rec.clone()
+	c.begin(&rec)
+	i := sort.SearchStrings(rec.Groups, group)
+	rec.Groups = append(rec.Groups, "")
+	copy(rec.Groups[i+1:], rec.Groups[i:])
+	rec.Groups[i] = group
+	if _, err := c.write(e, rec); err != nil {
+		return err
+	}
+	return commit()
 }
 
 // Produce runs fn, which appends a transactional producer's batches, while
 // no transaction end can interleave: the producer must be current and each
 // shard (checked by fn through the given func) in its open transaction.
-func (c *Coordinator) Produce(id string, fn func(inTxn func(p Partition, pid int64, epoch int16) error)) {
+// With implicit (KIP-890 part 2, Produce v12+) a shard not yet in the
+// transaction is added, starting one if need be; the record of that is
+// appended to the log before the batch, so it is durable when the batch is.
+func (c *Coordinator) Produce(id string, implicit bool, fn func(inTxn func(p Partition, pid int64, epoch int16) error)) {
 	e := c.get(id, false)
 	if e == nil {
 		fn(func(Partition, int64, int16) error {
@@ -481,32 +500,54 @@ func (c *Coordinator) Produce(id string, fn func(inTxn func(p Partition, pid int
 		if err := check(&e.rec, pid, epoch); err != nil {
 			return err
 		}
-		if e.rec.State != Ongoing || !e.rec.hasPart(p) {
+		if e.rec.State == Ongoing && e.rec.hasPart(p) {
+			return nil
+		}
+		if !implicit {
 			return fmt.Errorf("%w: %s/%d was not added to the transaction of %s", ErrInvalidState, p.Topic, p.Partition, id)
 		}
-		return nil
+		rec := e.rec.clone()
+		c.begin(&rec)
+		rec.addPart(p)
+		_, err := c.write(e, rec)
+		return err
 	})
 }
 
-// EndTxn commits or aborts id's open transaction. Retrying a finished end
-// succeeds.
-func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
+// EndTxn commits or aborts id's open transaction and returns the producer
+// id and epoch to use next. Retrying a finished end succeeds.
+//
+// With bump (KIP-890 part 2, EndTxn v5+) every end moves the producer to a
+// new epoch, written into the markers, so a late batch of the ended
+// transaction is fenced; an abort with nothing open bumps too, and a retry
+// from the epoch just replaced is answered with the current one (also after
+// a timeout aborted the transaction, for an abort).
+func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit, bump bool) (Result, error) {
 	e := c.get(id, false)
 	if e == nil {
-		return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
+		return Result{}, fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := check(&e.rec, pid, epoch); err != nil {
-		return err
+	rec := &e.rec
+	current := func() (Result, error) { return Result{PID: rec.PID, Epoch: rec.Epoch}, nil }
+	if bump && pid == rec.LastPID && epoch == rec.LastEpoch &&
+		(rec.State == CompleteCommit && commit || rec.State == CompleteAbort && !commit) {
+		return current()
 	}
-	switch st := e.rec.State; {
-	case st == Ongoing:
-		return c.end(ctx, e, commit, false)
+	if err := check(rec, pid, epoch); err != nil {
+		return Result{}, err
+	}
+	switch st := rec.State; {
+	case st == Ongoing, bump && !commit:
+		if err := c.end(ctx, e, commit, bump); err != nil {
+			return Result{}, err
+		}
+		return current()
 	case st == CompleteCommit && commit, st == CompleteAbort && !commit, st == Empty && !commit:
-		return nil // a retry, or aborting nothing
+		return current() // a retry, or aborting nothing
 	default:
-		return fmt.Errorf("%w: cannot %s a transaction in %s", ErrInvalidState, map[bool]string{true: "commit", false: "abort"}[commit], st)
+		return Result{}, fmt.Errorf("%w: cannot %s a transaction in %s", ErrInvalidState, map[bool]string{true: "commit", false: "abort"}[commit], st)
 	}
 }
 
