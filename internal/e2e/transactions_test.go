@@ -583,6 +583,31 @@ func TestTransactionVersion2(t *testing.T) {
 		t.Fatalf("retried EndTxn: %v, producer %d epoch %d; want success with %d epoch %d",
 			kerr.ErrorForCode(eresp.ErrorCode), eresp.ProducerID, eresp.ProducerEpoch, pid2, epoch2)
 	}
+	// The rest of Kafka's answers under transaction.version 2 with
+	// nothing open: a retried abort of a commit and a commit are refused;
+	// an abort bumps the epoch.
+	for _, tc := range []struct {
+		name   string
+		epoch  int16
+		commit bool
+		code   int16
+		next   int16
+	}{
+		{"retried abort of a commit", epoch2 - 1, false, kerr.InvalidTxnState.Code, -1},
+		{"commit with nothing open", epoch2, true, kerr.InvalidTxnState.Code, -1},
+		{"abort with nothing open", epoch2, false, 0, epoch2 + 1},
+	} {
+		end := kmsg.NewPtrEndTxnRequest()
+		end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, pid1, tc.epoch, tc.commit
+		resp, err := end.RequestWith(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != tc.code || resp.ProducerEpoch != tc.next {
+			t.Errorf("%s: %v with epoch %d, want %v with epoch %d", tc.name, kerr.ErrorForCode(resp.ErrorCode),
+				resp.ProducerEpoch, kerr.ErrorForCode(tc.code), tc.next)
+		}
+	}
 	if got, want := readAll(t, ctx, p, "tv2", 0, true), []string{"a", "b"}; !slices.Equal(got, want) {
 		t.Fatalf("read_committed: %q, want %q", got, want)
 	}

@@ -531,9 +531,17 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	defer e.mu.Unlock()
 	rec := &e.rec
 	current := func() (Result, error) { return Result{PID: rec.PID, Epoch: rec.Epoch}, nil }
-	if bump && pid == rec.LastPID && epoch == rec.LastEpoch &&
-		(rec.State == CompleteCommit && commit || rec.State == CompleteAbort && !commit) {
-		return current()
+	// Kafka's answers under transaction.version 2, by state and whether
+	// the request comes from the replaced epoch (a retry): a retried
+	// commit after a timeout abort is fenced (it did not take effect), a
+	// retried abort of a commit is refused.
+	if bump && pid == rec.LastPID && epoch == rec.LastEpoch {
+		switch {
+		case rec.State == CompleteCommit && commit, rec.State == CompleteAbort && !commit:
+			return current()
+		case rec.State == CompleteCommit && !commit:
+			return Result{}, fmt.Errorf("%w: cannot abort, the transaction of %s committed", ErrInvalidState, id)
+		}
 	}
 	if err := check(rec, pid, epoch); err != nil {
 		return Result{}, err
@@ -544,6 +552,8 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 			return Result{}, err
 		}
 		return current()
+	case bump && commit:
+		return Result{}, fmt.Errorf("%w: no transaction of %s to commit", ErrInvalidState, id)
 	case st == CompleteCommit && commit, st == CompleteAbort && !commit, st == Empty && !commit:
 		return current() // a retry, or aborting nothing
 	default:
