@@ -754,19 +754,7 @@ func TestCompactionRefusesNullKeys(t *testing.T) {
 				t.Fatalf("end offset %d after the keyless record, want %d", end, want)
 			}
 			// One raw batch, a keyed record then a keyless one.
-			req := kmsg.NewPtrProduceRequest()
-			req.Acks, req.TimeoutMillis = -1, 5000
-			rt := kmsg.NewProduceRequestTopic()
-			rt.Topic = topic
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Records = keyedBatch([]byte("k"), nil)
-			rt.Partitions = append(rt.Partitions, rp)
-			req.Topics = append(req.Topics, rt)
-			resp, err := req.RequestWith(ctx, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			code := resp.Topics[0].Partitions[0].ErrorCode
+			code := rawProduce(t, ctx, raw, nil, topic, keyedBatch([]byte("k"), nil))
 			if refused {
 				if code != kerr.InvalidRecord.Code {
 					t.Errorf("batch with one keyless record: %v, want INVALID_RECORD", kerr.ErrorForCode(code))

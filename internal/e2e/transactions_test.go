@@ -379,19 +379,7 @@ func TestTransactionAdminAndRefusals(t *testing.T) {
 	raw := newClient(t, p)
 	hw := endOffset(t, ctx, p, "adm", 0, false)
 	for name, attrs := range map[string]int16{"transactional": 0x10, "control": 0x30} {
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks, req.TimeoutMillis = -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "adm"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = rawBatch(attrs, 7, 0)
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidRecord.Code {
+		if code := rawProduce(t, ctx, raw, nil, "adm", rawBatch(attrs, 7, 0)); code != kerr.InvalidRecord.Code {
 			t.Errorf("%s batch without a transaction: %v, want INVALID_RECORD", name, kerr.ErrorForCode(code))
 		}
 	}
@@ -402,19 +390,7 @@ func TestTransactionAdminAndRefusals(t *testing.T) {
 	id := "tx-admin"
 	txnProduce := func(cl *kgo.Client) int16 {
 		t.Helper()
-		req := kmsg.NewPtrProduceRequest()
-		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "adm"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = rawBatch(0x10, pid, epoch)
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Topics[0].Partitions[0].ErrorCode
+		return rawProduce(t, ctx, cl, &id, "adm", rawBatch(0x10, pid, epoch))
 	}
 	v11 := kversion.Stable()
 	v11.SetMaxKeyVersion(0, 11)
@@ -444,6 +420,25 @@ func TestTransactionAdminAndRefusals(t *testing.T) {
 	if iresp.ErrorCode != kerr.InvalidTransactionTimeout.Code {
 		t.Fatalf("16 min transaction timeout: %v, want INVALID_TRANSACTION_TIMEOUT", kerr.ErrorForCode(iresp.ErrorCode))
 	}
+}
+
+// rawProduce sends records to partition 0 of topic in one acks=all Produce
+// (transactional if txnID is set) and returns the partition's error code.
+func rawProduce(t testing.TB, ctx context.Context, cl *kgo.Client, txnID *string, topic string, records []byte) int16 {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID, req.Acks, req.TimeoutMillis = txnID, -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
 }
 
 // rawBatch builds a one-record uncompressed batch with the given attributes
@@ -557,19 +552,7 @@ func TestTransactionVersion2(t *testing.T) {
 	raw := newClient(t, p)
 	// A batch from the replaced epoch is fenced.
 	id := "tx-v2"
-	req := kmsg.NewPtrProduceRequest()
-	req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "tv2"
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = rawBatch(0x10, pid1, epoch1)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.ProducerFenced.Code && code != kerr.InvalidProducerEpoch.Code {
+	if code := rawProduce(t, ctx, raw, &id, "tv2", rawBatch(0x10, pid1, epoch1)); code != kerr.ProducerFenced.Code && code != kerr.InvalidProducerEpoch.Code {
 		t.Errorf("late batch from the replaced epoch: %v, want it fenced", kerr.ErrorForCode(code))
 	}
 	// A retried commit from the replaced epoch gets the current one.
