@@ -69,13 +69,7 @@ func (e *Engine) CleanPass(ctx context.Context, force bool) shard.CompactStats {
 			if e.opts.OnClean != nil {
 				e.opts.OnClean(stats)
 			}
-			total.Batches += stats.Batches
-			total.Dropped += stats.Dropped
-			total.Records += stats.Records
-			total.Removed += stats.Removed
-			total.ReadBytes += stats.ReadBytes
-			total.WrittenBytes += stats.WrittenBytes
-			total.RemovedBytes += stats.RemovedBytes
+			total.Add(stats)
 		}
 	}
 	return total

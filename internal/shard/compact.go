@@ -77,6 +77,14 @@ type recordNote struct {
 	tombstone bool
 }
 
+func noteOf(off Offset, r *kmsg.Record) recordNote {
+	n := recordNote{off: off, keyed: r.Key != nil, tombstone: r.Value == nil}
+	if n.keyed {
+		n.key = md5.Sum(r.Key)
+	}
+	return n
+}
+
 // ErrNullKey refuses a record without a key in a compacted stream.
 var ErrNullKey = errors.New("shard: compacted streams need a key on every record")
 
@@ -115,6 +123,17 @@ type CompactStats struct {
 	RemovedBytes            int64 // bytes of the range that are gone
 	Batches, Dropped        int   // batches in the range, and batches removed
 	Records, Removed        int
+}
+
+// Add adds o's counts to s.
+func (s *CompactStats) Add(o CompactStats) {
+	s.ReadBytes += o.ReadBytes
+	s.WrittenBytes += o.WrittenBytes
+	s.RemovedBytes += o.RemovedBytes
+	s.Batches += o.Batches
+	s.Dropped += o.Dropped
+	s.Records += o.Records
+	s.Removed += o.Removed
 }
 
 // CleanState computes the cleanable range and whether a pass is due.
@@ -219,9 +238,8 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 			noted += int(h.NumRecords)
 		}
 		err = eachRecord(b, h, func(off Offset, _ []byte, r *kmsg.Record) {
-			n := recordNote{off: off, keyed: r.Key != nil, tombstone: r.Value == nil}
+			n := noteOf(off, r)
 			if n.keyed {
-				n.key = md5.Sum(r.Key)
 				latest[n.key] = off
 			}
 			if batchNotes != nil {
@@ -269,11 +287,7 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 				n, keep = 0, nil
 				err := eachRecord(b, h, func(off Offset, raw []byte, r *kmsg.Record) {
 					n++
-					note := recordNote{off: off, keyed: r.Key != nil, tombstone: r.Value == nil}
-					if note.keyed {
-						note.key = md5.Sum(r.Key)
-					}
-					if keeps(note) {
+					if keeps(noteOf(off, r)) {
 						keep = append(keep, raw)
 					}
 				})

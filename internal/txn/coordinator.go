@@ -105,6 +105,18 @@ func (r *Record) addPart(p Partition) {
 	r.Parts[i] = p
 }
 
+// addGroup adds group to r's sorted groups; false if it was there.
+func (r *Record) addGroup(group string) bool {
+	i := sort.SearchStrings(r.Groups, group)
+	if i < len(r.Groups) && r.Groups[i] == group {
+		return false
+	}
+	r.Groups = append(r.Groups, "")
+	copy(r.Groups[i+1:], r.Groups[i:])
+	r.Groups[i] = group
+	return true
+}
+
 func lessPart(a, b Partition) bool {
 	return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
 }
@@ -430,13 +442,9 @@ func (c *Coordinator) AddGroup(ctx context.Context, id string, pid int64, epoch 
 		return err
 	}
 	c.begin(&rec)
-	i := sort.SearchStrings(rec.Groups, group)
-	if i < len(rec.Groups) && rec.Groups[i] == group {
+	if !rec.addGroup(group) {
 		return nil // already in the open transaction
 	}
-	rec.Groups = append(rec.Groups, "")
-	copy(rec.Groups[i+1:], rec.Groups[i:])
-	rec.Groups[i] = group
 	return c.writeWait(ctx, e, rec)
 }
 
@@ -470,10 +478,7 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 	// the transaction comes after both in the log.
 	rec := e.rec.clone()
 	c.begin(&rec)
-	i := sort.SearchStrings(rec.Groups, group)
-	rec.Groups = append(rec.Groups, "")
-	copy(rec.Groups[i+1:], rec.Groups[i:])
-	rec.Groups[i] = group
+	rec.addGroup(group)
 	if _, err := c.write(e, rec); err != nil {
 		return err
 	}
