@@ -5,15 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/braidstream/braid/internal/vfs"
 )
 
 // FileStore keeps the catalog as one JSON file, replaced atomically.
-type FileStore struct{ Path string }
+type FileStore struct {
+	FS   vfs.FS // default vfs.Default
+	Path string
+}
+
+func (f FileStore) fs() vfs.FS {
+	if f.FS == nil {
+		return vfs.Default
+	}
+	return f.FS
+}
 
 // Load reads the file; a missing file is an empty catalog.
 func (f FileStore) Load() (*Snapshot, error) {
-	data, err := os.ReadFile(f.Path)
+	data, err := vfs.ReadFile(f.fs(), f.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -34,38 +45,5 @@ func (f FileStore) Save(s *Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("catalog: encode: %w", err)
 	}
-	return WriteFileAtomic(f.Path, data)
-}
-
-// WriteFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content, never a mix.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := fh.Write(data); err != nil {
-		fh.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := fh.Sync(); err != nil {
-		fh.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := fh.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("sync dir of %s: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir of %s: %w", path, err)
-	}
-	return nil
+	return vfs.WriteFileAtomic(f.fs(), f.Path, data)
 }

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/vfs"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -34,8 +34,8 @@ type checkpointData struct {
 	txns       []byte // txn.Coordinator snapshot
 }
 
-func loadCheckpoint(path string) (checkpointData, error) {
-	data, err := os.ReadFile(path)
+func loadCheckpoint(fs vfs.FS, path string) (checkpointData, error) {
+	data, err := vfs.ReadFile(fs, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return checkpointData{}, nil
 	}
@@ -118,7 +118,7 @@ func (e *Engine) checkpoint() error {
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(txns)))
 	buf = append(buf, txns...)
 	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
-	if err := catalog.WriteFileAtomic(filepath.Join(e.opts.Dir, "checkpoint"), buf); err != nil {
+	if err := vfs.WriteFileAtomic(e.opts.FS, filepath.Join(e.opts.Dir, "checkpoint"), buf); err != nil {
 		return fmt.Errorf("engine: write checkpoint: %w", err)
 	}
 	e.ckptNeed.Store(int64(need))

@@ -4,21 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/shard"
 	"github.com/braidstream/braid/internal/txn"
+	"github.com/braidstream/braid/internal/vfs"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -38,6 +38,9 @@ var (
 // Options configures an Engine. Zero fields take the defaults noted.
 type Options struct {
 	Dir string
+	// FS is the filesystem Dir is on; default vfs.Default. Tests pass a
+	// vfs.MemFS to simulate power loss, or vfs.Inject to fail operations.
+	FS vfs.FS
 	// CacheBytes bounds the memory kept for recent batches, all shards
 	// together; default 256 MiB.
 	CacheBytes int64
@@ -89,6 +92,9 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 256 << 20
 	}
@@ -143,7 +149,7 @@ type Stream struct {
 // Engine is an open data directory.
 type Engine struct {
 	opts Options
-	lock *os.File
+	lock io.Closer
 	cat  *catalog.Catalog
 	wal  *wal.WAL
 	// offsets holds committed consumer-group offsets; its changes are WAL
@@ -187,10 +193,10 @@ func (e *Engine) Recovery() RecoveryStats { return e.recovery }
 // write-ahead log after it.
 func Open(opts Options) (*Engine, error) {
 	opts.setDefaults()
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(opts.FS, opts.Dir); err != nil {
 		return nil, fmt.Errorf("engine: create data dir: %w", err)
 	}
-	lock, err := lockDir(opts.Dir)
+	lock, err := lockDir(opts.FS, opts.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -206,14 +212,14 @@ func Open(opts Options) (*Engine, error) {
 		}
 	}()
 	began := time.Now()
-	e.cat, err = catalog.Open(catalog.FileStore{Path: filepath.Join(opts.Dir, "catalog.json")})
+	e.cat, err = catalog.Open(catalog.FileStore{FS: opts.FS, Path: filepath.Join(opts.Dir, "catalog.json")})
 	if err != nil {
 		return nil, err
 	}
 	if err := e.cat.EnsureInternal(catalog.OffsetsStream, 1); err != nil {
 		return nil, fmt.Errorf("engine: internal stream %s: %w", catalog.OffsetsStream, err)
 	}
-	ck, err := loadCheckpoint(filepath.Join(opts.Dir, "checkpoint"))
+	ck, err := loadCheckpoint(opts.FS, filepath.Join(opts.Dir, "checkpoint"))
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +245,7 @@ func Open(opts Options) (*Engine, error) {
 	var replayed, skipped int
 	w, err := wal.Open(wal.Options{
 		Dir: filepath.Join(opts.Dir, "wal"), SegmentBytes: opts.WALSegmentBytes,
-		Logger: opts.Logger, OnFlush: opts.OnFlush,
+		Logger: opts.Logger, OnFlush: opts.OnFlush, FS: opts.FS,
 	}, ck.replayFrom, func(pos wal.Position, kind wal.Kind, body []byte) error {
 		switch kind {
 		case group.KindOffsets:
@@ -293,16 +299,12 @@ func Open(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+func lockDir(fs vfs.FS, dir string) (io.Closer, error) {
+	l, err := fs.Lock(filepath.Join(dir, "LOCK"))
 	if err != nil {
-		return nil, fmt.Errorf("engine: open lock file: %w", err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrDataDirInUse, dir, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, dir)
-	}
-	return f, nil
+	return l, nil
 }
 
 // walRef forwards to the WAL once it is open; shards built before it opens
@@ -347,7 +349,7 @@ func (e *Engine) installStreams(log shard.Log) map[uint64]*Stream {
 			if prev != nil && int(sh.ID) < len(prev.Shards) {
 				s = prev.Shards[sh.ID]
 			} else {
-				s = shard.New(shard.Key{Stream: uint64(cs.ID), Shard: int32(sh.ID)}, log, cacheLimit,
+				s = shard.New(shard.Key{Stream: uint64(cs.ID), Shard: int32(sh.ID)}, log, cacheLimit, e.opts.FS,
 					e.shardDir(uint64(cs.ID), int32(sh.ID)))
 			}
 			s.SetClosed(sh.State == catalog.ShardClosed)

@@ -37,14 +37,14 @@ func (e *Engine) openSegments(byID map[uint64]*Stream) error {
 			}
 		}
 	}
-	dirs, err := os.ReadDir(filepath.Join(e.opts.Dir, "shards"))
+	dirs, err := e.opts.FS.List(filepath.Join(e.opts.Dir, "shards"))
 	if err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("engine: list shard dirs: %w", err)
 	}
 	for _, d := range dirs {
-		id, err := strconv.ParseUint(d.Name(), 10, 64)
+		id, err := strconv.ParseUint(d, 10, 64)
 		if err != nil || byID[id] == nil {
-			os.RemoveAll(filepath.Join(e.opts.Dir, "shards", d.Name()))
+			e.opts.FS.RemoveAll(filepath.Join(e.opts.Dir, "shards", d))
 		}
 	}
 	return nil
@@ -55,7 +55,7 @@ func (e *Engine) removeStreamFiles(st *Stream) {
 		sh.CloseFiles()
 	}
 	dir := filepath.Join(e.opts.Dir, "shards", strconv.FormatUint(uint64(st.ID), 10))
-	if err := os.RemoveAll(dir); err != nil {
+	if err := e.opts.FS.RemoveAll(dir); err != nil {
 		e.opts.Logger.Warn("engine: remove files of deleted stream", "stream", st.Name, "err", err)
 	}
 }

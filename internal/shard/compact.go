@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -345,7 +343,7 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 		if _, err := cur.f.WriteAt(pending, cur.size-int64(len(pending))); err != nil {
 			return fmt.Errorf("shard %s: compact: write segment: %w", s.key, err)
 		}
-		if err := syscall.Fdatasync(int(cur.f.Fd())); err != nil {
+		if err := cur.f.Datasync(); err != nil {
 			return fmt.Errorf("shard %s: compact: sync segment: %w", s.key, err)
 		}
 		if throttle != nil {
@@ -357,7 +355,7 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 	fail := func(err error) (CompactStats, wal.Position, error) {
 		for _, sf := range files {
 			sf.f.Close()
-			os.Remove(sf.f.Name())
+			s.fs.Remove(sf.f.Name())
 		}
 		return stats, 0, err
 	}
@@ -390,7 +388,7 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 		return fail(err)
 	}
 	if len(files) > 0 {
-		if err := syncDir(s.dir); err != nil {
+		if err := s.syncDir(); err != nil {
 			return fail(err)
 		}
 	}

@@ -74,7 +74,7 @@ func FuzzReplayCompact(f *testing.F) {
 	f.Add(ok[FramePrefixLen:])
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		s := New(Key{}, nil, 0, t.TempDir())
+		s := New(Key{}, nil, 0, nil, t.TempDir())
 		for _, base := range []Offset{0, 3, 5, 9} {
 			s.entries = append(s.entries, Entry{Base: base, Last: base + 1, Loc: Location{Seg: InWAL, Pos: 100, Size: 70}})
 		}

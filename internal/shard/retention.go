@@ -100,7 +100,7 @@ func (s *Shard) DropUnreferencedSegments(grace time.Duration, now time.Time) (in
 			keep = append(keep, sf)
 			continue
 		}
-		if rerr := os.Remove(sf.f.Name()); rerr != nil && !os.IsNotExist(rerr) {
+		if rerr := s.fs.Remove(sf.f.Name()); rerr != nil && !os.IsNotExist(rerr) {
 			err = fmt.Errorf("shard %s: remove segment: %w", s.key, rerr)
 			keep = append(keep, sf)
 			continue

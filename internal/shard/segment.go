@@ -8,9 +8,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/braidstream/braid/internal/vfs"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -36,7 +36,7 @@ import (
 // refers to it.
 type segFile struct {
 	id   int64
-	f    *os.File
+	f    vfs.File
 	size int64
 }
 
@@ -46,21 +46,14 @@ func SegmentName(id int64) string { return fmt.Sprintf("%020d.seg", id) }
 // newSegmentLocked creates an empty segment file with a fresh id (segMu
 // held). It is not in s.segs yet.
 func (s *Shard) newSegmentLocked() (*segFile, error) {
-	if _, err := os.Stat(s.dir); os.IsNotExist(err) {
-		if err := os.MkdirAll(s.dir, 0o755); err != nil {
-			return nil, fmt.Errorf("shard %s: create segment dir: %w", s.key, err)
-		}
-		// The new directories' own entries must survive a power loss
-		// too: shards/<stream>/, shards/ and the data dir hold them.
-		for d, i := filepath.Dir(s.dir), 0; i < 3; d, i = filepath.Dir(d), i+1 {
-			if err := syncDir(d); err != nil {
-				return nil, err
-			}
-		}
+	// The new directories' own entries must survive a power loss too:
+	// shards/<stream>/, shards/ and the data dir hold them.
+	if err := vfs.MkdirAllDurable(s.fs, s.dir); err != nil {
+		return nil, fmt.Errorf("shard %s: create segment dir: %w", s.key, err)
 	}
 	id := max(s.nextSegID, time.Now().UnixNano())
 	s.nextSegID = id + 1
-	f, err := os.OpenFile(filepath.Join(s.dir, SegmentName(id)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := s.fs.OpenFile(filepath.Join(s.dir, SegmentName(id)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("shard %s: create segment: %w", s.key, err)
 	}
@@ -100,7 +93,7 @@ func (s *Shard) publishSegsLocked() {
 func (s *Shard) OpenSegments() error {
 	s.segMu.Lock()
 	defer s.segMu.Unlock()
-	names, err := os.ReadDir(s.dir)
+	names, err := s.fs.List(s.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -115,8 +108,7 @@ func (s *Shard) OpenSegments() error {
 		}
 	}
 	s.mu.RUnlock()
-	for _, de := range names {
-		name := de.Name()
+	for _, name := range names {
 		if !strings.HasSuffix(name, ".seg") {
 			continue
 		}
@@ -124,25 +116,25 @@ func (s *Shard) OpenSegments() error {
 		path := filepath.Join(s.dir, name)
 		end, referenced := refEnd[id]
 		if err != nil || !referenced {
-			if err := os.Remove(path); err != nil {
+			if err := s.fs.Remove(path); err != nil {
 				return fmt.Errorf("shard %s: remove unreferenced segment: %w", s.key, err)
 			}
 			continue
 		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := s.fs.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("shard %s: open segment: %w", s.key, err)
 		}
-		st, err := f.Stat()
+		size, err := f.Size()
 		if err != nil {
 			f.Close()
 			return fmt.Errorf("shard %s: stat segment: %w", s.key, err)
 		}
-		if st.Size() < end {
+		if size < end {
 			f.Close()
-			return fmt.Errorf("shard %s: segment %s is %d bytes, the index needs %d: %w", s.key, name, st.Size(), end, wal.ErrCorrupt)
+			return fmt.Errorf("shard %s: segment %s is %d bytes, the index needs %d: %w", s.key, name, size, end, wal.ErrCorrupt)
 		}
-		if st.Size() > end {
+		if size > end {
 			if err := f.Truncate(end); err != nil {
 				f.Close()
 				return fmt.Errorf("shard %s: truncate segment: %w", s.key, err)
@@ -192,7 +184,7 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 		}
 		// Sync as we go: one fsync of a gigabyte of dirty pages at the end
 		// would stall the WAL's group commits behind it for seconds.
-		if err := syscall.Fdatasync(int(cur.f.Fd())); err != nil {
+		if err := cur.f.Datasync(); err != nil {
 			return fmt.Errorf("shard %s: sync segment: %w", s.key, err)
 		}
 		if throttle != nil {
@@ -240,7 +232,7 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 		}
 	}
 	if created {
-		if err := syncDir(s.dir); err != nil {
+		if err := s.syncDir(); err != nil {
 			return 0, err
 		}
 		s.publishSegsLocked()
@@ -281,14 +273,9 @@ func (s *Shard) CloseFiles() {
 	s.segsRO.Store(nil)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
+func (s *Shard) syncDir() error {
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("sync dir %s: %w", s.dir, err)
 	}
 	return nil
 }

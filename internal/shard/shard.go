@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/braidstream/braid/internal/vfs"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -94,6 +95,7 @@ type Shard struct {
 	aborted    []AbortedTxn             // ascending by Last
 
 	dir   string     // segment files
+	fs    vfs.FS     // where dir is
 	segMu sync.Mutex // guards segs; held across segment writes, never under mu
 	segs  []*segFile // ascending by id
 	// active is the segment the mover appends to (nil: start a new one).
@@ -117,9 +119,13 @@ type Shard struct {
 	lastAppend atomic.Int64 // unix nanos
 }
 
-// New returns an empty shard whose segment files live in dir.
-func New(key Key, log Log, cacheLimit int64, dir string) *Shard {
-	return &Shard{key: key, log: log, cacheLimit: cacheLimit, dir: dir}
+// New returns an empty shard whose segment files live in dir on fs (nil:
+// vfs.Default).
+func New(key Key, log Log, cacheLimit int64, fs vfs.FS, dir string) *Shard {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	return &Shard{key: key, log: log, cacheLimit: cacheLimit, fs: fs, dir: dir}
 }
 
 // Key returns the shard's key.

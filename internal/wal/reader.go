@@ -3,13 +3,14 @@ package wal
 import (
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/braidstream/braid/internal/vfs"
 )
 
 // chunkReader reads a segment sequentially in large chunks, so recovery makes
 // few syscalls, and hands out frame bodies without a copy where it can.
 type chunkReader struct {
-	f        *os.File
+	f        vfs.File
 	off, end int64 // file offset of the next unread byte; file size
 	buf      []byte
 	pos      int // next unread byte in buf
@@ -17,7 +18,7 @@ type chunkReader struct {
 
 const chunkSize = 4 << 20
 
-func newChunkReader(f *os.File, off, end int64) *chunkReader {
+func newChunkReader(f vfs.File, off, end int64) *chunkReader {
 	return &chunkReader{f: f, off: off, end: end}
 }
 

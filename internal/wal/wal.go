@@ -14,8 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/braidstream/braid/internal/vfs"
 )
 
 // Position is a byte offset in the node's whole log.
@@ -83,6 +84,7 @@ type Options struct {
 	SegmentBytes int64 // roll a segment at this size; default 128 MiB
 	MaxPending   int   // bytes buffered before Append blocks; default 64 MiB
 	Logger       *slog.Logger
+	FS           vfs.FS // default vfs.Default
 	// OnFlush, if set, is called after each fsync with the bytes it made
 	// durable and how long write+fsync took (for metrics).
 	OnFlush func(bytes int, took time.Duration)
@@ -98,11 +100,14 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
 }
 
 type segment struct {
 	start Position
-	f     *os.File
+	f     vfs.File
 }
 
 // WAL is an open write-ahead log.
@@ -137,7 +142,7 @@ type Replay func(pos Position, kind Kind, body []byte) error
 // after from, cuts off a torn or corrupt tail, and starts the flusher.
 func Open(opts Options, from Position, replay Replay) (*WAL, error) {
 	opts.setDefaults()
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(opts.FS, opts.Dir); err != nil {
 		return nil, fmt.Errorf("wal: create dir: %w", err)
 	}
 	w := &WAL{opts: opts, notify: make(chan struct{}), flushReq: make(chan struct{}, 1), done: make(chan struct{})}
@@ -161,12 +166,11 @@ func Open(opts Options, from Position, replay Replay) (*WAL, error) {
 func SegmentName(start Position) string { return fmt.Sprintf("%020d.wal", int64(start)) }
 
 func (w *WAL) loadSegments() error {
-	names, err := os.ReadDir(w.opts.Dir)
+	names, err := w.opts.FS.List(w.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("wal: list dir: %w", err)
 	}
-	for _, e := range names {
-		name := e.Name()
+	for _, name := range names {
 		if strings.HasSuffix(name, spareSuffix) {
 			w.spares = append(w.spares, filepath.Join(w.opts.Dir, name))
 			continue
@@ -182,7 +186,7 @@ func (w *WAL) loadSegments() error {
 		if err != nil || n < 0 {
 			return fmt.Errorf("wal: unexpected file %q in %s", name, w.opts.Dir)
 		}
-		f, err := os.OpenFile(filepath.Join(w.opts.Dir, name), os.O_RDWR, 0)
+		f, err := w.opts.FS.OpenFile(filepath.Join(w.opts.Dir, name), os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("wal: open segment: %w", err)
 		}
@@ -258,23 +262,23 @@ func (w *WAL) cutAfter(i int, pos Position) error {
 	}
 	for _, later := range w.segs[i+1:] {
 		later.f.Close()
-		if err := os.Remove(later.f.Name()); err != nil {
+		if err := w.opts.FS.Remove(later.f.Name()); err != nil {
 			return fmt.Errorf("wal: remove segment after torn tail: %w", err)
 		}
 	}
 	w.segs = w.segs[:i+1]
-	return syncDir(w.opts.Dir)
+	return w.syncDir()
 }
 
 // scanSegment replays the frames of seg from file offset off. It returns the
 // offset just past the last valid frame and, if the scan stopped before the
 // end of the file, why.
 func scanSegment(seg *segment, off Position, replay Replay) (end Position, torn error, err error) {
-	st, err := seg.f.Stat()
+	n, err := seg.f.Size()
 	if err != nil {
 		return 0, nil, fmt.Errorf("wal: stat segment: %w", err)
 	}
-	size := Position(st.Size())
+	size := Position(n)
 	if off > size {
 		return 0, nil, fmt.Errorf("%w: replay position is past the end of segment %s", ErrCorrupt, SegmentName(seg.start))
 	}
@@ -318,17 +322,17 @@ func (w *WAL) createSegment(start Position) error {
 		// Reuse a reclaimed file: its blocks stay allocated, so neither
 		// freeing nor allocating them lands on the commit path. Its old
 		// frames cannot pass the position-seeded CRC at their new place.
-		if err := os.Rename(spare, path); err != nil {
+		if err := w.opts.FS.Rename(spare, path); err != nil {
 			w.opts.Logger.Warn("wal: could not reuse a spare segment", "err", err)
-			os.Remove(spare)
+			w.opts.FS.Remove(spare)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := w.opts.FS.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("wal: create segment: %w", err)
 	}
 	w.preallocate(f, 0)
-	if err := syncDir(w.opts.Dir); err != nil {
+	if err := w.syncDir(); err != nil {
 		f.Close()
 		return err
 	}
@@ -344,21 +348,16 @@ func (w *WAL) createSegment(start Position) error {
 // GB/s into a growing one, because the fsync no longer has to allocate
 // blocks and journal the growth. Where the filesystem cannot, the log just
 // grows.
-func (w *WAL) preallocate(f *os.File, from int64) {
+func (w *WAL) preallocate(f vfs.File, from int64) {
 	if n := w.opts.SegmentBytes - from; n > 0 {
-		if err := syscall.Fallocate(int(f.Fd()), 0, from, n); err != nil {
+		if err := f.Preallocate(from, n); err != nil {
 			w.opts.Logger.Debug("wal: preallocation unavailable", "err", err)
 		}
 	}
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("wal: open dir for sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+func (w *WAL) syncDir() error {
+	if err := w.opts.FS.SyncDir(w.opts.Dir); err != nil {
 		return fmt.Errorf("wal: sync dir: %w", err)
 	}
 	return nil
@@ -510,7 +509,7 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	w.mu.Lock()
 	w.publishLocked()
 	w.mu.Unlock()
-	if err := syscall.Fdatasync(int(seg.f.Fd())); err != nil {
+	if err := seg.f.Datasync(); err != nil {
 		return fmt.Errorf("fdatasync: %w", err)
 	}
 	w.durable.Store(int64(end))
@@ -585,7 +584,7 @@ func (w *WAL) RemoveBefore(pos Position) (removed int, err error) {
 			suffix = spareSuffix
 		}
 		name := strings.TrimSuffix(seg.f.Name(), ".wal") + suffix
-		if err := os.Rename(seg.f.Name(), name); err != nil {
+		if err := w.opts.FS.Rename(seg.f.Name(), name); err != nil {
 			return removed, fmt.Errorf("wal: reclaim segment: %w", err)
 		}
 		w.segMu.Lock()
@@ -610,15 +609,15 @@ func (w *WAL) shrinkTrash() error {
 		return nil
 	}
 	path := w.trash[0]
-	st, err := os.Stat(path)
-	if err == nil && st.Size() > trashStep {
-		if err := os.Truncate(path, st.Size()-trashStep); err != nil {
+	st, err := w.opts.FS.Stat(path)
+	if err == nil && st.Size > trashStep {
+		if err := truncateFile(w.opts.FS, path, st.Size-trashStep); err != nil {
 			return fmt.Errorf("wal: shrink reclaimed segment: %w", err)
 		}
 		return nil
 	}
 	w.trash = w.trash[1:]
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := w.opts.FS.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("wal: remove reclaimed segment: %w", err)
 	}
 	return nil
@@ -668,4 +667,13 @@ func (w *WAL) closeFiles() {
 	for _, s := range w.segs {
 		s.f.Close()
 	}
+}
+
+func truncateFile(fs vfs.FS, path string, size int64) error {
+	f, err := fs.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Truncate(size)
 }
