@@ -111,7 +111,9 @@ func (r *run) verifyShard(s *streamModel, st *engine.Stream, i int) ([]readRec, 
 	if start < sm.ackStart {
 		r.failf("%s/%d: log start %d after recovery, below the acknowledged %d", s.name, i, start, sm.ackStart)
 	}
-	if start > max(sm.maxStart, sm.ackStart) {
+	// (With retention on a timer, it moves the retention stream's start
+	// at moments the model does not see.)
+	if start > max(sm.maxStart, sm.ackStart) && !(r.timer && s.kind == kindRetention) {
 		r.failf("%s/%d: log start %d after recovery, past anything asked (%d)", s.name, i, start, sm.maxStart)
 	}
 	at := map[int64]readRec{}
