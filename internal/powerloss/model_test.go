@@ -152,6 +152,8 @@ type idemProducer struct {
 	seq map[int]int32
 	// last is the last batch sent, kept for a retry after a recovery.
 	last *idemBatch
+	// stuck: the last batch got no answer; nothing new is sent.
+	stuck bool
 }
 
 type idemBatch struct {

@@ -272,6 +272,9 @@ func (r *run) opIdempotent() {
 		p = &idemProducer{pid: pid, seq: map[int]int32{}}
 		r.idem[s.name] = p
 	}
+	if p.stuck {
+		return // a client resends its unanswered batch before anything new
+	}
 	shardID := r.rng.IntN(s.nShard)
 	recs := r.records(s, 1+r.rng.IntN(3))
 	b := &idemBatch{shard: shardID, seq: p.seq[shardID], recs: recs, base: -1, gen: s.cur}
@@ -281,6 +284,7 @@ func (r *run) opIdempotent() {
 		s.inflight[rc.val] = true
 	}
 	raw := buildBatch(recs, p.pid, 0, b.seq, false)
+	p.stuck = true
 	base, n, end, err := r.e.Produce(st, st.Shards[shardID], raw, nil)
 	if err != nil {
 		r.unexpected("idempotent produce", err)
@@ -299,7 +303,7 @@ func (r *run) opIdempotent() {
 		return
 	}
 	r.ack(s, shardID, int64(base), ws)
-	b.acked = true
+	b.acked, p.stuck = true, false
 	if r.rng.IntN(4) == 0 {
 		again, n, _, err := r.e.Produce(st, st.Shards[shardID], raw, nil)
 		if err != nil {
