@@ -309,20 +309,22 @@ func (r *run) verifyOffsets() {
 					continue
 				}
 				if s.status != live {
-					// Kafka removes a deleted topic's offsets, so a stream
-					// recreated later would inherit them. (Known gap
-					// while DeleteStream does not delete them atomically
-					// with the stream.)
-					r.failf("group %s holds offset %d for %s/%d, a deleted stream", g, cm.Offset, tp.Topic, tp.Partition)
+					// Kafka removes a deleted topic's offsets, so that a
+					// stream recreated later does not inherit them.
+					r.failf("group %s holds offset %d for %s/%d, a deleted stream%s", g, cm.Offset, tp.Topic, tp.Partition, knownDeleteBug)
 					continue
 				}
 				m := s.cur.commits[groupPart{g, tp.Partition}]
 				switch {
 				case m == nil:
-					r.failf("group %s offset %s/%d = %d, but none was committed to this life of the stream (id %d)", g, tp.Topic, tp.Partition, cm.Offset, s.cur.id)
+					r.failf("group %s offset %s/%d = %d, but none was committed to this life of the stream (id %d): inherited%s", g, tp.Topic, tp.Partition, cm.Offset, s.cur.id, knownDeleteBug)
 				case cm.Offset != m.acked && !m.later[cm.Offset] && !m.anytime[cm.Offset]:
-					r.failf("group %s offset %s/%d = %d after recovery; the last acknowledged commit was %d, later ones %v",
-						g, tp.Topic, tp.Partition, cm.Offset, m.acked, keys(m.later))
+					why := ""
+					if m.acked < 0 && s.name != txnStream {
+						why = "; inherited from an earlier life?" + knownDeleteBug
+					}
+					r.failf("group %s offset %s/%d = %d after recovery; the last acknowledged commit was %d, later ones %v%s",
+						g, tp.Topic, tp.Partition, cm.Offset, m.acked, keys(m.later), why)
 				}
 			}
 			if s.status != live {
@@ -449,6 +451,14 @@ func (r *run) writeAfterRecovery() {
 func groupTP(topic string, part int32) group.TopicPartition {
 	return group.TopicPartition{Topic: topic, Partition: part}
 }
+
+// knownDeleteBug marks the failures of a known bug: DeleteStream removes
+// the stream from the catalog first and its committed offsets after, in a
+// separate WAL write whose failure is only logged; a crash or a failed write
+// between the two leaves the offsets, and a stream recreated under the
+// same name inherits them. The check stays strict; the fix belongs in
+// engine.DeleteStream.
+const knownDeleteBug = " [KNOWN BUG: DeleteStream leaves committed offsets behind when a crash or a failed write comes between the catalog change and the offsets' removal]"
 
 func keys(m map[int64]bool) []int64 {
 	out := make([]int64, 0, len(m))
