@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/braidstream/braid/internal/vfs"
 )
 
 var (
@@ -78,34 +80,58 @@ func TestPowerLossTimers(t *testing.T) {
 
 func powerLoss(seed uint64, timer bool) *run {
 	r := newRun(seed, timer)
-	if err := r.open(r.mem); err != nil {
+	if err := r.open(vfs.Inject(r.mem, r.syncHook)); err != nil {
 		r.failf("open: %v", err)
 		return r
 	}
 	r.setup()
 	for round := range 3 {
 		n := 60 + r.rng.IntN(240)
-		inflight := r.rng.IntN(3) == 0
-		r.note("-- round %d: %d operations, crash %s", round, n, map[bool]string{true: "during the last", false: "after the last"}[inflight])
+		mode := r.rng.IntN(3)
+		switch mode {
+		case 0:
+			r.note("-- round %d: %d operations, crash after the last", round, n)
+		case 1:
+			r.note("-- round %d: %d operations, crash during the last", round, n)
+		case 2:
+			at := r.syncs.Load() + 1 + r.rng.Int64N(int64(n))
+			r.crashAt.Store(at)
+			r.note("-- round %d: %d operations, crash before fsync %d", round, n, at)
+		}
 		for range n - 1 {
 			r.step()
+			if timer {
+				time.Sleep(time.Millisecond)
+			}
 			if len(r.failed) > 0 {
 				r.e.Close()
 				return r
 			}
+			if r.clone.Load() != nil {
+				break
+			}
 		}
-		if !inflight {
-			r.step()
-			r.crash(nil)
-		} else {
+		switch {
+		case r.clone.Load() != nil:
+			r.note("-- crashed before fsync %d", r.crashAt.Load())
+			r.mem = r.clone.Swap(nil)
+			r.crashAt.Store(0)
+			r.crashing.Store(false)
+			r.lenient = true
+			r.e.Close()
+		case mode == 1:
 			wait := time.Duration(r.rng.IntN(2000)) * time.Microsecond
 			r.crash(func() { r.step() }, wait)
+		default:
+			r.step()
+			r.crashAt.Store(0)
+			r.crash(nil)
 		}
 		if len(r.failed) > 0 {
 			return r
 		}
 		r.lenient = false
-		if err := r.open(r.mem); err != nil {
+		if err := r.open(vfs.Inject(r.mem, r.syncHook)); err != nil {
 			r.failf("recover: %v", err)
 			return r
 		}

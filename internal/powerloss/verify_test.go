@@ -7,6 +7,7 @@ import (
 	"github.com/braidstream/braid/internal/engine"
 	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/txn"
 )
 
 // verify checks a freshly recovered engine against the model, then makes
@@ -176,6 +177,13 @@ func (r *run) verifyTxns(starts map[*streamModel][]int64) {
 	st := r.e.Stream(txnStream)
 	if st == nil {
 		return
+	}
+	// Start-up completes every transaction a crash left prepared, before
+	// anything is served.
+	for _, rec := range r.e.Txns().List() {
+		if rec.State == txn.PrepareCommit || rec.State == txn.PrepareAbort {
+			r.failf("transaction of %s is still %s after recovery", rec.ID, rec.State)
+		}
 	}
 	c, cancel := ctx()
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/braidstream/braid/internal/engine"
@@ -44,6 +45,13 @@ type run struct {
 	// a failure in itself.
 	lenient bool
 
+	// Crashing at the n-th fsync: syncHook counts fsyncs (of files and
+	// directories) and pulls the plug just before number crashAt, from
+	// whichever goroutine makes it; clone is then what the disk kept.
+	syncs, crashAt atomic.Int64
+	crashing       atomic.Bool // set just before the plug is pulled
+	clone          atomic.Pointer[vfs.MemFS]
+
 	trace  []string
 	failed []string
 }
@@ -63,7 +71,7 @@ func (r *run) note(format string, args ...any) {
 
 // unexpected reports an engine error where none is allowed.
 func (r *run) unexpected(what string, err error) {
-	if !r.lenient {
+	if !r.lenient && !r.crashing.Load() {
 		r.failf("%s: unexpected error: %v", what, err)
 	}
 }
@@ -79,6 +87,19 @@ func (r *run) options(fs vfs.FS) engine.Options {
 		o.MoveAfterBytes, o.RetentionEvery, o.CleanerEvery = 64<<10, 7*time.Millisecond, 11*time.Millisecond
 	}
 	return o
+}
+
+// syncHook is an injector that fails nothing: it pulls the plug just
+// before the crashAt-th fsync.
+func (r *run) syncHook(op vfs.Op, path string) error {
+	if op != vfs.OpSync && op != vfs.OpSyncDir {
+		return nil
+	}
+	if n := r.syncs.Add(1); n == r.crashAt.Load() {
+		r.crashing.Store(true)
+		r.clone.Store(r.mem.CrashClone())
+	}
+	return nil
 }
 
 func (r *run) open(fs vfs.FS) error {
@@ -173,7 +194,7 @@ func ctx() (context.Context, context.CancelFunc) {
 func (r *run) engineStream(s *streamModel) *engine.Stream {
 	st := r.e.Stream(s.name)
 	if st == nil || st.ID != s.cur.id {
-		if !r.lenient {
+		if !r.lenient && !r.crashing.Load() {
 			r.failf("live stream %s (id %d) missing from the engine", s.name, s.cur.id)
 		}
 		return nil
