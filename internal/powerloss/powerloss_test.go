@@ -49,6 +49,16 @@ func report(t *testing.T, name string, r *run) {
 	t.Error(msg)
 }
 
+// newFailure reports whether r failed other than by the known bug.
+func (r *run) newFailure() bool {
+	for _, f := range r.failed {
+		if !strings.Contains(f, knownDeleteBug) {
+			return true
+		}
+	}
+	return false
+}
+
 // TestPowerLoss runs a seeded workload per seed and pulls the plug in two
 // rounds: after a chosen operation, or while it is in flight. After each
 // crash the engine recovers on what the disk kept and is checked against the
@@ -59,7 +69,7 @@ func TestPowerLoss(t *testing.T) {
 	for _, seed := range seeds(*flagIters) {
 		r := powerLoss(seed, false)
 		report(t, "TestPowerLoss", r)
-		if len(r.failed) > 0 {
+		if r.newFailure() {
 			if failures++; failures >= 3 {
 				t.Fatalf("stopping after %d failing seeds", failures)
 			}
@@ -94,11 +104,22 @@ func powerLoss(seed uint64, timer bool) *run {
 		case 1:
 			r.note("-- round %d: %d operations, crash during the last", round, n)
 		case 2:
-			at := r.syncs.Load() + 1 + r.rng.Int64N(int64(n))
-			r.crashAt.Store(at)
-			r.note("-- round %d: %d operations, crash before fsync %d", round, n, at)
+			r.note("-- round %d: %d operations, crash before an fsync of the last", round, n)
 		}
-		for range n - 1 {
+		for i := range n {
+			if i == n-1 && mode != 2 {
+				break
+			}
+			if i == n-1 {
+				// Within the operation: its first fsyncs are the
+				// interesting ones (a transaction's prepare, a move's
+				// segment data, a checkpoint's file).
+				at := r.syncs.Load() + 1 + r.rng.Int64N(4)
+				r.crashAt.Store(at)
+				r.note("-- crash before fsync %d", at)
+				r.criticalStep()
+				break
+			}
 			r.step()
 			if timer {
 				time.Sleep(time.Millisecond)
@@ -110,6 +131,12 @@ func powerLoss(seed uint64, timer bool) *run {
 			if r.clone.Load() != nil {
 				break
 			}
+		}
+		if mode == 2 && r.clone.Load() == nil {
+			// The operation made fewer fsyncs: pull the plug now.
+			r.crashAt.Store(0)
+			r.crashing.Store(true)
+			r.clone.CompareAndSwap(nil, r.mem.CrashClone())
 		}
 		switch {
 		case r.clone.Load() != nil:

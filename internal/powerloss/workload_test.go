@@ -432,30 +432,36 @@ func (r *run) opTxn() {
 			p.pid = -1
 		}
 	default:
-		commit := r.rng.IntN(10) < 7
-		bump := r.rng.IntN(2) == 0
-		r.note("end txn %s commit=%v bump=%v (%d records, %d offsets)", p.id, commit, bump, len(t.recs), len(t.offsets))
-		t.state, t.commit = txnEnding, commit
-		if commit {
-			for gp, v := range t.offsets {
-				s.cur.commits[gp].later[v] = true
-			}
-		}
-		res, err := r.e.Txns().EndTxn(c, p.id, p.pid, p.epoch, commit, bump)
-		if err != nil {
-			r.unexpected("end txn", err)
-			p.pid, p.cur = -1, nil
-			for gp, v := range t.offsets {
-				s.cur.commits[gp].anytime[v] = commit
-			}
-			return
-		}
-		p.cur = nil
-		if res.PID != p.pid || res.Epoch != p.epoch {
-			p.pid, p.epoch, p.seq = res.PID, res.Epoch, map[int]int32{}
-		}
-		r.settle(t, commit)
+		r.endTxn(c, p, s)
 	}
+}
+
+// endTxn commits or aborts p's open transaction.
+func (r *run) endTxn(c context.Context, p *txnProducer, s *streamModel) {
+	t := p.cur
+	commit := r.rng.IntN(10) < 7
+	bump := r.rng.IntN(2) == 0
+	r.note("end txn %s commit=%v bump=%v (%d records, %d offsets)", p.id, commit, bump, len(t.recs), len(t.offsets))
+	t.state, t.commit = txnEnding, commit
+	if commit {
+		for gp, v := range t.offsets {
+			s.cur.commits[gp].later[v] = true
+		}
+	}
+	res, err := r.e.Txns().EndTxn(c, p.id, p.pid, p.epoch, commit, bump)
+	if err != nil {
+		r.unexpected("end txn", err)
+		p.pid, p.cur = -1, nil
+		for gp, v := range t.offsets {
+			s.cur.commits[gp].anytime[v] = commit
+		}
+		return
+	}
+	p.cur = nil
+	if res.PID != p.pid || res.Epoch != p.epoch {
+		p.pid, p.epoch, p.seq = res.PID, res.Epoch, map[int]int32{}
+	}
+	r.settle(t, commit)
 }
 
 // settle applies an acknowledged transaction end to the model.
@@ -687,6 +693,37 @@ func (r *run) step() {
 		r.opCreateDelete()
 	default:
 		r.opRead()
+	}
+}
+
+// criticalStep runs an operation whose own writes a crash should cut
+// through: ending a transaction, a move, a cleaning or retention pass,
+// DeleteRecords, a stream created or deleted, a group commit.
+func (r *run) criticalStep() {
+	switch r.rng.IntN(8) {
+	case 0, 1:
+		for _, i := range r.rng.Perm(len(r.txns)) {
+			p := r.txns[i]
+			if p.pid >= 0 && p.cur != nil && (len(p.cur.recs) > 0 || len(p.cur.offsets) > 0) {
+				c, cancel := ctx()
+				defer cancel()
+				r.endTxn(c, p, r.stream(txnStream))
+				return
+			}
+		}
+		r.opTxn()
+	case 2:
+		r.opMove()
+	case 3:
+		r.opClean()
+	case 4:
+		r.opRetention()
+	case 5:
+		r.opDeleteRecords()
+	case 6:
+		r.opCreateDelete()
+	default:
+		r.opCommit()
 	}
 }
 
