@@ -150,9 +150,16 @@ func powerLoss(seed uint64, timer bool) *run {
 			wait := time.Duration(r.rng.IntN(2000)) * time.Microsecond
 			r.crash(func() { r.step() }, wait)
 		default:
-			r.step()
+			if r.rng.IntN(2) == 0 {
+				// Slow fsyncs keep the records undurable for a while.
+				r.slowSync.Store(true)
+				r.opProduceRead()
+			} else {
+				r.step()
+			}
 			r.crashAt.Store(0)
 			r.crash(nil)
+			r.slowSync.Store(false)
 		}
 		if len(r.failed) > 0 {
 			return r

@@ -50,7 +50,10 @@ type run struct {
 	// whichever goroutine makes it; clone is then what the disk kept.
 	syncs, crashAt atomic.Int64
 	crashing       atomic.Bool // set just before the plug is pulled
-	clone          atomic.Pointer[vfs.MemFS]
+	// slowSync makes every fsync take a while, so that writes wait for
+	// durability longer and a crash catches more of them unsynced.
+	slowSync atomic.Bool
+	clone    atomic.Pointer[vfs.MemFS]
 
 	trace  []string
 	failed []string
@@ -94,6 +97,9 @@ func (r *run) options(fs vfs.FS) engine.Options {
 func (r *run) syncHook(op vfs.Op, path string) error {
 	if op != vfs.OpSync && op != vfs.OpSyncDir {
 		return nil
+	}
+	if r.slowSync.Load() && strings.HasPrefix(path, dataDir+"/wal/") {
+		time.Sleep(100 * time.Microsecond)
 	}
 	if n := r.syncs.Add(1); n == r.crashAt.Load() {
 		r.crashing.Store(true)
@@ -596,6 +602,42 @@ func (r *run) opCreateDelete() {
 	}
 }
 
+// opProduceRead writes at acks=0 or 1 and reads the shard straight after:
+// a reader must not see the records before they are durable.
+func (r *run) opProduceRead() {
+	s := r.pickLive(nil)
+	if s == nil {
+		return
+	}
+	st := r.engineStream(s)
+	if st == nil {
+		return
+	}
+	shardID := r.rng.IntN(s.nShard)
+	acks := r.rng.IntN(2)
+	recs := r.records(s, 1+r.rng.IntN(3))
+	r.note("produce %s/%d acks=%d n=%d, then read it", s.name, shardID, acks, len(recs))
+	for _, rc := range recs {
+		s.inflight[rc.val] = true
+	}
+	g := s.cur
+	base, _, end, err := r.e.Produce(st, st.Shards[shardID], buildBatch(recs, -1, 0, 0, false), nil)
+	if err != nil {
+		r.unexpected("produce", err)
+		return
+	}
+	r.record(s, g, shardID, int64(base), recs, nil)
+	if acks == 1 {
+		c, cancel := ctx()
+		defer cancel()
+		if err := r.e.WaitWritten(c, end); err != nil {
+			r.unexpected("produce: wait written", err)
+			return
+		}
+	}
+	r.readInto(s, st, shardID)
+}
+
 // opRead reads a shard through the fetch path from its log start to its
 // high watermark and marks what it saw.
 func (r *run) opRead() {
@@ -608,8 +650,13 @@ func (r *run) opRead() {
 		return
 	}
 	shardID := r.rng.IntN(s.nShard)
-	g := s.cur
 	r.note("read %s/%d", s.name, shardID)
+	r.readInto(s, st, shardID)
+}
+
+// readInto reads a shard and marks what it saw.
+func (r *run) readInto(s *streamModel, st *engine.Stream, shardID int) {
+	g := s.cur
 	recs, _, _, err := readShard(st.Shards[shardID])
 	if err != nil {
 		r.unexpected("read", err)
