@@ -131,6 +131,12 @@ func MkdirAllDurable(fs FS, dir string) error {
 	}
 	for _, d := range created {
 		if err := fs.SyncDir(filepath.Dir(d)); err != nil {
+			// A retry would find the directories and take them for
+			// durable: remove them (deepest first, those still empty),
+			// so that it creates and syncs them again.
+			for _, c := range created {
+				fs.Remove(c)
+			}
 			return err
 		}
 	}
