@@ -171,7 +171,15 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 	s.segMu.Lock()
 	defer s.segMu.Unlock()
 	touched := map[*segFile]bool{}
-	created := false
+	created, named := false, false
+	defer func() {
+		// A file this move created may be named only in memory (its
+		// directory sync failed or never came): the next move must not
+		// fill it without syncing the directory, so it starts a new one.
+		if created && !named {
+			s.active = nil
+		}
+	}()
 	newLocs := make([]Location, len(move))
 	var pending []byte
 	var cur *segFile
@@ -237,6 +245,7 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 		}
 		s.publishSegsLocked()
 	}
+	named = true
 	s.mu.Lock()
 	for k, e := range move {
 		j := sort.Search(len(s.entries), func(j int) bool { return s.entries[j].Base >= e.Base })
