@@ -32,7 +32,7 @@ var faults = []fault{
 // without faults must pass the model check: nothing was acknowledged that
 // was not durable.
 func TestFaultInjection(t *testing.T) {
-	for _, seed := range seeds(max(1, *flagIters/3)) {
+	for _, seed := range seeds(*flagIters) {
 		r := faultRun(seed)
 		report(t, "TestFaultInjection", r)
 	}
@@ -40,6 +40,7 @@ func TestFaultInjection(t *testing.T) {
 
 func faultRun(seed uint64) *run {
 	r := newRun(seed, false)
+	r.walSegment = 64 << 10 // the faulted phase is short: give it moves to make
 	f := faults[r.rng.IntN(len(faults))]
 	prefix := []string{dataDir + "/wal/", dataDir + "/shards/", dataDir + "/"}[r.rng.IntN(3)]
 	if f.op == vfs.OpRename || f.op == vfs.OpPreallocate {

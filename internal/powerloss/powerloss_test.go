@@ -11,7 +11,7 @@ import (
 )
 
 var (
-	flagIters = flag.Int("powerloss.iters", 150, "seeds TestPowerLoss runs (TestFaultInjection runs a third as many)")
+	flagIters = flag.Int("powerloss.iters", 150, "seeds TestPowerLoss and TestFaultInjection run (TestPowerLossTimers a fifteenth)")
 	flagSeed  = flag.Uint64("powerloss.seed", 0, "run only this seed (replays a failure)")
 	flagFirst = flag.Uint64("powerloss.first", 1, "first seed of a run of -powerloss.iters seeds")
 	flagTrace = flag.Bool("powerloss.trace", false, "print every seed's operations")

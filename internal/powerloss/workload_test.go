@@ -33,6 +33,9 @@ type run struct {
 	fs    vfs.FS     // what the engine uses: mem, or mem behind an injector
 	e     *engine.Engine
 	timer bool // background mover, retention and cleaner on short timers
+	// walSegment is the WAL segment size (default 256 KiB): smaller, more
+	// closed log for the mover.
+	walSegment int64
 
 	streams []*streamModel
 	txns    []*txnProducer
@@ -85,6 +88,9 @@ func (r *run) options(fs vfs.FS) engine.Options {
 		CheckpointEvery: time.Hour, CacheBytes: 64 << 10,
 		MoveAfterBytes: 1 << 40, MoveAfter: time.Hour, RetentionEvery: time.Hour, CleanerEvery: time.Hour,
 		TxnMaxTimeout: time.Hour,
+	}
+	if r.walSegment > 0 {
+		o.WALSegmentBytes = r.walSegment
 	}
 	if r.timer {
 		o.MoveAfterBytes, o.RetentionEvery, o.CleanerEvery = 64<<10, 7*time.Millisecond, 11*time.Millisecond
