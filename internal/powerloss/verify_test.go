@@ -72,12 +72,14 @@ func (r *run) resolveStream(s *streamModel, st *engine.Stream) {
 			r.failf("stream %s was deleted (acknowledged) and is back after recovery (id %d)", s.name, st.ID)
 			s.status, s.cur = live, newGen(len(st.Shards))
 			s.nShard, s.cur.id = len(st.Shards), st.ID
+			s.resetKeys()
 		}
 	case createInDoubt:
 		s.status, s.cur = absent, nil
 		if st != nil {
 			s.status, s.cur = live, s.next
 			s.cur.id = st.ID
+			s.resetKeys()
 			if len(st.Shards) != s.nShard {
 				r.failf("stream %s has %d shards after recovery, created with %d", s.name, len(st.Shards), s.nShard)
 			}
@@ -94,9 +96,6 @@ func (r *run) resolveStream(s *streamModel, st *engine.Stream) {
 		default:
 			s.status = live
 		}
-	}
-	if s.status == live {
-		s.resetKeys()
 	}
 }
 
@@ -136,6 +135,13 @@ func (r *run) verifyShard(s *streamModel, st *engine.Stream, i int) ([]readRec, 
 			r.failf("%s/%d: offset %d holds %q after recovery, never appended there", s.name, i, rr.off, short(rr.val))
 		case w.val != rr.val:
 			r.failf("%s/%d: offset %d holds %q after recovery, want %q", s.name, i, rr.off, short(rr.val), short(w.val))
+		}
+	}
+	if s.kind == kindCompact {
+		for k, off := range s.lastKey[i] {
+			if off >= start && lastOfKey[k] < off {
+				r.failf("%s/%d: key %s: latest acknowledged value at offset %d, latest after recovery at %d", s.name, i, k, off, lastOfKey[k])
+			}
 		}
 	}
 	offs := make([]int64, 0, len(sm.recs))
