@@ -22,6 +22,10 @@ func (r *run) verify() {
 		if s.status != live {
 			continue
 		}
+		if len(st.Shards) != s.nShard || len(s.cur.shards) != s.nShard {
+			r.failf("stream %s has %d shards after recovery, want %d", s.name, len(st.Shards), s.nShard)
+			continue
+		}
 		for i := range s.nShard {
 			recs, start, _ := r.verifyShard(s, st, i)
 			got[s] = append(got[s], recs)
@@ -31,6 +35,9 @@ func (r *run) verify() {
 	r.verifyTxns(starts)
 	r.verifyOffsets()
 	r.retryIdempotent(got)
+	if len(r.failed) > 0 {
+		return // the seed stops here
+	}
 	// Resync: what was read back is the model now.
 	for s, shards := range got {
 		s.inflight = map[string]bool{}
