@@ -53,6 +53,12 @@ var (
 	ErrTooLarge = errors.New("wal: frame too large")
 )
 
+// kindUnit marks the first frame of every write unit (one flush). It has no
+// body and is never replayed. Recovery finds units by it: a bad frame followed
+// by a valid unit marker lies in data that was durable before the later unit
+// was written, so it is damage, not a torn tail.
+const kindUnit Kind = 0xFF
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // frameCRC is the CRC-32C of a frame's position (8 bytes, little-endian),
@@ -196,120 +202,6 @@ func (w *WAL) loadSegments() error {
 	return nil
 }
 
-// recover scans from `from` to the end, replaying valid frames, and returns
-// the position just past the last valid frame.
-func (w *WAL) recover(from Position, replay Replay) (Position, error) {
-	if len(w.segs) == 0 {
-		if err := w.createSegment(from); err != nil {
-			return 0, err
-		}
-		return from, nil
-	}
-	first := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > from }) - 1
-	if first < 0 {
-		return 0, fmt.Errorf("%w: replay position %d precedes the oldest segment %d", ErrCorrupt, from, w.segs[0].start)
-	}
-	pos := from
-	for i := first; i < len(w.segs); i++ {
-		seg := w.segs[i]
-		if i > first && seg.start != pos {
-			// A gap or overlap between segments: the later ones cannot be
-			// trusted to continue this log.
-			w.opts.Logger.Error("wal: segment does not continue the log; cutting it and later segments off",
-				"segment", SegmentName(seg.start), "expected_start", pos)
-			return pos, w.cutAfter(i-1, pos)
-		}
-		end, torn, err := scanSegment(seg, pos-seg.start, replay)
-		if err != nil {
-			return 0, err
-		}
-		pos = seg.start + end
-		last := i == len(w.segs)-1
-		if torn != nil || last {
-			// The preallocated end of the active segment reads as a zero
-			// header: the normal end of the log, not worth a warning.
-			switch {
-			case torn == nil || last && errors.Is(torn, errZeroHeader):
-			case last:
-				// After a crash, or in a reused file, the active segment
-				// ends in bytes that are not a frame at their position.
-				w.opts.Logger.Info("wal: end of log; cutting off the rest of the active segment", "segment", SegmentName(seg.start),
-					"at", end, "reason", torn.Error())
-			default:
-				w.opts.Logger.Warn("wal: corrupt frame in a closed segment; cutting off the log from there", "segment", SegmentName(seg.start),
-					"at", end, "reason", torn.Error(), "later_segments_removed", len(w.segs)-1-i)
-			}
-			return pos, w.cutAfter(i, pos)
-		}
-	}
-	return pos, nil
-}
-
-var errZeroHeader = errors.New("zero frame header")
-
-// cutAfter truncates segment i at the global position pos and removes every
-// later segment.
-func (w *WAL) cutAfter(i int, pos Position) error {
-	seg := w.segs[i]
-	// Truncate first so no stale frame can survive past the cut, then
-	// preallocate again: the log continues in this segment.
-	if err := seg.f.Truncate(int64(pos - seg.start)); err != nil {
-		return fmt.Errorf("wal: truncate torn tail: %w", err)
-	}
-	w.preallocate(seg.f, int64(pos-seg.start))
-	if err := seg.f.Sync(); err != nil {
-		return fmt.Errorf("wal: sync truncated segment: %w", err)
-	}
-	for _, later := range w.segs[i+1:] {
-		later.f.Close()
-		if err := w.opts.FS.Remove(later.f.Name()); err != nil {
-			return fmt.Errorf("wal: remove segment after torn tail: %w", err)
-		}
-	}
-	w.segs = w.segs[:i+1]
-	return w.syncDir()
-}
-
-// scanSegment replays the frames of seg from file offset off. It returns the
-// offset just past the last valid frame and, if the scan stopped before the
-// end of the file, why.
-func scanSegment(seg *segment, off Position, replay Replay) (end Position, torn error, err error) {
-	n, err := seg.f.Size()
-	if err != nil {
-		return 0, nil, fmt.Errorf("wal: stat segment: %w", err)
-	}
-	size := Position(n)
-	if off > size {
-		return 0, nil, fmt.Errorf("%w: replay position is past the end of segment %s", ErrCorrupt, SegmentName(seg.start))
-	}
-	r := newChunkReader(seg.f, int64(off), int64(size))
-	var hdr [headerLen]byte
-	for off < size {
-		if err := r.read(hdr[:]); err != nil {
-			return off, fmt.Errorf("short frame header: %w", err), nil
-		}
-		n := binary.LittleEndian.Uint32(hdr[0:4])
-		if hdr == [headerLen]byte{} {
-			return off, errZeroHeader, nil
-		}
-		if n == 0 || n > MaxFrame || off+headerLen-1+Position(n) > size {
-			return off, fmt.Errorf("bad frame length %d", n), nil
-		}
-		body, err := r.next(int(n) - 1)
-		if err != nil {
-			return off, fmt.Errorf("short frame body: %w", err), nil
-		}
-		if frameCRC(seg.start+off, hdr[8], body) != binary.LittleEndian.Uint32(hdr[4:8]) {
-			return off, errors.New("frame checksum mismatch"), nil
-		}
-		if err := replay(seg.start+off, Kind(hdr[8]), body); err != nil {
-			return 0, nil, fmt.Errorf("wal: replay frame at %d: %w", seg.start+off, err)
-		}
-		off += headerLen - 1 + Position(n)
-	}
-	return off, nil, nil
-}
-
 func (w *WAL) createSegment(start Position) error {
 	path := filepath.Join(w.opts.Dir, SegmentName(start))
 	w.segMu.Lock()
@@ -374,6 +266,9 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 	if n > MaxFrame {
 		return 0, 0, fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
 	}
+	if kind == kindUnit {
+		return 0, 0, fmt.Errorf("wal: frame kind %d is reserved", kind)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for len(w.buf) >= w.opts.MaxPending && !w.closed && w.failed.Load() == nil {
@@ -385,6 +280,26 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 	if e := w.failed.Load(); e != nil {
 		return 0, 0, *e
 	}
+	if len(w.buf) == 0 {
+		// The flusher writes the buffer as one unit: it starts with a
+		// marker, so that recovery can tell a torn last write from
+		// damage to data that was already durable (see recover).
+		w.appendLocked(kindUnit, nil)
+	}
+	start = w.appendLocked(kind, parts)
+	select {
+	case w.flushReq <- struct{}{}:
+	default:
+	}
+	return start, w.tail, nil
+}
+
+// appendLocked frames kind and parts into the buffer at the tail (mu held).
+func (w *WAL) appendLocked(kind Kind, parts [][]byte) (start Position) {
+	n := 1
+	for _, p := range parts {
+		n += len(p)
+	}
 	at := len(w.buf)
 	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(n))
 	w.buf = append(w.buf, 0, 0, 0, 0, byte(kind))
@@ -394,11 +309,7 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 	start = w.tail
 	binary.LittleEndian.PutUint32(w.buf[at+4:], frameCRC(start, w.buf[at+8], w.buf[at+9:]))
 	w.tail += Position(len(w.buf) - at)
-	select {
-	case w.flushReq <- struct{}{}:
-	default:
-	}
-	return start, w.tail, nil
+	return start
 }
 
 // Durable returns the position up to which the log is fsync'd.
