@@ -212,6 +212,9 @@ func Open(opts Options) (*Engine, error) {
 		}
 	}()
 	began := time.Now()
+	if err := checkHasCatalog(opts.FS, opts.Dir); err != nil {
+		return nil, err
+	}
 	e.cat, err = catalog.Open(catalog.FileStore{FS: opts.FS, Path: filepath.Join(opts.Dir, "catalog.json")})
 	if err != nil {
 		return nil, err
