@@ -286,6 +286,17 @@ func Open(opts Options) (*Engine, error) {
 		w.Close()
 		return nil, fmt.Errorf("engine: complete prepared transactions: %w", err)
 	}
+	// A crash between a stream's deletion (in the catalog) and the
+	// deletion of its committed offsets (in the log) must not let a stream
+	// recreated under the same name inherit them.
+	for _, topic := range e.offsets.Topics() {
+		if e.Stream(topic) == nil {
+			if err := e.offsets.DeleteTopic(context.Background(), topic); err != nil {
+				w.Close()
+				return nil, fmt.Errorf("engine: remove committed offsets of deleted stream %q: %w", topic, err)
+			}
+		}
+	}
 	e.lastCkptPos.Store(int64(ck.replayFrom))
 	e.ckptNeed.Store(int64(ck.oldestWAL()))
 	e.recovery = RecoveryStats{CheckpointAt: ck.replayFrom, FramesReplayed: replayed,

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/braidstream/braid/internal/catalog"
+	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/vfs"
 )
 
@@ -65,5 +67,51 @@ func TestFailedMoveLeavesNothingUnreachable(t *testing.T) {
 	defer e2.Close()
 	if got := readAll(t, e2, "s", 0); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after a power loss: %d records, want %d", len(got), len(want))
+	}
+}
+
+// TestRecreatedStreamInheritsNoOffsets: a power loss between a stream's
+// deletion and the deletion of its committed offsets must not hand those
+// offsets to a stream recreated under the same name.
+func TestRecreatedStreamInheritsNoOffsets(t *testing.T) {
+	mem := vfs.NewMemFS()
+	e, err := Open(Options{Dir: "/data", FS: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateStream("s", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, e, "s", 0, "a", "b")
+	tp := group.TopicPartition{Topic: "s", Partition: 0}
+	if err := e.Offsets().Commit(context.Background(), "g", map[group.TopicPartition]group.Commit{tp: {Offset: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	// The catalog change is durable; the offsets' deletion never ran.
+	if _, err := e.cat.DeleteStream("s"); err != nil {
+		t.Fatal(err)
+	}
+	crashed := mem.CrashClone()
+	e.Close()
+	e, err = Open(Options{Dir: "/data", FS: crashed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateStream("s", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := e.Offsets().Fetch("g")[tp]; ok {
+		t.Fatalf("the recreated stream inherited committed offset %d", got.Offset)
+	}
+	// And it stays so across another power loss.
+	crashed = crashed.CrashClone()
+	e.Close()
+	e, err = Open(Options{Dir: "/data", FS: crashed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got, ok := e.Offsets().Fetch("g")[tp]; ok {
+		t.Fatalf("after a second crash the recreated stream has committed offset %d", got.Offset)
 	}
 }
