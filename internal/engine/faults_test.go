@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/group"
@@ -113,5 +114,66 @@ func TestRecreatedStreamInheritsNoOffsets(t *testing.T) {
 	defer e.Close()
 	if got, ok := e.Offsets().Fetch("g")[tp]; ok {
 		t.Fatalf("after a second crash the recreated stream has committed offset %d", got.Offset)
+	}
+}
+
+// TestNoUnlinkBeforeLogStartIsDurable: DeleteRecords moves the log start in
+// memory at once, but no segment file may be unlinked until its log-start
+// frame is durable: a power loss would otherwise leave a checkpoint whose
+// index names files that are gone.
+func TestNoUnlinkBeforeLogStartIsDurable(t *testing.T) {
+	mem := vfs.NewMemFS()
+	var hold atomic.Bool
+	release := make(chan struct{})
+	fs := vfs.Inject(mem, func(op vfs.Op, path string) error {
+		if hold.Load() && op == vfs.OpSync && strings.HasSuffix(path, ".wal") {
+			<-release
+		}
+		return nil
+	})
+	e, err := Open(Options{Dir: "/data", FS: fs, WALSegmentBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateStream("s", 1, catalog.Configs{"segment.bytes": "20000"}, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		produce(t, e, "s", 0, fmt.Sprintf("%04d-%s", i, strings.Repeat("v", 300)))
+	}
+	if err := e.MoveNow(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	sh := e.Stream("s").Shards[0]
+	dir := e.shardDir(uint64(e.Stream("s").ID), 0)
+	before, _ := mem.List(dir)
+	if len(before) < 3 {
+		t.Fatalf("segment files %v, want several", before)
+	}
+	hold.Store(true)
+	if _, _, err := sh.DeleteRecords(150); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sh.DropUnreferencedSegments(0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := mem.List(dir)
+	if len(after) != len(before) {
+		close(release)
+		t.Fatalf("segment files were unlinked before the log-start frame was durable: %v -> %v", before, after)
+	}
+	crashed := mem.CrashClone()
+	close(release)
+	e.Close()
+	e2, err := Open(Options{Dir: "/data", FS: crashed, WALSegmentBytes: 64 << 10})
+	if err != nil {
+		t.Fatalf("open after a power loss during DeleteRecords: %v", err)
+	}
+	defer e2.Close()
+	if got := readAll(t, e2, "s", 0); len(got) != 200 {
+		t.Fatalf("after the lost DeleteRecords: %d records, want 200", len(got))
 	}
 }
