@@ -76,7 +76,7 @@ func TestFailedMoveLeavesNothingUnreachable(t *testing.T) {
 // offsets to a stream recreated under the same name.
 func TestRecreatedStreamInheritsNoOffsets(t *testing.T) {
 	mem := vfs.NewMemFS()
-	e, err := Open(Options{Dir: "/data", FS: mem})
+	e, err := Open(Options{Dir: "/data", FS: mem, WALSegmentBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestRecreatedStreamInheritsNoOffsets(t *testing.T) {
 	}
 	crashed := mem.CrashClone()
 	e.Close()
-	e, err = Open(Options{Dir: "/data", FS: crashed})
+	e, err = Open(Options{Dir: "/data", FS: crashed, WALSegmentBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestRecreatedStreamInheritsNoOffsets(t *testing.T) {
 	// And it stays so across another power loss.
 	crashed = crashed.CrashClone()
 	e.Close()
-	e, err = Open(Options{Dir: "/data", FS: crashed})
+	e, err = Open(Options{Dir: "/data", FS: crashed, WALSegmentBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
