@@ -53,7 +53,7 @@ func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.
 				break
 			}
 			t.TopicID, t.NumPartitions, t.ReplicationFactor = s.TopicID, int32(len(s.Shards)), 1
-			for _, cfg := range describeStreamConfigs(s.Configs, c.s.eng.Defaults(), nil, false, false) {
+			for _, cfg := range describeStreamConfigs(s.Configs, c.s.eng.ConfigLayers(), nil, false, false) {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = cfg.Name, cfg.Value, cfg.ReadOnly, int8(cfg.Source), cfg.IsSensitive
 				t.Configs = append(t.Configs, rc)
