@@ -111,3 +111,25 @@ func TestDynamicConfigsPersist(t *testing.T) {
 		t.Fatalf("after reopening: node %v cluster %v", node, cluster)
 	}
 }
+
+// Kafka's order of checks: an existing or unknown stream is reported before
+// a bad config.
+func TestStreamErrorsBeforeConfigErrors(t *testing.T) {
+	c, err := Open(FileStore{Path: filepath.Join(t.TempDir(), "catalog.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateStream("s", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateStream("s", 1, Configs{"retention.ms": "soon"}, false); !errors.Is(err, ErrStreamExists) {
+		t.Errorf("create an existing stream with a bad config: %v, want ErrStreamExists", err)
+	}
+	bad := "soon"
+	if _, err := c.SetConfigs("missing", map[string]*string{"retention.ms": &bad}, false, false); !errors.Is(err, ErrUnknownStream) {
+		t.Errorf("alter a missing stream with a bad config: %v, want ErrUnknownStream", err)
+	}
+	if _, err := c.SetConfigs("s", map[string]*string{"retention.ms": &bad}, false, false); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("alter with a bad config: %v, want ErrInvalidConfig", err)
+	}
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,21 @@ func describeRaw(t testing.TB, p *braidtest.Proc, typ kmsg.ConfigResourceType, n
 	return resp.Resources[0]
 }
 
+func strOrNull(s *string) string {
+	if s == nil {
+		return "<null>"
+	}
+	return *s
+}
+
+func synonyms(ss []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym) string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, fmt.Sprintf("%s=%s (%v)", s.Name, strOrNull(s.Value), s.Source))
+	}
+	return "[" + strings.Join(out, ", ") + "]"
+}
+
 func byName(cfgs []kmsg.DescribeConfigsResponseResourceConfig) map[string]kmsg.DescribeConfigsResponseResourceConfig {
 	out := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
 	for _, c := range cfgs {
@@ -103,7 +119,7 @@ func TestKafkaTopicConfigs(t *testing.T) {
 			case !ok:
 				t.Errorf("%s is not listed", name)
 			case c.Value == nil || *c.Value != w.def || c.Source != kmsg.ConfigSourceDefaultConfig:
-				t.Errorf("%s = %v source %v, want default %q", name, c.Value, c.Source, w.def)
+				t.Errorf("%s = %q source %v, want default %q", name, strOrNull(c.Value), c.Source, w.def)
 			case c.ConfigType != w.typ:
 				t.Errorf("%s has type %v, want %v", name, c.ConfigType, w.typ)
 			case c.ReadOnly || c.Documentation == nil || *c.Documentation == "":
@@ -260,7 +276,7 @@ func TestKafkaBrokerConfigs(t *testing.T) {
 		} {
 			c := got[name]
 			if c.Value == nil || *c.Value != w.value || c.Source != w.src || len(c.ConfigSynonyms) == 0 || c.ConfigSynonyms[0].Name != w.synonym {
-				t.Errorf("%s: topic %s = %v source %v synonyms %+v; want %q from %s (%v)", when, name, c.Value, c.Source, c.ConfigSynonyms, w.value, w.synonym, w.src)
+				t.Errorf("%s: topic %s = %q source %v synonyms %s; want %q from %s (%v)", when, name, strOrNull(c.Value), c.Source, synonyms(c.ConfigSynonyms), w.value, w.synonym, w.src)
 			}
 		}
 		node := byName(describeRaw(t, p, kmsg.ConfigResourceTypeBroker, "0").Configs)
@@ -276,7 +292,7 @@ func TestKafkaBrokerConfigs(t *testing.T) {
 		} {
 			c := node[name]
 			if c.Value == nil || *c.Value != w.value || c.Source != w.src {
-				t.Errorf("%s: broker %s = %v source %v; want %q (%v)", when, name, c.Value, c.Source, w.value, w.src)
+				t.Errorf("%s: broker %s = %q source %v; want %q (%v)", when, name, strOrNull(c.Value), c.Source, w.value, w.src)
 			}
 		}
 		if c := node["num.partitions"]; !c.ReadOnly {

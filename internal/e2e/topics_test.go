@@ -121,6 +121,7 @@ func TestTopicAdmin(t *testing.T) {
 		{"replication-factor-0", "ta-rf0", 1, 0, nil, kerr.InvalidReplicationFactor},
 		{"replication-factor-minus-2", "ta-rf-2", 1, -2, nil, kerr.InvalidReplicationFactor},
 		{"exists-before-bad-config", "ta-dup-bad-config", 1, 1, map[string]*string{"retention.ms": ptr("soon")}, kerr.TopicAlreadyExists},
+		{"exists-before-bad-replication-factor", "ta-dup-bad-rf", 1, 0, nil, kerr.TopicAlreadyExists},
 		{"zero-partitions", "ta-zero", 0, 1, nil, kerr.InvalidPartitions},
 		{"unknown-config", "ta-unknown-config", 1, 1, map[string]*string{"no.such.config": ptr("1")}, kerr.InvalidConfig},
 		{"bad-config-value", "ta-bad-value", 1, 1, map[string]*string{"retention.ms": ptr("soon")}, kerr.InvalidConfig},
