@@ -137,6 +137,23 @@ func TestKafkaTopicConfigs(t *testing.T) {
 		}
 	})
 
+	t.Run("v0-is-default", func(t *testing.T) {
+		ctx := testCtx(t, 10*time.Second)
+		createStream(t, ctx, adm, "kc-v0", 1, map[string]*string{"retention.ms": ptr("1000")})
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "kc-v0"
+		req.Resources = append(req.Resources, rr)
+		resp := dialRaw(t, p.KafkaAddr).request(req, 0).(*kmsg.DescribeConfigsResponse)
+		got := byName(resp.Resources[0].Configs)
+		if c := got["retention.ms"]; strOrNull(c.Value) != "1000" || c.IsDefault {
+			t.Errorf("v0 retention.ms = %q default %v, want 1000 set on the topic", strOrNull(c.Value), c.IsDefault)
+		}
+		if c := got["segment.ms"]; strOrNull(c.Value) != "604800000" || !c.IsDefault {
+			t.Errorf("v0 segment.ms = %q default %v, want the default", strOrNull(c.Value), c.IsDefault)
+		}
+	})
+
 	t.Run("all-settable", func(t *testing.T) {
 		ctx := testCtx(t, 10*time.Second)
 		const topic = "kc-all-set"
@@ -224,7 +241,8 @@ func TestKafkaTopicConfigs(t *testing.T) {
 // and survive a restart; other dynamic configs are kept and listed;
 // read-only and unknown names and bad values change nothing.
 func TestKafkaBrokerConfigs(t *testing.T) {
-	p := braidtest.Start(t)
+	// Flags are the static layer, under the dynamic ones.
+	p := braidtest.Start(t, "--stream-default", "retention.ms=86400000", "--stream-default", "segment.ms=3600000")
 	adm := newAdmin(t, p)
 	ctx := testCtx(t, 60*time.Second)
 	const topic = "kb-defaults"
@@ -273,11 +291,16 @@ func TestKafkaBrokerConfigs(t *testing.T) {
 			"min.cleanable.dirty.ratio": {"0.2", "log.cleaner.min.cleanable.ratio", kmsg.ConfigSourceDynamicBrokerConfig},
 			"cleanup.policy":            {"delete,compact", "log.cleanup.policy", kmsg.ConfigSourceDynamicBrokerConfig},
 			"segment.bytes":             {"1073741824", "log.segment.bytes", kmsg.ConfigSourceDefaultConfig},
+			"segment.ms":                {"3600000", "log.roll.ms", kmsg.ConfigSourceStaticBrokerConfig},
 		} {
 			c := got[name]
 			if c.Value == nil || *c.Value != w.value || c.Source != w.src || len(c.ConfigSynonyms) == 0 || c.ConfigSynonyms[0].Name != w.synonym {
 				t.Errorf("%s: topic %s = %q source %v synonyms %s; want %q from %s (%v)", when, name, strOrNull(c.Value), c.Source, synonyms(c.ConfigSynonyms), w.value, w.synonym, w.src)
 			}
+		}
+		// The flag's value is listed under the dynamic one that wins.
+		if got := synonyms(got["retention.ms"].ConfigSynonyms); !strings.Contains(got, "log.retention.hours=2 (DYNAMIC_DEFAULT_BROKER_CONFIG), log.retention.ms=86400000 (STATIC_BROKER_CONFIG), log.retention.hours=168 (DEFAULT_CONFIG)") {
+			t.Errorf("%s: retention.ms synonyms %s", when, got)
 		}
 		node := byName(describeRaw(t, p, kmsg.ConfigResourceTypeBroker, "0").Configs)
 		for name, w := range map[string]struct {
@@ -289,6 +312,7 @@ func TestKafkaBrokerConfigs(t *testing.T) {
 			"log.cleaner.min.cleanable.ratio": {"0.2", kmsg.ConfigSourceDynamicBrokerConfig},
 			"log.segment.bytes":               {"1073741824", kmsg.ConfigSourceDefaultConfig},
 			"num.partitions":                  {"1", kmsg.ConfigSourceStaticBrokerConfig},
+			"log.roll.ms":                     {"3600000", kmsg.ConfigSourceStaticBrokerConfig},
 		} {
 			c := node[name]
 			if c.Value == nil || *c.Value != w.value || c.Source != w.src {
@@ -377,7 +401,7 @@ func TestKafkaBrokerConfigs(t *testing.T) {
 	}
 	checkConfigs(t, adm, topic, map[string]wantConfig{
 		"max.message.bytes": dflt("1048588"),
-		"retention.ms":      dflt("604800000"),
+		"retention.ms":      {"86400000", kmsg.ConfigSourceStaticBrokerConfig},
 	})
 	// This node's log.cleanup.policy=delete,compact made the stream
 	// compacted: a record without a key is refused, as Kafka does.
