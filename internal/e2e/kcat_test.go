@@ -53,7 +53,11 @@ func TestKcat(t *testing.T) {
 
 	t.Run("list", func(t *testing.T) {
 		ctx := testCtx(t, 20*time.Second)
-		createStream(t, ctx, adm, "kc-list", 3, nil)
+		// Created with replication factor 3: librdkafka must see the one
+		// real replica.
+		if resp, err := adm.CreateTopic(ctx, 3, 3, nil, "kc-list"); err != nil || resp.Err != nil {
+			t.Fatalf("create kc-list with replication factor 3: %v / %v", err, resp.Err)
+		}
 		out := kcat(t, ctx, p, "", "-L", "-t", "kc-list")
 		want := []string{
 			fmt.Sprintf("  broker %d at %s (controller)", node, p.KafkaAddr),

@@ -26,6 +26,7 @@ var errorMap = []struct {
 	{catalog.ErrInvalidShards, kerr.InvalidPartitions},
 	{catalog.ErrUnknownShard, kerr.UnknownTopicOrPartition},
 	{catalog.ErrInvalidConfig, kerr.InvalidConfig},
+	{catalog.ErrReadOnlyConfig, kerr.InvalidRequest},
 	{catalog.ErrShardClosed, kerr.NotLeaderForPartition},
 	{catalog.ErrInternalStream, kerr.InvalidTopicException},
 	{shard.ErrClosed, kerr.NotLeaderForPartition},
