@@ -196,3 +196,66 @@ func TestDescribeProducersTxnStart(t *testing.T) {
 		t.Fatalf("start offset %d after the commit, want -1", got)
 	}
 }
+
+// TestPreparedTransactionRetried: a transaction whose marker cannot be
+// written stays PrepareCommit, holding the last stable offset back, and the
+// coordinator keeps retrying it until it completes. The fault is real: an
+// idempotent batch under the transaction's producer id with a higher epoch
+// makes the shard refuse the marker's older epoch (as Kafka's would), until
+// --producer-id-expiration forgets that state.
+func TestPreparedTransactionRetried(t *testing.T) {
+	p := braidtest.Start(t, "--producer-id-expiration", "3s", "--retention-check-interval", "200ms")
+	ctx := testCtx(t, 60*time.Second)
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, "stuck", 1, nil)
+	cl := txnProducer(t, p, "tx-stuck")
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, &kgo.Record{Topic: "stuck", Value: []byte("v")})
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := newClient(t, p)
+	if code := rawProduce(t, ctx, raw, nil, "stuck", rawBatch(0, pid, epoch+10)); code != 0 {
+		t.Fatalf("idempotent batch at epoch %d: %v", epoch+10, kerr.ErrorForCode(code))
+	}
+
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "tx-stuck", pid, epoch, true
+	resp, err := end.RequestWith(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode == 0 {
+		t.Fatalf("commit succeeded although the shard refuses the marker: the fault did not happen")
+	}
+	state := func() string {
+		t.Helper()
+		d, err := adm.DescribeTransactions(ctx, "tx-stuck")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d["tx-stuck"].State
+	}
+	if s := state(); s != "PrepareCommit" {
+		t.Fatalf("state %s after the failed marker, want PrepareCommit", s)
+	}
+	if lso := endOffset(t, ctx, p, "stuck", 0, true); lso != 0 {
+		t.Fatalf("last stable offset %d while prepared, want 0", lso)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for state() != "CompleteCommit" {
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s 20 s after the fault cleared (3 s)", state())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got, want := readAll(t, ctx, p, "stuck", 0, true), []string{"v", "raw"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed: %q, want %q", got, want)
+	}
+	if hw, lso := endOffset(t, ctx, p, "stuck", 0, false), endOffset(t, ctx, p, "stuck", 0, true); hw != 3 || lso != 3 {
+		t.Fatalf("high watermark %d, last stable offset %d; want 3 and 3", hw, lso)
+	}
+}
