@@ -199,7 +199,9 @@ func TestDescribeProducersTxnStart(t *testing.T) {
 
 // TestPreparedTransactionRetried: a transaction whose marker cannot be
 // written stays PrepareCommit, holding the last stable offset back, and the
-// coordinator keeps retrying it until it completes. The fault is real: an
+// coordinator keeps retrying it until it completes. The commit itself is
+// answered as done (it is decided once Prepare is durable), and the
+// producer's next transaction waits with CONCURRENT_TRANSACTIONS. The fault is real: an
 // idempotent batch under the transaction's producer id with a higher epoch
 // makes the shard refuse the marker's older epoch (as Kafka's would), until
 // --producer-id-expiration forgets that state.
@@ -228,8 +230,10 @@ func TestPreparedTransactionRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.ErrorCode == 0 {
-		t.Fatalf("commit succeeded although the shard refuses the marker: the fault did not happen")
+	// Once Prepare is durable the commit is decided, and answered so.
+	if resp.ErrorCode != 0 || resp.ProducerID != pid || resp.ProducerEpoch != epoch+1 {
+		t.Fatalf("commit: %v, producer %d epoch %d; want success with %d epoch %d",
+			kerr.ErrorForCode(resp.ErrorCode), resp.ProducerID, resp.ProducerEpoch, pid, epoch+1)
 	}
 	state := func() string {
 		t.Helper()
@@ -245,13 +249,19 @@ func TestPreparedTransactionRetried(t *testing.T) {
 	if lso := endOffset(t, ctx, p, "stuck", 0, true); lso != 0 {
 		t.Fatalf("last stable offset %d while prepared, want 0", lso)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	id := "tx-stuck"
+	if code := rawProduce(t, ctx, raw, &id, "stuck", rawBatch(0x10, pid, epoch+1)); code != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("next transaction's batch while prepared: %v, want CONCURRENT_TRANSACTIONS", kerr.ErrorForCode(code))
+	}
+	began := time.Now()
+	deadline := began.Add(20 * time.Second)
 	for state() != "CompleteCommit" {
 		if time.Now().After(deadline) {
 			t.Fatalf("still %s 20 s after the fault cleared (3 s)", state())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("completed %v after the commit", time.Since(began))
 	if got, want := readAll(t, ctx, p, "stuck", 0, true), []string{"v", "raw"}; !slices.Equal(got, want) {
 		t.Fatalf("read_committed: %q, want %q", got, want)
 	}

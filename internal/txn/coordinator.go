@@ -393,6 +393,10 @@ func (c *Coordinator) bump(rec *Record) error {
 // check validates a request's producer id and epoch against rec.
 func check(rec *Record, pid int64, epoch int16) error {
 	switch {
+	case rec.NextPID != nil && pid == *rec.NextPID && epoch == 0:
+		// The producer id the prepared end hands out, before it is
+		// completed.
+		return fmt.Errorf("%w: %s is in %s", ErrConcurrent, rec.ID, rec.State)
 	case rec.State == dead || pid != rec.PID:
 		return fmt.Errorf("%w: %s has producer %d, not %d", ErrInvalidPIDMapping, rec.ID, rec.PID, pid)
 	case epoch != rec.Epoch:
@@ -606,7 +610,20 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	}
 	switch st := rec.State; {
 	case st == Ongoing, bump && !commit:
-		if err := c.end(ctx, e, commit, bump); err != nil {
+		var prepared *preparedError
+		if err := c.end(ctx, e, commit, bump); errors.As(err, &prepared) {
+			// Decided: answering an error would have the producer redo
+			// work whose commit is going to be visible. Its next
+			// requests get CONCURRENT_TRANSACTIONS until the tick
+			// completes it, as from Kafka, which answers EndTxn once
+			// Prepare is written.
+			c.opts.Logger.Warn("txn: transaction prepared but not completed; the coordinator retries it",
+				"transactional_id", id, "state", rec.State, "err", prepared.err)
+			if rec.NextPID != nil {
+				return Result{PID: *rec.NextPID, Epoch: 0}, nil
+			}
+			return current()
+		} else if err != nil {
 			return Result{}, err
 		}
 		return current()
@@ -643,11 +660,26 @@ func (c *Coordinator) end(ctx context.Context, e *entry, commit, fence bool) err
 	if commit {
 		rec.State = PrepareCommit
 	}
-	if _, err := c.write(e, rec); err != nil {
+	prepare, err := c.write(e, rec)
+	if err != nil {
 		return err
 	}
-	return c.complete(ctx, e)
+	if err := c.complete(ctx, e); err != nil {
+		if c.log.WaitDurable(ctx, prepare) == nil {
+			return &preparedError{err}
+		}
+		return err
+	}
+	return nil
 }
+
+// preparedError is an end whose completion failed after its Prepare record
+// became durable: the outcome is decided, and the tick or start-up
+// completes it.
+type preparedError struct{ err error }
+
+func (e *preparedError) Error() string { return "txn: prepared, not completed: " + e.err.Error() }
+func (e *preparedError) Unwrap() error { return e.err }
 
 // complete finishes a transaction in a Prepare state (e.mu held).
 func (c *Coordinator) complete(ctx context.Context, e *entry) error {

@@ -213,14 +213,19 @@ func TestTickCompletesPrepared(t *testing.T) {
 	}
 	openTxn(t, c, m, "id", p, res.PID, res.Epoch)
 	m.fail = 2
-	if _, err := c.EndTxn(ctx, "id", res.PID, res.Epoch, true, true); !errors.Is(err, errMarkerWrite) {
-		t.Fatalf("commit with a failing shard: %v, want the marker error", err)
+	// The commit is decided once Prepare is durable: answered as done.
+	next, err := c.EndTxn(ctx, "id", res.PID, res.Epoch, true, true)
+	if err != nil || next.Epoch != res.Epoch+1 {
+		t.Fatalf("commit with a failing shard: %+v, %v; want success with epoch %d", next, err, res.Epoch+1)
 	}
 	if d := c.Describe([]string{"id"})["id"]; d.State != PrepareCommit {
 		t.Fatalf("state %s, want PrepareCommit", d.State)
 	}
 	if _, err := c.EndTxn(ctx, "id", res.PID, res.Epoch, true, true); !errors.Is(err, ErrConcurrent) {
 		t.Fatalf("retried commit while prepared: %v, want ErrConcurrent", err)
+	}
+	if err := c.AddGroup(ctx, "id", next.PID, next.Epoch, "g"); !errors.Is(err, ErrConcurrent) {
+		t.Fatalf("next transaction while prepared: %v, want ErrConcurrent", err)
 	}
 	c.Tick(ctx) // the shard still fails
 	if d := c.Describe([]string{"id"})["id"]; d.State != PrepareCommit || len(m.written) != 0 {
@@ -261,4 +266,36 @@ func TestTickForgetsExpiredIDs(t *testing.T) {
 	if err != nil || again.PID == first.PID || again.Epoch != 0 {
 		t.Fatalf("InitProducerId after the expiration: %+v, %v; want a new producer id at epoch 0", again, err)
 	}
+}
+
+// TestPreparedOverflow: an end that uses up the epochs and cannot write its
+// markers hands out the new producer id, which gets ErrConcurrent until the
+// tick completes the end under the old id.
+func TestPreparedOverflow(t *testing.T) {
+	ctx := context.Background()
+	p := Partition{Topic: "t", Partition: 0}
+	c, m, _ := newShardCoordinator(t)
+	var res Result
+	for res.Epoch < maxEpoch {
+		res, _ = c.InitProducerID(ctx, "id", 60000, -1, -1)
+	}
+	openTxn(t, c, m, "id", p, res.PID, maxEpoch)
+	m.fail = 1
+	next, err := c.EndTxn(ctx, "id", res.PID, maxEpoch, true, true)
+	if err != nil || next.PID == res.PID || next.Epoch != 0 {
+		t.Fatalf("commit with a failing shard: %+v, %v; want a new producer id at epoch 0", next, err)
+	}
+	c.Produce("id", true, func(inTxn func(Partition, int64, int16) error) {
+		if err := inTxn(p, next.PID, 0); !errors.Is(err, ErrConcurrent) {
+			t.Fatalf("produce under the new id while prepared: %v, want ErrConcurrent", err)
+		}
+	})
+	c.Tick(ctx)
+	if want := fmt.Sprintf("commit %d@32767", res.PID); len(m.written) != 1 || m.written[0] != want {
+		t.Fatalf("markers %q, want [%s]", m.written, want)
+	}
+	if d := c.Describe([]string{"id"})["id"]; d.State != CompleteCommit || d.PID != next.PID || d.Epoch != 0 {
+		t.Fatalf("after the tick: %+v, want CompleteCommit under %d epoch 0", d, next.PID)
+	}
+	openTxn(t, c, m, "id", p, next.PID, 0)
 }
