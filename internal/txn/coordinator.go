@@ -318,9 +318,10 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 		return Result{PID: rec.PID, Epoch: rec.Epoch}, nil
 	}
 	if st := e.rec.State; st == PrepareCommit || st == PrepareAbort {
-		// Only after a failed completion; finish it now.
+		// Only after a failed completion; finish it now, or have the
+		// caller retry (the tick retries too).
 		if err := c.complete(ctx, e); err != nil {
-			return Result{}, err
+			return Result{}, fmt.Errorf("%w: %s is in %s: %v", ErrConcurrent, id, st, err)
 		}
 	}
 	rec := e.rec.clone()

@@ -212,7 +212,7 @@ func TestTickCompletesPrepared(t *testing.T) {
 		t.Fatal(err)
 	}
 	openTxn(t, c, m, "id", p, res.PID, res.Epoch)
-	m.fail = 2
+	m.fail = 3
 	// The commit is decided once Prepare is durable: answered as done.
 	next, err := c.EndTxn(ctx, "id", res.PID, res.Epoch, true, true)
 	if err != nil || next.Epoch != res.Epoch+1 {
@@ -226,6 +226,9 @@ func TestTickCompletesPrepared(t *testing.T) {
 	}
 	if err := c.AddGroup(ctx, "id", next.PID, next.Epoch, "g"); !errors.Is(err, ErrConcurrent) {
 		t.Fatalf("next transaction while prepared: %v, want ErrConcurrent", err)
+	}
+	if _, err := c.InitProducerID(ctx, "id", 60000, next.PID, next.Epoch); !errors.Is(err, ErrConcurrent) || errors.Is(err, errMarkerWrite) {
+		t.Fatalf("InitProducerId while prepared and the shard still fails: %v, want only ErrConcurrent", err)
 	}
 	c.Tick(ctx) // the shard still fails
 	if d := c.Describe([]string{"id"})["id"]; d.State != PrepareCommit || len(m.written) != 0 {
