@@ -12,7 +12,9 @@
 // that sequence: a transaction found in a Prepare state is completed at
 // start-up (markers already written are not written twice), one found
 // Ongoing is aborted by its timeout or by its producer's next
-// InitProducerId. So a transaction is never half visible.
+// InitProducerId. So a transaction is never half visible. A durable
+// Prepare decides the outcome: when a marker write fails, Tick retries the
+// completion.
 package txn
 
 import (
