@@ -59,6 +59,30 @@ func TestInitProducerIDFencesZombie(t *testing.T) {
 				kerr.ErrorForCode(resp.ErrorCode), resp.ProducerEpoch, tc.want)
 		}
 	}
+	// The other coordinator requests from the zombie's epoch, before and
+	// after KIP-588's versions.
+	for _, tc := range []struct {
+		name    string
+		req     kmsg.Request
+		version int16
+		want    *kerr.Error
+	}{
+		{"EndTxn", &kmsg.EndTxnRequest{TransactionalID: "tx-zombie", ProducerID: zpid, ProducerEpoch: zepoch, Commit: false}, 1, kerr.InvalidProducerEpoch},
+		{"EndTxn", &kmsg.EndTxnRequest{TransactionalID: "tx-zombie", ProducerID: zpid, ProducerEpoch: zepoch, Commit: false}, 2, kerr.ProducerFenced},
+		{"AddOffsetsToTxn", &kmsg.AddOffsetsToTxnRequest{TransactionalID: "tx-zombie", ProducerID: zpid, ProducerEpoch: zepoch, Group: "g"}, 1, kerr.InvalidProducerEpoch},
+		{"AddOffsetsToTxn", &kmsg.AddOffsetsToTxnRequest{TransactionalID: "tx-zombie", ProducerID: zpid, ProducerEpoch: zepoch, Group: "g"}, 2, kerr.ProducerFenced},
+	} {
+		var code int16
+		switch resp := raw.request(tc.req, tc.version).(type) {
+		case *kmsg.EndTxnResponse:
+			code = resp.ErrorCode
+		case *kmsg.AddOffsetsToTxnResponse:
+			code = resp.ErrorCode
+		}
+		if code != tc.want.Code {
+			t.Errorf("zombie %s v%d: %v, want %v", tc.name, tc.version, kerr.ErrorForCode(code), tc.want)
+		}
+	}
 	d, err := adm.DescribeTransactions(ctx, "tx-zombie")
 	if err != nil {
 		t.Fatal(err)
