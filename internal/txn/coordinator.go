@@ -344,7 +344,11 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 	if rec.State == Ongoing {
 		// Fence the old producer: abort its transaction with a bumped
 		// epoch, so its late batches and requests are refused.
-		if err := c.end(ctx, e, false, true); err != nil {
+		var prepared *preparedError
+		if err := c.end(ctx, e, false, true); errors.As(err, &prepared) {
+			// The abort is decided; the caller retries once it is done.
+			return Result{}, fmt.Errorf("%w: %s is in %s: %v", ErrConcurrent, id, e.rec.State, prepared.err)
+		} else if err != nil {
 			return Result{}, err
 		}
 		rec = e.rec.clone()

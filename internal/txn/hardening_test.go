@@ -302,3 +302,29 @@ func TestPreparedOverflow(t *testing.T) {
 	}
 	openTxn(t, c, m, "id", p, next.PID, 0)
 }
+
+// TestInitProducerIDFencingFails: a new producer instance whose fencing
+// abort cannot write its marker is told to retry (ErrConcurrent), not given
+// the marker's error; the tick completes the abort and the retry succeeds.
+func TestInitProducerIDFencingFails(t *testing.T) {
+	ctx := context.Background()
+	p := Partition{Topic: "t", Partition: 0}
+	c, m, _ := newShardCoordinator(t)
+	old, err := c.InitProducerID(ctx, "id", 60000, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	openTxn(t, c, m, "id", p, old.PID, old.Epoch)
+	m.fail = 1
+	if _, err := c.InitProducerID(ctx, "id", 60000, -1, -1); !errors.Is(err, ErrConcurrent) || errors.Is(err, errMarkerWrite) {
+		t.Fatalf("InitProducerId fencing with a failing shard: %v, want only ErrConcurrent", err)
+	}
+	c.Tick(ctx)
+	res, err := c.InitProducerID(ctx, "id", 60000, -1, -1)
+	if err != nil || res.Epoch <= old.Epoch+1 {
+		t.Fatalf("retried InitProducerId: %+v, %v; want an epoch above the abort's %d", res, err, old.Epoch+1)
+	}
+	if want := fmt.Sprintf("abort %d@%d", old.PID, old.Epoch+1); len(m.written) != 1 || m.written[0] != want {
+		t.Fatalf("markers %q, want [%s]", m.written, want)
+	}
+}
