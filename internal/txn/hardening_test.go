@@ -328,3 +328,39 @@ func TestInitProducerIDFencingFails(t *testing.T) {
 		t.Fatalf("markers %q, want [%s]", m.written, want)
 	}
 }
+
+// TestRecoverPreparedOverflow: a coordinator rebuilt from the log of an end
+// that used up the epochs and stopped after Prepare completes it at
+// start-up under the old producer id, and moves to the id Prepare recorded.
+func TestRecoverPreparedOverflow(t *testing.T) {
+	ctx := context.Background()
+	p := Partition{Topic: "t", Partition: 0}
+	c, m, _ := newShardCoordinator(t)
+	l := c.log.(*memLog)
+	var res Result
+	for res.Epoch < maxEpoch {
+		res, _ = c.InitProducerID(ctx, "id", 60000, -1, -1)
+	}
+	openTxn(t, c, m, "id", p, res.PID, maxEpoch)
+	m.fail = 1
+	next, err := c.EndTxn(ctx, "id", res.PID, maxEpoch, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := New(Options{NewProducerID: func() (int64, error) { return 999, nil }, Shards: m, Offsets: noOffsets{}})
+	for _, f := range l.frames {
+		if err := again.Replay(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again.Attach(&memLog{})
+	if err := again.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("commit %d@32767", res.PID); len(m.written) != 1 || m.written[0] != want {
+		t.Fatalf("markers %q, want [%s]", m.written, want)
+	}
+	if d := again.Describe([]string{"id"})["id"]; d.State != CompleteCommit || d.PID != next.PID || d.Epoch != 0 {
+		t.Fatalf("recovered %+v, want CompleteCommit under %d epoch 0", d, next.PID)
+	}
+}
