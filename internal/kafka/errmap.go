@@ -101,3 +101,25 @@ func errMessage(err error) *string {
 	s := err.Error()
 	return &s
 }
+
+// produceErrCode is errCode for a Produce partition: a transactional batch
+// from a replaced epoch answers INVALID_PRODUCER_EPOCH there, as Kafka 2.7+
+// does (KIP-588), not the coordinator's PRODUCER_FENCED.
+func produceErrCode(err error) int16 {
+	if errors.Is(err, txn.ErrProducerFenced) {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return errCode(err)
+}
+
+// txnErrCode is errCode for the transaction coordinator's requests:
+// versions before KIP-588 (InitProducerId v4, AddPartitionsToTxn,
+// AddOffsetsToTxn and EndTxn v2) know no PRODUCER_FENCED and get
+// INVALID_PRODUCER_EPOCH for it.
+func txnErrCode(err error, knowsFenced bool) int16 {
+	code := errCode(err)
+	if code == kerr.ProducerFenced.Code && !knowsFenced {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
+}
