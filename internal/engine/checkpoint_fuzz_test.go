@@ -17,6 +17,7 @@ import (
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/txn"
 )
 
 // encodeCheckpoint writes ck in the BRDCKPT2 format, as Engine.checkpoint
@@ -131,6 +132,27 @@ func TestEncodeCheckpointMatchesEngine(t *testing.T) {
 	}
 	if entries == 0 || len(ck.offsets) < 10 {
 		t.Fatalf("the sample checkpoint holds too little: %+v", ck)
+	}
+	// What it decoded is what the engine holds: the sample's shard, its
+	// committed offset and an (empty) transaction state.
+	var sample *shard.Snapshot
+	for i := range ck.shards {
+		if len(ck.shards[i].Entries) > 0 {
+			sample = &ck.shards[i]
+		}
+	}
+	if sample == nil || len(sample.Entries) != 3 || sample.Next != 5 {
+		t.Fatalf("decoded shard snapshot %+v, want 3 batches up to offset 5", sample)
+	}
+	offs := group.NewOffsets()
+	if err := offs.Restore(ck.offsets); err != nil {
+		t.Fatalf("offsets section: %v", err)
+	}
+	if c := offs.Fetch("g")[group.TopicPartition{Topic: "s"}]; c.Offset != 2 {
+		t.Fatalf("offsets section holds %+v for g, want offset 2", offs.Fetch("g"))
+	}
+	if err := txn.New(txn.Options{}).Restore(ck.txns); err != nil {
+		t.Fatalf("transactions section: %v", err)
 	}
 	if got := encodeCheckpoint(ck); !bytes.Equal(got, data) {
 		t.Fatalf("re-encoded checkpoint differs from the engine's (%d and %d bytes)", len(got), len(data))
