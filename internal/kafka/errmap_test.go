@@ -20,6 +20,8 @@ import (
 var unmappedSentinels = map[string]string{
 	"engine.ErrCorruptCheckpoint":  "start-up only: the node refuses to open, no request is served",
 	"engine.ErrDataDirInUse":       "start-up only: the data directory lock is taken",
+	"engine.ErrNoCatalog":          "start-up only: a data directory with data but no catalog.json",
+	"vfs.ErrCrashed":               "tests only: a MemFS after its simulated power loss",
 	"bench.ErrInterrupted":         "client side: braid bench stopped by the user",
 	"bench.ErrTxnNeedsIdempotence": "client side: braid bench flag validation",
 }
