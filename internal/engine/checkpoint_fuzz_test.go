@@ -69,7 +69,7 @@ func buildSampleDir(t testing.TB) (dir, seg string) {
 			return
 		}
 		defer e.Close()
-		if _, err := e.CreateStream("s", 1, catalog.Configs{"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01"}, false); err != nil {
+		if _, err := e.CreateStream("s", 1, catalog.Configs{"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01", "segment.bytes": "64"}, false); err != nil {
 			sampleDir.err = err
 			return
 		}
