@@ -3,7 +3,9 @@
 // data directory, which tests can stop gracefully, SIGKILL and restart.
 //
 // Set BRAID_BIN to test a prebuilt binary instead of building one (for
-// example one built with -race: a race it reports fails the test).
+// example one built with -race: a race it reports fails the test). A panic
+// the server recovered from (kafka.PanicLogMessage in its log) fails the
+// test too.
 package braidtest
 
 import (
@@ -23,6 +25,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/braidstream/braid/internal/kafka"
 )
 
 var (
@@ -94,8 +98,14 @@ func Start(t testing.TB, args ...string) *Proc {
 		p.Kill()
 		// A server built with -race (BRAID_BIN) reports races on its
 		// stderr and keeps going; the test that drove it fails.
-		if strings.Contains(p.Logs(), "WARNING: DATA RACE") {
+		logs := p.Logs()
+		if strings.Contains(logs, "WARNING: DATA RACE") {
 			t.Errorf("braidtest: the server reported a data race")
+		}
+		// A panic the Kafka door recovered from closed only one connection,
+		// and clients retry past it: only the log shows the bug.
+		if strings.Contains(logs, kafka.PanicLogMessage) {
+			t.Errorf("braidtest: the server recovered from a panic (%q in its log)", kafka.PanicLogMessage)
 		}
 		if t.Failed() {
 			p.dumpLogs()

@@ -109,6 +109,10 @@ func ReadSnapshot(b []byte, withTxns bool) (Snapshot, []byte, error) {
 			Loc: Location{Seg: int64(le.Uint64(b[24:])), Pos: wal.Position(le.Uint64(b[32:])),
 				Size: int32(le.Uint32(b[40:]))},
 		}
+		// Reads slice and allocate by these (found by FuzzCheckpointRecovery).
+		if e := snap.Entries[i]; e.Last < e.Base || e.Loc.Size < BatchHeaderLen {
+			return snap, nil, fmt.Errorf("shard snapshot: entry %d: offsets %d-%d, %d bytes", i, e.Base, e.Last, e.Loc.Size)
+		}
 		b = b[entryLen:]
 	}
 	var err error

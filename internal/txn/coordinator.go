@@ -823,6 +823,9 @@ func (c *Coordinator) Replay(body []byte) error {
 	if err := json.Unmarshal(body, &rec); err != nil {
 		return fmt.Errorf("txn: decode state frame: %w", err)
 	}
+	if rec.State < Empty || rec.State > dead {
+		return fmt.Errorf("txn: decode state frame: state %d of %q out of range", rec.State, rec.ID)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.applyLocked(rec)
@@ -875,6 +878,11 @@ func (c *Coordinator) Restore(b []byte) error {
 	var all []Record
 	if err := json.Unmarshal(b, &all); err != nil {
 		return fmt.Errorf("txn: decode snapshot: %w", err)
+	}
+	for _, r := range all {
+		if r.State < Empty || r.State >= dead {
+			return fmt.Errorf("txn: decode snapshot: state %d of %q out of range", r.State, r.ID)
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
