@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/braidstream/braid/internal/vfs"
@@ -51,7 +52,38 @@ var (
 	ErrCorrupt = errors.New("wal: corrupt")
 	// ErrTooLarge is returned for a frame over MaxFrame.
 	ErrTooLarge = errors.New("wal: frame too large")
+	// ErrNoSpace wraps the error of a write that found the filesystem out
+	// of space. Nothing of that write was acknowledged, so unlike ErrFailed
+	// it is not final: appends are refused and waiters answered with it
+	// until a retry of the write succeeds (see docs/design/disk-full.md).
+	ErrNoSpace = errors.New("wal: out of disk space")
 )
+
+// State is the log's health, as Health reports it.
+type State int
+
+const (
+	// StateOK: appends are taken.
+	StateOK State = iota
+	// StateFull: a write ran out of space; appends are refused and the
+	// write is retried every Options.RetryEvery until it succeeds.
+	StateFull
+	// StateFailed: an I/O error that cannot be retried (a failed fsync);
+	// nothing more is taken until a restart.
+	StateFailed
+)
+
+func (s State) String() string {
+	switch s {
+	case StateOK:
+		return "ok"
+	case StateFull:
+		return "full"
+	case StateFailed:
+		return "failed"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
 
 // kindUnit marks the first frame of every write unit (one flush). It has no
 // body and is never replayed. Recovery finds units by it: a bad frame followed
@@ -94,6 +126,9 @@ type Options struct {
 	// OnFlush, if set, is called after each fsync with the bytes it made
 	// durable and how long write+fsync took (for metrics).
 	OnFlush func(bytes int, took time.Duration)
+	// RetryEvery is how often a write that ran out of space is tried
+	// again; default 1s.
+	RetryEvery time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -108,6 +143,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
+	}
+	if o.RetryEvery <= 0 {
+		o.RetryEvery = time.Second
 	}
 }
 
@@ -138,6 +176,7 @@ type WAL struct {
 	written atomic.Int64
 	durable atomic.Int64
 	failed  atomic.Pointer[error]
+	full    atomic.Pointer[error] // set while a write waits for space (StateFull)
 }
 
 // Replay is called by Open for every valid frame from the starting position
@@ -271,13 +310,18 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for len(w.buf) >= w.opts.MaxPending && !w.closed && w.failed.Load() == nil {
+	for len(w.buf) >= w.opts.MaxPending && !w.closed && w.failed.Load() == nil && w.full.Load() == nil {
 		w.space.Wait()
 	}
 	if w.closed {
 		return 0, 0, ErrClosed
 	}
 	if e := w.failed.Load(); e != nil {
+		return 0, 0, *e
+	}
+	// Refused before a frame or position exists: the caller (a shard,
+	// under its lock) has changed nothing yet.
+	if e := w.full.Load(); e != nil {
 		return 0, 0, *e
 	}
 	if len(w.buf) == 0 {
@@ -312,6 +356,18 @@ func (w *WAL) appendLocked(kind Kind, parts [][]byte) (start Position) {
 	return start
 }
 
+// Health returns the log's state and, unless it is StateOK, the error
+// behind it.
+func (w *WAL) Health() (State, error) {
+	if e := w.failed.Load(); e != nil {
+		return StateFailed, *e
+	}
+	if e := w.full.Load(); e != nil {
+		return StateFull, *e
+	}
+	return StateOK, nil
+}
+
 // Durable returns the position up to which the log is fsync'd.
 func (w *WAL) Durable() Position { return Position(w.durable.Load()) }
 
@@ -344,6 +400,12 @@ func (w *WAL) wait(ctx context.Context, end Position, mark *atomic.Int64) error 
 		if e := w.failed.Load(); e != nil {
 			return *e
 		}
+		// Out of space: answer now rather than at the caller's timeout.
+		// The frame stays pending and may still become durable once
+		// space returns, like a produce that timed out.
+		if e := w.full.Load(); e != nil {
+			return *e
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -362,8 +424,40 @@ func (w *WAL) wait(ctx context.Context, end Position, mark *atomic.Int64) error 
 
 func (w *WAL) flusher() {
 	defer close(w.done)
+	// A write that ran out of space, kept to be written again at the same
+	// place: nothing of it was acknowledged, and shards index its frames
+	// at their positions already. While it is kept the log is full.
+	var stuck []byte
+	var stuckEnd Position
+	var retry <-chan time.Time
 	for {
-		<-w.flushReq
+		select {
+		case <-w.flushReq:
+		case <-retry:
+		}
+		if stuck != nil {
+			// It goes first and alone: it is one write unit, and frames
+			// appended meanwhile follow it in the log, in a unit of
+			// their own.
+			w.mu.Lock()
+			closed := w.closed
+			w.mu.Unlock()
+			err := w.flush(stuck, stuckEnd)
+			if errors.Is(err, ErrNoSpace) && !closed {
+				retry = time.After(w.opts.RetryEvery)
+				continue
+			}
+			if err != nil {
+				w.stop(err)
+				return
+			}
+			stuck, retry = nil, nil
+			w.mu.Lock()
+			w.full.Store(nil)
+			w.publishLocked()
+			w.mu.Unlock()
+			w.opts.Logger.Warn("wal: space is back; the pending write succeeded and appends are taken again", "durable", stuckEnd)
+		}
 		w.mu.Lock()
 		buf, closed := w.buf, w.closed
 		w.buf, w.spare = w.spare[:0], nil
@@ -371,14 +465,15 @@ func (w *WAL) flusher() {
 		w.space.Broadcast()
 		w.mu.Unlock()
 		if len(buf) > 0 {
-			if err := w.flush(buf, end); err != nil {
-				err = fmt.Errorf("%w: %w", ErrFailed, err)
-				w.failed.Store(&err)
-				w.opts.Logger.Error("wal: flush failed; refusing further writes", "err", err)
-				w.mu.Lock()
-				w.space.Broadcast()
-				w.publishLocked()
-				w.mu.Unlock()
+			err := w.flush(buf, end)
+			if errors.Is(err, ErrNoSpace) && !closed {
+				stuck, stuckEnd = buf, end
+				w.setFull(err, len(buf))
+				retry = time.After(w.opts.RetryEvery)
+				continue
+			}
+			if err != nil {
+				w.stop(err)
 				return
 			}
 		}
@@ -391,6 +486,29 @@ func (w *WAL) flusher() {
 			return
 		}
 	}
+}
+
+// setFull refuses appends and answers waiters with err until the write
+// that ran out of space is written.
+func (w *WAL) setFull(err error, pending int) {
+	w.mu.Lock()
+	w.full.Store(&err)
+	w.space.Broadcast()
+	w.publishLocked()
+	w.mu.Unlock()
+	w.opts.Logger.Error("wal: out of disk space; refusing appends and retrying the write",
+		"err", err, "pending_bytes", pending, "retry_every", w.opts.RetryEvery)
+}
+
+// stop fails the log for good: nothing more is written or acknowledged.
+func (w *WAL) stop(err error) {
+	err = fmt.Errorf("%w: %w", ErrFailed, err)
+	w.failed.Store(&err)
+	w.opts.Logger.Error("wal: flush failed; refusing further writes", "err", err)
+	w.mu.Lock()
+	w.space.Broadcast()
+	w.publishLocked()
+	w.mu.Unlock()
 }
 
 func (w *WAL) flush(buf []byte, end Position) error {
@@ -413,6 +531,12 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	rolled := time.Since(began)
 	at := int64(end) - int64(len(buf)) - int64(seg.start)
 	if _, err := seg.f.WriteAt(buf, at); err != nil {
+		// Nothing of buf is acknowledged yet, so a write that ran out of
+		// space (a short write reports why too) can be tried again at the
+		// same place. Any other error, and any fsync error, is final.
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return fmt.Errorf("%w: %w", ErrNoSpace, err)
+		}
 		return fmt.Errorf("write: %w", err)
 	}
 	wrote := time.Since(began)
