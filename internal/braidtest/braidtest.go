@@ -70,6 +70,7 @@ type Proc struct {
 	KafkaAddr string
 	HTTPAddr  string
 	Args      []string // extra serve flags
+	DataDir   string   // --data-dir; Dir/data unless StartData set it
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -92,7 +93,17 @@ func FreeAddr(t testing.TB) string {
 // waits until it is ready. It is killed when the test ends.
 func Start(t testing.TB, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, Dir: t.TempDir(), KafkaAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), Args: args}
+	return StartData(t, "", args...)
+}
+
+// StartData is Start with the data directory at dataDir (for example on a
+// small tmpfs); logs stay in a temporary directory. Empty means Dir/data.
+func StartData(t testing.TB, dataDir string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, Dir: t.TempDir(), KafkaAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), Args: args, DataDir: dataDir}
+	if p.DataDir == "" {
+		p.DataDir = filepath.Join(p.Dir, "data")
+	}
 	p.Restart()
 	t.Cleanup(func() {
 		p.Kill()
@@ -127,7 +138,7 @@ func (p *Proc) Restart() {
 	if err != nil {
 		p.t.Fatalf("braidtest: log file: %v", err)
 	}
-	args := append([]string{"serve", "--data-dir", filepath.Join(p.Dir, "data"),
+	args := append([]string{"serve", "--data-dir", p.DataDir,
 		"--kafka-addr", p.KafkaAddr, "--http-addr", p.HTTPAddr}, p.Args...)
 	cmd := exec.Command(Binary(p.t), args...)
 	cmd.Stdout, cmd.Stderr = logs, logs

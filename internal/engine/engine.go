@@ -681,6 +681,11 @@ func (e *Engine) reclaimWAL() {
 	}
 }
 
+// Storage reports whether the node takes writes: wal.StateOK, or
+// wal.StateFull (out of space; it resumes by itself once space returns) or
+// wal.StateFailed (an fsync failed; it needs a restart), with the error.
+func (e *Engine) Storage() (wal.State, error) { return e.wal.Health() }
+
 // DurablePosition returns how far the shared log is fsync'd.
 func (e *Engine) DurablePosition() wal.Position { return e.wal.Durable() }
 

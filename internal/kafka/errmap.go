@@ -52,6 +52,7 @@ var errorMap = []struct {
 	{engine.ErrRecordTooLarge, kerr.MessageTooLarge},
 	{wal.ErrTooLarge, kerr.MessageTooLarge},
 	{wal.ErrFailed, kerr.KafkaStorageError},
+	{wal.ErrNoSpace, kerr.KafkaStorageError},
 	{wal.ErrClosed, kerr.NotLeaderForPartition},
 	{wal.ErrCorrupt, kerr.KafkaStorageError},
 	{group.ErrUnknownMember, kerr.UnknownMemberID},
