@@ -94,10 +94,12 @@ func TestDiskFull(t *testing.T) {
 	checkOnce(t, p.ReadPartition(ctx, "full", 0, false), acked, failed)
 
 	removeFiller()
+	freed := time.Now()
 	waitFor(t, ctx, "/healthz ok after space returned", func() bool {
 		code, _ := cliHTTPGet(t, ctx, "http://"+p.HTTPAddr+"/healthz")
 		return code == 200
 	})
+	t.Logf("healthy again %s after the filler was removed", time.Since(freed))
 	if v := scrapeMetrics(t, ctx, p).must(t, "braid_storage_state", "state", "ok"); v != 1 {
 		t.Errorf("braid_storage_state{state=\"ok\"} = %v after space returned, want 1", v)
 	}
