@@ -129,7 +129,7 @@ func TestOutOfSpaceIsRetried(t *testing.T) {
 	}
 }
 
-// TestFailedSyncIsFinal: a failed fdatasync may have dropped the dirty
+// TestFailedSyncIsFinal (not parallel: it replaces fdatasync): a failed fdatasync may have dropped the dirty
 // pages it reported on, so a later "successful" one proves nothing. Even an
 // ENOSPC from it stops the log for good.
 func TestFailedSyncIsFinal(t *testing.T) {
