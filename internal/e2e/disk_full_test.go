@@ -93,6 +93,15 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("raw produce on a full disk answered after %s, want at once", d)
 	}
 	checkOnce(t, p.ReadPartition(ctx, "full", 0, false), acked, failed)
+	// A new stream needs a catalog write, which fails: a clear error, and
+	// no stream.
+	adm := newAdmin(t, p)
+	if resp, err := adm.CreateTopic(ctx, 1, 1, nil, "nospace"); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Errorf("create a stream on a full disk: %v (%s), want KAFKA_STORAGE_ERROR", err, resp.ErrMessage)
+	}
+	if topics, err := adm.ListTopics(ctx); err != nil || topics.Has("nospace") {
+		t.Errorf("a stream refused for lack of space exists anyway (%v)", err)
+	}
 
 	removeFiller()
 	freed := time.Now()

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -53,6 +54,10 @@ var errorMap = []struct {
 	{wal.ErrTooLarge, kerr.MessageTooLarge},
 	{wal.ErrFailed, kerr.KafkaStorageError},
 	{wal.ErrNoSpace, kerr.KafkaStorageError},
+	// Out of space outside the log (the catalog, for a new stream): the
+	// write was refused and nothing changed.
+	{syscall.ENOSPC, kerr.KafkaStorageError},
+	{syscall.EDQUOT, kerr.KafkaStorageError},
 	{wal.ErrClosed, kerr.NotLeaderForPartition},
 	{wal.ErrCorrupt, kerr.KafkaStorageError},
 	{group.ErrUnknownMember, kerr.UnknownMemberID},
