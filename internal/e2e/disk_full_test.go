@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/braidstream/braid/internal/braidtest"
+	"github.com/braidstream/braid/internal/braidtest/tmpfs"
 )
 
 // TestDiskFull runs a node on a real 64 MiB tmpfs, fills the filesystem
@@ -22,7 +23,7 @@ import (
 // must take writes again, with every acknowledged record there exactly once.
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
-	mnt := braidtest.Tmpfs(t, 64<<20)
+	mnt := tmpfs.Mount(t, 64<<20)
 	// Small WAL segments: the preallocated one is soon used up and the
 	// next cannot be allocated.
 	p := braidtest.StartData(t, filepath.Join(mnt, "data"), "--wal-segment-bytes", "4194304")
@@ -58,7 +59,7 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 
-	removeFiller := braidtest.Fill(t, filepath.Join(mnt, "filler"), 0)
+	removeFiller := tmpfs.Fill(t, filepath.Join(mnt, "filler"), 0)
 	var took time.Duration
 	i := 20
 	for ; i < 2000; i++ { // 32 MiB at most: far more than the space left

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/braidstream/braid/internal/braidtest"
+	"github.com/braidstream/braid/internal/braidtest/tmpfs"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -17,7 +17,7 @@ import (
 // data stays readable from the log, and once space returns the same engine
 // moves and checkpoints it, with no stray bytes left in segment files.
 func TestBackgroundWritesOnFullDisk(t *testing.T) {
-	mnt := braidtest.Tmpfs(t, 16<<20)
+	mnt := tmpfs.Mount(t, 16<<20)
 	dir := filepath.Join(mnt, "data")
 	e := openEngine(t, dir)
 	defer func() { e.Close() }()
@@ -40,7 +40,7 @@ func TestBackgroundWritesOnFullDisk(t *testing.T) {
 	}
 	_, moved := sh.Segments()
 	add(300)
-	removeFiller := braidtest.Fill(t, filepath.Join(mnt, "filler"), 0)
+	removeFiller := tmpfs.Fill(t, filepath.Join(mnt, "filler"), 0)
 
 	if err := e.MoveNow(); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("move on a full disk: %v, want ENOSPC", err)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/braidstream/braid/internal/braidtest"
+	"github.com/braidstream/braid/internal/braidtest/tmpfs"
 	"github.com/braidstream/braid/internal/vfs"
 )
 
@@ -23,11 +23,11 @@ import (
 // answered at once, and afterwards every frame the log took is durable
 // exactly once, at the position it was given, with no restart.
 func TestOutOfSpaceIsRetried(t *testing.T) {
-	mnt := braidtest.Tmpfs(t, 8<<20)
+	mnt := tmpfs.Mount(t, 8<<20)
 	dir := filepath.Join(mnt, "wal")
 	w, _ := replayAll(t, dir, 0, Options{SegmentBytes: 1 << 20, RetryEvery: 20 * time.Millisecond})
 	defer w.Close()
-	removeFiller := braidtest.Fill(t, filepath.Join(mnt, "filler"), 0)
+	removeFiller := tmpfs.Fill(t, filepath.Join(mnt, "filler"), 0)
 
 	// Bounded: a waiter that is not answered while the log is full must
 	// fail the test, not hang it.
