@@ -24,8 +24,21 @@ start_braid() {
   echo "braid did not become ready; its log:"; cat "$work/braid.log"; return 1
 }
 
+# stop_braid is the EXIT trap: it stops braid and fails the script if braid
+# logged a panic it recovered from (kafka.PanicLogMessage): clients retry
+# past the closed connection, so only the log shows the bug.
 stop_braid() {
+  local rc=$?
+  # Background jobs started after the trap inherit it; only the script's
+  # own shell may stop braid and judge its log.
+  [ "$BASHPID" = "$$" ] || return 0
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  if grep -q 'kafka: recovered panic' "$work/braid.log" 2>/dev/null; then
+    echo "braid recovered from a panic during the run; its log says:"
+    grep -F 'kafka: recovered panic' "$work/braid.log" | head -5 | cut -c1-2000
+    rc=1
+  fi
   rm -rf "$work"
+  exit $rc
 }

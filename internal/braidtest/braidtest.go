@@ -3,7 +3,9 @@
 // data directory, which tests can stop gracefully, SIGKILL and restart.
 //
 // Set BRAID_BIN to test a prebuilt binary instead of building one (for
-// example one built with -race: a race it reports fails the test).
+// example one built with -race: a race it reports fails the test). A panic
+// the server recovered from (kafka.PanicLogMessage in its log) fails the
+// test too.
 package braidtest
 
 import (
@@ -23,6 +25,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/braidstream/braid/internal/kafka"
 )
 
 var (
@@ -66,6 +70,7 @@ type Proc struct {
 	KafkaAddr string
 	HTTPAddr  string
 	Args      []string // extra serve flags
+	DataDir   string   // --data-dir; Dir/data unless StartData set it
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -88,14 +93,30 @@ func FreeAddr(t testing.TB) string {
 // waits until it is ready. It is killed when the test ends.
 func Start(t testing.TB, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, Dir: t.TempDir(), KafkaAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), Args: args}
+	return StartData(t, "", args...)
+}
+
+// StartData is Start with the data directory at dataDir (for example on a
+// small tmpfs); logs stay in a temporary directory. Empty means Dir/data.
+func StartData(t testing.TB, dataDir string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, Dir: t.TempDir(), KafkaAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), Args: args, DataDir: dataDir}
+	if p.DataDir == "" {
+		p.DataDir = filepath.Join(p.Dir, "data")
+	}
 	p.Restart()
 	t.Cleanup(func() {
 		p.Kill()
 		// A server built with -race (BRAID_BIN) reports races on its
 		// stderr and keeps going; the test that drove it fails.
-		if strings.Contains(p.Logs(), "WARNING: DATA RACE") {
+		logs := p.Logs()
+		if strings.Contains(logs, "WARNING: DATA RACE") {
 			t.Errorf("braidtest: the server reported a data race")
+		}
+		// A panic the Kafka door recovered from closed only one connection,
+		// and clients retry past it: only the log shows the bug.
+		if strings.Contains(logs, kafka.PanicLogMessage) {
+			t.Errorf("braidtest: the server recovered from a panic (%q in its log)", kafka.PanicLogMessage)
 		}
 		if t.Failed() {
 			p.dumpLogs()
@@ -117,7 +138,7 @@ func (p *Proc) Restart() {
 	if err != nil {
 		p.t.Fatalf("braidtest: log file: %v", err)
 	}
-	args := append([]string{"serve", "--data-dir", filepath.Join(p.Dir, "data"),
+	args := append([]string{"serve", "--data-dir", p.DataDir,
 		"--kafka-addr", p.KafkaAddr, "--http-addr", p.HTTPAddr}, p.Args...)
 	cmd := exec.Command(Binary(p.t), args...)
 	cmd.Stdout, cmd.Stderr = logs, logs

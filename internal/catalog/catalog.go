@@ -115,6 +115,10 @@ type Snapshot struct {
 	// reserved in blocks so that most InitProducerId calls write nothing.
 	NextProducerID int64     `json:"next_producer_id"`
 	Streams        []*Stream `json:"streams"`
+	// NodeConfigs and ClusterConfigs are the dynamic broker configs set
+	// with AlterConfigs on this node and cluster-wide (Kafka names).
+	NodeConfigs    Configs `json:"node_configs,omitempty"`
+	ClusterConfigs Configs `json:"cluster_configs,omitempty"`
 }
 
 // Store persists catalog snapshots. Save must be atomic and durable: after it
@@ -141,6 +145,11 @@ func Open(store Store) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	if snap != nil {
+		if err := snap.check(); err != nil {
+			return nil, err
+		}
+	}
 	c := &Catalog{store: store}
 	if snap == nil {
 		snap = &Snapshot{ClusterID: newClusterID(), NextStreamID: 1}
@@ -150,6 +159,17 @@ func Open(store Store) (*Catalog, error) {
 	}
 	c.install(snap)
 	return c, nil
+}
+
+// check refuses a stored snapshot that no catalog writes (found by
+// FuzzCatalogLoad): a corrupt file must fail Open, not crash it.
+func (s *Snapshot) check() error {
+	for i, st := range s.Streams {
+		if st == nil {
+			return fmt.Errorf("catalog: corrupt: stream %d is null", i)
+		}
+	}
+	return nil
 }
 
 func newClusterID() string {
@@ -255,6 +275,12 @@ func (c *Catalog) CreateStream(name string, n int, configs Configs, validateOnly
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
+	// Errors come in Kafka's order: name, existence, partitions, configs.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byName[name]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrStreamExists, name)
+	}
 	if n < 1 || n > MaxShards {
 		return nil, fmt.Errorf("%w: %d (must be 1 to %d)", ErrInvalidShards, n, MaxShards)
 	}
@@ -262,11 +288,6 @@ func (c *Catalog) CreateStream(name string, n int, configs Configs, validateOnly
 		if err := ValidateConfig(k, v); err != nil {
 			return nil, err
 		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.byName[name]; ok {
-		return nil, fmt.Errorf("%w: %q", ErrStreamExists, name)
 	}
 	s := &Stream{ID: c.snap.NextStreamID, Name: name, Configs: maps.Clone(configs)}
 	rand.Read(s.TopicID[:])
@@ -377,19 +398,20 @@ func (c *Catalog) AddShards(name string, total int, validateOnly bool) (*Stream,
 
 // SetConfigs replaces (replace=true) or edits a stream's explicit configs.
 // In edit mode a nil value deletes the name, restoring its default.
+// An unknown stream is reported before any bad config, as Kafka does.
 func (c *Catalog) SetConfigs(name string, set map[string]*string, replace, validateOnly bool) (*Stream, error) {
-	for k, v := range set {
-		if v == nil {
-			if _, ok := Specs[k]; !ok {
-				return nil, fmt.Errorf("%w: unknown config %q", ErrInvalidConfig, k)
-			}
-			continue
-		}
-		if err := ValidateConfig(k, *v); err != nil {
-			return nil, err
-		}
-	}
 	return c.update(name, func(s *Stream) error {
+		for k, v := range set {
+			if v == nil {
+				if _, ok := Specs[k]; !ok {
+					return fmt.Errorf("%w: unknown config %q", ErrInvalidConfig, k)
+				}
+				continue
+			}
+			if err := ValidateConfig(k, *v); err != nil {
+				return err
+			}
+		}
 		if replace || s.Configs == nil {
 			s.Configs = Configs{}
 		}

@@ -22,6 +22,10 @@ func Main(args []string) int {
 	root := NewRoot()
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var ex errExit
+		if errors.As(err, &ex) {
+			return ex.code
+		}
 		if !errors.Is(err, errSilent) {
 			fmt.Fprintln(os.Stderr, "braid:", err)
 		}
@@ -29,6 +33,11 @@ func Main(args []string) int {
 	}
 	return 0
 }
+
+// errExit ends the command with its exit code and nothing more to say.
+type errExit struct{ code int }
+
+func (e errExit) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // errSilent marks an error that was already reported to the user.
 var errSilent = errors.New("already reported")

@@ -98,10 +98,7 @@ func recordID(r *kgo.Record) string {
 // At the end the heads are closed and, once all is cleaned, each key has
 // exactly one record left.
 func TestSIGKILLDuringCompaction(t *testing.T) {
-	kills := 10
-	if s := os.Getenv("BRAID_COMPACTION_KILLS"); s != "" {
-		kills, _ = strconv.Atoi(s)
-	}
+	kills := killCount(t, "BRAID_COMPACTION_KILLS", 10)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("BRAID_COMPACTION_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -46,10 +44,7 @@ func (l *ledger) add(r *kgo.Record) {
 // under acks=all load, at least 20 times, and checks every acknowledged
 // record after each restart.
 func TestSIGKILLLosesNoAcknowledgedRecord(t *testing.T) {
-	kills := 20
-	if s := os.Getenv("BRAID_CRASH_KILLS"); s != "" {
-		kills, _ = strconv.Atoi(s)
-	}
+	kills := killCount(t, "BRAID_CRASH_KILLS", 20)
 	// Small WAL segments and frequent checkpoints, so kills land during
 	// segment rolls and checkpoint writes too.
 	proc := braidtest.Start(t, "--wal-segment-bytes", "1048576", "--checkpoint-interval", "1s")

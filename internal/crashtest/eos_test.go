@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,10 +27,7 @@ import (
 //   - "out" read with read_uncommitted also holds the aborted copies, which a
 //     read_committed reader never sees.
 func TestExactlyOnceThroughSIGKILL(t *testing.T) {
-	kills := 8
-	if s := os.Getenv("BRAID_EOS_KILLS"); s != "" {
-		kills, _ = strconv.Atoi(s)
-	}
+	kills := killCount(t, "BRAID_EOS_KILLS", 8)
 	proc := braidtest.Start(t, "--wal-segment-bytes", "1048576", "--checkpoint-interval", "1s")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -26,7 +26,11 @@
 //     after SIGKILL (restart_test.go);
 //   - DescribeCluster, Metadata and OffsetForLeaderEpoch (cluster_test.go);
 //   - robustness against malformed frames, unknown APIs and versions, and
-//     the KIP-511 ApiVersions fallback (robustness_test.go).
+//     the KIP-511 ApiVersions fallback (robustness_test.go);
+//   - a full disk on a real tmpfs: KAFKA_STORAGE_ERROR at once, /healthz
+//     and braid_storage_state, and writes resuming without a restart with
+//     every acknowledged record there once (disk_full_test.go; needs root
+//     to mount, skipped elsewhere except under CI).
 //
 // Every test bounds its own run time with a context; nothing sleeps to
 // synchronise: tests poll with a deadline where they must wait. kcat tests

@@ -200,12 +200,7 @@ func groupAssignment(ctx context.Context, adm *kadm.Client, group, stream string
 // survivors resume the victim's shards from its committed offsets and
 // re-read none of it.
 func TestKcatGroupBalanced(t *testing.T) {
-	if _, err := os.Stat(kcatPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("kcat not available in CI (.ci/run installs it): %v", err)
-		}
-		t.Skipf("kcat not available (apt-get install kcat): %v", err)
-	}
+	needKcat(t)
 	p := braidtest.Start(t)
 	// In parallel: both mostly wait for the victim's session to expire.
 	t.Run("offset=beginning", func(t *testing.T) {

@@ -219,6 +219,11 @@ func TestHTTPEndpoints(t *testing.T) {
 		}
 		m.must(t, "braid_wal_flush_seconds_count")
 		m.must(t, "braid_wal_flush_seconds_bucket", "le", "+Inf")
+		for state, want := range map[string]float64{"ok": 1, "full": 0, "failed": 0} {
+			if v := m.must(t, "braid_storage_state", "state", state); v != want {
+				t.Errorf("braid_storage_state{state=%q} = %v on a new node, want %v", state, v, want)
+			}
+		}
 	})
 
 	// Clients are closed by hand below, so the connection gauge can be

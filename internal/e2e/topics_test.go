@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,35 @@ func TestTopicAdmin(t *testing.T) {
 		}
 	})
 
+	// Any replication factor is taken; the node is the only replica and
+	// says so.
+	for _, rf := range []int16{-1, 1, 3, 5} {
+		t.Run(fmt.Sprintf("replication-factor-%d", rf), func(t *testing.T) {
+			ctx := testCtx(t, 10*time.Second)
+			topic := fmt.Sprintf("ta-rf%d", rf)
+			resp, err := adm.CreateTopic(ctx, 2, rf, map[string]*string{"min.insync.replicas": ptr("2")}, topic)
+			if err != nil || resp.Err != nil {
+				t.Fatalf("create with replication factor %d: %v / %v (%s)", rf, err, resp.Err, resp.ErrMessage)
+			}
+			if resp.NumPartitions != 2 || resp.ReplicationFactor != 1 {
+				t.Errorf("create answer: %d partitions, replication factor %d; want 2 and 1 (the real copies)", resp.NumPartitions, resp.ReplicationFactor)
+			}
+			md := metadataTopic(t, p, topic)
+			if md.ErrorCode != 0 || len(md.Partitions) != 2 {
+				t.Fatalf("metadata: %v, %d partitions", kerr.ErrorForCode(md.ErrorCode), len(md.Partitions))
+			}
+			for _, part := range md.Partitions {
+				if part.Leader != 0 || !slices.Equal(part.Replicas, []int32{0}) || !slices.Equal(part.ISR, []int32{0}) || len(part.OfflineReplicas) != 0 {
+					t.Errorf("partition %d: leader %d replicas %v isr %v offline %v; want this node as the only replica", part.Partition, part.Leader, part.Replicas, part.ISR, part.OfflineReplicas)
+				}
+			}
+			// min.insync.replicas=2 does not hold acks=all back: the
+			// node's fsync is the durability.
+			r := &kgo.Record{Topic: topic, Value: []byte("rf")}
+			produce(t, ctx, newProducer(t, p), r)
+		})
+	}
+
 	refusals := []struct {
 		name    string
 		topic   string
@@ -87,7 +118,10 @@ func TestTopicAdmin(t *testing.T) {
 		{"name-dot", ".", 1, 1, nil, kerr.InvalidTopicException},
 		{"name-dotdot", "..", 1, 1, nil, kerr.InvalidTopicException},
 		{"name-too-long", strings.Repeat("x", 250), 1, 1, nil, kerr.InvalidTopicException},
-		{"replication-factor-3", "ta-rf3", 1, 3, nil, kerr.InvalidReplicationFactor},
+		{"replication-factor-0", "ta-rf0", 1, 0, nil, kerr.InvalidReplicationFactor},
+		{"replication-factor-minus-2", "ta-rf-2", 1, -2, nil, kerr.InvalidReplicationFactor},
+		{"exists-before-bad-config", "ta-dup-bad-config", 1, 1, map[string]*string{"retention.ms": ptr("soon")}, kerr.TopicAlreadyExists},
+		{"exists-before-bad-replication-factor", "ta-dup-bad-rf", 1, 0, nil, kerr.TopicAlreadyExists},
 		{"zero-partitions", "ta-zero", 0, 1, nil, kerr.InvalidPartitions},
 		{"unknown-config", "ta-unknown-config", 1, 1, map[string]*string{"no.such.config": ptr("1")}, kerr.InvalidConfig},
 		{"bad-config-value", "ta-bad-value", 1, 1, map[string]*string{"retention.ms": ptr("soon")}, kerr.InvalidConfig},
@@ -98,6 +132,7 @@ func TestTopicAdmin(t *testing.T) {
 			if c.want == kerr.TopicAlreadyExists {
 				createStream(t, ctx, adm, c.topic, 1, nil)
 			}
+			before := metadataTopic(t, p, c.topic)
 			// kadm returns the topic's error as the call's error too.
 			resp, err := adm.CreateTopic(ctx, c.parts, c.rf, c.configs, c.topic)
 			if err == nil {
@@ -107,6 +142,9 @@ func TestTopicAdmin(t *testing.T) {
 				t.Fatalf("create %q: %v (%s), want %v", c.topic, err, resp.ErrMessage, c.want)
 			}
 			if c.want == kerr.TopicAlreadyExists {
+				if after := metadataTopic(t, p, c.topic); after.TopicID != before.TopicID || len(after.Partitions) != 1 {
+					t.Errorf("a refused create changed the existing topic: %+v", after)
+				}
 				return
 			}
 			// Nothing was created.

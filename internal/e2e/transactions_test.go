@@ -552,8 +552,8 @@ func TestTransactionVersion2(t *testing.T) {
 	raw := newClient(t, p)
 	// A batch from the replaced epoch is fenced.
 	id := "tx-v2"
-	if code := rawProduce(t, ctx, raw, &id, "tv2", rawBatch(0x10, pid1, epoch1)); code != kerr.ProducerFenced.Code && code != kerr.InvalidProducerEpoch.Code {
-		t.Errorf("late batch from the replaced epoch: %v, want it fenced", kerr.ErrorForCode(code))
+	if code := rawProduce(t, ctx, raw, &id, "tv2", rawBatch(0x10, pid1, epoch1)); code != kerr.InvalidProducerEpoch.Code {
+		t.Errorf("late batch from the replaced epoch: %v, want it fenced with INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
 	}
 	// A retried commit from the replaced epoch gets the current one.
 	end := kmsg.NewPtrEndTxnRequest()

@@ -212,6 +212,9 @@ func Open(opts Options) (*Engine, error) {
 		}
 	}()
 	began := time.Now()
+	if err := checkHasCatalog(opts.FS, opts.Dir); err != nil {
+		return nil, err
+	}
 	e.cat, err = catalog.Open(catalog.FileStore{FS: opts.FS, Path: filepath.Join(opts.Dir, "catalog.json")})
 	if err != nil {
 		return nil, err
@@ -283,6 +286,17 @@ func Open(opts Options) (*Engine, error) {
 		w.Close()
 		return nil, fmt.Errorf("engine: complete prepared transactions: %w", err)
 	}
+	// A crash between a stream's deletion (in the catalog) and the
+	// deletion of its committed offsets (in the log) must not let a stream
+	// recreated under the same name inherit them.
+	for _, topic := range e.offsets.Topics() {
+		if e.Stream(topic) == nil {
+			if err := e.offsets.DeleteTopic(context.Background(), topic); err != nil {
+				w.Close()
+				return nil, fmt.Errorf("engine: remove committed offsets of deleted stream %q: %w", topic, err)
+			}
+		}
+	}
 	e.lastCkptPos.Store(int64(ck.replayFrom))
 	e.ckptNeed.Store(int64(ck.oldestWAL()))
 	e.recovery = RecoveryStats{CheckpointAt: ck.replayFrom, FramesReplayed: replayed,
@@ -338,6 +352,7 @@ func (e *Engine) installStreams(log shard.Log) map[uint64]*Stream {
 		total += len(cs.Shards)
 	}
 	cacheLimit := max(256<<10, e.opts.CacheBytes/int64(max(total, 1)))
+	defaults := e.Defaults()
 	for _, cs := range all {
 		st := &Stream{Stream: cs}
 		prev := old[cs.Name]
@@ -356,24 +371,24 @@ func (e *Engine) installStreams(log shard.Log) map[uint64]*Stream {
 			s.SetCacheLimit(cacheLimit)
 			st.Shards = append(st.Shards, s)
 		}
-		st.MaxMessageBytes = int(cs.Configs.Int("max.message.bytes", e.opts.Defaults))
-		st.SegmentBytes = cs.Configs.Int("segment.bytes", e.opts.Defaults)
+		st.MaxMessageBytes = int(cs.Configs.Int("max.message.bytes", defaults))
+		st.SegmentBytes = cs.Configs.Int("segment.bytes", defaults)
 		st.Retention = shard.RetentionPolicy{Ms: -1, Bytes: -1}
-		if strings.Contains(cs.Configs.Get("cleanup.policy", e.opts.Defaults), "delete") {
+		if strings.Contains(cs.Configs.Get("cleanup.policy", defaults), "delete") {
 			st.Retention = shard.RetentionPolicy{
-				Ms:    cs.Configs.Int("retention.ms", e.opts.Defaults),
-				Bytes: cs.Configs.Int("retention.bytes", e.opts.Defaults),
+				Ms:    cs.Configs.Int("retention.ms", defaults),
+				Bytes: cs.Configs.Int("retention.bytes", defaults),
 			}
 		}
-		st.LogAppendTime = cs.Configs.Get("message.timestamp.type", e.opts.Defaults) == "LogAppendTime"
-		if strings.Contains(cs.Configs.Get("cleanup.policy", e.opts.Defaults), "compact") {
-			ratio, _ := strconv.ParseFloat(cs.Configs.Get("min.cleanable.dirty.ratio", e.opts.Defaults), 64)
+		st.LogAppendTime = cs.Configs.Get("message.timestamp.type", defaults) == "LogAppendTime"
+		if strings.Contains(cs.Configs.Get("cleanup.policy", defaults), "compact") {
+			ratio, _ := strconv.ParseFloat(cs.Configs.Get("min.cleanable.dirty.ratio", defaults), 64)
 			st.Compact = &shard.CompactPolicy{
 				SegmentBytes:    st.SegmentBytes,
-				SegmentMs:       cs.Configs.Int("segment.ms", e.opts.Defaults),
-				MinLagMs:        cs.Configs.Int("min.compaction.lag.ms", e.opts.Defaults),
-				MaxLagMs:        cs.Configs.Int("max.compaction.lag.ms", e.opts.Defaults),
-				DeleteRetention: cs.Configs.Int("delete.retention.ms", e.opts.Defaults),
+				SegmentMs:       cs.Configs.Int("segment.ms", defaults),
+				MinLagMs:        cs.Configs.Int("min.compaction.lag.ms", defaults),
+				MaxLagMs:        cs.Configs.Int("max.compaction.lag.ms", defaults),
+				DeleteRetention: cs.Configs.Int("delete.retention.ms", defaults),
 				MinDirtyRatio:   ratio,
 			}
 		}
@@ -396,8 +411,28 @@ func (e *Engine) Offsets() *group.Offsets { return e.offsets }
 // ClusterID returns the cluster id stored in the catalog.
 func (e *Engine) ClusterID() string { return e.cat.ClusterID() }
 
-// Defaults returns the broker-wide stream config defaults.
-func (e *Engine) Defaults() catalog.Configs { return e.opts.Defaults }
+// Defaults returns the broker-wide stream config defaults: the server's
+// flags overlaid by the dynamic broker configs.
+func (e *Engine) Defaults() catalog.Configs { return e.ConfigLayers().StreamDefaults() }
+
+// ConfigLayers returns the broker-level sources of config values.
+func (e *Engine) ConfigLayers() catalog.ConfigLayers {
+	node, cluster := e.cat.DynamicConfigs()
+	return catalog.ConfigLayers{Node: node, Cluster: cluster, Static: e.opts.Defaults}
+}
+
+// SetBrokerConfigs changes dynamic broker configs (see
+// catalog.Catalog.SetDynamicConfigs); stream defaults among them apply to
+// every stream at once.
+func (e *Engine) SetBrokerConfigs(cluster bool, set map[string]*string, replace, validateOnly bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err := e.cat.SetDynamicConfigs(cluster, set, replace, validateOnly)
+	if err == nil && !validateOnly {
+		e.installStreams(e.wal)
+	}
+	return err
+}
 
 // Stream returns the named stream, or nil.
 func (e *Engine) Stream(name string) *Stream { return (*e.streams.Load())[name] }
@@ -645,6 +680,11 @@ func (e *Engine) reclaimWAL() {
 		e.opts.Logger.Info("engine: reclaimed WAL segments", "count", n, "before", need)
 	}
 }
+
+// Storage reports whether the node takes writes: wal.StateOK, or
+// wal.StateFull (out of space; it resumes by itself once space returns) or
+// wal.StateFailed (an fsync failed; it needs a restart), with the error.
+func (e *Engine) Storage() (wal.State, error) { return e.wal.Health() }
 
 // DurablePosition returns how far the shared log is fsync'd.
 func (e *Engine) DurablePosition() wal.Position { return e.wal.Durable() }

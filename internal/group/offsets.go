@@ -53,6 +53,10 @@ type change struct {
 	// End "abort" drops it.
 	Txn *int64 `json:"x,omitempty"`
 	End string `json:"end,omitempty"`
+	// DelTopic removes every group's offsets of a stream, held-aside
+	// transactional ones included, as they stand when the change applies:
+	// commits that raced the deletion go too.
+	DelTopic string `json:"dt,omitempty"`
 }
 
 type pendingChange struct {
@@ -81,6 +85,10 @@ func NewOffsets() *Offsets {
 func (o *Offsets) Attach(log Log) { o.log = log }
 
 func (o *Offsets) applyLocked(c change) {
+	if c.DelTopic != "" {
+		o.deleteTopicLocked(c.DelTopic)
+		return
+	}
 	if c.Txn != nil {
 		o.applyTxnLocked(c)
 		return
@@ -248,27 +256,55 @@ func (o *Offsets) Delete(ctx context.Context, group string, tps []TopicPartition
 // does when a topic is deleted, so a stream recreated under the same name
 // does not inherit them.
 func (o *Offsets) DeleteTopic(ctx context.Context, topic string) error {
-	o.mu.Lock()
-	o.drainLocked()
-	var changes []change
+	return o.write(ctx, change{DelTopic: topic})
+}
+
+func (o *Offsets) deleteTopicLocked(topic string) {
 	for g, m := range o.groups {
-		c := change{G: g}
 		for tp := range m {
 			if tp.Topic == topic {
-				c.Del = append(c.Del, entryJSON{T: tp.Topic, P: tp.Partition})
+				delete(m, tp)
 			}
 		}
-		if len(c.Del) > 0 {
-			changes = append(changes, c)
+		if len(m) == 0 {
+			delete(o.groups, g)
 		}
 	}
-	o.mu.Unlock()
-	for _, c := range changes {
-		if err := o.write(ctx, c); err != nil {
-			return err
+	for _, byPID := range o.txn {
+		for _, m := range byPID {
+			for tp := range m {
+				if tp.Topic == topic {
+					delete(m, tp)
+				}
+			}
 		}
 	}
-	return nil
+}
+
+// Topics returns the streams that some group has durable offsets for.
+func (o *Offsets) Topics() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.drainLocked()
+	seen := map[string]bool{}
+	for _, m := range o.groups {
+		for tp := range m {
+			seen[tp.Topic] = true
+		}
+	}
+	for _, byPID := range o.txn {
+		for _, m := range byPID {
+			for tp := range m {
+				seen[tp.Topic] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for t := range seen {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // DeleteGroup durably removes every offset of a group.

@@ -20,7 +20,9 @@ import (
 //
 // Transactional produces (KIP-98) are checked against the coordinator:
 // every batch must be transactional, from the transactional id's current
-// producer and epoch, for a shard added to its open transaction.
+// producer and epoch, for a shard added to its open transaction. A batch
+// from a replaced epoch is answered INVALID_PRODUCER_EPOCH, as by Kafka
+// 2.7+ (KIP-588).
 //
 // Appends happen here, in request order; the wait for durability (acks=all:
 // fsync; acks=1: written to the kernel) happens in the completion, so
@@ -61,7 +63,7 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 				}
 				base, n, e, err := eng.Produce(st, sh, rp.Records, check)
 				if err != nil {
-					p.ErrorCode, p.ErrorMessage = errCode(err), errMessage(err)
+					p.ErrorCode, p.ErrorMessage = produceErrCode(err), errMessage(err)
 					c.s.opts.Logger.Debug("kafka: produce refused", "stream", rt.Topic, "shard", rp.Partition, "err", err)
 				} else {
 					p.BaseOffset = int64(base)

@@ -60,6 +60,9 @@ func handleMetadata(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Resp
 	return resp, nil
 }
 
+// metadataTopic describes a stream's partitions. Replicas and ISR name this
+// node only, whatever replication factor the topic was created with: it is
+// the one copy, made durable by fsync before any acknowledgement.
 func (c *conn) metadataTopic(st *engine.Stream) kmsg.MetadataResponseTopic {
 	t := kmsg.NewMetadataResponseTopic()
 	name := st.Name

@@ -7,8 +7,10 @@ import (
 	"github.com/braidstream/braid/internal/catalog"
 )
 
-// CreateTopics v0-v7. One node keeps one copy, so a replication factor other
-// than 1 (or -1, the default) is refused; a manual replica assignment is
+// CreateTopics v0-v7. Any replication factor is accepted (production
+// configs and test suites ask for 3): the node is every partition's only
+// replica, durability comes from fsync before acknowledging, and the answer
+// and Metadata say replication factor 1. A manual replica assignment is
 // taken only for its partition count.
 func init() { register(19, 0, 7, handleCreateTopics) }
 
@@ -40,8 +42,10 @@ func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.
 		switch {
 		case seen[rt.Topic] > 1:
 			fail(kerr.InvalidRequest.Code, "topic named more than once in the request")
-		case rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1:
-			fail(kerr.InvalidReplicationFactor.Code, "a single Braid node keeps one copy: replication factor must be 1 (or -1 for the default)")
+		case c.s.eng.Stream(rt.Topic) != nil:
+			fail(kerr.TopicAlreadyExists.Code, "topic \""+rt.Topic+"\" already exists")
+		case rt.ReplicationFactor == 0 || rt.ReplicationFactor < -1:
+			fail(kerr.InvalidReplicationFactor.Code, "replication factor must be at least 1, or -1 for the default")
 		default:
 			s, err := c.s.eng.CreateStream(rt.Topic, n, configs, req.ValidateOnly)
 			if err != nil {
@@ -49,7 +53,7 @@ func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.
 				break
 			}
 			t.TopicID, t.NumPartitions, t.ReplicationFactor = s.TopicID, int32(len(s.Shards)), 1
-			for _, cfg := range describeStreamConfigs(s.Configs, c.s.eng.Defaults(), nil, false, false) {
+			for _, cfg := range describeStreamConfigs(s.Configs, c.s.eng.ConfigLayers(), nil, false, false) {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = cfg.Name, cfg.Value, cfg.ReadOnly, int8(cfg.Source), cfg.IsSensitive
 				t.Configs = append(t.Configs, rc)

@@ -12,7 +12,9 @@ import (
 // answered the same way, with a fresh id). With one, the transaction
 // coordinator bumps the id's epoch, fencing older producers and aborting
 // their open transaction; v3+ callers may pass their current id and epoch
-// to recover after an abortable error (KIP-360).
+// to recover after an abortable error (KIP-360), and a caller passing an
+// epoch that is no longer current is fenced (PRODUCER_FENCED from v4,
+// INVALID_PRODUCER_EPOCH before, KIP-588).
 func init() { register(22, 0, 5, handleInitProducerID) }
 
 func handleInitProducerID(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
@@ -32,7 +34,7 @@ func handleInitProducerID(c *conn, kreq kmsg.Request) (kmsg.Response, func() kms
 	defer cancel()
 	res, err := c.s.eng.Txns().InitProducerID(ctx, *req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
 	if err != nil {
-		resp.ErrorCode = errCode(err)
+		resp.ErrorCode = txnErrCode(err, req.Version >= 4)
 		c.s.opts.Logger.Debug("kafka: init producer id refused", "transactional_id", *req.TransactionalID, "err", err)
 		return resp, nil
 	}

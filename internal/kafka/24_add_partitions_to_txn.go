@@ -26,7 +26,7 @@ func handleAddPartitionsToTxn(c *conn, kreq kmsg.Request) (kmsg.Response, func()
 		for _, t := range req.Topics {
 			topics = append(topics, topicParts{topic: t.Topic, parts: t.Partitions})
 		}
-		res := c.addPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, topics)
+		res := c.addPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, req.Version >= 2, topics)
 		for _, t := range res {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.topic
@@ -44,7 +44,7 @@ func handleAddPartitionsToTxn(c *conn, kreq kmsg.Request) (kmsg.Response, func()
 		for _, t := range tx.Topics {
 			topics = append(topics, topicParts{topic: t.Topic, parts: t.Partitions})
 		}
-		res := c.addPartitions(ctx, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, topics)
+		res := c.addPartitions(ctx, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, true, topics)
 		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
 		rtx.TransactionalID = tx.TransactionalID
 		for _, t := range res {
@@ -69,8 +69,9 @@ type topicParts struct {
 }
 
 // addPartitions adds (or verifies) the shards and returns an error code per
-// partition, in the request's order.
-func (c *conn) addPartitions(ctx context.Context, id string, pid int64, epoch int16, verify bool, topics []topicParts) []topicParts {
+// partition, in the request's order; knowsFenced is false for versions
+// before KIP-588.
+func (c *conn) addPartitions(ctx context.Context, id string, pid int64, epoch int16, verify, knowsFenced bool, topics []topicParts) []topicParts {
 	var parts []txn.Partition
 	for _, t := range topics {
 		for _, p := range t.parts {
@@ -92,7 +93,7 @@ func (c *conn) addPartitions(ctx context.Context, id string, pid int64, epoch in
 		t.codes = make([]int16, len(t.parts))
 		for j, p := range t.parts {
 			if err != nil {
-				t.codes[j] = errCode(err)
+				t.codes[j] = txnErrCode(err, knowsFenced)
 			} else {
 				t.codes[j] = errCode(res[txn.Partition{Topic: t.topic, Partition: p}])
 			}

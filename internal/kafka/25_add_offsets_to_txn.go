@@ -20,6 +20,6 @@ func handleAddOffsetsToTxn(c *conn, kreq kmsg.Request) (kmsg.Response, func() km
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, txnWait)
 	defer cancel()
-	resp.ErrorCode = errCode(c.s.eng.Txns().AddGroup(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group))
+	resp.ErrorCode = txnErrCode(c.s.eng.Txns().AddGroup(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group), req.Version >= 2)
 	return resp, nil
 }

@@ -21,7 +21,7 @@ func handleEndTxn(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respon
 	if err != nil {
 		c.s.opts.Logger.Debug("kafka: end transaction refused", "transactional_id", req.TransactionalID, "commit", req.Commit, "err", err)
 	}
-	resp.ErrorCode = errCode(err)
+	resp.ErrorCode = txnErrCode(err, req.Version >= 2)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if err == nil {
 		resp.ProducerID, resp.ProducerEpoch = res.PID, res.Epoch

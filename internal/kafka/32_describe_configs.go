@@ -1,6 +1,8 @@
 package kafka
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -9,8 +11,10 @@ import (
 	"github.com/braidstream/braid/internal/catalog"
 )
 
-// DescribeConfigs v0-v4 for topics (every known config with its value and
-// source) and for the broker (its read-only settings).
+// DescribeConfigs v0-v4 for topics (every topic config Kafka knows, with its
+// value, source and synonyms) and for the broker (its read-only settings
+// and its dynamic configs; for the resource "", the cluster-wide dynamic
+// defaults).
 func init() { register(32, 0, 4, handleDescribeConfigs) }
 
 func handleDescribeConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
@@ -26,13 +30,13 @@ func handleDescribeConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, func() km
 				r.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
-			r.Configs = describeStreamConfigs(st.Configs, c.s.eng.Defaults(), rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+			r.Configs = describeStreamConfigs(st.Configs, c.s.eng.ConfigLayers(), rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(c.s.opts.NodeID)) {
-				r.ErrorCode = kerr.InvalidRequest.Code
+			if err := c.checkBrokerResource(rr.ResourceName); err != nil {
+				r.ErrorCode, r.ErrorMessage = errCode(err), errMessage(err)
 				break
 			}
-			r.Configs = c.brokerConfigs(rr.ConfigNames)
+			r.Configs = c.brokerConfigs(rr.ResourceName == "", rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
 		default:
 			r.ErrorCode = kerr.InvalidRequest.Code
 			msg := "Braid describes topic and broker configs only"
@@ -55,87 +59,113 @@ func wanted(names []string, name string) bool {
 	return false
 }
 
-// describeStreamConfigs lists a stream's configs: explicitly set ones come
-// from the topic, the rest from the broker's defaults or Braid's own.
-func describeStreamConfigs(set, defaults catalog.Configs, names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+// describeStreamConfigs lists a stream's configs, every topic config Kafka
+// knows: explicitly set ones come from the topic, the rest from the
+// dynamic broker configs, the server's flags or Kafka's defaults, with
+// their synonyms as Kafka lists them.
+func describeStreamConfigs(set catalog.Configs, layers catalog.ConfigLayers, names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for _, name := range catalog.ConfigNames() {
 		if !wanted(names, name) {
 			continue
 		}
 		spec := catalog.Specs[name]
-		cfg := kmsg.NewDescribeConfigsResponseResourceConfig()
-		v := set.Get(name, defaults)
-		cfg.Name, cfg.Value, cfg.ConfigType = name, &v, configType(name, spec.Default)
-		_, isSet := set[name]
-		_, isBrokerDefault := defaults[name]
-		switch {
-		case isSet:
-			cfg.Source = kmsg.ConfigSourceDynamicTopicConfig
-		case isBrokerDefault:
-			cfg.Source = kmsg.ConfigSourceStaticBrokerConfig
-		default:
-			cfg.Source, cfg.IsDefault = kmsg.ConfigSourceDefaultConfig, true
-		}
-		if synonyms {
-			if isSet {
-				cfg.ConfigSynonyms = append(cfg.ConfigSynonyms, synonym(name, set[name], kmsg.ConfigSourceDynamicTopicConfig))
-			}
-			if isBrokerDefault {
-				cfg.ConfigSynonyms = append(cfg.ConfigSynonyms, synonym(name, defaults[name], kmsg.ConfigSourceStaticBrokerConfig))
-			}
-			cfg.ConfigSynonyms = append(cfg.ConfigSynonyms, synonym(name, spec.Default, kmsg.ConfigSourceDefaultConfig))
-		}
-		if docs {
-			d := spec.Doc
-			cfg.Documentation = &d
-		}
-		out = append(out, cfg)
+		out = append(out, describedConfig(spec, layers.Topic(name, set), false, synonyms, docs))
 	}
 	return out
 }
 
-func synonym(name, value string, src kmsg.ConfigSource) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
-	s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-	s.Name, s.Value, s.Source = name, &value, src
-	return s
+func describedConfig(spec catalog.ConfigSpec, r catalog.ResolvedConfig, readOnly, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
+	cfg := kmsg.NewDescribeConfigsResponseResourceConfig()
+	cfg.Name, cfg.ConfigType, cfg.ReadOnly = spec.Name, kmsg.ConfigType(spec.Type), readOnly
+	cfg.Source, cfg.IsDefault = configSource(r.Source), r.Source == catalog.SourceDefault
+	cfg.IsSensitive = spec.Sensitive
+	if !r.Null && !spec.Sensitive {
+		v := r.Value
+		cfg.Value = &v
+	}
+	if synonyms {
+		for _, sy := range r.Synonyms {
+			s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			s.Name, s.Source = sy.Name, configSource(sy.Source)
+			if !sy.Null && !spec.Sensitive {
+				v := sy.Value
+				s.Value = &v
+			}
+			cfg.ConfigSynonyms = append(cfg.ConfigSynonyms, s)
+		}
+	}
+	if docs {
+		d := spec.Doc
+		cfg.Documentation = &d
+	}
+	return cfg
 }
 
-func configType(name, def string) kmsg.ConfigType {
-	switch {
-	case name == "cleanup.policy":
-		return kmsg.ConfigTypeList
-	case def == "true" || def == "false":
-		return kmsg.ConfigTypeBoolean
+func configSource(s catalog.ConfigSource) kmsg.ConfigSource {
+	switch s {
+	case catalog.SourceTopic:
+		return kmsg.ConfigSourceDynamicTopicConfig
+	case catalog.SourceDynamicBroker:
+		return kmsg.ConfigSourceDynamicBrokerConfig
+	case catalog.SourceDynamicDefault:
+		return kmsg.ConfigSourceDynamicDefaultBrokerConfig
+	case catalog.SourceStatic:
+		return kmsg.ConfigSourceStaticBrokerConfig
 	}
-	if _, err := strconv.ParseInt(def, 10, 64); err == nil {
-		return kmsg.ConfigTypeLong
-	}
-	if _, err := strconv.ParseFloat(def, 64); err == nil {
-		return kmsg.ConfigTypeDouble
-	}
-	return kmsg.ConfigTypeString
+	return kmsg.ConfigSourceDefaultConfig
 }
 
-func (c *conn) brokerConfigs(names []string) []kmsg.DescribeConfigsResponseResourceConfig {
-	vals := [][2]string{
-		{"broker.id", strconv.Itoa(int(c.s.opts.NodeID))},
-		{"node.id", strconv.Itoa(int(c.s.opts.NodeID))},
-		{"auto.create.topics.enable", strconv.FormatBool(c.s.opts.AutoCreateTopics)},
-		{"num.partitions", strconv.Itoa(int(c.s.opts.DefaultPartitions))},
-		{"default.replication.factor", "1"},
-		{"socket.request.max.bytes", strconv.Itoa(int(c.s.opts.MaxRequestBytes))},
+// staticBrokerConfigs are the read-only broker settings the server's flags
+// give, by name.
+func (c *conn) staticBrokerConfigs() map[string]string {
+	return map[string]string{
+		"broker.id":                  strconv.Itoa(int(c.s.opts.NodeID)),
+		"node.id":                    strconv.Itoa(int(c.s.opts.NodeID)),
+		"auto.create.topics.enable":  strconv.FormatBool(c.s.opts.AutoCreateTopics),
+		"num.partitions":             strconv.Itoa(int(c.s.opts.DefaultPartitions)),
+		"default.replication.factor": "1",
+		"socket.request.max.bytes":   strconv.Itoa(int(c.s.opts.MaxRequestBytes)),
 	}
+}
+
+var staticBrokerTypes = map[string]catalog.ConfigType{
+	"broker.id": catalog.TypeInt, "node.id": catalog.TypeInt, "auto.create.topics.enable": catalog.TypeBoolean,
+	"num.partitions": catalog.TypeInt, "default.replication.factor": catalog.TypeShort, "socket.request.max.bytes": catalog.TypeInt,
+}
+
+// brokerConfigs describes this node: its read-only settings, then every
+// dynamic broker config with its value and source. For the cluster-wide
+// resource (name ""), Kafka lists only the dynamic defaults that are set.
+func (c *conn) brokerConfigs(clusterWide bool, names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	layers := c.s.eng.ConfigLayers()
 	var out []kmsg.DescribeConfigsResponseResourceConfig
-	for _, kv := range vals {
-		if !wanted(names, kv[0]) {
+	if clusterWide {
+		for _, name := range catalog.BrokerConfigNames() {
+			v, ok := layers.Cluster[name]
+			if !ok || !wanted(names, name) {
+				continue
+			}
+			cv := catalog.ConfigValue{Name: name, Value: v, Source: catalog.SourceDynamicDefault}
+			r := catalog.ResolvedConfig{ConfigValue: cv, Synonyms: []catalog.ConfigValue{cv}}
+			out = append(out, describedConfig(catalog.BrokerSpecs[name], r, false, synonyms, docs))
+		}
+		return out
+	}
+	static := c.staticBrokerConfigs()
+	for _, name := range slices.Sorted(maps.Keys(static)) {
+		if !wanted(names, name) {
 			continue
 		}
-		cfg := kmsg.NewDescribeConfigsResponseResourceConfig()
-		v := kv[1]
-		cfg.Name, cfg.Value, cfg.ReadOnly, cfg.Source = kv[0], &v, true, kmsg.ConfigSourceStaticBrokerConfig
-		cfg.ConfigType = configType(kv[0], v)
-		out = append(out, cfg)
+		cv := catalog.ConfigValue{Name: name, Value: static[name], Source: catalog.SourceStatic}
+		spec := catalog.ConfigSpec{Name: name, Type: staticBrokerTypes[name], Doc: "set by the server's flags; read-only"}
+		out = append(out, describedConfig(spec, catalog.ResolvedConfig{ConfigValue: cv, Synonyms: []catalog.ConfigValue{cv}}, true, synonyms, docs))
+	}
+	for _, name := range catalog.BrokerConfigNames() {
+		if !wanted(names, name) {
+			continue
+		}
+		out = append(out, describedConfig(catalog.BrokerSpecs[name], layers.Broker(name), false, synonyms, docs))
 	}
 	return out
 }

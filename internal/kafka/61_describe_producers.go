@@ -6,8 +6,8 @@ import (
 )
 
 // DescribeProducers v0: the idempotent producers each shard keeps state
-// for, with their epoch and last sequence. Transactions are not served yet,
-// so no producer has a transaction open (CurrentTxnStartOffset -1).
+// for, with their epoch, last sequence and the first offset of their open
+// transaction on the shard (CurrentTxnStartOffset, -1 if none).
 func init() { register(61, 0, 0, handleDescribeProducers) }
 
 func handleDescribeProducers(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
@@ -28,7 +28,7 @@ func handleDescribeProducers(c *conn, kreq kmsg.Request) (kmsg.Response, func() 
 			for _, pi := range st.Shards[part].Producers() {
 				ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
 				ap.ProducerID, ap.ProducerEpoch, ap.LastSequence, ap.LastTimestamp = pi.ID, int32(pi.Epoch), pi.LastSequence, pi.LastTimestamp
-				ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = -1, -1
+				ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = -1, int64(pi.TxnStart)
 				p.ActiveProducers = append(p.ActiveProducers, ap)
 			}
 			t.Partitions = append(t.Partitions, p)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -144,8 +143,7 @@ func (c *conn) handle(body []byte) (p *pending, err error) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			c.s.opts.Logger.Error("kafka: handler panic", "api", kmsg.NameForKey(key), "version", version,
-				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			c.recovered("handler", key, version, v)
 			p, err = nil, fmt.Errorf("internal error handling %s", kmsg.NameForKey(key))
 		}
 	}()
@@ -200,8 +198,7 @@ func (c *conn) writeLoop() {
 func (c *conn) runLater(p pending) (resp kmsg.Response) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.s.opts.Logger.Error("kafka: completion panic", "api", kmsg.NameForKey(p.key),
-				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			c.recovered("completion", p.key, p.version, v)
 			resp = nil
 			c.nc.Close()
 		}

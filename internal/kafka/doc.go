@@ -21,5 +21,7 @@
 // version, or a body that does not decode closes that connection (after
 // answering ApiVersions per KIP-511 where that applies); the server goes on
 // serving everyone else. A handler panic is recovered and closes only its
-// connection.
+// connection; it is logged (PanicLogMessage) and counted
+// (braid_kafka_handler_panics_total), and the fuzz target and braidtest fail
+// on it.
 package kafka

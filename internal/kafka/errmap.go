@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -26,6 +27,7 @@ var errorMap = []struct {
 	{catalog.ErrInvalidShards, kerr.InvalidPartitions},
 	{catalog.ErrUnknownShard, kerr.UnknownTopicOrPartition},
 	{catalog.ErrInvalidConfig, kerr.InvalidConfig},
+	{catalog.ErrReadOnlyConfig, kerr.InvalidRequest},
 	{catalog.ErrShardClosed, kerr.NotLeaderForPartition},
 	{catalog.ErrInternalStream, kerr.InvalidTopicException},
 	{shard.ErrClosed, kerr.NotLeaderForPartition},
@@ -51,6 +53,11 @@ var errorMap = []struct {
 	{engine.ErrRecordTooLarge, kerr.MessageTooLarge},
 	{wal.ErrTooLarge, kerr.MessageTooLarge},
 	{wal.ErrFailed, kerr.KafkaStorageError},
+	{wal.ErrNoSpace, kerr.KafkaStorageError},
+	// Out of space outside the log (the catalog, for a new stream): the
+	// write was refused and nothing changed.
+	{syscall.ENOSPC, kerr.KafkaStorageError},
+	{syscall.EDQUOT, kerr.KafkaStorageError},
 	{wal.ErrClosed, kerr.NotLeaderForPartition},
 	{wal.ErrCorrupt, kerr.KafkaStorageError},
 	{group.ErrUnknownMember, kerr.UnknownMemberID},
@@ -99,4 +106,26 @@ func errMessage(err error) *string {
 	}
 	s := err.Error()
 	return &s
+}
+
+// produceErrCode is errCode for a Produce partition: a transactional batch
+// from a replaced epoch answers INVALID_PRODUCER_EPOCH there, as Kafka 2.7+
+// does (KIP-588), not the coordinator's PRODUCER_FENCED.
+func produceErrCode(err error) int16 {
+	if errors.Is(err, txn.ErrProducerFenced) {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return errCode(err)
+}
+
+// txnErrCode is errCode for the transaction coordinator's requests:
+// versions before KIP-588 (InitProducerId v4, AddPartitionsToTxn,
+// AddOffsetsToTxn and EndTxn v2) know no PRODUCER_FENCED and get
+// INVALID_PRODUCER_EPOCH for it.
+func txnErrCode(err error, knowsFenced bool) int16 {
+	code := errCode(err)
+	if code == kerr.ProducerFenced.Code && !knowsFenced {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
 }

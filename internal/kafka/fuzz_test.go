@@ -3,10 +3,13 @@ package kafka
 import (
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/braidstream/braid/internal/engine"
@@ -33,14 +36,47 @@ func newTestServer(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	s := NewServer(eng, Options{AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092, AutoCreateTopics: true})
+	s := NewServer(eng, Options{AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092, AutoCreateTopics: true,
+		Logger: slog.New(slog.NewTextHandler(&lastLog, &slog.HandlerOptions{Level: slog.LevelError}))})
 	return s
+}
+
+// lastLog keeps the test servers' latest error log line: a recovered panic
+// is reported with its stack.
+var lastLog lockedBuffer
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b[:0], p...)
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
+// panics returns how many panics s's connections recovered from.
+func panics(s *Server) float64 {
+	var m dto.Metric
+	if err := s.opts.Metrics.panics.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 // FuzzRequest drives arbitrary bytes through the whole request path: header
 // parsing, kmsg decoding, the handler against a real engine, and response
-// encoding. Nothing may panic; a request either fails to decode (the
-// connection would be closed) or yields a response that encodes.
+// encoding. Nothing may panic, not even a panic the connection recovers
+// from; a request either fails to decode (the connection would be closed)
+// or yields a response that encodes.
 func FuzzRequest(f *testing.F) {
 	for key, h := range handlers {
 		for _, v := range []int16{h.min, h.max} {
@@ -55,6 +91,12 @@ func FuzzRequest(f *testing.F) {
 
 	s := newTestServer(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
+		before := panics(s)
+		defer func() {
+			if panics(s) != before {
+				t.Fatalf("the request caused a recovered panic: %s", lastLog.String())
+			}
+		}()
 		a, b := net.Pipe()
 		defer a.Close()
 		defer b.Close()

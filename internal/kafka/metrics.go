@@ -14,6 +14,7 @@ type Metrics struct {
 	bytesIn     prometheus.Counter
 	bytesOut    prometheus.Counter
 	badRequests prometheus.Counter
+	panics      prometheus.Counter
 	// ProducedRecords, ProducedBytes and FetchedBytes count data by stream.
 	ProducedRecords *prometheus.CounterVec
 	ProducedBytes   *prometheus.CounterVec
@@ -31,12 +32,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		bytesIn:         prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_received_bytes_total", Help: "Bytes of Kafka requests received."}),
 		bytesOut:        prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_sent_bytes_total", Help: "Bytes of Kafka responses sent."}),
 		badRequests:     prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_bad_requests_total", Help: "Requests that closed their connection: malformed, oversized or unsupported."}),
+		panics:          prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_handler_panics_total", Help: "Panics recovered while handling a request (each closed its connection); always a bug."}),
 		ProducedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_records_total", Help: "Records appended, by stream."}, []string{"stream"}),
 		ProducedBytes:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_bytes_total", Help: "Record batch bytes appended, by stream."}, []string{"stream"}),
 		FetchedBytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_fetched_bytes_total", Help: "Record batch bytes served to fetches, by stream."}, []string{"stream"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.ProducedRecords, m.ProducedBytes, m.FetchedBytes)
+		reg.MustRegister(m.connections, m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.panics, m.ProducedRecords, m.ProducedBytes, m.FetchedBytes)
 	}
 	return m
 }

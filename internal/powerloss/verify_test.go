@@ -473,13 +473,12 @@ func groupTP(topic string, part int32) group.TopicPartition {
 	return group.TopicPartition{Topic: topic, Partition: part}
 }
 
-// knownDeleteBug marks the failures of a known bug: DeleteStream removes
-// the stream from the catalog first and its committed offsets after, in a
-// separate WAL write whose failure is only logged; a crash or a failed write
-// between the two leaves the offsets, and a stream recreated under the
-// same name inherits them. The check stays strict; the fix belongs in
-// engine.DeleteStream.
-const knownDeleteBug = " [KNOWN BUG: DeleteStream leaves committed offsets behind when a crash or a failed write comes between the catalog change and the offsets' removal]"
+// knownDeleteBug marks the failures of a known bug: Engine.DeleteStream
+// answers success when removing the stream's committed offsets fails (the
+// log refuses writes), so they stay until a restart drops them, and a
+// stream recreated under the same name meanwhile inherits them. The check
+// stays strict; the fix belongs in engine.DeleteStream.
+const knownDeleteBug = " [KNOWN BUG: DeleteStream succeeds although removing the stream's committed offsets failed]"
 
 func keys(m map[int64]bool) []int64 {
 	out := make([]int64, 0, len(m))

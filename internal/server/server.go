@@ -19,6 +19,7 @@ import (
 	"github.com/braidstream/braid/internal/engine"
 	"github.com/braidstream/braid/internal/kafka"
 	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/wal"
 )
 
 // Run starts a node and serves until ctx is done, then shuts down
@@ -50,6 +51,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 			if !isReady.Load() {
 				http.Error(w, "recovering", http.StatusServiceUnavailable)
+				return
+			}
+			// A node that refuses writes is not healthy, and says why:
+			// "full: ..." clears by itself once space returns, "failed:
+			// ..." needs a restart.
+			if st, err := served.Load().Storage(); st != wal.StateOK {
+				http.Error(w, fmt.Sprintf("%s: %v", st, err), http.StatusServiceUnavailable)
 				return
 			}
 			w.Write([]byte("ok\n"))
@@ -166,4 +174,15 @@ func registerEngineMetrics(reg *prometheus.Registry, eng *engine.Engine) {
 		func() float64 { _, n := userStreams(); return float64(n) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_wal_durable_position_bytes", Help: "Bytes ever made durable in the shared log."},
 		func() float64 { return float64(eng.DurablePosition()) }))
+	for _, st := range []wal.State{wal.StateOK, wal.StateFull, wal.StateFailed} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_storage_state",
+			Help:        "1 for the storage state the node is in: ok, full (out of disk space: writes refused until space returns) or failed (an fsync failed: writes refused until a restart).",
+			ConstLabels: prometheus.Labels{"state": st.String()}},
+			func() float64 {
+				if cur, _ := eng.Storage(); cur == st {
+					return 1
+				}
+				return 0
+			}))
+	}
 }

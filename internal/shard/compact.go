@@ -213,6 +213,11 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 		}
 		stats.ReadBytes += int64(len(b))
 		h, err := ParseHeader(b)
+		if err == nil && h.NumRecords < 0 {
+			// Sizes notes below; a damaged segment file must fail the pass,
+			// not the node (found by FuzzSegmentFile).
+			err = fmt.Errorf("shard %s: compact: batch %d: %w: %d records", s.key, e.Base, ErrCorruptBatch, h.NumRecords)
+		}
 		return b, h, err
 	}
 

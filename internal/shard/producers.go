@@ -188,6 +188,8 @@ type ProducerInfo struct {
 	Epoch         int16
 	LastSequence  int32
 	LastTimestamp int64
+	// TxnStart is the first offset of its open transaction here, or -1.
+	TxnStart Offset
 }
 
 // Producers lists the producers whose state the shard keeps.
@@ -196,7 +198,10 @@ func (s *Shard) Producers() []ProducerInfo {
 	defer s.mu.RUnlock()
 	out := make([]ProducerInfo, 0, len(s.producers))
 	for id, st := range s.producers {
-		pi := ProducerInfo{ID: id, Epoch: st.epoch, LastSequence: -1, LastTimestamp: st.lastTS}
+		pi := ProducerInfo{ID: id, Epoch: st.epoch, LastSequence: -1, LastTimestamp: st.lastTS, TxnStart: -1}
+		if t := s.txns[id]; t != nil && t.marker < 0 {
+			pi.TxnStart = t.first
+		}
 		if n := len(st.batches); n > 0 {
 			pi.LastSequence = st.batches[n-1].last
 		}

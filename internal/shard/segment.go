@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,13 +94,6 @@ func (s *Shard) publishSegsLocked() {
 func (s *Shard) OpenSegments() error {
 	s.segMu.Lock()
 	defer s.segMu.Unlock()
-	names, err := s.fs.List(s.dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("shard %s: list segments: %w", s.key, err)
-	}
 	refEnd := map[int64]int64{}
 	s.mu.RLock()
 	for _, e := range s.entries {
@@ -108,6 +102,16 @@ func (s *Shard) OpenSegments() error {
 		}
 	}
 	s.mu.RUnlock()
+	names, err := s.fs.List(s.dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("shard %s: list segments: %w", s.key, err)
+	}
+	for id := range refEnd {
+		if !slices.Contains(names, SegmentName(id)) {
+			return fmt.Errorf("shard %s: the index refers to segment file %s, which does not exist: %w",
+				s.key, filepath.Join(s.dir, SegmentName(id)), wal.ErrCorrupt)
+		}
+	}
 	for _, name := range names {
 		if !strings.HasSuffix(name, ".seg") {
 			continue
@@ -171,15 +175,30 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 	s.segMu.Lock()
 	defer s.segMu.Unlock()
 	touched := map[*segFile]bool{}
-	created, named := false, false
-	defer func() {
-		// A file this move created may be named only in memory (its
-		// directory sync failed or never came): the next move must not
-		// fill it without syncing the directory, so it starts a new one.
-		if created && !named {
-			s.active = nil
+	var created []*segFile
+	prevActive := s.active
+	var prevSize int64
+	if prevActive != nil {
+		prevSize = prevActive.size
+	}
+	// fail forgets everything this call wrote, so that no file readers
+	// cannot find (never published, its directory entry never synced) stays
+	// in the shard, and the active file keeps exactly what entries refer to.
+	fail := func(err error) (int64, error) {
+		for _, sf := range created {
+			sf.f.Close()
+			s.fs.Remove(sf.f.Name())
+			s.segs = slices.DeleteFunc(s.segs, func(x *segFile) bool { return x == sf })
 		}
-	}()
+		s.active = prevActive
+		if prevActive != nil {
+			prevActive.size = prevSize
+			if terr := prevActive.f.Truncate(prevSize); terr != nil {
+				s.active = nil // append to a fresh file next time
+			}
+		}
+		return 0, err
+	}
 	newLocs := make([]Location, len(move))
 	var pending []byte
 	var cur *segFile
@@ -205,21 +224,21 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 	for k, e := range move {
 		if s.active == nil || s.active.size >= segmentBytes {
 			if err := flush(); err != nil {
-				return 0, err
+				return fail(err)
 			}
 			sf, err := s.newSegmentLocked()
 			if err != nil {
-				return 0, err
+				return fail(err)
 			}
 			s.segs = append(s.segs, sf)
 			s.active = sf
-			created = true
+			created = append(created, sf)
 		}
 		cur = s.active
 		touched[cur] = true
 		data, err := s.readEntry(e)
 		if err != nil {
-			return 0, fmt.Errorf("shard %s: read batch %d to move: %w", s.key, e.Base, err)
+			return fail(fmt.Errorf("shard %s: read batch %d to move: %w", s.key, e.Base, err))
 		}
 		newLocs[k] = Location{Seg: cur.id, Pos: wal.Position(cur.size), Size: e.Loc.Size}
 		pending = append(pending, data...)
@@ -227,25 +246,24 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 		moved += int64(len(data))
 		if len(pending) >= 8<<20 {
 			if err := flush(); err != nil {
-				return 0, err
+				return fail(err)
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return 0, err
+		return fail(err)
 	}
 	for sf := range touched {
 		if err := sf.f.Sync(); err != nil {
-			return 0, fmt.Errorf("shard %s: sync segment: %w", s.key, err)
+			return fail(fmt.Errorf("shard %s: sync segment: %w", s.key, err))
 		}
 	}
-	if created {
+	if len(created) > 0 {
 		if err := s.syncDir(); err != nil {
-			return 0, err
+			return fail(err)
 		}
 		s.publishSegsLocked()
 	}
-	named = true
 	s.mu.Lock()
 	for k, e := range move {
 		j := sort.Search(len(s.entries), func(j int) bool { return s.entries[j].Base >= e.Base })

@@ -107,7 +107,7 @@ type Shard struct {
 	// segsRO is what readers search by id: segs and retired files.
 	segsRO atomic.Pointer[[]*segFile]
 	// dropAfter: no segment file may go before the log is durable here
-	// (the end of the last compaction frame; guarded by mu).
+	// (the end of the last compaction or log-start frame; guarded by mu).
 	dropAfter wal.Position
 	// cleanedTo: offsets below it were compacted by the last pass. It is
 	// not checkpointed: after a restart, the first pass treats the whole
@@ -382,6 +382,8 @@ func (s *Shard) DeleteRecords(to Offset) (Offset, wal.Position, error) {
 	if err != nil {
 		return s.logStart, 0, err
 	}
+	// The entries go now; their files only once this frame is durable.
+	s.dropAfter = max(s.dropAfter, end)
 	s.setLogStartLocked(to)
 	return to, end, nil
 }

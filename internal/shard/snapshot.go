@@ -28,20 +28,20 @@ func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
 	// Frames of this shard are appended under s.mu, so every frame of it
 	// below the durable position read here is durable, and none above is.
 	upTo = max(upTo, s.log.Durable())
-	snap := Snapshot{Key: s.key, LogStart: s.logStart, Next: s.logStart}
+	// Next is where the first batch the snapshot leaves to replay starts,
+	// or the shard's next offset when it holds them all. It is never
+	// derived from the last entry kept: compaction can drop trailing
+	// batches, and DeleteRecords every batch, and offsets below next must
+	// never be handed out again after a restart.
+	snap := Snapshot{Key: s.key, LogStart: s.logStart, Next: s.next}
 	snap.txns, snap.aborted = s.snapshotTxnsLocked(upTo)
 	for _, e := range s.entries {
 		if e.Loc.Seg == InWAL && e.Loc.Pos >= upTo {
+			snap.Next = e.Base
 			break
 		}
 		e.data = nil
 		snap.Entries = append(snap.Entries, e)
-		snap.Next = e.Last + 1
-	}
-	if len(snap.Entries) == 0 && len(s.entries) == 0 {
-		// Nothing indexed: every offset below next was deleted, and next must
-		// survive so offsets are never handed out twice.
-		snap.Next = s.next
 	}
 	// Only the sequence windows of batches the snapshot holds: a batch
 	// that is not durable yet must not be answered as a duplicate after a
@@ -108,6 +108,10 @@ func ReadSnapshot(b []byte, withTxns bool) (Snapshot, []byte, error) {
 			MaxTS: int64(le.Uint64(b[16:])),
 			Loc: Location{Seg: int64(le.Uint64(b[24:])), Pos: wal.Position(le.Uint64(b[32:])),
 				Size: int32(le.Uint32(b[40:]))},
+		}
+		// Reads slice and allocate by these (found by FuzzCheckpointRecovery).
+		if e := snap.Entries[i]; e.Last < e.Base || e.Loc.Size < BatchHeaderLen {
+			return snap, nil, fmt.Errorf("shard snapshot: entry %d: offsets %d-%d, %d bytes", i, e.Base, e.Last, e.Loc.Size)
 		}
 		b = b[entryLen:]
 	}

@@ -12,7 +12,9 @@
 // that sequence: a transaction found in a Prepare state is completed at
 // start-up (markers already written are not written twice), one found
 // Ongoing is aborted by its timeout or by its producer's next
-// InitProducerId. So a transaction is never half visible.
+// InitProducerId. So a transaction is never half visible. A durable
+// Prepare decides the outcome: when a marker write fails, Tick retries the
+// completion.
 package txn
 
 import (
@@ -82,6 +84,11 @@ type Record struct {
 	Groups    []string    `json:"groups,omitempty"`
 	StartMs   int64       `json:"start,omitempty"` // when the open transaction began
 	UpdateMs  int64       `json:"upd"`
+	// NextPID is set while a transaction whose end used up the epochs of
+	// PID is being completed: its markers carry PID at the last epoch,
+	// and the producer moves to NextPID at epoch 0 once they are written
+	// (KIP-890).
+	NextPID *int64 `json:"npid,omitempty"`
 }
 
 func (r Record) clone() Record {
@@ -222,6 +229,35 @@ func (c *Coordinator) get(id string, create bool) *entry {
 	return e
 }
 
+// lock returns id's entry with its mu held, creating an empty one if
+// create, or nil. An entry Tick has forgotten (an expired id) is never
+// returned: whoever waited for it finds the one now in the map, if any.
+func (c *Coordinator) lock(id string, create bool) *entry {
+	for {
+		e := c.get(id, create)
+		if e == nil {
+			return nil
+		}
+		e.mu.Lock()
+		c.mu.Lock()
+		live := c.entries[id] == e
+		c.mu.Unlock()
+		if live {
+			return e
+		}
+		e.mu.Unlock()
+	}
+}
+
+// forget drops e, whose id is dead (e.mu held), from the map.
+func (c *Coordinator) forget(e *entry) {
+	c.mu.Lock()
+	if c.entries[e.rec.ID] == e {
+		delete(c.entries, e.rec.ID)
+	}
+	c.mu.Unlock()
+}
+
 // write appends rec as e's new state (e.mu held) and returns the frame end.
 func (c *Coordinator) write(e *entry, rec Record) (wal.Position, error) {
 	rec.UpdateMs = c.now()
@@ -262,53 +298,63 @@ const maxEpoch = 32766
 // InitProducerID gives transactional id its producer id and a new epoch,
 // fencing older producers with the same id; an open transaction of theirs
 // is aborted first. pid/epoch are the caller's current ones (KIP-360) or
-// -1.
+// -1. A caller naming an epoch that is neither the current one nor, right
+// after a bump, the one it replaced (a retry, answered with the current
+// epoch) is a zombie: it is fenced and changes nothing, so it cannot abort
+// the live producer's transaction.
 func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs int32, pid int64, epoch int16) (Result, error) {
 	if timeoutMs <= 0 || time.Duration(timeoutMs)*time.Millisecond > c.opts.MaxTimeout {
 		return Result{}, fmt.Errorf("%w: %d ms, allowed 1 to %d", ErrInvalidTimeout, timeoutMs, c.opts.MaxTimeout.Milliseconds())
 	}
-	e := c.get(id, true)
-	e.mu.Lock()
+	e := c.lock(id, true)
 	defer e.mu.Unlock()
-	rec := e.rec.clone()
-	if rec.State == dead {
+	if e.rec.State == dead {
 		newPID, err := c.opts.NewProducerID()
 		if err != nil {
 			return Result{}, err
 		}
-		rec = Record{ID: id, PID: newPID, Epoch: 0, LastPID: -1, LastEpoch: -1, TimeoutMs: timeoutMs, State: Empty}
+		rec := Record{ID: id, PID: newPID, Epoch: 0, LastPID: -1, LastEpoch: -1, TimeoutMs: timeoutMs, State: Empty}
 		if err := c.writeWait(ctx, e, rec); err != nil {
 			return Result{}, err
 		}
 		return Result{PID: rec.PID, Epoch: rec.Epoch}, nil
 	}
+	if st := e.rec.State; st == PrepareCommit || st == PrepareAbort {
+		// Only after a failed completion; finish it now, or have the
+		// caller retry (the tick retries too).
+		if err := c.complete(ctx, e); err != nil {
+			return Result{}, fmt.Errorf("%w: %s is in %s: %v", ErrConcurrent, id, st, err)
+		}
+	}
+	rec := e.rec.clone()
 	if pid >= 0 {
 		switch {
+		case pid == rec.PID && epoch == rec.Epoch:
+			// The current producer asks for a bump.
 		case pid == rec.LastPID && epoch == rec.LastEpoch && rec.State == Empty:
 			// A retry of the bump that already happened.
 			return Result{PID: rec.PID, Epoch: rec.Epoch}, nil
-		case pid != rec.PID:
+		case pid != rec.PID && pid != rec.LastPID:
 			return Result{}, fmt.Errorf("%w: %s has producer %d, not %d", ErrInvalidPIDMapping, id, rec.PID, pid)
-		case epoch > rec.Epoch:
-			return Result{}, fmt.Errorf("%w: epoch %d is ahead of %d", ErrProducerFenced, epoch, rec.Epoch)
+		default:
+			return Result{}, fmt.Errorf("%w: producer %d epoch %d is not the current %d epoch %d of %s",
+				ErrProducerFenced, pid, epoch, rec.PID, rec.Epoch, id)
 		}
 	}
-	switch rec.State {
-	case PrepareCommit, PrepareAbort:
-		// Only after a failed completion; finish it now.
-		if err := c.complete(ctx, e); err != nil {
-			return Result{}, err
-		}
-		rec = e.rec.clone()
-	case Ongoing:
+	if rec.State == Ongoing {
 		// Fence the old producer: abort its transaction with a bumped
 		// epoch, so its late batches and requests are refused.
-		if err := c.end(ctx, e, false, true); err != nil {
+		var prepared *preparedError
+		if err := c.end(ctx, e, false, true); errors.As(err, &prepared) {
+			// The abort is decided; the caller retries once it is done.
+			return Result{}, fmt.Errorf("%w: %s is in %s: %v", ErrConcurrent, id, e.rec.State, prepared.err)
+		} else if err != nil {
 			return Result{}, err
 		}
 		rec = e.rec.clone()
 		rec.TimeoutMs = timeoutMs
 		rec.State, rec.Parts, rec.Groups, rec.StartMs = Empty, nil, nil, 0
+		forgetLast(&rec, pid)
 		if err := c.writeWait(ctx, e, rec); err != nil {
 			return Result{}, err
 		}
@@ -319,14 +365,24 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 	}
 	rec.TimeoutMs = timeoutMs
 	rec.State, rec.Parts, rec.Groups, rec.StartMs = Empty, nil, nil, 0
+	forgetLast(&rec, pid)
 	if err := c.writeWait(ctx, e, rec); err != nil {
 		return Result{}, err
 	}
 	return Result{PID: rec.PID, Epoch: rec.Epoch}, nil
 }
 
-// bump moves rec to its next epoch, or a new producer id once epochs run
-// out.
+// forgetLast clears the epoch a bump replaced when the caller did not name
+// it (a new producer instance, pid -1): only the producer that asked for
+// the bump may retry it, never the one it fenced (as Kafka does, KIP-360).
+func forgetLast(rec *Record, pid int64) {
+	if pid < 0 {
+		rec.LastPID, rec.LastEpoch = -1, -1
+	}
+}
+
+// bump moves rec, which has no open transaction, to its next epoch, or a
+// new producer id once epochs run out.
 func (c *Coordinator) bump(rec *Record) error {
 	rec.LastPID, rec.LastEpoch = rec.PID, rec.Epoch
 	if rec.Epoch >= maxEpoch {
@@ -344,6 +400,10 @@ func (c *Coordinator) bump(rec *Record) error {
 // check validates a request's producer id and epoch against rec.
 func check(rec *Record, pid int64, epoch int16) error {
 	switch {
+	case rec.NextPID != nil && pid == *rec.NextPID && epoch == 0:
+		// The producer id the prepared end hands out, before it is
+		// completed.
+		return fmt.Errorf("%w: %s is in %s", ErrConcurrent, rec.ID, rec.State)
 	case rec.State == dead || pid != rec.PID:
 		return fmt.Errorf("%w: %s has producer %d, not %d", ErrInvalidPIDMapping, rec.ID, rec.PID, pid)
 	case epoch != rec.Epoch:
@@ -365,11 +425,10 @@ func (c *Coordinator) begin(rec *Record) {
 // open. It returns an error per partition (nil for added); if any is
 // unknown, none is added.
 func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []Partition) (map[Partition]error, error) {
-	e := c.get(id, false)
+	e := c.lock(id, false)
 	if e == nil {
 		return nil, fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
 	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
 	rec := e.rec.clone()
 	if err := check(&rec, pid, epoch); err != nil {
@@ -409,11 +468,10 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 // VerifyPartitions reports, per shard, whether it is in id's open
 // transaction (KIP-890's verification): nil if it is.
 func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts []Partition) (map[Partition]error, error) {
-	e := c.get(id, false)
+	e := c.lock(id, false)
 	if e == nil {
 		return nil, fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
 	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := check(&e.rec, pid, epoch); err != nil {
 		return nil, err
@@ -431,11 +489,10 @@ func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts 
 
 // AddGroup adds a consumer group's offsets to id's transaction.
 func (c *Coordinator) AddGroup(ctx context.Context, id string, pid int64, epoch int16, group string) error {
-	e := c.get(id, false)
+	e := c.lock(id, false)
 	if e == nil {
 		return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
 	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
 	rec := e.rec.clone()
 	if err := check(&rec, pid, epoch); err != nil {
@@ -455,11 +512,10 @@ func (c *Coordinator) AddGroup(ctx context.Context, id string, pid int64, epoch 
 // v5+) a group not yet in the transaction is added, starting one if need
 // be.
 func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, implicit bool, commit func() error) error {
-	e := c.get(id, false)
+	e := c.lock(id, false)
 	if e == nil {
 		return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
 	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := check(&e.rec, pid, epoch); err != nil {
 		return err
@@ -492,14 +548,13 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 // transaction is added, starting one if need be; the record of that is
 // appended to the log before the batch, so it is durable when the batch is.
 func (c *Coordinator) Produce(id string, implicit bool, fn func(inTxn func(p Partition, pid int64, epoch int16) error)) {
-	e := c.get(id, false)
+	e := c.lock(id, false)
 	if e == nil {
 		fn(func(Partition, int64, int16) error {
 			return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
 		})
 		return
 	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
 	fn(func(p Partition, pid int64, epoch int16) error {
 		if err := check(&e.rec, pid, epoch); err != nil {
@@ -528,11 +583,10 @@ func (c *Coordinator) Produce(id string, implicit bool, fn func(inTxn func(p Par
 // from the epoch just replaced is answered with the current one (also after
 // a timeout aborted the transaction, for an abort).
 func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit, bump bool) (Result, error) {
-	e := c.get(id, false)
+	e := c.lock(id, false)
 	if e == nil {
 		return Result{}, fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
 	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
 	rec := &e.rec
 	current := func() (Result, error) { return Result{PID: rec.PID, Epoch: rec.Epoch}, nil }
@@ -540,20 +594,43 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 	// the request comes from the replaced epoch (a retry): a retried
 	// commit after a timeout abort is fenced (it did not take effect), a
 	// retried abort of a commit is refused.
-	if bump && pid == rec.LastPID && epoch == rec.LastEpoch {
+	fromLast := pid == rec.LastPID && epoch == rec.LastEpoch
+	if bump && fromLast {
 		switch {
 		case rec.State == CompleteCommit && commit, rec.State == CompleteAbort && !commit:
 			return current()
 		case rec.State == CompleteCommit && !commit:
 			return Result{}, fmt.Errorf("%w: cannot abort, the transaction of %s committed", ErrInvalidState, id)
+		case rec.State == PrepareCommit || rec.State == PrepareAbort:
+			// Its end is still being completed (a marker write failed).
+			return Result{}, fmt.Errorf("%w: %s is in %s", ErrConcurrent, id, rec.State)
 		}
 	}
 	if err := check(rec, pid, epoch); err != nil {
+		if bump && fromLast {
+			// From the epoch an end replaced, also when that end moved
+			// the producer to a new id.
+			return Result{}, fmt.Errorf("%w: epoch %d of producer %d was replaced by epoch %d of %d",
+				ErrProducerFenced, epoch, pid, rec.Epoch, rec.PID)
+		}
 		return Result{}, err
 	}
 	switch st := rec.State; {
 	case st == Ongoing, bump && !commit:
-		if err := c.end(ctx, e, commit, bump); err != nil {
+		var prepared *preparedError
+		if err := c.end(ctx, e, commit, bump); errors.As(err, &prepared) {
+			// Decided: answering an error would have the producer redo
+			// work whose commit is going to be visible. Its next
+			// requests get CONCURRENT_TRANSACTIONS until the tick
+			// completes it, as from Kafka, which answers EndTxn once
+			// Prepare is written.
+			c.opts.Logger.Warn("txn: transaction prepared but not completed; the coordinator retries it",
+				"transactional_id", id, "state", rec.State, "err", prepared.err)
+			if rec.NextPID != nil {
+				return Result{PID: *rec.NextPID, Epoch: 0}, nil
+			}
+			return current()
+		} else if err != nil {
 			return Result{}, err
 		}
 		return current()
@@ -567,23 +644,49 @@ func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch in
 }
 
 // end writes Prepare, the markers and offsets, and Complete, then waits for
-// them (e.mu held). fence bumps the epoch first (timeouts, fencing).
+// them (e.mu held). fence bumps the epoch first (timeouts, fencing, every
+// end under transaction.version 2). The markers must close the transaction
+// the shards hold, which is under the current producer id: when the bump
+// uses up its epochs, they carry that id at the last epoch (one past
+// maxEpoch, never handed out) and the producer moves to a new id only once
+// they are written (KIP-890).
 func (c *Coordinator) end(ctx context.Context, e *entry, commit, fence bool) error {
 	rec := e.rec.clone()
 	if fence {
-		if err := c.bump(&rec); err != nil {
-			return err
+		if rec.Epoch >= maxEpoch {
+			id, err := c.opts.NewProducerID()
+			if err != nil {
+				return err
+			}
+			rec.NextPID = &id
 		}
+		rec.LastPID, rec.LastEpoch = rec.PID, rec.Epoch
+		rec.Epoch++
 	}
 	rec.State = PrepareAbort
 	if commit {
 		rec.State = PrepareCommit
 	}
-	if _, err := c.write(e, rec); err != nil {
+	prepare, err := c.write(e, rec)
+	if err != nil {
 		return err
 	}
-	return c.complete(ctx, e)
+	if err := c.complete(ctx, e); err != nil {
+		if c.log.WaitDurable(ctx, prepare) == nil {
+			return &preparedError{err}
+		}
+		return err
+	}
+	return nil
 }
+
+// preparedError is an end whose completion failed after its Prepare record
+// became durable: the outcome is decided, and the tick or start-up
+// completes it.
+type preparedError struct{ err error }
+
+func (e *preparedError) Error() string { return "txn: prepared, not completed: " + e.err.Error() }
+func (e *preparedError) Unwrap() error { return e.err }
 
 // complete finishes a transaction in a Prepare state (e.mu held).
 func (c *Coordinator) complete(ctx context.Context, e *entry) error {
@@ -604,6 +707,9 @@ func (c *Coordinator) complete(ctx context.Context, e *entry) error {
 		rec.State = CompleteCommit
 	}
 	rec.Parts, rec.Groups, rec.StartMs = nil, nil, 0
+	if rec.NextPID != nil {
+		rec.PID, rec.Epoch, rec.NextPID = *rec.NextPID, 0, nil
+	}
 	return c.writeWait(ctx, e, rec)
 }
 
@@ -636,8 +742,10 @@ func (c *Coordinator) all() []*entry {
 }
 
 // Tick aborts transactions open longer than their timeout (bumping the
-// epoch, so the producer is fenced as Kafka does) and forgets transactional
-// ids idle longer than the expiration. It returns how many it aborted.
+// epoch, so the producer is fenced as Kafka does), completes transactions
+// left in a Prepare state by a failed marker or offset write, and forgets
+// transactional ids idle longer than the expiration. It returns how many
+// transactions it aborted.
 func (c *Coordinator) Tick(ctx context.Context) (aborted int) {
 	now := c.now()
 	for _, e := range c.all() {
@@ -654,12 +762,25 @@ func (c *Coordinator) Tick(ctx context.Context) (aborted int) {
 			} else {
 				aborted++
 			}
+		case rec.State == PrepareCommit || rec.State == PrepareAbort:
+			// Until its markers are written the transaction holds the
+			// last stable offset of its shards back: retry every tick.
+			if err := c.complete(ctx, e); err != nil {
+				c.opts.Logger.Warn("txn: completing prepared transaction failed, will retry", "transactional_id", rec.ID,
+					"state", rec.State, "err", err)
+			} else {
+				c.opts.Logger.Info("txn: completed prepared transaction", "transactional_id", rec.ID, "state", rec.State)
+			}
+		case rec.State == dead:
+			c.forget(e) // created by an InitProducerId that failed
 		case (rec.State == Empty || rec.State == CompleteCommit || rec.State == CompleteAbort) &&
 			now-rec.UpdateMs > c.opts.IDExpiration.Milliseconds():
 			gone := rec.clone()
 			gone.State = dead
 			if err := c.writeWait(ctx, e, gone); err != nil {
 				c.opts.Logger.Error("txn: expire transactional id", "transactional_id", rec.ID, "err", err)
+			} else {
+				c.forget(e)
 			}
 		}
 		e.mu.Unlock()
@@ -701,6 +822,9 @@ func (c *Coordinator) Replay(body []byte) error {
 	var rec Record
 	if err := json.Unmarshal(body, &rec); err != nil {
 		return fmt.Errorf("txn: decode state frame: %w", err)
+	}
+	if rec.State < Empty || rec.State > dead {
+		return fmt.Errorf("txn: decode state frame: state %d of %q out of range", rec.State, rec.ID)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -754,6 +878,11 @@ func (c *Coordinator) Restore(b []byte) error {
 	var all []Record
 	if err := json.Unmarshal(b, &all); err != nil {
 		return fmt.Errorf("txn: decode snapshot: %w", err)
+	}
+	for _, r := range all {
+		if r.State < Empty || r.State >= dead {
+			return fmt.Errorf("txn: decode snapshot: state %d of %q out of range", r.State, r.ID)
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -26,10 +26,27 @@
 // crc is the CRC-32C (Castagnoli) of the frame's Position (u64), kind and
 // body: a frame is only valid at the position it was written at.
 //
-// len counts kind and body. A frame whose len is zero, runs past the end of
-// the file, exceeds MaxFrame, or whose CRC does not match ends the log: on
-// Open, everything from it on is a torn tail and is cut off (and logged),
-// never served.
+// len counts kind and body.
+//
+// # Write units, torn tails and corruption
+//
+// Every flush writes one unit: the frames appended since the previous flush,
+// led by a unit marker (a frame with no body and the reserved kind 0xFF,
+// never replayed). Units are written one at a time, each fdatasync'd before
+// the next is written, so at a crash only the last unit can be incomplete.
+//
+// On Open, a frame whose len is zero, runs past the end of the file, exceeds
+// MaxFrame, or whose CRC does not match, stops the scan. It is a torn tail,
+// cut off, only if it lies in the newest segment and no valid unit marker
+// follows it there: a power loss may persist the pages of the last,
+// unacknowledged unit in any order, so valid frames of that same unit may
+// follow the bad one. Anything else is damage to data that was durable: a
+// bad frame in a closed segment (a segment is synced whole before the next
+// is created), a bad frame with a later unit after it, or a segment that does
+// not start where the previous one ends. Open then fails with a
+// *CorruptError naming the file and position, and changes nothing on disk.
+// Inspect reports what cutting the log there would lose, and Cut does it
+// after copying the files it changes aside (`braid repair`).
 //
 // # Preallocation and recycling
 //

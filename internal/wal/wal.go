@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/braidstream/braid/internal/vfs"
@@ -51,7 +52,44 @@ var (
 	ErrCorrupt = errors.New("wal: corrupt")
 	// ErrTooLarge is returned for a frame over MaxFrame.
 	ErrTooLarge = errors.New("wal: frame too large")
+	// ErrNoSpace wraps the error of a write that found the filesystem out
+	// of space. Nothing of that write was acknowledged, so unlike ErrFailed
+	// it is not final: appends are refused and waiters answered with it
+	// until a retry of the write succeeds (see docs/design/disk-full.md).
+	ErrNoSpace = errors.New("wal: out of disk space")
 )
+
+// State is the log's health, as Health reports it.
+type State int
+
+const (
+	// StateOK: appends are taken.
+	StateOK State = iota
+	// StateFull: a write ran out of space; appends are refused and the
+	// write is retried every Options.RetryEvery until it succeeds.
+	StateFull
+	// StateFailed: an I/O error that cannot be retried (a failed fsync);
+	// nothing more is taken until a restart.
+	StateFailed
+)
+
+func (s State) String() string {
+	switch s {
+	case StateOK:
+		return "ok"
+	case StateFull:
+		return "full"
+	case StateFailed:
+		return "failed"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// kindUnit marks the first frame of every write unit (one flush). It has no
+// body and is never replayed. Recovery finds units by it: a bad frame followed
+// by a valid unit marker lies in data that was durable before the later unit
+// was written, so it is damage, not a torn tail.
+const kindUnit Kind = 0xFF
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -88,6 +126,9 @@ type Options struct {
 	// OnFlush, if set, is called after each fsync with the bytes it made
 	// durable and how long write+fsync took (for metrics).
 	OnFlush func(bytes int, took time.Duration)
+	// RetryEvery is how often a write that ran out of space is tried
+	// again; default 1s.
+	RetryEvery time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -102,6 +143,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
+	}
+	if o.RetryEvery <= 0 {
+		o.RetryEvery = time.Second
 	}
 }
 
@@ -132,6 +176,7 @@ type WAL struct {
 	written atomic.Int64
 	durable atomic.Int64
 	failed  atomic.Pointer[error]
+	full    atomic.Pointer[error] // set while a write waits for space (StateFull)
 }
 
 // Replay is called by Open for every valid frame from the starting position
@@ -194,120 +239,6 @@ func (w *WAL) loadSegments() error {
 	}
 	sort.Slice(w.segs, func(i, j int) bool { return w.segs[i].start < w.segs[j].start })
 	return nil
-}
-
-// recover scans from `from` to the end, replaying valid frames, and returns
-// the position just past the last valid frame.
-func (w *WAL) recover(from Position, replay Replay) (Position, error) {
-	if len(w.segs) == 0 {
-		if err := w.createSegment(from); err != nil {
-			return 0, err
-		}
-		return from, nil
-	}
-	first := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > from }) - 1
-	if first < 0 {
-		return 0, fmt.Errorf("%w: replay position %d precedes the oldest segment %d", ErrCorrupt, from, w.segs[0].start)
-	}
-	pos := from
-	for i := first; i < len(w.segs); i++ {
-		seg := w.segs[i]
-		if i > first && seg.start != pos {
-			// A gap or overlap between segments: the later ones cannot be
-			// trusted to continue this log.
-			w.opts.Logger.Error("wal: segment does not continue the log; cutting it and later segments off",
-				"segment", SegmentName(seg.start), "expected_start", pos)
-			return pos, w.cutAfter(i-1, pos)
-		}
-		end, torn, err := scanSegment(seg, pos-seg.start, replay)
-		if err != nil {
-			return 0, err
-		}
-		pos = seg.start + end
-		last := i == len(w.segs)-1
-		if torn != nil || last {
-			// The preallocated end of the active segment reads as a zero
-			// header: the normal end of the log, not worth a warning.
-			switch {
-			case torn == nil || last && errors.Is(torn, errZeroHeader):
-			case last:
-				// After a crash, or in a reused file, the active segment
-				// ends in bytes that are not a frame at their position.
-				w.opts.Logger.Info("wal: end of log; cutting off the rest of the active segment", "segment", SegmentName(seg.start),
-					"at", end, "reason", torn.Error())
-			default:
-				w.opts.Logger.Warn("wal: corrupt frame in a closed segment; cutting off the log from there", "segment", SegmentName(seg.start),
-					"at", end, "reason", torn.Error(), "later_segments_removed", len(w.segs)-1-i)
-			}
-			return pos, w.cutAfter(i, pos)
-		}
-	}
-	return pos, nil
-}
-
-var errZeroHeader = errors.New("zero frame header")
-
-// cutAfter truncates segment i at the global position pos and removes every
-// later segment.
-func (w *WAL) cutAfter(i int, pos Position) error {
-	seg := w.segs[i]
-	// Truncate first so no stale frame can survive past the cut, then
-	// preallocate again: the log continues in this segment.
-	if err := seg.f.Truncate(int64(pos - seg.start)); err != nil {
-		return fmt.Errorf("wal: truncate torn tail: %w", err)
-	}
-	w.preallocate(seg.f, int64(pos-seg.start))
-	if err := seg.f.Sync(); err != nil {
-		return fmt.Errorf("wal: sync truncated segment: %w", err)
-	}
-	for _, later := range w.segs[i+1:] {
-		later.f.Close()
-		if err := w.opts.FS.Remove(later.f.Name()); err != nil {
-			return fmt.Errorf("wal: remove segment after torn tail: %w", err)
-		}
-	}
-	w.segs = w.segs[:i+1]
-	return w.syncDir()
-}
-
-// scanSegment replays the frames of seg from file offset off. It returns the
-// offset just past the last valid frame and, if the scan stopped before the
-// end of the file, why.
-func scanSegment(seg *segment, off Position, replay Replay) (end Position, torn error, err error) {
-	n, err := seg.f.Size()
-	if err != nil {
-		return 0, nil, fmt.Errorf("wal: stat segment: %w", err)
-	}
-	size := Position(n)
-	if off > size {
-		return 0, nil, fmt.Errorf("%w: replay position is past the end of segment %s", ErrCorrupt, SegmentName(seg.start))
-	}
-	r := newChunkReader(seg.f, int64(off), int64(size))
-	var hdr [headerLen]byte
-	for off < size {
-		if err := r.read(hdr[:]); err != nil {
-			return off, fmt.Errorf("short frame header: %w", err), nil
-		}
-		n := binary.LittleEndian.Uint32(hdr[0:4])
-		if hdr == [headerLen]byte{} {
-			return off, errZeroHeader, nil
-		}
-		if n == 0 || n > MaxFrame || off+headerLen-1+Position(n) > size {
-			return off, fmt.Errorf("bad frame length %d", n), nil
-		}
-		body, err := r.next(int(n) - 1)
-		if err != nil {
-			return off, fmt.Errorf("short frame body: %w", err), nil
-		}
-		if frameCRC(seg.start+off, hdr[8], body) != binary.LittleEndian.Uint32(hdr[4:8]) {
-			return off, errors.New("frame checksum mismatch"), nil
-		}
-		if err := replay(seg.start+off, Kind(hdr[8]), body); err != nil {
-			return 0, nil, fmt.Errorf("wal: replay frame at %d: %w", seg.start+off, err)
-		}
-		off += headerLen - 1 + Position(n)
-	}
-	return off, nil, nil
 }
 
 func (w *WAL) createSegment(start Position) error {
@@ -374,9 +305,12 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 	if n > MaxFrame {
 		return 0, 0, fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
 	}
+	if kind == kindUnit {
+		return 0, 0, fmt.Errorf("wal: frame kind %d is reserved", kind)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for len(w.buf) >= w.opts.MaxPending && !w.closed && w.failed.Load() == nil {
+	for len(w.buf) >= w.opts.MaxPending && !w.closed && w.failed.Load() == nil && w.full.Load() == nil {
 		w.space.Wait()
 	}
 	if w.closed {
@@ -384,6 +318,31 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 	}
 	if e := w.failed.Load(); e != nil {
 		return 0, 0, *e
+	}
+	// Refused before a frame or position exists: the caller (a shard,
+	// under its lock) has changed nothing yet.
+	if e := w.full.Load(); e != nil {
+		return 0, 0, *e
+	}
+	if len(w.buf) == 0 {
+		// The flusher writes the buffer as one unit: it starts with a
+		// marker, so that recovery can tell a torn last write from
+		// damage to data that was already durable (see recover).
+		w.appendLocked(kindUnit, nil)
+	}
+	start = w.appendLocked(kind, parts)
+	select {
+	case w.flushReq <- struct{}{}:
+	default:
+	}
+	return start, w.tail, nil
+}
+
+// appendLocked frames kind and parts into the buffer at the tail (mu held).
+func (w *WAL) appendLocked(kind Kind, parts [][]byte) (start Position) {
+	n := 1
+	for _, p := range parts {
+		n += len(p)
 	}
 	at := len(w.buf)
 	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(n))
@@ -394,11 +353,19 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 	start = w.tail
 	binary.LittleEndian.PutUint32(w.buf[at+4:], frameCRC(start, w.buf[at+8], w.buf[at+9:]))
 	w.tail += Position(len(w.buf) - at)
-	select {
-	case w.flushReq <- struct{}{}:
-	default:
+	return start
+}
+
+// Health returns the log's state and, unless it is StateOK, the error
+// behind it.
+func (w *WAL) Health() (State, error) {
+	if e := w.failed.Load(); e != nil {
+		return StateFailed, *e
 	}
-	return start, w.tail, nil
+	if e := w.full.Load(); e != nil {
+		return StateFull, *e
+	}
+	return StateOK, nil
 }
 
 // Durable returns the position up to which the log is fsync'd.
@@ -433,6 +400,12 @@ func (w *WAL) wait(ctx context.Context, end Position, mark *atomic.Int64) error 
 		if e := w.failed.Load(); e != nil {
 			return *e
 		}
+		// Out of space: answer now rather than at the caller's timeout.
+		// The frame stays pending and may still become durable once
+		// space returns, like a produce that timed out.
+		if e := w.full.Load(); e != nil {
+			return *e
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -451,8 +424,40 @@ func (w *WAL) wait(ctx context.Context, end Position, mark *atomic.Int64) error 
 
 func (w *WAL) flusher() {
 	defer close(w.done)
+	// A write that ran out of space, kept to be written again at the same
+	// place: nothing of it was acknowledged, and shards index its frames
+	// at their positions already. While it is kept the log is full.
+	var stuck []byte
+	var stuckEnd Position
+	var retry <-chan time.Time
 	for {
-		<-w.flushReq
+		select {
+		case <-w.flushReq:
+		case <-retry:
+		}
+		if stuck != nil {
+			// It goes first and alone: it is one write unit, and frames
+			// appended meanwhile follow it in the log, in a unit of
+			// their own.
+			w.mu.Lock()
+			closed := w.closed
+			w.mu.Unlock()
+			err := w.flush(stuck, stuckEnd)
+			if errors.Is(err, ErrNoSpace) && !closed {
+				retry = time.After(w.opts.RetryEvery)
+				continue
+			}
+			if err != nil {
+				w.stop(err)
+				return
+			}
+			stuck, retry = nil, nil
+			w.mu.Lock()
+			w.full.Store(nil)
+			w.publishLocked()
+			w.mu.Unlock()
+			w.opts.Logger.Warn("wal: space is back; the pending write succeeded and appends are taken again", "durable", stuckEnd)
+		}
 		w.mu.Lock()
 		buf, closed := w.buf, w.closed
 		w.buf, w.spare = w.spare[:0], nil
@@ -460,14 +465,15 @@ func (w *WAL) flusher() {
 		w.space.Broadcast()
 		w.mu.Unlock()
 		if len(buf) > 0 {
-			if err := w.flush(buf, end); err != nil {
-				err = fmt.Errorf("%w: %w", ErrFailed, err)
-				w.failed.Store(&err)
-				w.opts.Logger.Error("wal: flush failed; refusing further writes", "err", err)
-				w.mu.Lock()
-				w.space.Broadcast()
-				w.publishLocked()
-				w.mu.Unlock()
+			err := w.flush(buf, end)
+			if errors.Is(err, ErrNoSpace) && !closed {
+				stuck, stuckEnd = buf, end
+				w.setFull(err, len(buf))
+				retry = time.After(w.opts.RetryEvery)
+				continue
+			}
+			if err != nil {
+				w.stop(err)
 				return
 			}
 		}
@@ -480,6 +486,29 @@ func (w *WAL) flusher() {
 			return
 		}
 	}
+}
+
+// setFull refuses appends and answers waiters with err until the write
+// that ran out of space is written.
+func (w *WAL) setFull(err error, pending int) {
+	w.mu.Lock()
+	w.full.Store(&err)
+	w.space.Broadcast()
+	w.publishLocked()
+	w.mu.Unlock()
+	w.opts.Logger.Error("wal: out of disk space; refusing appends and retrying the write",
+		"err", err, "pending_bytes", pending, "retry_every", w.opts.RetryEvery)
+}
+
+// stop fails the log for good: nothing more is written or acknowledged.
+func (w *WAL) stop(err error) {
+	err = fmt.Errorf("%w: %w", ErrFailed, err)
+	w.failed.Store(&err)
+	w.opts.Logger.Error("wal: flush failed; refusing further writes", "err", err)
+	w.mu.Lock()
+	w.space.Broadcast()
+	w.publishLocked()
+	w.mu.Unlock()
 }
 
 func (w *WAL) flush(buf []byte, end Position) error {
@@ -502,6 +531,12 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	rolled := time.Since(began)
 	at := int64(end) - int64(len(buf)) - int64(seg.start)
 	if _, err := seg.f.WriteAt(buf, at); err != nil {
+		// Nothing of buf is acknowledged yet, so a write that ran out of
+		// space (a short write reports why too) can be tried again at the
+		// same place. Any other error, and any fsync error, is final.
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return fmt.Errorf("%w: %w", ErrNoSpace, err)
+		}
 		return fmt.Errorf("write: %w", err)
 	}
 	wrote := time.Since(began)

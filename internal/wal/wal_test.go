@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,9 +85,11 @@ func TestAppendReopenReplay(t *testing.T) {
 		t.Fatalf("partial replay got %d frames starting %v", len(got), got[0].pos)
 	}
 	// Appending after reopen continues the positions.
+	// Appending after reopen continues the positions, after the new write
+	// unit's marker.
 	s, _, err := w3.Append(1, []byte("after"))
-	if err != nil || s != end {
-		t.Fatalf("append after reopen at %d (%v), want %d", s, err, end)
+	if err != nil || s != end+headerLen {
+		t.Fatalf("append after reopen at %d (%v), want %d", s, err, end+headerLen)
 	}
 }
 
@@ -102,15 +105,21 @@ func TestTornTailIsCut(t *testing.T) {
 		{"zero padding", func(d []byte) []byte { return append(d, make([]byte, 100)...) }, 3},
 		{"garbage length", func(d []byte) []byte { return append(d, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4, 5) }, 3},
 	}
+	// Each case damages only the last frame, so it is a torn tail however
+	// the three frames fell into write units.
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			opts := Options{SegmentBytes: 4096}
 			w, _ := replayAll(t, dir, 0, opts)
 			var end Position
+			var starts []Position
 			for i := range 3 {
-				_, end, _ = w.Append(1, []byte(fmt.Sprintf("frame-%d-payload", i)))
+				var s Position
+				s, end, _ = w.Append(1, []byte(fmt.Sprintf("frame-%d-payload", i)))
+				starts = append(starts, s)
 			}
+			starts = append(starts, end)
 			w.WaitDurable(context.Background(), end)
 			w.Close()
 			path := filepath.Join(dir, SegmentName(0))
@@ -118,7 +127,7 @@ func TestTornTailIsCut(t *testing.T) {
 			if len(data) != 4096 {
 				t.Fatalf("active segment is %d bytes, want it preallocated to 4096", len(data))
 			}
-			data = data[:3*lastFrameLen] // what was written; the rest is preallocated zeros
+			data = data[:end] // what was written; the rest is preallocated zeros
 			os.WriteFile(path, tc.damage(bytes.Clone(data)), 0o644)
 
 			w2, got := replayAll(t, dir, 0, opts)
@@ -127,13 +136,13 @@ func TestTornTailIsCut(t *testing.T) {
 				t.Fatalf("kept %d frames, want %d", len(got), tc.keep)
 			}
 			after, _ := os.ReadFile(path)
-			cut := tc.keep * lastFrameLen
+			cut := starts[tc.keep]
 			if !bytes.Equal(after[:cut], data[:cut]) || !allZero(after[cut:]) {
 				t.Fatalf("after recovery the segment does not hold exactly the %d kept frames followed by zeros", tc.keep)
 			}
 			// The log goes on after the cut, at the cut.
 			s, e, err := w2.Append(1, []byte("new"))
-			if err != nil || s != Position(tc.keep*lastFrameLen) {
+			if err != nil || s != cut+headerLen {
 				t.Fatalf("append after cut at %d, %v", s, err)
 			}
 			if err := w2.WaitDurable(context.Background(), e); err != nil {
@@ -191,17 +200,25 @@ func FuzzRecover(f *testing.F) {
 			last = pos + headerLen + Position(len(body))
 			return nil
 		})
+		after, _ := os.ReadFile(filepath.Join(dir, SegmentName(0)))
+		if errors.Is(err, ErrCorrupt) {
+			// Damage is refused, and nothing on disk changes.
+			if !bytes.Equal(after, data) {
+				t.Fatalf("recovery changed a corrupt segment: %v", err)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
 		defer w.Close()
-		after, _ := os.ReadFile(filepath.Join(dir, SegmentName(0)))
-		if Position(len(after)) < last || !bytes.Equal(after[:last], data[:last]) || !allZero(after[last:]) {
-			t.Fatalf("after recovery the segment is not the %d valid bytes followed by zeros", last)
-		}
 		s, e, err := w.Append(1, []byte("x"))
-		if err != nil || s != last {
-			t.Fatalf("append at %d (%v), want %d", s, err, last)
+		cut := s - headerLen // the new write unit's marker starts at the cut
+		if err != nil || cut < last || (cut-last)%headerLen != 0 {
+			t.Fatalf("append at %d (%v), want the cut at %d or after trailing unit markers", s, err, last)
+		}
+		if Position(len(after)) < cut || !bytes.Equal(after[:cut], data[:cut]) || !allZero(after[cut:]) {
+			t.Fatalf("after recovery the segment is not the %d valid bytes followed by zeros", cut)
 		}
 		if err := w.WaitDurable(context.Background(), e); err != nil {
 			t.Fatal(err)
