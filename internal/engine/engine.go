@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -454,6 +455,15 @@ func (e *Engine) Streams() map[string]*Stream { return *e.streams.Load() }
 func (e *Engine) CreateStream(name string, n int, configs catalog.Configs, validateOnly bool) (*catalog.Stream, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !validateOnly && e.Stream(name) == nil && slices.Contains(e.offsets.Topics(), name) {
+		// A deleted stream's offsets whose removal failed (the log refused
+		// writes): a new stream of that name must not inherit them.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := e.offsets.DeleteTopic(ctx, name); err != nil {
+			return nil, fmt.Errorf("engine: create stream %q: remove the committed offsets a deleted stream of that name left: %w", name, err)
+		}
+	}
 	s, err := e.cat.CreateStream(name, n, configs, validateOnly)
 	if err == nil && !validateOnly {
 		e.installStreams(e.wal)

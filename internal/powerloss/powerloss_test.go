@@ -49,16 +49,6 @@ func report(t *testing.T, name string, r *run) {
 	t.Error(msg)
 }
 
-// newFailure reports whether r failed other than by the known bug.
-func (r *run) newFailure() bool {
-	for _, f := range r.failed {
-		if !strings.Contains(f, knownDeleteBug) {
-			return true
-		}
-	}
-	return false
-}
-
 // TestPowerLoss runs a seeded workload per seed and pulls the plug in two
 // rounds: after a chosen operation, or while it is in flight. After each
 // crash the engine recovers on what the disk kept and is checked against the
@@ -69,7 +59,7 @@ func TestPowerLoss(t *testing.T) {
 	for _, seed := range seeds(*flagIters) {
 		r := powerLoss(seed, false)
 		report(t, "TestPowerLoss", r)
-		if r.newFailure() {
+		if len(r.failed) > 0 {
 			if failures++; failures >= 3 {
 				t.Fatalf("stopping after %d failing seeds", failures)
 			}

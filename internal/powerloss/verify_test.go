@@ -332,17 +332,17 @@ func (r *run) verifyOffsets() {
 				if s.status != live {
 					// Kafka removes a deleted topic's offsets, so that a
 					// stream recreated later does not inherit them.
-					r.failf("group %s holds offset %d for %s/%d, a deleted stream%s", g, cm.Offset, tp.Topic, tp.Partition, knownDeleteBug)
+					r.failf("group %s holds offset %d for %s/%d, a deleted stream", g, cm.Offset, tp.Topic, tp.Partition)
 					continue
 				}
 				m := s.cur.commits[groupPart{g, tp.Partition}]
 				switch {
 				case m == nil:
-					r.failf("group %s offset %s/%d = %d, but none was committed to this life of the stream (id %d): inherited%s", g, tp.Topic, tp.Partition, cm.Offset, s.cur.id, knownDeleteBug)
+					r.failf("group %s offset %s/%d = %d, but none was committed to this life of the stream (id %d): inherited", g, tp.Topic, tp.Partition, cm.Offset, s.cur.id)
 				case cm.Offset != m.acked && !m.later[cm.Offset] && !m.anytime[cm.Offset]:
 					why := ""
 					if m.acked < 0 && s.name != txnStream {
-						why = "; inherited from an earlier life?" + knownDeleteBug
+						why = "; inherited from an earlier life?"
 					}
 					r.failf("group %s offset %s/%d = %d after recovery; the last acknowledged commit was %d, later ones %v%s",
 						g, tp.Topic, tp.Partition, cm.Offset, m.acked, keys(m.later), why)
@@ -472,13 +472,6 @@ func (r *run) writeAfterRecovery() {
 func groupTP(topic string, part int32) group.TopicPartition {
 	return group.TopicPartition{Topic: topic, Partition: part}
 }
-
-// knownDeleteBug marks the failures of a known bug: Engine.DeleteStream
-// answers success when removing the stream's committed offsets fails (the
-// log refuses writes), so they stay until a restart drops them, and a
-// stream recreated under the same name meanwhile inherits them. The check
-// stays strict; the fix belongs in engine.DeleteStream.
-const knownDeleteBug = " [KNOWN BUG: DeleteStream succeeds although removing the stream's committed offsets failed]"
 
 func keys(m map[int64]bool) []int64 {
 	out := make([]int64, 0, len(m))
