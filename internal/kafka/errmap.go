@@ -70,6 +70,8 @@ var errorMap = []struct {
 	{group.ErrInvalidRegex, kerr.InvalidRegularExpression},
 	{group.ErrGroupIsClassic, kerr.InconsistentGroupProtocol},
 	{group.ErrInvalidRequest, kerr.InvalidRequest},
+	{group.ErrOffsetMetadataTooLarge, kerr.OffsetMetadataTooLarge},
+	{group.ErrSubscribedToTopic, kerr.GroupSubscribedToTopic},
 	{context.Canceled, kerr.RequestTimedOut},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 }

@@ -1,0 +1,161 @@
+package group
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// A restarted coordinator finds classic and KIP-848 groups as they were
+// stored: same generation or epochs, members and assignments, and commits
+// made with them are accepted.
+func TestGroupsSurviveRestart(t *testing.T) {
+	off := NewOffsets()
+	topics := map[string]TopicInfo{"t": {Name: "t", Partitions: 4}}
+	c := NewCoordinator(off, Options{})
+	c.EnableConsumerProtocol(ConsumerOptions{Topics: func() map[string]TopicInfo { return topics }})
+
+	// Classic: one static member joins, syncs an assignment.
+	j := <-c.Join(JoinRequest{Group: "classic", InstanceID: "i1", ClientID: "c", ProtocolType: "consumer",
+		SessionTimeout: 10 * time.Second, RebalanceTimeout: time.Second, Protocols: []Protocol{{"range", []byte("meta")}}})
+	if j.Err != nil {
+		t.Fatalf("join: %v", j.Err)
+	}
+	if s := <-c.Sync("classic", j.MemberID, "i1", j.Generation, map[string][]byte{j.MemberID: []byte("assignment")}); s.Err != nil {
+		t.Fatalf("sync: %v", s.Err)
+	}
+	// KIP-848: two members converge.
+	var epochs = map[string]int32{}
+	var owned = map[string][]TopicPartition{}
+	for range 4 {
+		for _, id := range []string{"a", "b"} {
+			r, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "cg", MemberID: id, MemberEpoch: epochs[id],
+				SubscribedTopics: []string{"t"}, Owned: owned[id], OwnedKnown: true, RebalanceTimeout: time.Minute})
+			if err != nil {
+				t.Fatalf("heartbeat %s: %v", id, err)
+			}
+			epochs[id] = r.MemberEpoch
+			if r.AssignmentSent {
+				owned[id] = r.Assignment
+			}
+		}
+	}
+	before, _ := c.DescribeConsumer("cg")
+	c.Close()
+
+	// Through a checkpoint, as the engine restores it.
+	restored := NewOffsets()
+	if err := restored.Restore(off.Snapshot()); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	for name, o := range map[string]*Offsets{"log": off, "checkpoint": restored} {
+		t.Run(name, func(t *testing.T) {
+			c2 := NewCoordinator(o, Options{})
+			defer c2.Close()
+			c2.EnableConsumerProtocol(ConsumerOptions{Topics: func() map[string]TopicInfo { return topics }})
+			if err := c2.Heartbeat("classic", j.MemberID, "i1", j.Generation); err != nil {
+				t.Fatalf("classic heartbeat after restart: %v", err)
+			}
+			if err := c2.ValidateCommit("classic", j.MemberID, "i1", j.Generation); err != nil {
+				t.Fatalf("classic commit after restart: %v", err)
+			}
+			if s := <-c2.Sync("classic", j.MemberID, "i1", j.Generation, nil); s.Err != nil || string(s.Assignment) != "assignment" {
+				t.Fatalf("classic sync after restart: %q %v", s.Assignment, s.Err)
+			}
+			for _, id := range []string{"a", "b"} {
+				if err := c2.ValidateCommit("cg", id, "", epochs[id]); err != nil {
+					t.Fatalf("consumer commit of %s after restart: %v", id, err)
+				}
+				r, err := c2.ConsumerHeartbeat(HeartbeatRequest{Group: "cg", MemberID: id, MemberEpoch: epochs[id], Owned: owned[id], OwnedKnown: true})
+				if err != nil || r.MemberEpoch != epochs[id] || r.AssignmentSent {
+					t.Fatalf("heartbeat of %s after restart: epoch %d (was %d), new assignment %v, %v", id, r.MemberEpoch, epochs[id], r.Assignment, err)
+				}
+			}
+			after, _ := c2.DescribeConsumer("cg")
+			if after.Epoch != before.Epoch || len(after.Members) != 2 {
+				t.Fatalf("consumer group after restart: epoch %d members %d, was %d and 2", after.Epoch, len(after.Members), before.Epoch)
+			}
+			for i := range after.Members {
+				if !slices.Equal(after.Members[i].Assignment, before.Members[i].Assignment) {
+					t.Fatalf("member %s owns %v after restart, %v before", after.Members[i].MemberID, after.Members[i].Assignment, before.Members[i].Assignment)
+				}
+			}
+		})
+	}
+}
+
+// A group whose members all left is gone after a restart too.
+func TestEmptiedGroupStaysGone(t *testing.T) {
+	off := NewOffsets()
+	c := NewCoordinator(off, Options{})
+	c.EnableConsumerProtocol(ConsumerOptions{Topics: func() map[string]TopicInfo { return nil }})
+	j := <-c.Join(JoinRequest{Group: "g", ClientID: "c", ProtocolType: "consumer", SessionTimeout: 10 * time.Second,
+		RebalanceTimeout: time.Second, Protocols: []Protocol{{"range", nil}}})
+	<-c.Sync("g", j.MemberID, "", j.Generation, nil)
+	c.Leave("g", []LeaveMember{{MemberID: j.MemberID}})
+	if _, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "cg", MemberID: "a", SubscribedTopics: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "cg", MemberID: "a", MemberEpoch: -1}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if recs := off.groupRecordsLocked(); len(recs) != 0 {
+		t.Fatalf("stored groups after everyone left: %+v", recs)
+	}
+}
+
+func TestDecodeGroupRecordRejects(t *testing.T) {
+	good := encodeGroupRecord(groupRecord{G: "g", Type: typeClassic, Full: true, Leader: "m", Members: []memberRecord{{ID: "m"}}})
+	if _, err := decodeGroupRecord(good); err != nil {
+		t.Fatalf("good record: %v", err)
+	}
+	for name, body := range map[string][]byte{
+		"empty":          nil,
+		"version 2":      append([]byte{2}, good[1:]...),
+		"not json":       []byte("\x01{"),
+		"no name":        encodeGroupRecord(groupRecord{Type: typeClassic, Full: true}),
+		"unknown type":   encodeGroupRecord(groupRecord{G: "g", Type: "share", Full: true}),
+		"classic delta":  encodeGroupRecord(groupRecord{G: "g", Type: typeClassic}),
+		"leader missing": encodeGroupRecord(groupRecord{G: "g", Type: typeClassic, Full: true, Leader: "x", Members: []memberRecord{{ID: "m"}}}),
+		"repeated id":    encodeGroupRecord(groupRecord{G: "g", Type: typeConsumer, Members: []memberRecord{{ID: "m"}, {ID: "m"}}}),
+		"negative shard": encodeGroupRecord(groupRecord{G: "g", Type: typeConsumer, Members: []memberRecord{{ID: "m", Owned: []tpsRecord{{T: "t", P: []int32{-1}}}}}}),
+	} {
+		if _, err := decodeGroupRecord(body); !errors.Is(err, ErrCorruptGroupRecord) {
+			t.Errorf("%s: %v, want ErrCorruptGroupRecord", name, err)
+		}
+	}
+}
+
+// FuzzDecodeGroupRecord: the decoder never panics, and what it accepts
+// applies to a store and survives a snapshot round trip unchanged.
+func FuzzDecodeGroupRecord(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/group-records/*")
+	for _, p := range seeds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := decodeGroupRecord(body)
+		if err != nil {
+			return
+		}
+		o := NewOffsets()
+		o.applyGroupLocked(r)
+		again := NewOffsets()
+		if err := again.Restore(o.Snapshot()); err != nil {
+			t.Fatalf("snapshot of an accepted record does not restore: %v", err)
+		}
+		if a, b := string(o.Snapshot()), string(again.Snapshot()); a != b {
+			t.Fatalf("snapshot round trip changed the state:\n%s\n%s", a, b)
+		}
+		c := NewCoordinator(o, Options{})
+		c.Close()
+	})
+}
