@@ -189,10 +189,11 @@ func (c *Coordinator) EnableConsumerProtocol(opts ConsumerOptions) {
 	c.mu.Lock()
 	c.copts = opts
 	now := time.Now()
-	for _, g := range c.consumers { // restored members get a full session
+	for _, g := range c.consumers { // restored groups: a full session, their target
 		for _, m := range g.members {
 			m.deadline = now.Add(opts.SessionTimeout)
 		}
+		c.refreshTargetLocked(g)
 	}
 	c.mu.Unlock()
 }

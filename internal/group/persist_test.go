@@ -56,6 +56,9 @@ func TestGroupsSurviveRestart(t *testing.T) {
 			c2 := NewCoordinator(o, Options{})
 			defer c2.Close()
 			c2.EnableConsumerProtocol(ConsumerOptions{Topics: func() map[string]TopicInfo { return topics }})
+			if d, _ := c2.DescribeConsumer("cg"); d.State != StateStable || d.Epoch != before.Epoch {
+				t.Fatalf("consumer group before any heartbeat: %s in epoch %d, want Stable in %d", d.State, d.Epoch, before.Epoch)
+			}
 			if err := c2.Heartbeat("classic", j.MemberID, "i1", j.Generation); err != nil {
 				t.Fatalf("classic heartbeat after restart: %v", err)
 			}
