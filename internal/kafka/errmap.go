@@ -72,6 +72,7 @@ var errorMap = []struct {
 	{group.ErrInvalidRequest, kerr.InvalidRequest},
 	{group.ErrOffsetMetadataTooLarge, kerr.OffsetMetadataTooLarge},
 	{group.ErrSubscribedToTopic, kerr.GroupSubscribedToTopic},
+	{group.ErrCorruptGroupRecord, kerr.KafkaStorageError},
 	{context.Canceled, kerr.RequestTimedOut},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 }

@@ -28,7 +28,7 @@ func TestEveryDomainErrorIsMapped(t *testing.T) {
 		group.ErrGroupNotFound, group.ErrCoordinatorClosed,
 		group.ErrFencedMemberEpoch, group.ErrStaleMemberEpoch, group.ErrUnreleasedInstanceID, group.ErrUnsupportedAssignor,
 		group.ErrInvalidRegex, group.ErrGroupIsClassic, group.ErrInvalidRequest,
-		group.ErrOffsetMetadataTooLarge, group.ErrSubscribedToTopic,
+		group.ErrOffsetMetadataTooLarge, group.ErrSubscribedToTopic, group.ErrCorruptGroupRecord,
 		wal.ErrTooLarge, wal.ErrFailed, wal.ErrClosed, wal.ErrCorrupt,
 	} {
 		wrapped := fmt.Errorf("context: %w", err)
