@@ -1,12 +1,16 @@
 package group
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/braidstream/braid/internal/wal"
 )
 
 // A restarted coordinator finds classic and KIP-848 groups as they were
@@ -161,4 +165,95 @@ func FuzzDecodeGroupRecord(f *testing.F) {
 		c := NewCoordinator(o, Options{})
 		c.Close()
 	})
+}
+
+// slowLog is a write-ahead log whose durable position moves only when the
+// test says so.
+type slowLog struct {
+	mu      sync.Mutex
+	end     wal.Position
+	durable wal.Position
+	moved   chan struct{}
+}
+
+func newSlowLog() *slowLog { return &slowLog{moved: make(chan struct{})} }
+
+func (l *slowLog) Append(kind wal.Kind, parts ...[]byte) (wal.Position, wal.Position, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := l.end
+	for _, p := range parts {
+		l.end += wal.Position(len(p))
+	}
+	return start, l.end, nil
+}
+
+func (l *slowLog) Durable() wal.Position {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.durable
+}
+
+func (l *slowLog) WaitDurable(ctx context.Context, end wal.Position) error {
+	for {
+		l.mu.Lock()
+		ok, moved := l.durable >= end, l.moved
+		l.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (l *slowLog) flush() {
+	l.mu.Lock()
+	l.durable = l.end
+	close(l.moved)
+	l.moved = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// Group state handed to a member is durable first: the answer carries the
+// position to wait for, and until it is durable neither the durable state
+// nor a checkpoint holds it (a crash then forgets what nobody was told).
+func TestGroupStateDurableBeforeAnswer(t *testing.T) {
+	log := newSlowLog()
+	off := NewOffsets()
+	off.Attach(log)
+	c := NewCoordinator(off, Options{})
+	defer c.Close()
+	c.EnableConsumerProtocol(ConsumerOptions{Topics: topicsOf(map[string]int32{"t": 2})})
+	r, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a", SubscribedTopics: []string{"t"}})
+	if err != nil || r.Wait == 0 {
+		t.Fatalf("joining heartbeat: wait at %d, %v; want a position to wait for", r.Wait, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := off.WaitDurable(ctx, r.Wait); err == nil {
+		t.Fatalf("WaitDurable returned before the log was durable")
+	}
+	if restored := NewOffsets(); restored.Restore(off.Snapshot()) != nil || len(restored.groupRecordsLocked()) != 0 {
+		t.Fatalf("a checkpoint holds group state that is not durable yet")
+	}
+	log.flush()
+	if err := off.WaitDurable(context.Background(), r.Wait); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewOffsets()
+	if err := restored.Restore(off.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	if recs := restored.groupRecordsLocked(); len(recs) != 1 || len(recs[0].Members) != 1 || recs[0].Members[0].ID != "a" {
+		t.Fatalf("durable group state: %+v", recs)
+	}
+	// A heartbeat that changes nothing writes nothing and waits for nothing.
+	r2, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a", MemberEpoch: r.MemberEpoch, Owned: r.Assignment, OwnedKnown: true})
+	if err != nil || r2.Wait != 0 {
+		t.Fatalf("quiet heartbeat: wait at %d, %v; want none", r2.Wait, err)
+	}
 }
