@@ -152,8 +152,13 @@ func (g *consumerGroup) dropMember(m *cgMember) {
 	delete(g.members, m.id)
 }
 
-// rename moves m to a new member id, keeping what it owns.
+// rename moves m to a new member id, keeping what it owns and its target
+// (a static member's new incarnation takes over, KIP-848).
 func (g *consumerGroup) rename(m *cgMember, id string) {
+	if t, ok := g.target[m.id]; ok {
+		delete(g.target, m.id)
+		g.target[id] = t
+	}
 	delete(g.members, m.id)
 	m.id = id
 	g.members[id] = m
@@ -249,6 +254,7 @@ func (c *Coordinator) ConsumerHeartbeat(req HeartbeatRequest) (HeartbeatResponse
 		}
 		if req.MemberEpoch == -2 && m.instanceID != "" {
 			m.leftStatic, m.deadline = true, now.Add(c.copts.SessionTimeout)
+			resp.Wait, _ = c.persistConsumerLocked(g, m, nil)
 			return resp, nil
 		}
 		g.dropMember(m)

@@ -73,6 +73,9 @@ type memberRecord struct {
 	Assignor  string      `json:"assignor,omitempty"`
 	Owned     []tpsRecord `json:"own,omitempty"`
 	Revoking  []tpsRecord `json:"revoke,omitempty"`
+	// LeftStatic: a static member that left with epoch -2; its instance
+	// may come back under a new member id and take its shards.
+	LeftStatic bool `json:"left,omitempty"`
 }
 
 type groupRecord struct {
@@ -298,7 +301,7 @@ func (m *cgMember) record() memberRecord {
 		ID: m.id, Instance: m.instanceID, Client: m.clientID, Host: m.clientHost, Rack: m.rack,
 		RebalanceMs: m.rebalanceTimeout.Milliseconds(), Epoch: m.epoch, PrevEpoch: m.prevEpoch,
 		Topics: m.topics, Regex: m.regex, Assignor: m.assignor,
-		Owned: tpsToRecord(m.assigned), Revoking: tpsToRecord(m.revoking),
+		Owned: tpsToRecord(m.assigned), Revoking: tpsToRecord(m.revoking), LeftStatic: m.leftStatic,
 	}
 }
 
@@ -307,7 +310,7 @@ func (m *cgMember) record() memberRecord {
 // than encoding the member on every heartbeat.
 func (m *cgMember) persistKey() string {
 	return fmt.Sprint(m.instanceID, "\x00", m.clientID, "\x00", m.clientHost, "\x00", m.rack, "\x00",
-		m.rebalanceTimeout, m.epoch, m.prevEpoch, "\x00", fingerprint(m.assigned), "\x00", fingerprint(m.revoking))
+		m.rebalanceTimeout, m.epoch, m.prevEpoch, m.leftStatic, "\x00", fingerprint(m.assigned), "\x00", fingerprint(m.revoking))
 }
 
 // persistConsumerLocked writes what changed in a consumer group: its
@@ -372,8 +375,8 @@ func (c *Coordinator) restoreLocked(now time.Time) {
 				m := &cgMember{
 					id: mr.ID, instanceID: mr.Instance, clientID: mr.Client, clientHost: mr.Host, rack: mr.Rack,
 					epoch: mr.Epoch, prevEpoch: mr.PrevEpoch, topics: mr.Topics, regex: mr.Regex, assignor: mr.Assignor,
-					rebalanceTimeout: time.Duration(mr.RebalanceMs) * time.Millisecond,
-					assigned:         map[TopicPartition]bool{}, revoking: tpsFromRecord(mr.Revoking),
+					rebalanceTimeout: time.Duration(mr.RebalanceMs) * time.Millisecond, leftStatic: mr.LeftStatic,
+					assigned: map[TopicPartition]bool{}, revoking: tpsFromRecord(mr.Revoking),
 					deadline: now.Add(c.copts.SessionTimeout),
 				}
 				if mr.Regex != "" {

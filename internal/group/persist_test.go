@@ -257,3 +257,36 @@ func TestGroupStateDurableBeforeAnswer(t *testing.T) {
 		t.Fatalf("quiet heartbeat: wait at %d, %v; want none", r2.Wait, err)
 	}
 }
+
+// KIP-848 static membership across a restart: a member that left with
+// epoch -2 is remembered as gone, so its instance rejoins under a new
+// member id at once and takes its shards back.
+func TestStaticLeaveSurvivesRestart(t *testing.T) {
+	off := NewOffsets()
+	topics := topicsOf(map[string]int32{"t": 2})
+	c := NewCoordinator(off, Options{})
+	c.EnableConsumerProtocol(ConsumerOptions{Topics: topics})
+	r, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a1", InstanceID: "i", SubscribedTopics: []string{"t"}})
+	if err != nil || len(r.Assignment) != 2 {
+		t.Fatalf("join: %v %v", r.Assignment, err)
+	}
+	if _, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a1", InstanceID: "i", MemberEpoch: -2}); err != nil {
+		t.Fatal(err)
+	}
+	// Without a restart, too.
+	r1, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a1b", InstanceID: "i", SubscribedTopics: []string{"t"}})
+	if err != nil || !slices.Equal(r1.Assignment, r.Assignment) {
+		t.Fatalf("static rejoin: %v %v, want %v", r1.Assignment, err, r.Assignment)
+	}
+	if _, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a1b", InstanceID: "i", MemberEpoch: -2}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c2 := NewCoordinator(off, Options{})
+	defer c2.Close()
+	c2.EnableConsumerProtocol(ConsumerOptions{Topics: topics})
+	r2, err := c2.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a2", InstanceID: "i", SubscribedTopics: []string{"t"}})
+	if err != nil || !slices.Equal(r2.Assignment, r.Assignment) {
+		t.Fatalf("static rejoin after restart: %v %v, want %v", r2.Assignment, err, r.Assignment)
+	}
+}
