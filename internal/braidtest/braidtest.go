@@ -138,8 +138,11 @@ func (p *Proc) Restart() {
 	if err != nil {
 		p.t.Fatalf("braidtest: log file: %v", err)
 	}
+	// Tests start many groups and expect members to join at once, as
+	// Kafka's own test configs do (group.initial.rebalance.delay.ms=0); a
+	// test may pass the flag again to override it.
 	args := append([]string{"serve", "--data-dir", p.DataDir,
-		"--kafka-addr", p.KafkaAddr, "--http-addr", p.HTTPAddr}, p.Args...)
+		"--kafka-addr", p.KafkaAddr, "--http-addr", p.HTTPAddr, "--group-initial-rebalance-delay", "0"}, p.Args...)
 	cmd := exec.Command(Binary(p.t), args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -67,6 +67,10 @@ Examples:
 	f.DurationVar(&cfg.ProducerIDExpiration, "producer-id-expiration", cfg.ProducerIDExpiration, "forget an idempotent producer's state on a shard after this long without a batch (Kafka's producer.id.expiration.ms)")
 	f.DurationVar(&cfg.TransactionalIDExpiration, "transactional-id-expiration", cfg.TransactionalIDExpiration, "forget a transactional id with no open transaction after this long idle (Kafka's transactional.id.expiration.ms)")
 	f.DurationVar(&cfg.TransactionMaxTimeout, "transaction-max-timeout", cfg.TransactionMaxTimeout, "longest transaction timeout a producer may ask for (Kafka's transaction.max.timeout.ms)")
+	f.DurationVar(&cfg.GroupMinSessionTimeout, "group-min-session-timeout", cfg.GroupMinSessionTimeout, "shortest session timeout a classic group member may ask for (Kafka's group.min.session.timeout.ms)")
+	f.DurationVar(&cfg.GroupMaxSessionTimeout, "group-max-session-timeout", cfg.GroupMaxSessionTimeout, "longest session timeout a classic group member may ask for (Kafka's group.max.session.timeout.ms)")
+	f.DurationVar(&cfg.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", cfg.GroupInitialRebalanceDelay, "how long an empty classic group's first rebalance waits for more members; 0 disables (Kafka's group.initial.rebalance.delay.ms)")
+	f.IntVar(&cfg.OffsetMetadataMaxBytes, "offset-metadata-max-bytes", cfg.OffsetMetadataMaxBytes, "longest metadata of one committed offset, bytes (Kafka's offset.metadata.max.bytes)")
 	f.StringArrayVar(&defaults, "stream-default", nil, "broker-wide stream config default, name=value (repeatable)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	return cmd

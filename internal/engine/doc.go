@@ -30,7 +30,7 @@
 //
 // (little-endian; crc is CRC-32C of everything before it; a snapshot is
 // shard.AppendSnapshot's encoding; offsets is group.Offsets' snapshot of
-// committed consumer-group offsets). Every frame before the replay position is
+// committed consumer-group offsets and group membership). Every frame before the replay position is
 // reflected in the snapshots, so recovery loads the checkpoint and replays
 // only the log after it: restart time depends on the data written since the
 // last checkpoint, not on the total.

@@ -255,6 +255,9 @@ func Open(opts Options) (*Engine, error) {
 		case group.KindOffsets:
 			replayed++
 			return e.offsets.Replay(body)
+		case group.KindGroup:
+			replayed++
+			return e.offsets.ReplayGroup(body)
 		case txn.KindTxn:
 			replayed++
 			return e.txns.Replay(body)

@@ -115,6 +115,8 @@ func Repair(fs vfs.FS, dir string, apply bool) (RepairReport, error) {
 			r.Batches++
 		case group.KindOffsets:
 			frames["group offset commits"]++
+		case group.KindGroup:
+			frames["group membership changes"]++
 		case txn.KindTxn:
 			frames["transaction state changes"]++
 		case shard.KindLogStart:

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/braidstream/braid/internal/wal"
 )
 
 // The classic consumer-group protocol (JoinGroup, SyncGroup, Heartbeat,
@@ -32,6 +34,12 @@ var (
 	ErrNotEmpty             = errors.New("group: group is not empty")
 	ErrGroupNotFound        = errors.New("group: group not found")
 	ErrCoordinatorClosed    = errors.New("group: coordinator shutting down")
+	// ErrOffsetMetadataTooLarge refuses a commit whose metadata is longer
+	// than offset.metadata.max.bytes.
+	ErrOffsetMetadataTooLarge = errors.New("group: offset metadata too large")
+	// ErrSubscribedToTopic refuses to delete offsets of a stream an
+	// active group is subscribed to.
+	ErrSubscribedToTopic = errors.New("group: group is subscribed to the topic")
 )
 
 // States, as Kafka names them.
@@ -72,6 +80,10 @@ type JoinResult struct {
 	LeaderID     string
 	MemberID     string
 	Members      []MemberInfo // only for the leader
+	// SkipAssignment tells a static leader that rejoined a stable group
+	// that the assignment stands (KIP-814, JoinGroup v9).
+	SkipAssignment bool
+	Wait           wal.Position // durable group state to wait for before answering
 }
 
 // SyncResult answers a SyncGroup.
@@ -80,6 +92,7 @@ type SyncResult struct {
 	ProtocolType string
 	Protocol     string
 	Assignment   []byte
+	Wait         wal.Position // durable group state to wait for before answering
 }
 
 type member struct {
@@ -102,11 +115,35 @@ type classicGroup struct {
 	static       map[string]string    // instance id -> member id
 	pending      map[string]time.Time // member ids handed out by MEMBER_ID_REQUIRED
 	rebalanceEnd time.Time
+	// An Empty group's first rebalance waits delayEnd out (and longer
+	// while members keep arriving, within delayBudget) so that members
+	// starting together land in one generation.
+	delaying      bool
+	delayEnd      time.Time
+	delayBudget   time.Duration
+	joinedInDelay bool
+	persisted     bool // the log holds this group with members
+	// syncWait is where the last assignment became durable: members
+	// answered by the leader's SyncGroup wait for it too.
+	syncWait wal.Position
+}
+
+// Options configures the classic protocol.
+type Options struct {
+	// MinSessionTimeout and MaxSessionTimeout bound the session timeout a
+	// member may ask for (Kafka's group.min.session.timeout.ms and
+	// group.max.session.timeout.ms; defaults 6 s and 30 min).
+	MinSessionTimeout, MaxSessionTimeout time.Duration
+	// InitialRebalanceDelay is how long an empty group's first rebalance
+	// waits for more members (Kafka's group.initial.rebalance.delay.ms;
+	// Kafka's default is 3 s, the zero value here is none).
+	InitialRebalanceDelay time.Duration
 }
 
 // Coordinator runs the classic protocol for every group on this node.
 type Coordinator struct {
 	offsets *Offsets
+	opts    Options
 
 	mu        sync.Mutex
 	groups    map[string]*classicGroup
@@ -117,9 +154,21 @@ type Coordinator struct {
 	done      chan struct{}
 }
 
-// NewCoordinator starts a coordinator; Close stops its timer loop.
-func NewCoordinator(offsets *Offsets) *Coordinator {
-	c := &Coordinator{offsets: offsets, groups: map[string]*classicGroup{}, stop: make(chan struct{}), done: make(chan struct{})}
+// NewCoordinator starts a coordinator with the groups offsets holds;
+// Close stops its timer loop.
+func NewCoordinator(offsets *Offsets, opts Options) *Coordinator {
+	if opts.MinSessionTimeout <= 0 {
+		opts.MinSessionTimeout = 6 * time.Second
+	}
+	if opts.MaxSessionTimeout <= 0 {
+		opts.MaxSessionTimeout = 30 * time.Minute
+	}
+	c := &Coordinator{offsets: offsets, opts: opts, groups: map[string]*classicGroup{},
+		consumers: map[string]*consumerGroup{}, stop: make(chan struct{}), done: make(chan struct{})}
+	c.copts.SessionTimeout = 45 * time.Second
+	c.mu.Lock()
+	c.restoreLocked(time.Now())
+	c.mu.Unlock()
 	go c.tick()
 	return c
 }
@@ -183,7 +232,7 @@ func (c *Coordinator) Join(req JoinRequest) <-chan JoinResult {
 		out <- JoinResult{Err: ErrCoordinatorClosed}
 		return out
 	}
-	if req.SessionTimeout < 6*time.Millisecond || req.SessionTimeout > 30*time.Minute {
+	if req.SessionTimeout < c.opts.MinSessionTimeout || req.SessionTimeout > c.opts.MaxSessionTimeout {
 		out <- JoinResult{Err: ErrInvalidSessionTime, MemberID: req.MemberID}
 		return out
 	}
@@ -205,6 +254,10 @@ func (c *Coordinator) Join(req JoinRequest) <-chan JoinResult {
 		if old, ok := g.static[req.InstanceID]; ok && id != old {
 			if id != "" {
 				out <- JoinResult{Err: ErrFencedInstance, MemberID: id}
+				return out
+			}
+			if m := g.members[old]; m != nil && g.state == StateStable && m.keepsMetadata(g.protocol, req.Protocols) {
+				out <- c.replaceStaticLocked(g, m, req, now)
 				return out
 			}
 			if m := g.members[old]; m != nil {
@@ -243,12 +296,72 @@ func (c *Coordinator) Join(req JoinRequest) <-chan JoinResult {
 	m.join = out
 	if g.state == StateEmpty {
 		g.protocolType = req.ProtocolType
+		if d := c.opts.InitialRebalanceDelay; d > 0 {
+			first := min(d, max(req.RebalanceTimeout, time.Millisecond))
+			g.delaying, g.delayEnd, g.delayBudget, g.joinedInDelay = true, now.Add(first), req.RebalanceTimeout-first, false
+		}
+	} else if g.delaying {
+		g.joinedInDelay = true
 	}
 	if g.state != StatePreparingRebalance {
 		c.prepareRebalanceLocked(g, now)
 	}
 	c.maybeCompleteJoinLocked(g)
 	return out
+}
+
+// keepsMetadata reports whether a rejoining member still offers the
+// group's protocol with the metadata it joined with: then the assignment
+// still fits it.
+func (m *member) keepsMetadata(protocol string, ps []Protocol) bool {
+	for _, p := range ps {
+		if p.Name == protocol {
+			return string(p.Metadata) == string(m.Metadata)
+		}
+	}
+	return false
+}
+
+// replaceStaticLocked lets a static member that rejoins a stable group
+// with an empty member id take its old place without a rebalance
+// (KIP-345): it gets a new member id, the old one is fenced, and it keeps
+// the generation and its assignment.
+func (c *Coordinator) replaceStaticLocked(g *classicGroup, old *member, req JoinRequest, now time.Time) JoinResult {
+	oldID := old.MemberID
+	old.answerJoin(JoinResult{Err: ErrFencedInstance, MemberID: oldID})
+	old.answerSync(SyncResult{Err: ErrFencedInstance})
+	delete(g.members, oldID)
+	id := newMemberID(req.ClientID)
+	old.MemberID, old.ClientID, old.ClientHost = id, req.ClientID, req.ClientHost
+	old.sessionTimeout, old.rebalanceTimeout, old.protocols = req.SessionTimeout, req.RebalanceTimeout, req.Protocols
+	old.deadline = now.Add(req.SessionTimeout)
+	g.members[id] = old
+	g.static[req.InstanceID] = id
+	if g.leader == oldID {
+		g.leader = id
+	}
+	r := JoinResult{Generation: g.generation, ProtocolType: g.protocolType, Protocol: g.protocol, LeaderID: g.leader, MemberID: id}
+	if g.leader == id {
+		r.Members, r.SkipAssignment = g.memberInfosLocked(), true
+	}
+	var err error
+	if r.Wait, err = c.persistClassicLocked(g); err != nil {
+		return JoinResult{Err: err, MemberID: id}
+	}
+	return r
+}
+
+// memberInfosLocked lists the members with their metadata for the group's
+// protocol, sorted by member id.
+func (g *classicGroup) memberInfosLocked() []MemberInfo {
+	var all []MemberInfo
+	for _, m := range g.members {
+		info := m.MemberInfo
+		info.Assignment = nil
+		all = append(all, info)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].MemberID < all[j].MemberID })
+	return all
 }
 
 func (g *classicGroup) supportsAll(ps []Protocol) bool {
@@ -285,17 +398,21 @@ func (c *Coordinator) prepareRebalanceLocked(g *classicGroup, now time.Time) {
 		m.answerSync(SyncResult{Err: ErrRebalanceInProgress})
 	}
 	g.state = StatePreparingRebalance
+	g.rebalanceEnd = now.Add(g.rebalanceTimeoutLocked())
+}
+
+func (g *classicGroup) rebalanceTimeoutLocked() time.Duration {
 	var timeout time.Duration
 	for _, m := range g.members {
 		timeout = max(timeout, m.rebalanceTimeout)
 	}
-	g.rebalanceEnd = now.Add(timeout)
+	return timeout
 }
 
 // maybeCompleteJoinLocked finishes the join phase once every member has
 // rejoined (or, when force is set by the timer, drops those that did not).
 func (c *Coordinator) maybeCompleteJoinLocked(g *classicGroup) {
-	if g.state != StatePreparingRebalance {
+	if g.state != StatePreparingRebalance || g.delaying {
 		return
 	}
 	for _, m := range g.members {
@@ -315,6 +432,7 @@ func (c *Coordinator) completeJoinLocked(g *classicGroup) {
 	if len(g.members) == 0 {
 		g.state, g.protocol, g.leader = StateEmpty, "", ""
 		g.generation++
+		c.persistClassicLocked(g)
 		return
 	}
 	g.generation++
@@ -327,19 +445,14 @@ func (c *Coordinator) completeJoinLocked(g *classicGroup) {
 		sort.Strings(ids)
 		g.leader = ids[0]
 	}
-	var all []MemberInfo
 	for _, m := range g.members {
-		info := m.MemberInfo
-		info.Assignment = nil
 		for _, p := range m.protocols {
 			if p.Name == g.protocol {
-				info.Metadata = p.Metadata
+				m.Metadata = p.Metadata
 			}
 		}
-		m.Metadata = info.Metadata
-		all = append(all, info)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].MemberID < all[j].MemberID })
+	all := g.memberInfosLocked()
 	g.state = StateCompletingRebalance
 	now := time.Now()
 	for id, m := range g.members {
@@ -431,7 +544,7 @@ func (c *Coordinator) Sync(group, memberID, instanceID string, generation int32,
 		out <- SyncResult{Err: ErrRebalanceInProgress}
 		return out
 	case g.state == StateStable:
-		out <- SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: m.Assignment}
+		out <- SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: m.Assignment, Wait: g.syncWait}
 		return out
 	}
 	m.deadline = time.Now().Add(m.sessionTimeout)
@@ -442,8 +555,12 @@ func (c *Coordinator) Sync(group, memberID, instanceID string, generation int32,
 			mm.Assignment = assignments[id]
 		}
 		g.state = StateStable
+		// As Kafka, the group is stored with its assignment before anyone
+		// learns it: a restarted node then knows this generation.
+		wait, err := c.persistClassicLocked(g)
+		g.syncWait = wait
 		for _, mm := range g.members {
-			mm.answerSync(SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: mm.Assignment})
+			mm.answerSync(SyncResult{Err: err, ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: mm.Assignment, Wait: wait})
 		}
 	}
 	return out
@@ -521,6 +638,8 @@ func (c *Coordinator) membersChangedLocked(g *classicGroup) {
 	case len(g.members) == 0:
 		g.state, g.protocol, g.leader = StateEmpty, "", ""
 		g.generation++
+		g.delaying = false
+		c.persistClassicLocked(g)
 	case g.state == StatePreparingRebalance:
 		c.maybeCompleteJoinLocked(g)
 	default:
@@ -658,7 +777,17 @@ func (c *Coordinator) tick() {
 					delete(g.pending, id)
 				}
 			}
-			if g.state == StatePreparingRebalance && now.After(g.rebalanceEnd) {
+			if g.delaying && !now.Before(g.delayEnd) {
+				if g.joinedInDelay && g.delayBudget > 0 {
+					next := min(c.opts.InitialRebalanceDelay, g.delayBudget)
+					g.delayEnd, g.delayBudget, g.joinedInDelay = now.Add(next), g.delayBudget-next, false
+				} else {
+					g.delaying = false
+					g.rebalanceEnd = now.Add(g.rebalanceTimeoutLocked())
+					c.maybeCompleteJoinLocked(g)
+				}
+			}
+			if g.state == StatePreparingRebalance && !g.delaying && now.After(g.rebalanceEnd) {
 				c.completeJoinLocked(g)
 			}
 			expired := false
@@ -678,4 +807,43 @@ func (c *Coordinator) tick() {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// Subscription is what OffsetDelete needs to know about a group.
+type Subscription struct {
+	Active       bool // the group has members
+	ProtocolType string
+	// Metadata holds each member's metadata for the classic group's
+	// protocol (nil for a member that has not completed a join yet).
+	Metadata [][]byte
+	// Topics are a KIP-848 group's subscribed streams (names and what
+	// regexes match).
+	Topics map[string]bool
+}
+
+// Subscription describes a group's members' subscriptions.
+func (c *Coordinator) Subscription(group string) Subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.groups[group]; g != nil && len(g.members) > 0 {
+		s := Subscription{Active: true, ProtocolType: g.protocolType}
+		for _, m := range g.members {
+			s.Metadata = append(s.Metadata, m.Metadata)
+		}
+		return s
+	}
+	if g := c.consumers[group]; g != nil && len(g.members) > 0 {
+		s := Subscription{Active: true, ProtocolType: "consumer", Topics: map[string]bool{}}
+		all := c.copts.Topics()
+		for _, m := range g.members {
+			for _, t := range m.topics {
+				s.Topics[t] = true
+			}
+			for _, t := range m.subscribedTopics(all) {
+				s.Topics[t] = true
+			}
+		}
+		return s
+	}
+	return Subscription{}
 }

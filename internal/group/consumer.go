@@ -1,13 +1,18 @@
 package group
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/braidstream/braid/internal/wal"
 )
 
 // The KIP-848 consumer-group protocol: members heartbeat their
@@ -23,6 +28,16 @@ import (
 //     target's epoch;
 //  3. shards still held elsewhere arrive on a later heartbeat, once
 //     released. So a shard is never owned by two members at once.
+//
+// A member asked to revoke must do so within its rebalance timeout, or it
+// is fenced (removed from the group), so one stuck member cannot hold its
+// shards back from the others forever.
+//
+// A steady-state heartbeat does work in proportion to the member's own
+// assignment, not to the group's size or the number of streams: who holds
+// each shard is kept in one map (consumerGroup.held), subscriptions are
+// resolved again only when the group epoch or the set of streams changed,
+// and regexes are compiled once.
 
 var (
 	ErrFencedMemberEpoch    = errors.New("group: fenced member epoch")
@@ -33,6 +48,15 @@ var (
 	ErrGroupIsClassic       = errors.New("group: group uses the classic protocol")
 	ErrInvalidRequest       = errors.New("group: invalid heartbeat")
 )
+
+// MaxRegexBytes bounds a subscription regex: every member's regex is
+// matched against every stream name whenever streams change, under the
+// coordinator's lock.
+const MaxRegexBytes = 1024
+
+// defaultRebalanceTimeout applies to a member that sent none (Kafka's
+// max.poll.interval.ms default).
+const defaultRebalanceTimeout = 5 * time.Minute
 
 // Consumer-group states, as Kafka names them.
 const (
@@ -59,6 +83,7 @@ type HeartbeatResponse struct {
 	HeartbeatInterval time.Duration
 	Assignment        []TopicPartition // nil: unchanged since the last answer
 	AssignmentSent    bool
+	Wait              wal.Position // durable group state to wait for before answering
 }
 
 type cgMember struct {
@@ -66,13 +91,17 @@ type cgMember struct {
 	epoch, prevEpoch                           int32
 	topics                                     []string
 	regex                                      string
+	re                                         *regexp.Regexp // regex, anchored, compiled once
 	assignor                                   string
 	rebalanceTimeout                           time.Duration
 	assigned                                   map[TopicPartition]bool
 	revoking                                   map[TopicPartition]bool
-	lastSent                                   string // fingerprint of the last assignment sent
+	subs                                       []string // resolved subscription, see consumerGroup.resolved
+	lastSent                                   string   // fingerprint of the last assignment sent
 	deadline                                   time.Time
-	leftStatic                                 bool // left with epoch -2: keeps its shards for its instance
+	revokeBy                                   time.Time // while revoking: fenced if still revoking then
+	leftStatic                                 bool      // left with epoch -2: keeps its shards for its instance
+	persisted                                  string    // the member as last written to the log
 }
 
 type consumerGroup struct {
@@ -82,10 +111,68 @@ type consumerGroup struct {
 	assignorName    string
 	members         map[string]*cgMember
 	target          map[string]map[TopicPartition]bool
-	metaKey         string
+	// held names the member that owns (assigned or revoking) each shard.
+	held map[TopicPartition]string
+	// metaHash digests every member's resolved subscription with the
+	// streams' ids and shard counts; resolvedAt and topics say for which
+	// group epoch and which stream map the members' subs were resolved.
+	metaHash   uint64
+	resolvedAt int32
+	topics     map[string]TopicInfo
+	persisted  string // the group header as last written to the log
 }
 
-// Topics tells the coordinator which streams exist.
+func newConsumerGroup(name string) *consumerGroup {
+	return &consumerGroup{name: name, members: map[string]*cgMember{}, held: map[TopicPartition]string{}, resolvedAt: -1}
+}
+
+// own records that m now owns tp.
+func (g *consumerGroup) own(m *cgMember, tp TopicPartition) {
+	m.assigned[tp] = true
+	g.held[tp] = m.id
+}
+
+// release records that m no longer owns tp.
+func (g *consumerGroup) release(m *cgMember, tp TopicPartition) {
+	delete(m.assigned, tp)
+	delete(m.revoking, tp)
+	if g.held[tp] == m.id {
+		delete(g.held, tp)
+	}
+}
+
+// dropMember removes m and releases everything it owns.
+func (g *consumerGroup) dropMember(m *cgMember) {
+	for tp := range m.assigned {
+		g.release(m, tp)
+	}
+	for tp := range m.revoking {
+		g.release(m, tp)
+	}
+	delete(g.members, m.id)
+}
+
+// rename moves m to a new member id, keeping what it owns and its target
+// (a static member's new incarnation takes over, KIP-848).
+func (g *consumerGroup) rename(m *cgMember, id string) {
+	if t, ok := g.target[m.id]; ok {
+		delete(g.target, m.id)
+		g.target[id] = t
+	}
+	delete(g.members, m.id)
+	m.id = id
+	g.members[id] = m
+	for tp := range m.assigned {
+		g.held[tp] = id
+	}
+	for tp := range m.revoking {
+		g.held[tp] = id
+	}
+}
+
+// Topics tells the coordinator which streams exist. It should return the
+// same map (not a copy) for as long as the streams do not change: the
+// coordinator resolves subscriptions again only when it gets a new map.
 type Topics func() map[string]TopicInfo
 
 // ConsumerOptions configures the KIP-848 side of the coordinator.
@@ -106,8 +193,12 @@ func (c *Coordinator) EnableConsumerProtocol(opts ConsumerOptions) {
 	}
 	c.mu.Lock()
 	c.copts = opts
-	if c.consumers == nil {
-		c.consumers = map[string]*consumerGroup{}
+	now := time.Now()
+	for _, g := range c.consumers { // restored groups: a full session, their target
+		for _, m := range g.members {
+			m.deadline = now.Add(opts.SessionTimeout)
+		}
+		c.refreshTargetLocked(g)
 	}
 	c.mu.Unlock()
 }
@@ -121,7 +212,9 @@ func fingerprint(m map[TopicPartition]bool) string {
 	return strings.Join(keys, "\x01")
 }
 
-// ConsumerHeartbeat runs one ConsumerGroupHeartbeat.
+// ConsumerHeartbeat runs one ConsumerGroupHeartbeat. When it changed
+// durable group state, the answer may be sent only once resp.Wait is
+// durable (Offsets.WaitDurable).
 func (c *Coordinator) ConsumerHeartbeat(req HeartbeatRequest) (HeartbeatResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -135,12 +228,24 @@ func (c *Coordinator) ConsumerHeartbeat(req HeartbeatRequest) (HeartbeatResponse
 	if req.MemberID == "" {
 		return resp, fmt.Errorf("%w: member id is required (v1)", ErrInvalidRequest)
 	}
+	// Bad input is refused before anything changes.
+	var re *regexp.Regexp
+	if req.SubscribedRegex != nil && *req.SubscribedRegex != "" {
+		var err error
+		if re, err = compileSubscription(*req.SubscribedRegex); err != nil {
+			return resp, err
+		}
+	}
+	if req.Assignor != nil && *req.Assignor != "" && assignorByName(*req.Assignor) == nil {
+		return resp, fmt.Errorf("%w: %q (have uniform, range)", ErrUnsupportedAssignor, *req.Assignor)
+	}
 	g := c.consumers[req.Group]
 	if g == nil {
-		g = &consumerGroup{name: req.Group, members: map[string]*cgMember{}}
+		g = newConsumerGroup(req.Group)
 		c.consumers[req.Group] = g
 	}
 	now := time.Now()
+	var removed []string
 	m := g.members[req.MemberID]
 	switch req.MemberEpoch {
 	case -1, -2: // leave; -2 keeps a static member's shards for a while
@@ -149,10 +254,12 @@ func (c *Coordinator) ConsumerHeartbeat(req HeartbeatRequest) (HeartbeatResponse
 		}
 		if req.MemberEpoch == -2 && m.instanceID != "" {
 			m.leftStatic, m.deadline = true, now.Add(c.copts.SessionTimeout)
-		} else {
-			delete(g.members, m.id)
-			g.epoch++
+			resp.Wait, _ = c.persistConsumerLocked(g, m, nil)
+			return resp, nil
 		}
+		g.dropMember(m)
+		g.epoch++
+		resp.Wait, _ = c.persistConsumerLocked(g, nil, []string{m.id})
 		return resp, nil
 	case 0: // join (or rejoin after being fenced)
 		if req.InstanceID != "" {
@@ -163,16 +270,21 @@ func (c *Coordinator) ConsumerHeartbeat(req HeartbeatRequest) (HeartbeatResponse
 				if !old.leftStatic {
 					return resp, ErrUnreleasedInstanceID
 				}
-				// The new incarnation takes over the old one's shards.
-				delete(g.members, id)
+				removed = append(removed, id)
 				if m == nil {
+					// The new incarnation takes over the old one's shards.
+					g.rename(old, req.MemberID)
 					m = old
-					m.id, m.leftStatic = req.MemberID, false
-					g.members[m.id] = m
+					m.leftStatic = false
+				} else {
+					g.dropMember(old)
 				}
 			}
 		}
 		if m == nil || m.epoch != 0 && m.instanceID == "" {
+			if m != nil {
+				g.dropMember(m)
+			}
 			m = &cgMember{id: req.MemberID, assigned: map[TopicPartition]bool{}, revoking: map[TopicPartition]bool{}}
 			g.members[m.id] = m
 			g.epoch++
@@ -195,45 +307,60 @@ func (c *Coordinator) ConsumerHeartbeat(req HeartbeatRequest) (HeartbeatResponse
 	if req.SubscribedTopics != nil {
 		topics := append([]string(nil), req.SubscribedTopics...)
 		sort.Strings(topics)
+		topics = slicesCompact(topics)
 		if strings.Join(topics, "\x00") != strings.Join(m.topics, "\x00") {
 			m.topics = topics
 			g.epoch++
 		}
 	}
 	if req.SubscribedRegex != nil && *req.SubscribedRegex != m.regex {
-		if _, err := regexp.Compile(*req.SubscribedRegex); err != nil {
-			return resp, fmt.Errorf("%w: %v", ErrInvalidRegex, err)
-		}
-		m.regex = *req.SubscribedRegex
+		m.regex, m.re = *req.SubscribedRegex, re
 		g.epoch++
 	}
 	if req.Assignor != nil && *req.Assignor != m.assignor {
-		if assignorByName(*req.Assignor) == nil {
-			return resp, fmt.Errorf("%w: %q (have uniform, range)", ErrUnsupportedAssignor, *req.Assignor)
-		}
 		m.assignor = *req.Assignor
 		g.epoch++
 	}
 	if req.OwnedKnown {
-		owned := map[TopicPartition]bool{}
+		owned := make(map[TopicPartition]bool, len(req.Owned))
 		for _, tp := range req.Owned {
 			owned[tp] = true
 		}
 		for tp := range m.revoking {
 			if !owned[tp] {
-				delete(m.revoking, tp) // released
+				g.release(m, tp)
 			}
 		}
 	}
 	c.refreshTargetLocked(g)
-	c.reconcileLocked(g, m)
+	c.reconcileLocked(g, m, now)
 	resp.MemberID, resp.MemberEpoch = m.id, m.epoch
 	if fp := fingerprint(m.assigned); fp != m.lastSent {
 		m.lastSent = fp
 		resp.AssignmentSent = true
 		resp.Assignment = sortedTPs(m.assigned)
 	}
+	var err error
+	if resp.Wait, err = c.persistConsumerLocked(g, m, removed); err != nil {
+		return resp, err
+	}
 	return resp, nil
+}
+
+// compileSubscription checks a subscription regex and compiles it to
+// match whole stream names.
+func compileSubscription(expr string) (*regexp.Regexp, error) {
+	if len(expr) > MaxRegexBytes {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidRegex, len(expr), MaxRegexBytes)
+	}
+	if _, err := regexp.Compile(expr); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRegex, err)
+	}
+	re, err := regexp.Compile("^(?:" + expr + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRegex, err)
+	}
+	return re, nil
 }
 
 func subset(tps []TopicPartition, of map[TopicPartition]bool) bool {
@@ -265,12 +392,10 @@ func (m *cgMember) subscribedTopics(all map[string]TopicInfo) []string {
 			out = append(out, t)
 		}
 	}
-	if m.regex != "" {
-		if re, err := regexp.Compile("^(?:" + m.regex + ")$"); err == nil {
-			for name := range all {
-				if re.MatchString(name) {
-					out = append(out, name)
-				}
+	if m.re != nil {
+		for name := range all {
+			if m.re.MatchString(name) {
+				out = append(out, name)
 			}
 		}
 	}
@@ -288,24 +413,54 @@ func slicesCompact(s []string) []string {
 	return out
 }
 
+// sameMap reports whether a and b are the same map (not equal maps).
+func sameMap(a, b map[string]TopicInfo) bool {
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
 // refreshTargetLocked bumps the group epoch when subscribed streams changed
-// shape and recomputes the target assignment when the epoch moved.
+// shape and recomputes the target assignment when the epoch moved. With
+// neither the epoch nor the streams changed it does nothing.
 func (c *Coordinator) refreshTargetLocked(g *consumerGroup) {
 	all := c.copts.Topics()
-	var key strings.Builder
-	var members []AssignMember
-	assignor := ""
+	if g.resolvedAt != g.epoch || !sameMap(all, g.topics) {
+		ids := make([]string, 0, len(g.members))
+		for id := range g.members {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		h := fnv.New64a()
+		var n [8]byte
+		for _, id := range ids {
+			m := g.members[id]
+			m.subs = m.subscribedTopics(all)
+			for _, t := range m.subs {
+				h.Write([]byte(t))
+				id := all[t].ID
+				h.Write(id[:])
+				binary.LittleEndian.PutUint32(n[:], uint32(all[t].Partitions))
+				h.Write(n[:4])
+			}
+			h.Write([]byte{0})
+		}
+		if sum := h.Sum64(); sum != g.metaHash {
+			g.metaHash = sum
+			g.epoch++
+		}
+		g.resolvedAt, g.topics = g.epoch, all
+	}
+	if g.target != nil && g.assignmentEpoch == g.epoch {
+		return
+	}
 	ids := make([]string, 0, len(g.members))
 	for id := range g.members {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	assignor := ""
+	members := make([]AssignMember, 0, len(ids))
 	for _, id := range ids {
 		m := g.members[id]
-		subs := m.subscribedTopics(all)
-		for _, t := range subs {
-			fmt.Fprintf(&key, "%s:%x:%d;", t, all[t].ID, all[t].Partitions)
-		}
 		if assignor == "" && m.assignor != "" {
 			assignor = m.assignor
 		}
@@ -313,14 +468,7 @@ func (c *Coordinator) refreshTargetLocked(g *consumerGroup) {
 		for tp := range m.revoking {
 			cur[tp] = true
 		}
-		members = append(members, AssignMember{ID: id, Topics: subs, Current: cur})
-	}
-	if key.String() != g.metaKey {
-		g.metaKey = key.String()
-		g.epoch++
-	}
-	if g.target != nil && g.assignmentEpoch == g.epoch {
-		return
+		members = append(members, AssignMember{ID: id, Topics: m.subs, Current: cur})
 	}
 	a := assignorByName(assignor)
 	if a == nil {
@@ -333,32 +481,28 @@ func (c *Coordinator) refreshTargetLocked(g *consumerGroup) {
 
 // reconcileLocked moves a member towards its target: revoke first, then
 // take what nobody else holds.
-func (c *Coordinator) reconcileLocked(g *consumerGroup, m *cgMember) {
+func (c *Coordinator) reconcileLocked(g *consumerGroup, m *cgMember, now time.Time) {
 	target := g.target[m.id]
 	for tp := range m.assigned {
 		if !target[tp] {
 			delete(m.assigned, tp)
-			m.revoking[tp] = true
+			m.revoking[tp] = true // still held by m until released
 		}
 	}
 	if len(m.revoking) > 0 {
+		if m.revokeBy.IsZero() {
+			timeout := m.rebalanceTimeout
+			if timeout <= 0 {
+				timeout = defaultRebalanceTimeout
+			}
+			m.revokeBy = now.Add(timeout)
+		}
 		return // the member must release these before it moves on
 	}
-	held := map[TopicPartition]bool{}
-	for id, o := range g.members {
-		if id == m.id {
-			continue
-		}
-		for tp := range o.assigned {
-			held[tp] = true
-		}
-		for tp := range o.revoking {
-			held[tp] = true
-		}
-	}
+	m.revokeBy = time.Time{}
 	for tp := range target {
-		if !held[tp] {
-			m.assigned[tp] = true
+		if _, taken := g.held[tp]; !taken {
+			g.own(m, tp)
 		}
 	}
 	if m.epoch != g.assignmentEpoch {
@@ -366,14 +510,20 @@ func (c *Coordinator) reconcileLocked(g *consumerGroup, m *cgMember) {
 	}
 }
 
-// expireConsumersLocked drops members whose session ran out.
+// expireConsumersLocked drops members whose session ran out and fences
+// those that did not revoke within their rebalance timeout.
 func (c *Coordinator) expireConsumersLocked(now time.Time) {
 	for name, g := range c.consumers {
+		var removed []string
 		for id, m := range g.members {
-			if now.After(m.deadline) {
-				delete(g.members, id)
+			if now.After(m.deadline) || len(m.revoking) > 0 && !m.revokeBy.IsZero() && now.After(m.revokeBy) {
+				g.dropMember(m)
 				g.epoch++
+				removed = append(removed, id)
 			}
+		}
+		if len(removed) > 0 {
+			c.persistConsumerLocked(g, nil, removed)
 		}
 		if len(g.members) == 0 {
 			delete(c.consumers, name)

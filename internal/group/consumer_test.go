@@ -1,9 +1,11 @@
 package group
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,7 +84,7 @@ func TestAssignors(t *testing.T) {
 // every step that no shard is owned by two members, and that a quiet group
 // converges to its target.
 func TestReconcileNeverOwnsTwice(t *testing.T) {
-	c := NewCoordinator(NewOffsets())
+	c := NewCoordinator(NewOffsets(), Options{})
 	defer c.Close()
 	c.EnableConsumerProtocol(ConsumerOptions{Topics: topicsOf(map[string]int32{"s": 12})})
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -181,9 +183,77 @@ func TestSubscribedRegexWholeNamesAndInternal(t *testing.T) {
 		{regex: "orders|__consumer_offsets", want: []string{"__consumer_offsets", "orders"}},
 		{regex: "oth.*", topics: []string{"orders", "missing"}, want: []string{"orders", "other"}},
 	} {
-		m := &cgMember{regex: tc.regex, topics: tc.topics}
+		re, err := compileSubscription(tc.regex)
+		if err != nil {
+			t.Fatalf("regex %q: %v", tc.regex, err)
+		}
+		m := &cgMember{regex: tc.regex, re: re, topics: tc.topics}
 		if got := m.subscribedTopics(all); !slices.Equal(got, tc.want) {
 			t.Errorf("regex %q, names %q: %q, want %q", tc.regex, tc.topics, got, tc.want)
 		}
+	}
+}
+
+// KIP-848: a member that does not revoke within its rebalance timeout is
+// fenced, and its shards go to the members waiting for them.
+func TestRebalanceTimeoutFencesStuckMember(t *testing.T) {
+	c := NewCoordinator(NewOffsets(), Options{})
+	defer c.Close()
+	c.EnableConsumerProtocol(ConsumerOptions{SessionTimeout: time.Hour, Topics: topicsOf(map[string]int32{"t": 4})})
+	a, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a", SubscribedTopics: []string{"t"}, RebalanceTimeout: 300 * time.Millisecond})
+	if err != nil || len(a.Assignment) != 4 {
+		t.Fatalf("a joins: %v %v", a.Assignment, err)
+	}
+	if _, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a", MemberEpoch: a.MemberEpoch, Owned: a.Assignment, OwnedKnown: true}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "b", SubscribedTopics: []string{"t"}, RebalanceTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a learns it must revoke two shards, and then never answers.
+	if _, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a", MemberEpoch: a.MemberEpoch, Owned: a.Assignment, OwnedKnown: true}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "b", MemberEpoch: b.MemberEpoch, OwnedKnown: true, Owned: b.Assignment})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.MemberEpoch = r.MemberEpoch
+		if r.AssignmentSent {
+			b.Assignment = r.Assignment
+		}
+		if len(b.Assignment) == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b owns %v 5 s after a's 300 ms rebalance timeout", b.Assignment)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a", MemberEpoch: a.MemberEpoch}); !errors.Is(err, ErrUnknownMember) {
+		t.Fatalf("fenced member's heartbeat: %v, want ErrUnknownMember", err)
+	}
+}
+
+// A subscription regex is bounded, and bad input changes nothing.
+func TestSubscriptionRegexBounded(t *testing.T) {
+	c := NewCoordinator(NewOffsets(), Options{})
+	defer c.Close()
+	c.EnableConsumerProtocol(ConsumerOptions{Topics: topicsOf(map[string]int32{"t": 1})})
+	long := strings.Repeat("a", MaxRegexBytes+1)
+	for _, re := range []string{long, "(unclosed"} {
+		if _, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a", SubscribedRegex: &re}); !errors.Is(err, ErrInvalidRegex) {
+			t.Fatalf("regex of %d bytes: %v, want ErrInvalidRegex", len(re), err)
+		}
+	}
+	if _, ok := c.DescribeConsumer("g"); ok {
+		t.Fatalf("a refused join left a group behind")
+	}
+	ok := strings.Repeat("a", MaxRegexBytes-2) + "|t"
+	if _, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "a", SubscribedRegex: &ok}); err != nil {
+		t.Fatalf("regex at the limit: %v", err)
 	}
 }

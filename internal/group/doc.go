@@ -1,6 +1,6 @@
-// Package group is Braid's group coordinator. This first part keeps
-// committed offsets durably; group membership (the classic and KIP-848
-// protocols) builds on it.
+// Package group is Braid's group coordinator: durable committed offsets,
+// and group membership (the classic and KIP-848 protocols), itself durable
+// (see persist.go for its WAL records).
 //
 // # Durable offsets
 //

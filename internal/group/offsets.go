@@ -60,8 +60,9 @@ type change struct {
 }
 
 type pendingChange struct {
-	end wal.Position
-	c   change
+	end   wal.Position
+	c     change
+	group *groupRecord // a group membership record instead of c
 }
 
 // Offsets is the durable store of committed offsets.
@@ -74,6 +75,8 @@ type Offsets struct {
 	// group and producer id.
 	txn     map[string]map[int64]map[TopicPartition]Commit
 	pending []pendingChange // appended, maybe not durable; in log order
+	// meta is the durable group membership (see persist.go).
+	meta map[string]*storedGroup
 }
 
 // NewOffsets returns an empty store; Attach gives it the log to write to.
@@ -156,7 +159,11 @@ func (o *Offsets) drainLocked() {
 	durable := o.log.Durable()
 	i := 0
 	for ; i < len(o.pending) && o.pending[i].end <= durable; i++ {
-		o.applyLocked(o.pending[i].c)
+		if p := o.pending[i]; p.group != nil {
+			o.applyGroupLocked(*p.group)
+		} else {
+			o.applyLocked(p.c)
+		}
 	}
 	o.pending = o.pending[i:]
 }
@@ -349,9 +356,10 @@ func (o *Offsets) Replay(body []byte) error {
 	return nil
 }
 
-// Snapshot encodes the durable state, for the engine's checkpoint. Changes
-// after the checkpoint's replay position may be included: replaying them
-// again, in order, ends in the same state.
+// Snapshot encodes the durable state (offsets and group membership), for
+// the engine's checkpoint. Changes after the checkpoint's replay position
+// may be included: replaying them again, in order, ends in the same state
+// (group records are whole or idempotent deltas).
 func (o *Offsets) Snapshot() []byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -373,20 +381,37 @@ func (o *Offsets) Snapshot() []byte {
 			all = append(all, c)
 		}
 	}
-	b, _ := json.Marshal(all)
+	b, _ := json.Marshal(snapshotV2{V: 2, Offsets: all, Groups: o.groupRecordsLocked()})
 	return b
 }
 
 // Restore loads a Snapshot into an empty store.
 func (o *Offsets) Restore(b []byte) error {
-	var all []change
-	if err := json.Unmarshal(b, &all); err != nil {
+	var snap snapshotV2
+	if isLegacySnapshot(b) {
+		if err := json.Unmarshal(b, &snap.Offsets); err != nil {
+			return fmt.Errorf("group: decode offsets snapshot: %w", err)
+		}
+	} else if err := json.Unmarshal(b, &snap); err != nil {
 		return fmt.Errorf("group: decode offsets snapshot: %w", err)
+	} else if snap.V != 2 {
+		return fmt.Errorf("group: offsets snapshot version %d unknown", snap.V)
+	}
+	for i := range snap.Groups {
+		if !snap.Groups[i].Full {
+			return fmt.Errorf("%w: group %q in a snapshot is not whole", ErrCorruptGroupRecord, snap.Groups[i].G)
+		}
+		if err := snap.Groups[i].check(); err != nil {
+			return err
+		}
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for _, c := range all {
+	for _, c := range snap.Offsets {
 		o.applyLocked(c)
+	}
+	for _, r := range snap.Groups {
+		o.applyGroupLocked(r)
 	}
 	return nil
 }

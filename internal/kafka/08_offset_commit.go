@@ -14,7 +14,8 @@ import (
 // the answer. A commit inside a generation must come from a current member
 // with the current generation; one outside any generation (generation -1,
 // no member id: admin tools, manually assigned consumers) only to a group
-// without members.
+// without members. Metadata longer than Options.OffsetMetadataMaxBytes
+// (Kafka's offset.metadata.max.bytes) is refused per partition.
 func init() { register(8, 0, 9, handleOffsetCommit) }
 
 func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
@@ -37,6 +38,9 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.
 			p.Partition, p.ErrorCode = rp.Partition, code
 			if code == 0 && (st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards)) {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+			if p.ErrorCode == 0 && rp.Metadata != nil && len(*rp.Metadata) > c.s.opts.OffsetMetadataMaxBytes {
+				p.ErrorCode = errCode(group.ErrOffsetMetadataTooLarge)
 			}
 			if p.ErrorCode == 0 {
 				cm := group.Commit{Offset: rp.Offset, LeaderEpoch: -1, TimeMillis: now}

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"net"
 	"time"
@@ -13,8 +14,11 @@ import (
 
 // JoinGroup v0-v9 (classic protocol). v4+ requires a known member id
 // (KIP-394: the first join is answered MEMBER_ID_REQUIRED with one); v5+
-// carries static membership. The answer waits until the rebalance
-// completes, in the connection's completion queue.
+// carries static membership: a static member rejoining a stable group
+// with an empty member id keeps its assignment without a rebalance
+// (KIP-345; v9 tells a rejoining leader to skip assigning). The answer
+// waits until the rebalance completes, in the connection's completion
+// queue.
 func init() { register(11, 0, 9, handleJoinGroup) }
 
 func str(s *string) string {
@@ -60,6 +64,11 @@ func handleJoinGroup(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Res
 		if r.MemberID != "" {
 			resp.MemberID = r.MemberID
 		}
+		if r.Err == nil && r.Wait != 0 {
+			ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+			r.Err = c.s.eng.Offsets().WaitDurable(ctx, r.Wait)
+			cancel()
+		}
 		if r.Err != nil {
 			resp.ErrorCode = errCode(r.Err)
 			if errors.Is(r.Err, group.ErrInconsistentProtocol) || errors.Is(r.Err, group.ErrInvalidSessionTime) {
@@ -69,6 +78,7 @@ func handleJoinGroup(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Res
 		}
 		pt, proto := r.ProtocolType, r.Protocol
 		resp.Generation, resp.ProtocolType, resp.Protocol, resp.LeaderID = r.Generation, &pt, &proto, r.LeaderID
+		resp.SkipAssignment = r.SkipAssignment && req.Version >= 9
 		for _, m := range r.Members {
 			rm := kmsg.NewJoinGroupResponseMember()
 			rm.MemberID, rm.ProtocolMetadata = m.MemberID, m.Metadata

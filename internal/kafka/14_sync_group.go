@@ -1,6 +1,9 @@
 package kafka
 
 import (
+	"context"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -29,6 +32,12 @@ func handleSyncGroup(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Res
 		case r = <-wait:
 		case <-c.ctx.Done():
 			return nil
+		}
+		if r.Err == nil && r.Wait != 0 {
+			// The assignment is durable before anyone acts on it.
+			ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+			r.Err = c.s.eng.Offsets().WaitDurable(ctx, r.Wait)
+			cancel()
 		}
 		if r.Err != nil {
 			resp.ErrorCode = errCode(r.Err)

@@ -1,14 +1,17 @@
 package kafka
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"reflect"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/braidstream/braid/internal/engine"
 	"github.com/braidstream/braid/internal/group"
 )
 
@@ -55,6 +58,22 @@ func handleConsumerGroupHeartbeat(c *conn, kreq kmsg.Request) (kmsg.Response, fu
 		resp.ErrorCode, resp.ErrorMessage = errCode(err), errMessage(err)
 		return resp, nil
 	}
+	if r.Wait == 0 {
+		return fillConsumerHeartbeat(c, resp, r), nil
+	}
+	// The change must be durable before the member acts on it.
+	return nil, func() kmsg.Response {
+		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+		defer cancel()
+		if err := c.s.eng.Offsets().WaitDurable(ctx, r.Wait); err != nil {
+			resp.ErrorCode, resp.ErrorMessage = errCode(err), errMessage(err)
+			return resp
+		}
+		return fillConsumerHeartbeat(c, resp, r)
+	}
+}
+
+func fillConsumerHeartbeat(c *conn, resp *kmsg.ConsumerGroupHeartbeatResponse, r group.HeartbeatResponse) *kmsg.ConsumerGroupHeartbeatResponse {
 	resp.MemberID = &r.MemberID
 	resp.MemberEpoch, resp.HeartbeatIntervalMillis = r.MemberEpoch, int32(r.HeartbeatInterval/time.Millisecond)
 	if r.AssignmentSent {
@@ -77,14 +96,28 @@ func handleConsumerGroupHeartbeat(c *conn, kreq kmsg.Request) (kmsg.Response, fu
 		}
 		resp.Assignment = &a
 	}
-	return resp, nil
+	return resp
 }
 
-// consumerTopics tells the group coordinator which streams exist.
+// topicsCache is the group coordinator's view of the engine's stream map.
+type topicsCache struct {
+	src map[string]*engine.Stream
+	out map[string]group.TopicInfo
+}
+
+// consumerTopics tells the group coordinator which streams exist. The
+// engine swaps its (immutable) stream map on every change, so the view is
+// built once per change and the same map handed out until then: the
+// coordinator resolves subscriptions again only when it gets a new one.
 func (s *Server) consumerTopics() map[string]group.TopicInfo {
-	out := map[string]group.TopicInfo{}
-	for name, st := range s.eng.Streams() {
+	streams := s.eng.Streams()
+	if tc := s.topics.Load(); tc != nil && reflect.ValueOf(tc.src).UnsafePointer() == reflect.ValueOf(streams).UnsafePointer() {
+		return tc.out
+	}
+	out := make(map[string]group.TopicInfo, len(streams))
+	for name, st := range streams {
 		out[name] = group.TopicInfo{Name: name, ID: st.TopicID, Partitions: int32(len(st.Shards))}
 	}
+	s.topics.Store(&topicsCache{src: streams, out: out})
 	return out
 }

@@ -77,6 +77,9 @@ var errorMap = []struct {
 	{group.ErrInvalidRegex, kerr.InvalidRegularExpression},
 	{group.ErrGroupIsClassic, kerr.InconsistentGroupProtocol},
 	{group.ErrInvalidRequest, kerr.InvalidRequest},
+	{group.ErrOffsetMetadataTooLarge, kerr.OffsetMetadataTooLarge},
+	{group.ErrSubscribedToTopic, kerr.GroupSubscribedToTopic},
+	{group.ErrCorruptGroupRecord, kerr.KafkaStorageError},
 	{context.Canceled, kerr.RequestTimedOut},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 }

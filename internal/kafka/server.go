@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/braidstream/braid/internal/engine"
@@ -30,8 +31,14 @@ type Options struct {
 	DefaultPartitions int32
 	// MaxInflight bounds pipelined requests per connection; default 64.
 	MaxInflight int
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	// Groups configures the classic group protocol (session timeout
+	// bounds, initial rebalance delay).
+	Groups group.Options
+	// OffsetMetadataMaxBytes bounds the metadata of one committed offset
+	// (Kafka's offset.metadata.max.bytes); default 4096.
+	OffsetMetadataMaxBytes int
+	Logger                 *slog.Logger
+	Metrics                *Metrics
 }
 
 // Server serves the Kafka protocol over an engine.
@@ -46,6 +53,8 @@ type Server struct {
 	wg    sync.WaitGroup
 	ctx   context.Context
 	stop  context.CancelFunc
+
+	topics atomic.Pointer[topicsCache] // see consumerTopics
 }
 
 // NewServer returns a server for eng.
@@ -65,8 +74,11 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
+	if opts.OffsetMetadataMaxBytes <= 0 {
+		opts.OffsetMetadataMaxBytes = 4096
+	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Server{opts: opts, eng: eng, groups: group.NewCoordinator(eng.Offsets()),
+	s := &Server{opts: opts, eng: eng, groups: group.NewCoordinator(eng.Offsets(), opts.Groups),
 		conns: map[*conn]struct{}{}, ctx: ctx, stop: stop}
 	s.groups.EnableConsumerProtocol(group.ConsumerOptions{Topics: s.consumerTopics})
 	return s

@@ -60,6 +60,20 @@ type Config struct {
 	// TransactionMaxTimeout is the longest transaction timeout a producer
 	// may ask for (Kafka's transaction.max.timeout.ms; default 15m).
 	TransactionMaxTimeout time.Duration
+	// GroupMinSessionTimeout and GroupMaxSessionTimeout bound the session
+	// timeout a classic group member may ask for (Kafka's
+	// group.min.session.timeout.ms and group.max.session.timeout.ms;
+	// defaults 6s and 30m).
+	GroupMinSessionTimeout time.Duration
+	GroupMaxSessionTimeout time.Duration
+	// GroupInitialRebalanceDelay is how long an empty classic group's first
+	// rebalance waits for more members to join, so that members starting
+	// together land in one generation (Kafka's
+	// group.initial.rebalance.delay.ms; default 3s, 0 disables it).
+	GroupInitialRebalanceDelay time.Duration
+	// OffsetMetadataMaxBytes bounds the metadata of one committed offset
+	// (Kafka's offset.metadata.max.bytes; default 4096 bytes).
+	OffsetMetadataMaxBytes int
 	// StreamDefaults are broker-wide defaults for stream configs, by Kafka
 	// name (e.g. retention.ms).
 	StreamDefaults catalog.Configs
@@ -69,23 +83,27 @@ type Config struct {
 // Defaults returns the embedded default configuration.
 func Defaults() Config {
 	return Config{
-		DataDir:                   "./braid-data",
-		KafkaAddr:                 "127.0.0.1:9092",
-		HTTPAddr:                  "127.0.0.1:9644",
-		DefaultPartitions:         1,
-		CacheBytes:                256 << 20,
-		MaxRequestBytes:           100 << 20,
-		WALSegmentBytes:           128 << 20,
-		CheckpointInterval:        30 * time.Second,
-		RetentionCheckInterval:    30 * time.Second,
-		MoveInterval:              2 * time.Minute,
-		CleanerInterval:           15 * time.Second,
-		CleanerBytesPerSec:        64 << 20,
-		ProducerIDExpiration:      24 * time.Hour,
-		TransactionalIDExpiration: 7 * 24 * time.Hour,
-		TransactionMaxTimeout:     15 * time.Minute,
-		StreamDefaults:            catalog.Configs{},
-		LogLevel:                  "info",
+		DataDir:                    "./braid-data",
+		KafkaAddr:                  "127.0.0.1:9092",
+		HTTPAddr:                   "127.0.0.1:9644",
+		DefaultPartitions:          1,
+		CacheBytes:                 256 << 20,
+		MaxRequestBytes:            100 << 20,
+		WALSegmentBytes:            128 << 20,
+		CheckpointInterval:         30 * time.Second,
+		RetentionCheckInterval:     30 * time.Second,
+		MoveInterval:               2 * time.Minute,
+		CleanerInterval:            15 * time.Second,
+		CleanerBytesPerSec:         64 << 20,
+		ProducerIDExpiration:       24 * time.Hour,
+		TransactionalIDExpiration:  7 * 24 * time.Hour,
+		TransactionMaxTimeout:      15 * time.Minute,
+		GroupMinSessionTimeout:     6 * time.Second,
+		GroupMaxSessionTimeout:     30 * time.Minute,
+		GroupInitialRebalanceDelay: 3 * time.Second,
+		OffsetMetadataMaxBytes:     4096,
+		StreamDefaults:             catalog.Configs{},
+		LogLevel:                   "info",
 	}
 }
 
@@ -162,6 +180,18 @@ func (c Config) Validate() error {
 		if d.v < time.Second {
 			errs = append(errs, fmt.Errorf("%s %s: must be at least 1s", d.name, d.v))
 		}
+	}
+	if c.GroupMinSessionTimeout < time.Millisecond {
+		errs = append(errs, fmt.Errorf("group min session timeout %s: must be at least 1ms", c.GroupMinSessionTimeout))
+	}
+	if c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout {
+		errs = append(errs, fmt.Errorf("group max session timeout %s: must be at least the min session timeout %s", c.GroupMaxSessionTimeout, c.GroupMinSessionTimeout))
+	}
+	if c.GroupInitialRebalanceDelay < 0 || c.GroupInitialRebalanceDelay > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("group initial rebalance delay %s: must be 0 to 5m", c.GroupInitialRebalanceDelay))
+	}
+	if c.OffsetMetadataMaxBytes < 1 || c.OffsetMetadataMaxBytes > 1<<20 {
+		errs = append(errs, fmt.Errorf("offset metadata max bytes %d: must be 1 to 1 MiB", c.OffsetMetadataMaxBytes))
 	}
 	for k, v := range c.StreamDefaults {
 		if err := catalog.ValidateConfig(k, v); err != nil {

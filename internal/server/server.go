@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/kafka"
 	"github.com/braidstream/braid/internal/shard"
 	"github.com/braidstream/braid/internal/wal"
@@ -114,6 +115,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		NodeID: cfg.NodeID, MaxRequestBytes: int32(cfg.MaxRequestBytes),
 		AutoCreateTopics: cfg.AutoCreateTopics, DefaultPartitions: int32(cfg.DefaultPartitions),
 		Logger: logger, Metrics: kafka.NewMetrics(reg),
+		Groups: group.Options{
+			MinSessionTimeout: cfg.GroupMinSessionTimeout, MaxSessionTimeout: cfg.GroupMaxSessionTimeout,
+			InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
+		},
+		OffsetMetadataMaxBytes: cfg.OffsetMetadataMaxBytes,
 	}
 	if cfg.AdvertisedKafkaAddr != "" {
 		host, port, _ := net.SplitHostPort(cfg.AdvertisedKafkaAddr)
