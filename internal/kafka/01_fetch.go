@@ -22,8 +22,12 @@ import (
 // and list the aborted transactions in the returned range, so the client
 // drops their batches; control batches are returned like any other.
 //
-// Long poll: the completion re-reads until min_bytes are there or max_wait
-// passes, woken by every group commit.
+// Long poll: on every group commit the completion only sizes what it could
+// answer (shard.Readable, no copying); it reads the records once, when
+// min_bytes are there, max_wait has passed, or a partition carries an
+// error (then at once, as Kafka does: a fetch of unknown partitions never
+// waits). The response is capped at Options.FetchMaxBytes (Kafka's broker
+// fetch.max.bytes) whatever the client asks.
 func init() { register(1, 4, 16, handleFetch) }
 
 // maxFetchWait caps a client's max_wait, so a connection is never parked for
@@ -42,9 +46,10 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respons
 	return nil, func() kmsg.Response {
 		for {
 			changed := c.s.eng.Changed()
-			resp, n := c.fetchOnce(req)
+			n, failed := c.fetchReadable(req)
 			left := time.Until(deadline)
-			if n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || left <= 0 || c.ctx.Err() != nil {
+			if failed || n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || left <= 0 || c.ctx.Err() != nil {
+				resp, _ := c.fetchOnce(req)
 				return resp
 			}
 			t := time.NewTimer(left)
@@ -58,25 +63,77 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respons
 	}
 }
 
-// fetchOnce builds a response from what is visible now and returns it with
-// the number of record bytes it holds.
-func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	eng := c.s.eng
+// fetchBudget is the most record bytes one response may hold.
+func (c *conn) fetchBudget(req *kmsg.FetchRequest) int {
 	budget := int(req.MaxBytes)
 	if req.Version < 3 || budget <= 0 {
 		budget = 64 << 20
 	}
+	return min(budget, int(c.s.opts.FetchMaxBytes))
+}
+
+// fetchStream resolves a fetch topic to its stream, or nil.
+func (c *conn) fetchStream(req *kmsg.FetchRequest, rt *kmsg.FetchRequestTopic) *engine.Stream {
+	if req.Version >= 13 {
+		return c.s.eng.StreamByTopicID(rt.TopicID)
+	}
+	return c.s.eng.Stream(rt.Topic)
+}
+
+// fetchPartitionError is the error a fetch partition carries before any
+// read, or 0.
+func fetchPartitionError(req *kmsg.FetchRequest, st *engine.Stream, rp *kmsg.FetchRequestTopicPartition) int16 {
+	switch {
+	case st == nil && req.Version >= 13:
+		return kerr.UnknownTopicID.Code
+	case st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards):
+		return kerr.UnknownTopicOrPartition.Code
+	case rp.CurrentLeaderEpoch > 0:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
+}
+
+// fetchReadable returns the record bytes fetchOnce would return now without
+// reading them, and whether any partition would carry an error (or there is
+// no partition at all): then the fetch is answered at once.
+func (c *conn) fetchReadable(req *kmsg.FetchRequest) (int, bool) {
+	budget := c.fetchBudget(req)
+	total, partitions := 0, 0
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := c.fetchStream(req, rt)
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			partitions++
+			if fetchPartitionError(req, st, rp) != 0 {
+				return total, true
+			}
+			limit := min(int(rp.PartitionMaxBytes), budget-total)
+			if limit <= 0 && total > 0 {
+				continue
+			}
+			n, err := st.Shards[rp.Partition].Readable(shard.Offset(rp.FetchOffset), max(limit, 0), total == 0, req.IsolationLevel == isolationCommitted)
+			if err != nil {
+				return total, true
+			}
+			total += n
+		}
+	}
+	return total, partitions == 0
+}
+
+// fetchOnce builds a response from what is visible now and returns it with
+// the number of record bytes it holds.
+func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	budget := c.fetchBudget(req)
 	total := 0
-	for _, rt := range req.Topics {
+	for i := range req.Topics {
+		rt := &req.Topics[i]
 		t := kmsg.NewFetchResponseTopic()
 		t.Topic, t.TopicID = rt.Topic, rt.TopicID
-		var st *engine.Stream
-		if req.Version >= 13 {
-			st = eng.StreamByTopicID(rt.TopicID)
-		} else {
-			st = eng.Stream(rt.Topic)
-		}
+		st := c.fetchStream(req, rt)
 		fetched := 0 // per stream, so metrics cost one label lookup per stream
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewFetchResponseTopicPartition()
@@ -85,14 +142,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 			// Never null: librdkafka rejects a null record set (size -1) as a
 			// protocol error; Kafka always sends an empty one.
 			p.RecordBatches = []byte{}
-			switch {
-			case st == nil && req.Version >= 13:
-				p.ErrorCode = kerr.UnknownTopicID.Code
-			case st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards):
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > 0:
-				p.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			default:
+			if p.ErrorCode = fetchPartitionError(req, st, &rp); p.ErrorCode == 0 {
 				sh := st.Shards[rp.Partition]
 				n := c.fetchPartition(sh, &p, rp, budget-total, total == 0, req.IsolationLevel == isolationCommitted)
 				fetched += n
