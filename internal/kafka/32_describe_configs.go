@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -117,6 +118,14 @@ func configType(name, def string) kmsg.ConfigType {
 	return kmsg.ConfigTypeString
 }
 
+// maxOrUnlimited shows a limit of 0 (none) as Kafka does: the largest int32.
+func maxOrUnlimited(n int) int {
+	if n <= 0 {
+		return math.MaxInt32
+	}
+	return n
+}
+
 func (c *conn) brokerConfigs(names []string) []kmsg.DescribeConfigsResponseResourceConfig {
 	vals := [][2]string{
 		{"broker.id", strconv.Itoa(int(c.s.opts.NodeID))},
@@ -125,6 +134,11 @@ func (c *conn) brokerConfigs(names []string) []kmsg.DescribeConfigsResponseResou
 		{"num.partitions", strconv.Itoa(int(c.s.opts.DefaultPartitions))},
 		{"default.replication.factor", "1"},
 		{"socket.request.max.bytes", strconv.Itoa(int(c.s.opts.MaxRequestBytes))},
+		{"queued.max.request.bytes", strconv.FormatInt(c.s.opts.QueuedMaxRequestBytes, 10)},
+		{"connections.max.idle.ms", strconv.FormatInt(c.s.opts.ConnectionsMaxIdle.Milliseconds(), 10)},
+		{"max.connections", strconv.Itoa(maxOrUnlimited(c.s.opts.MaxConnections))},
+		{"max.connections.per.ip", strconv.Itoa(maxOrUnlimited(c.s.opts.MaxConnectionsPerIP))},
+		{"fetch.max.bytes", strconv.Itoa(int(c.s.opts.FetchMaxBytes))},
 	}
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for _, kv := range vals {
