@@ -486,3 +486,40 @@ func TestLongPollReadsOnce(t *testing.T) {
 		t.Errorf("the long poll read %.0f record bytes to answer %d: it re-read on wake-ups", read, answered)
 	}
 }
+
+// TestClientNotReadingIsDropped: a client that pipelines fetches and never
+// reads the answers is dropped after --request-timeout instead of pinning
+// them in memory for ever.
+func TestClientNotReadingIsDropped(t *testing.T) {
+	p := braidtest.Start(t, "--request-timeout", "2s")
+	ctx := testCtx(t, 60*time.Second)
+	const topic = "not-reading"
+	adm := newAdmin(t, p)
+	createStream(t, ctx, adm, topic, 1, nil)
+	prod := newProducer(t, p, kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(2<<20))
+	produce(t, ctx, prod, &kgo.Record{Topic: topic, Value: randomBytes(1, 900_000)})
+	prod.Close()
+	adm.Close()
+	waitMetric(t, ctx, p, "braid_kafka_connections", func(v float64) bool { return v == 0 })
+
+	c := dialRaw(t, p.KafkaAddr)
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(12)
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	var frames []byte
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("braid-e2e"))
+	for corr := range int32(40) { // 36 MB of answers: far more than socket buffers hold
+		frames = append(frames, f.AppendRequest(nil, req, corr)...)
+	}
+	c.write(frames)
+	waitMetric(t, ctx, p, "braid_kafka_connections", func(v float64) bool { return v == 1 })
+	began := time.Now()
+	waitMetric(t, ctx, p, "braid_kafka_connections", func(v float64) bool { return v == 0 })
+	t.Logf("connection that did not read its answers dropped after %s", time.Since(began))
+}
