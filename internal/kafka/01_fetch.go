@@ -22,11 +22,12 @@ import (
 // and list the aborted transactions in the returned range, so the client
 // drops their batches; control batches are returned like any other.
 //
-// Long poll: on every group commit the completion only sizes what it could
-// answer (shard.Readable, no copying); it reads the records once, when
-// min_bytes are there, max_wait has passed, or a partition carries an
-// error (then at once, as Kafka does: a fetch of unknown partitions never
-// waits). The response is capped at Options.FetchMaxBytes (Kafka's broker
+// Long poll: the completion reads once; if that is not enough, on every
+// group commit it only sizes what it could answer (shard.Readable, no
+// copying) and reads again once min_bytes are there or max_wait has
+// passed, so a poll copies its records at most twice, not once per
+// wake-up. A fetch with a partition in error (or none) is answered at
+// once, as Kafka does: a fetch of unknown partitions never waits. The response is capped at Options.FetchMaxBytes (Kafka's broker
 // fetch.max.bytes) whatever the client asks.
 func init() { register(1, 4, 16, handleFetch) }
 
@@ -44,12 +45,11 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respons
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
 	deadline := time.Now().Add(wait)
 	return nil, func() kmsg.Response {
-		for {
-			changed := c.s.eng.Changed()
-			n, failed := c.fetchReadable(req)
+		changed := c.s.eng.Changed()
+		resp, n := c.fetchOnce(req)
+		for n < int(req.MinBytes) && !fetchFailed(resp) && c.ctx.Err() == nil {
 			left := time.Until(deadline)
-			if failed || n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || left <= 0 || c.ctx.Err() != nil {
-				resp, _ := c.fetchOnce(req)
+			if left <= 0 {
 				return resp
 			}
 			t := time.NewTimer(left)
@@ -59,8 +59,31 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respons
 			case <-c.ctx.Done():
 			}
 			t.Stop()
+			changed = c.s.eng.Changed()
+			// Size what a read would answer now and read only once it is
+			// enough (or time is up): a poll woken by many small commits
+			// must not copy the records again on every one.
+			if sized, failed := c.fetchReadable(req); failed || sized >= int(req.MinBytes) || time.Until(deadline) <= 0 {
+				resp, n = c.fetchOnce(req)
+			}
+		}
+		return resp
+	}
+}
+
+// fetchFailed reports whether a partition of resp carries an error, or it
+// has none: then the fetch is answered at once, as Kafka does.
+func fetchFailed(resp *kmsg.FetchResponse) bool {
+	partitions := 0
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return true
+			}
+			partitions++
 		}
 	}
+	return partitions == 0
 }
 
 // fetchBudget is the most record bytes one response may hold.
