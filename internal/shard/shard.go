@@ -319,8 +319,17 @@ func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]b
 		s.mu.RUnlock()
 		return nil, from, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, from, start, hw)
 	}
-	i, j, total := s.spanLocked(from, limit, maxBytes, atLeastOne)
-	pick := append([]Entry(nil), s.entries[i:j]...)
+	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
+	var pick []Entry
+	total := 0
+	for ; i < len(s.entries) && s.entries[i].Last < limit; i++ {
+		e := s.entries[i]
+		if total+int(e.Loc.Size) > maxBytes && !(atLeastOne && len(pick) == 0) {
+			break
+		}
+		pick = append(pick, e)
+		total += int(e.Loc.Size)
+	}
 	s.mu.RUnlock()
 	if len(pick) == 0 {
 		return nil, from, nil
@@ -344,37 +353,6 @@ func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]b
 		next = e.Last + 1
 	}
 	return out, next, nil
-}
-
-// spanLocked picks the entries read returns: entries[i:j], total bytes.
-func (s *Shard) spanLocked(from, limit Offset, maxBytes int, atLeastOne bool) (i, j, total int) {
-	i = sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
-	for j = i; j < len(s.entries) && s.entries[j].Last < limit; j++ {
-		size := int(s.entries[j].Loc.Size)
-		if total+size > maxBytes && !(atLeastOne && j == i) {
-			break
-		}
-		total += size
-	}
-	return i, j, total
-}
-
-// Readable returns how many bytes Read (committed: ReadCommitted) would
-// return now, without reading them: a fetch long poll checks it on every
-// wake-up and reads once, when it answers.
-func (s *Shard) Readable(from Offset, maxBytes int, atLeastOne, committed bool) (int, error) {
-	hw := s.HighWatermark()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if from < s.logStart || from > hw {
-		return 0, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, from, s.logStart, hw)
-	}
-	limit := hw
-	if committed {
-		limit = s.lsoLocked(hw)
-	}
-	_, _, total := s.spanLocked(from, limit, maxBytes, atLeastOne)
-	return total, nil
 }
 
 // DeleteRecords advances the log start offset to to (which may not pass the
