@@ -19,6 +19,8 @@ var BrokerSpecs = map[string]ConfigSpec{}
 var ReadOnlyBrokerConfigs = []string{
 	"broker.id", "node.id", "auto.create.topics.enable", "num.partitions",
 	"default.replication.factor", "socket.request.max.bytes",
+	"queued.max.request.bytes", "connections.max.idle.ms", "max.connections", "max.connections.per.ip",
+	"fetch.max.bytes",
 	"log.dir", "log.dirs", "listeners", "advertised.listeners", "process.roles",
 }
 
@@ -63,8 +65,6 @@ func initBrokerSpecs() {
 		brokerSpec("num.replica.fetchers", TypeInt, "1", nil),
 		brokerSpec("num.recovery.threads.per.data.dir", TypeInt, "2", atLeast(1)),
 		brokerSpec("background.threads", TypeInt, "10", atLeast(1)),
-		brokerSpec("max.connections", TypeInt, maxInt, atLeast(0)),
-		brokerSpec("max.connections.per.ip", TypeInt, maxInt, atLeast(0)),
 		brokerSpec("max.connections.per.ip.overrides", TypeString, "", nil),
 		brokerSpec("max.connection.creation.rate", TypeInt, maxInt, atLeast(0)),
 		brokerSpec("leader.replication.throttled.rate", TypeLong, maxLongF, atLeast(0)),

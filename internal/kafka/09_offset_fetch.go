@@ -12,10 +12,18 @@ import (
 // every committed offset of the group is returned. With require_stable
 // (v7+), a partition with offsets committed in a transaction that has not
 // ended answers UNSTABLE_OFFSET_COMMIT, and the client retries.
+//
+// It is answered as a completion, in the writer: an OffsetCommit pipelined
+// before it on the connection stores its offsets in its own completion, so
+// only there, after it, does the fetch see them.
 func init() { register(9, 0, 9, handleOffsetFetch) }
 
 func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Response) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
+	return nil, func() kmsg.Response { return c.offsetFetch(req) }
+}
+
+func (c *conn) offsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version < 8 {
 		var topics []kmsg.OffsetFetchRequestGroupTopic
@@ -37,12 +45,12 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.R
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
-		return resp, nil
+		return resp
 	}
 	for _, rg := range req.Groups {
 		resp.Groups = append(resp.Groups, c.fetchGroupOffsets(rg.Group, rg.Topics, req.RequireStable))
 	}
-	return resp, nil
+	return resp
 }
 
 func (c *conn) fetchGroupOffsets(name string, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) kmsg.OffsetFetchResponseGroup {

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 
@@ -126,12 +127,27 @@ func (c *conn) staticBrokerConfigs() map[string]string {
 		"num.partitions":             strconv.Itoa(int(c.s.opts.DefaultPartitions)),
 		"default.replication.factor": "1",
 		"socket.request.max.bytes":   strconv.Itoa(int(c.s.opts.MaxRequestBytes)),
+		"queued.max.request.bytes":   strconv.FormatInt(c.s.opts.QueuedMaxRequestBytes, 10),
+		"connections.max.idle.ms":    strconv.FormatInt(c.s.opts.ConnectionsMaxIdle.Milliseconds(), 10),
+		"max.connections":            strconv.Itoa(maxOrUnlimited(c.s.opts.MaxConnections)),
+		"max.connections.per.ip":     strconv.Itoa(maxOrUnlimited(c.s.opts.MaxConnectionsPerIP)),
+		"fetch.max.bytes":            strconv.Itoa(int(c.s.opts.FetchMaxBytes)),
 	}
 }
 
 var staticBrokerTypes = map[string]catalog.ConfigType{
 	"broker.id": catalog.TypeInt, "node.id": catalog.TypeInt, "auto.create.topics.enable": catalog.TypeBoolean,
 	"num.partitions": catalog.TypeInt, "default.replication.factor": catalog.TypeShort, "socket.request.max.bytes": catalog.TypeInt,
+	"queued.max.request.bytes": catalog.TypeLong, "connections.max.idle.ms": catalog.TypeLong,
+	"max.connections": catalog.TypeInt, "max.connections.per.ip": catalog.TypeInt, "fetch.max.bytes": catalog.TypeInt,
+}
+
+// maxOrUnlimited shows a limit of 0 (none) as Kafka does: the largest int32.
+func maxOrUnlimited(n int) int {
+	if n <= 0 {
+		return math.MaxInt32
+	}
+	return n
 }
 
 // brokerConfigs describes this node: its read-only settings, then every

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,20 +43,33 @@ type pending struct {
 	resp    kmsg.Response
 	later   func() kmsg.Response
 	began   time.Time
+	held    int64 // request bytes taken from the budgets, given back once answered
 }
 
 type conn struct {
 	s      *Server
 	nc     net.Conn
+	ip     string
 	ctx    context.Context
 	cancel context.CancelFunc
 	out    chan pending
 	client string
+
+	// held bounds the request bytes this connection holds unanswered.
+	held *budget
+	// inflight counts requests read and not yet answered; lastActive is
+	// when a request last arrived or a response last went out (unix ns).
+	// Together they tell an idle connection from a busy one.
+	inflight   atomic.Int64
+	lastActive atomic.Int64
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc net.Conn, ip string) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{s: s, nc: nc, ctx: ctx, cancel: cancel, out: make(chan pending, s.opts.MaxInflight)}
+	c := &conn{s: s, nc: nc, ip: ip, ctx: ctx, cancel: cancel, out: make(chan pending, s.opts.MaxInflight),
+		held: newBudget(int64(s.opts.MaxRequestBytes))}
+	c.lastActive.Store(time.Now().UnixNano())
+	return c
 }
 
 func (c *conn) serve() {
@@ -76,35 +91,140 @@ func (c *conn) serve() {
 	c.nc.Close()
 }
 
+// firstChunk is the most a request buffer starts with: it grows (doubling)
+// only as bytes arrive, so a size prefix alone never allocates much.
+const firstChunk = 64 << 10
+
 func (c *conn) readLoop() error {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	r := bufio.NewReaderSize(c.nc, 16<<10)
 	var sizeBuf [4]byte
 	for {
-		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+		if err := c.awaitRequest(r); err != nil {
 			return err
+		}
+		// From its first byte, the whole request must arrive within the
+		// request timeout: a client that stalls or trickles is dropped.
+		deadline := time.Now().Add(c.s.opts.RequestTimeout)
+		c.nc.SetReadDeadline(deadline)
+		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			return c.readErr(err)
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 		if size < 8 || size > c.s.opts.MaxRequestBytes {
 			c.s.opts.Metrics.badRequests.Inc()
 			return fmt.Errorf("request frame of %d bytes (limit %d)", size, c.s.opts.MaxRequestBytes)
 		}
-		body := make([]byte, size)
-		if _, err := io.ReadFull(r, body); err != nil {
+		body, held, err := c.readBody(r, int(size), deadline)
+		if err != nil {
 			return err
 		}
+		c.lastActive.Store(time.Now().UnixNano())
 		c.s.opts.Metrics.bytesIn.Add(float64(size + 4))
 		p, err := c.handle(body)
+		if p == nil {
+			c.giveBack(held)
+		} else {
+			p.held = held
+			c.inflight.Add(1)
+			c.out <- *p // answer (ApiVersions fallback) even before closing
+		}
 		if err != nil {
 			c.s.opts.Metrics.badRequests.Inc()
-			if p != nil { // answer (ApiVersions fallback) before closing
-				c.out <- *p
-			}
 			return err
 		}
-		if p != nil {
-			c.out <- *p
+	}
+}
+
+// awaitRequest waits for the first byte of the next request. A connection
+// with nothing in flight that stays silent for ConnectionsMaxIdle is closed.
+func (c *conn) awaitRequest(r *bufio.Reader) error {
+	idle := c.s.opts.ConnectionsMaxIdle
+	for r.Buffered() == 0 {
+		c.nc.SetReadDeadline(time.Unix(0, c.lastActive.Load()).Add(idle))
+		_, err := r.Peek(1)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if c.inflight.Load() > 0 {
+			c.lastActive.Store(time.Now().UnixNano()) // waiting on us is not idle
+			continue
+		}
+		if time.Since(time.Unix(0, c.lastActive.Load())) < idle {
+			continue // a response went out meanwhile
+		}
+		c.s.opts.Metrics.closedIdle.Inc()
+		return fmt.Errorf("idle for %s (connections max idle)", idle)
+	}
+	return nil
+}
+
+// readBody reads a request body of size bytes, growing its buffer only as
+// bytes arrive and taking each growth from the connection's and the
+// server's request budgets first. It returns the bytes taken.
+func (c *conn) readBody(r *bufio.Reader, size int, deadline time.Time) ([]byte, int64, error) {
+	var body []byte
+	var held int64
+	for len(body) < size {
+		if len(body) == cap(body) {
+			grow := min(size, max(2*cap(body), firstChunk)) - cap(body)
+			began := time.Now()
+			if err := c.take(int64(grow)); err != nil {
+				c.giveBack(held)
+				return nil, 0, err
+			}
+			if waited := time.Since(began); waited > time.Millisecond {
+				// Time spent waiting for memory is ours, not the client's.
+				deadline = deadline.Add(waited)
+				c.nc.SetReadDeadline(deadline)
+			}
+			held += int64(grow)
+			nb := make([]byte, len(body), cap(body)+grow)
+			copy(nb, body)
+			body = nb
+		}
+		n, err := r.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if err != nil && len(body) < size {
+			c.giveBack(held)
+			return nil, 0, c.readErr(err)
 		}
 	}
+	return body, held, nil
+}
+
+func (c *conn) readErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.s.opts.Metrics.closedSlow.Inc()
+		return fmt.Errorf("request not received within %s (request timeout)", c.s.opts.RequestTimeout)
+	}
+	return err
+}
+
+// take reserves n request bytes, first from the connection's share, then
+// from the server-wide budget (Kafka's queued.max.request.bytes).
+func (c *conn) take(n int64) error {
+	wait := c.s.opts.RequestTimeout
+	if err := c.held.acquire(c.ctx, n, wait); err != nil {
+		return fmt.Errorf("request bytes of this connection: %w", err)
+	}
+	if err := c.s.queued.acquire(c.ctx, n, wait); err != nil {
+		c.held.release(n)
+		return fmt.Errorf("queued request bytes of the server: %w", err)
+	}
+	c.s.opts.Metrics.requestBytes.Add(float64(n))
+	return nil
+}
+
+func (c *conn) giveBack(n int64) {
+	if n == 0 {
+		return
+	}
+	c.held.release(n)
+	c.s.queued.release(n)
+	c.s.opts.Metrics.requestBytes.Sub(float64(n))
 }
 
 // handle parses the request header and runs the handler.
@@ -159,39 +279,53 @@ func (c *conn) writeLoop() {
 	w := bufio.NewWriterSize(c.nc, 64<<10)
 	var buf []byte
 	broken := false
+	fail := func() {
+		broken = true
+		c.nc.Close()
+	}
 	for p := range c.out {
 		resp := p.resp
 		if p.later != nil {
+			// A completion may wait (an fsync, a long poll): answers
+			// already finished must not wait in the buffer behind it.
+			if w.Buffered() > 0 && !broken {
+				c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.RequestTimeout))
+				if err := w.Flush(); err != nil {
+					fail()
+				}
+			}
 			resp = c.runLater(p)
 		}
-		if resp == nil || broken {
-			continue // acks=0, or the connection already failed
-		}
-		resp.SetVersion(p.version)
-		buf = append(buf[:0], 0, 0, 0, 0)
-		buf = binary.BigEndian.AppendUint32(buf, uint32(p.corr))
-		if resp.IsFlexible() && p.key != apiVersionsKey {
-			buf = append(buf, 0) // response header v1: empty tagged fields
-		}
-		buf = resp.AppendTo(buf)
-		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
-		if _, err := w.Write(buf); err != nil {
-			broken = true
-			c.nc.Close()
-			continue
-		}
-		if len(c.out) == 0 {
-			if err := w.Flush(); err != nil {
-				broken = true
-				c.nc.Close()
-				continue
+		if resp != nil && !broken { // nil: acks=0, or the completion failed
+			resp.SetVersion(p.version)
+			buf = append(buf[:0], 0, 0, 0, 0)
+			buf = binary.BigEndian.AppendUint32(buf, uint32(p.corr))
+			if resp.IsFlexible() && p.key != apiVersionsKey {
+				buf = append(buf, 0) // response header v1: empty tagged fields
+			}
+			buf = resp.AppendTo(buf)
+			binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+			// A client that does not take its answers within the request
+			// timeout is dropped, so it cannot pin their memory.
+			c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.RequestTimeout))
+			if _, err := w.Write(buf); err != nil {
+				fail()
+			} else if len(c.out) == 0 {
+				if err := w.Flush(); err != nil {
+					fail()
+				}
+			}
+			if !broken {
+				c.s.opts.Metrics.bytesOut.Add(float64(len(buf)))
+				c.s.opts.Metrics.observe(p.key, p.began)
+				c.lastActive.Store(time.Now().UnixNano())
+			}
+			if cap(buf) > 8<<20 {
+				buf = nil // do not pin a huge fetch buffer for an idle connection
 			}
 		}
-		c.s.opts.Metrics.bytesOut.Add(float64(len(buf)))
-		c.s.opts.Metrics.observe(p.key, p.began)
-		if cap(buf) > 8<<20 {
-			buf = nil // do not pin a huge fetch buffer for an idle connection
-		}
+		c.giveBack(p.held)
+		c.inflight.Add(-1)
 	}
 }
 

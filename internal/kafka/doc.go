@@ -17,6 +17,15 @@
 // requests on one connection and they all ride the same group commit, while
 // responses still come back in order, as the protocol requires.
 //
+// Limits: a request body is read into a buffer that grows as its bytes
+// arrive, each growth taken from the connection's budget (MaxRequestBytes)
+// and the server's (QueuedMaxRequestBytes) and given back once answered. A
+// request must arrive whole within RequestTimeout of its first byte and a
+// response be taken within it; a connection with nothing in flight is
+// closed after ConnectionsMaxIdle; connections past MaxConnections or
+// MaxConnectionsPerIP are closed at once. The writer flushes before it
+// runs a completion, so a finished answer never waits behind a long poll.
+//
 // A frame larger than Options.MaxRequestBytes, an unknown API key or
 // version, or a body that does not decode closes that connection (after
 // answering ApiVersions per KIP-511 where that applies); the server goes on

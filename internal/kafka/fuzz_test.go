@@ -100,7 +100,7 @@ func FuzzRequest(f *testing.F) {
 		a, b := net.Pipe()
 		defer a.Close()
 		defer b.Close()
-		c := newConn(s, a)
+		c := newConn(s, a, "pipe")
 		p, err := c.handle(body)
 		if err != nil || p == nil {
 			return
@@ -150,7 +150,7 @@ func TestFuzzSeedsAreMeaningful(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	c := newConn(s, a)
+	c := newConn(s, a, "pipe")
 	run := func(req kmsg.Request) kmsg.Response {
 		p, err := c.handle(requestFrame(req, 1))
 		if err != nil {

@@ -15,6 +15,13 @@ type Metrics struct {
 	bytesOut    prometheus.Counter
 	badRequests prometheus.Counter
 	panics      prometheus.Counter
+	// requestBytes is the request memory held now (queued.max.request.bytes
+	// counts against it); refused, closedIdle and closedSlow count
+	// connections turned away or dropped by the limits.
+	requestBytes prometheus.Gauge
+	refused      prometheus.Counter
+	closedIdle   prometheus.Counter
+	closedSlow   prometheus.Counter
 	// ProducedRecords, ProducedBytes and FetchedBytes count data by stream.
 	ProducedRecords *prometheus.CounterVec
 	ProducedBytes   *prometheus.CounterVec
@@ -33,12 +40,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		bytesOut:        prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_sent_bytes_total", Help: "Bytes of Kafka responses sent."}),
 		badRequests:     prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_bad_requests_total", Help: "Requests that closed their connection: malformed, oversized or unsupported."}),
 		panics:          prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_handler_panics_total", Help: "Panics recovered while handling a request (each closed its connection); always a bug."}),
+		requestBytes:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "braid_kafka_request_bytes", Help: "Bytes of Kafka requests held in memory now: received and not yet answered."}),
+		refused:         prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_refused_connections_total", Help: "Connections closed at once: over --max-connections or --max-connections-per-ip."}),
+		closedIdle:      prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_idle_connections_closed_total", Help: "Connections closed after --connections-max-idle without a request."}),
+		closedSlow:      prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_slow_connections_closed_total", Help: "Connections closed because a request did not arrive whole within --request-timeout."}),
 		ProducedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_records_total", Help: "Records appended, by stream."}, []string{"stream"}),
 		ProducedBytes:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_bytes_total", Help: "Record batch bytes appended, by stream."}, []string{"stream"}),
 		FetchedBytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_fetched_bytes_total", Help: "Record batch bytes served to fetches, by stream."}, []string{"stream"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.panics, m.ProducedRecords, m.ProducedBytes, m.FetchedBytes)
+		reg.MustRegister(m.connections, m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.panics,
+			m.requestBytes, m.refused, m.closedIdle, m.closedSlow, m.ProducedRecords, m.ProducedBytes, m.FetchedBytes)
 	}
 	return m
 }

@@ -29,6 +29,28 @@ type Options struct {
 	// asks for it; off by default. DefaultPartitions is their shard count.
 	AutoCreateTopics  bool
 	DefaultPartitions int32
+	// QueuedMaxRequestBytes bounds the request bytes held by all
+	// connections together, counted as they arrive and until answered
+	// (Kafka's queued.max.request.bytes); default 512 MiB. One connection
+	// holds at most MaxRequestBytes.
+	QueuedMaxRequestBytes int64
+	// RequestTimeout is the slow-client timeout: once its first byte has
+	// arrived, a request must arrive whole within it, and each response
+	// must be taken by the client within it; default 30s.
+	RequestTimeout time.Duration
+	// ConnectionsMaxIdle closes a connection with nothing in flight after
+	// this long without a request (Kafka's connections.max.idle.ms);
+	// default 10m.
+	ConnectionsMaxIdle time.Duration
+	// MaxConnections and MaxConnectionsPerIP refuse (close at once)
+	// connections past these counts (Kafka's max.connections and
+	// max.connections.per.ip); 0 means no limit. Defaults: 10000, none.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// FetchMaxBytes caps the record bytes of one fetch response whatever
+	// the client asks (Kafka's broker fetch.max.bytes); default 55 MiB.
+	// The first batch is returned whole even if larger (KIP-74).
+	FetchMaxBytes int32
 	// MaxInflight bounds pipelined requests per connection; default 64.
 	MaxInflight int
 	// Groups configures the classic group protocol (session timeout
@@ -47,9 +69,13 @@ type Server struct {
 	eng    *engine.Engine
 	groups *group.Coordinator
 
+	// queued bounds request bytes held by all connections.
+	queued *budget
+
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[*conn]struct{}
+	perIP map[string]int
 	wg    sync.WaitGroup
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -65,6 +91,19 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 	if opts.DefaultPartitions <= 0 {
 		opts.DefaultPartitions = 1
 	}
+	if opts.QueuedMaxRequestBytes <= 0 {
+		opts.QueuedMaxRequestBytes = 512 << 20
+	}
+	opts.QueuedMaxRequestBytes = max(opts.QueuedMaxRequestBytes, int64(opts.MaxRequestBytes))
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 30 * time.Second
+	}
+	if opts.ConnectionsMaxIdle <= 0 {
+		opts.ConnectionsMaxIdle = 10 * time.Minute
+	}
+	if opts.FetchMaxBytes <= 0 {
+		opts.FetchMaxBytes = 55 << 20
+	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 64
 	}
@@ -79,7 +118,8 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{opts: opts, eng: eng, groups: group.NewCoordinator(eng.Offsets(), opts.Groups),
-		conns: map[*conn]struct{}{}, ctx: ctx, stop: stop}
+		queued: newBudget(opts.QueuedMaxRequestBytes),
+		conns:  map[*conn]struct{}{}, perIP: map[string]int{}, ctx: ctx, stop: stop}
 	s.groups.EnableConsumerProtocol(group.ConsumerOptions{Topics: s.consumerTopics})
 	return s
 }
@@ -120,9 +160,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		c := newConn(s, nc)
+		ip, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
+		c := newConn(s, nc, ip)
 		s.mu.Lock()
+		if reason := s.refuseLocked(ip); reason != "" {
+			s.mu.Unlock()
+			s.opts.Metrics.refused.Inc()
+			s.opts.Logger.Debug("kafka: connection refused", "remote", nc.RemoteAddr().String(), "reason", reason)
+			c.cancel()
+			nc.Close()
+			continue
+		}
 		s.conns[c] = struct{}{}
+		s.perIP[ip]++
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
@@ -130,9 +180,23 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)
+			if s.perIP[ip]--; s.perIP[ip] <= 0 {
+				delete(s.perIP, ip)
+			}
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// refuseLocked says why a new connection from ip is over a limit, or "".
+func (s *Server) refuseLocked(ip string) string {
+	if n := s.opts.MaxConnections; n > 0 && len(s.conns) >= n {
+		return fmt.Sprintf("%d connections open (max connections)", len(s.conns))
+	}
+	if n := s.opts.MaxConnectionsPerIP; n > 0 && s.perIP[ip] >= n {
+		return fmt.Sprintf("%d connections open from %s (max connections per ip)", s.perIP[ip], ip)
+	}
+	return ""
 }
 
 // Groups returns the group coordinator (for metrics and tools).

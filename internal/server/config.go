@@ -30,8 +30,29 @@ type Config struct {
 	DefaultPartitions int
 	// CacheBytes bounds memory for recent batches (default 256 MiB).
 	CacheBytes int64
-	// MaxRequestBytes bounds one Kafka request (default 100 MiB).
+	// MaxRequestBytes bounds one Kafka request, and the unanswered request
+	// bytes one connection holds (Kafka's socket.request.max.bytes;
+	// default 100 MiB).
 	MaxRequestBytes int
+	// QueuedMaxRequestBytes bounds the request bytes all connections hold
+	// together, counted as they arrive (Kafka's queued.max.request.bytes;
+	// default 512 MiB; at least MaxRequestBytes).
+	QueuedMaxRequestBytes int64
+	// RequestTimeout is the slow-client timeout: a request must arrive whole
+	// within it from its first byte, and a response be taken within it
+	// (default 30s).
+	RequestTimeout time.Duration
+	// ConnectionsMaxIdle closes connections without a request for this long
+	// (Kafka's connections.max.idle.ms; default 10m).
+	ConnectionsMaxIdle time.Duration
+	// MaxConnections and MaxConnectionsPerIP refuse connections past these
+	// counts (Kafka's max.connections, max.connections.per.ip); 0 is no
+	// limit (defaults 10000 and 0).
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// FetchMaxBytes caps one fetch response's record bytes (Kafka's broker
+	// fetch.max.bytes; default 55 MiB).
+	FetchMaxBytes int
 	// WALSegmentBytes is the shared log's segment size (default 128 MiB).
 	WALSegmentBytes int64
 	// CheckpointInterval bounds time between index checkpoints (default 30s).
@@ -89,6 +110,11 @@ func Defaults() Config {
 		DefaultPartitions:          1,
 		CacheBytes:                 256 << 20,
 		MaxRequestBytes:            100 << 20,
+		QueuedMaxRequestBytes:      512 << 20,
+		RequestTimeout:             30 * time.Second,
+		ConnectionsMaxIdle:         10 * time.Minute,
+		MaxConnections:             10000,
+		FetchMaxBytes:              55 << 20,
 		WALSegmentBytes:            128 << 20,
 		CheckpointInterval:         30 * time.Second,
 		RetentionCheckInterval:     30 * time.Second,
@@ -150,6 +176,24 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1024 || c.MaxRequestBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("max request bytes %d: must be 1 KiB to 1 GiB", c.MaxRequestBytes))
+	}
+	if c.QueuedMaxRequestBytes < int64(c.MaxRequestBytes) {
+		errs = append(errs, fmt.Errorf("queued max request bytes %d: must be at least max request bytes (%d)", c.QueuedMaxRequestBytes, c.MaxRequestBytes))
+	}
+	if c.RequestTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("request timeout %s: must be at least 100ms", c.RequestTimeout))
+	}
+	if c.ConnectionsMaxIdle < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("connections max idle %s: must be at least 100ms", c.ConnectionsMaxIdle))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("max connections %d: must be >= 0 (0: no limit)", c.MaxConnections))
+	}
+	if c.MaxConnectionsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("max connections per ip %d: must be >= 0 (0: no limit)", c.MaxConnectionsPerIP))
+	}
+	if c.FetchMaxBytes < 1024 || c.FetchMaxBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("fetch max bytes %d: must be 1 KiB to 1 GiB", c.FetchMaxBytes))
 	}
 	if c.WALSegmentBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("wal segment bytes %d: must be at least 1 MiB", c.WALSegmentBytes))

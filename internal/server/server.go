@@ -113,6 +113,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 
 	kopts := kafka.Options{
 		NodeID: cfg.NodeID, MaxRequestBytes: int32(cfg.MaxRequestBytes),
+		QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes, RequestTimeout: cfg.RequestTimeout,
+		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle, MaxConnections: cfg.MaxConnections,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, FetchMaxBytes: int32(cfg.FetchMaxBytes),
 		AutoCreateTopics: cfg.AutoCreateTopics, DefaultPartitions: int32(cfg.DefaultPartitions),
 		Logger: logger, Metrics: kafka.NewMetrics(reg),
 		Groups: group.Options{
