@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -446,7 +448,6 @@ func TestFetchResponseCappedByServer(t *testing.T) {
 // TestLongPollReadsOnce: a long poll woken by many small commits reads the
 // records once, when it answers, not again on every wake-up.
 func TestLongPollReadsOnce(t *testing.T) {
-	t.Skip("known gap: a long poll re-reads its records on every wake-up; sizing wake-ups instead made TestCLIProduceConsume flaky (see the h-conn report)")
 	p := braidtest.Start(t)
 	ctx := testCtx(t, 30*time.Second)
 	const topic = "longpoll"
@@ -523,4 +524,67 @@ func TestClientNotReadingIsDropped(t *testing.T) {
 	began := time.Now()
 	waitMetric(t, ctx, p, "braid_kafka_connections", func(v float64) bool { return v == 0 })
 	t.Logf("connection that did not read its answers dropped after %s", time.Since(began))
+}
+
+// TestLongPollReadCommittedAcrossAbort: a read_committed long poll that
+// collects records over several wake-ups must list every aborted
+// transaction of what it answers, also one that began and aborted after the
+// first read, so the client drops its records.
+func TestLongPollReadCommittedAcrossAbort(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	const topic = "longpoll-rc"
+	createStream(t, ctx, newAdmin(t, p), topic, 1, nil)
+	plain := newProducer(t, p, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	produce(t, ctx, plain, &kgo.Record{Topic: topic, Value: []byte("before")})
+
+	c := dialRaw(t, p.KafkaAddr)
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.IsolationLevel = 3000, 50<<20, 50<<20, 1
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 50 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+
+	tx := txnProducer(t, p, "longpoll-rc-tx", kgo.ProducerBatchCompression(kgo.NoCompression()))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // during the poll: an aborted transaction, then a committed one
+		defer wg.Done()
+		time.Sleep(300 * time.Millisecond)
+		for i, commit := range []kgo.TransactionEndTry{kgo.TryAbort, kgo.TryCommit} {
+			if err := tx.BeginTransaction(); err != nil {
+				t.Errorf("begin: %v", err)
+				return
+			}
+			v := []byte(fmt.Sprintf("txn-%d-%v", i, bool(commit)))
+			if err := tx.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: v}).FirstErr(); err != nil {
+				t.Errorf("produce: %v", err)
+				return
+			}
+			if err := tx.EndTransaction(ctx, commit); err != nil {
+				t.Errorf("end: %v", err)
+				return
+			}
+			produce(t, ctx, plain, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("plain-%d", i))})
+		}
+	}()
+	resp := c.request(req, 12).(*kmsg.FetchResponse)
+	wg.Wait()
+	fpr, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
+		Offset: 0, IsolationLevel: kgo.ReadCommitted(), Topic: topic, Partition: 0,
+	}, &resp.Topics[0].Partitions[0], kgo.DefaultDecompressor(), nil)
+	if fpr.Err != nil {
+		t.Fatal(fpr.Err)
+	}
+	var got []string
+	for _, r := range fpr.Records {
+		got = append(got, string(r.Value))
+	}
+	want := []string{"before", "plain-0", "txn-1-true", "plain-1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("read_committed long poll returned %q, want %q (aborted %v)", got, want, resp.Topics[0].Partitions[0].AbortedTransactions)
+	}
 }

@@ -1,7 +1,9 @@
 package kafka
 
 import (
+	"encoding/binary"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,14 +24,13 @@ import (
 // and list the aborted transactions in the returned range, so the client
 // drops their batches; control batches are returned like any other.
 //
-// Long poll: the completion re-reads until min_bytes are there or max_wait
-// passes, woken by every group commit. (Known gap: each wake-up copies the
-// records again; sizing wake-ups with the index instead made
-// TestCLIProduceConsume flaky, see the commit that took it out.) A fetch
-// with a partition in error (or none) is answered at once, as Kafka does:
-// a fetch of unknown partitions never waits. The response is capped at
-// Options.FetchMaxBytes (Kafka's broker fetch.max.bytes) whatever the
-// client asks.
+// Long poll: the completion reads once; each group commit that wakes it
+// then only adds what became visible since (fetchMore reads each partition
+// on from the offset after its last batch), so a poll copies every record
+// once, however many commits wake it. A fetch with a partition in error (or
+// none) is answered at once, as Kafka does: a fetch of unknown partitions
+// never waits. The response is capped at Options.FetchMaxBytes (Kafka's
+// broker fetch.max.bytes) whatever the client asks.
 func init() { register(1, 4, 16, handleFetch) }
 
 // maxFetchWait caps a client's max_wait, so a connection is never parked for
@@ -46,12 +47,12 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respons
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
 	deadline := time.Now().Add(wait)
 	return nil, func() kmsg.Response {
-		for {
-			changed := c.s.eng.Changed()
-			resp, n := c.fetchOnce(req)
+		changed := c.s.eng.Changed()
+		resp, n := c.fetchOnce(req)
+		for n < int(req.MinBytes) && !fetchFailed(resp) && c.ctx.Err() == nil {
 			left := time.Until(deadline)
-			if n >= int(req.MinBytes) || fetchFailed(resp) || left <= 0 || c.ctx.Err() != nil {
-				return resp
+			if left <= 0 {
+				break
 			}
 			t := time.NewTimer(left)
 			select {
@@ -60,7 +61,10 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respons
 			case <-c.ctx.Done():
 			}
 			t.Stop()
+			changed = c.s.eng.Changed()
+			n = c.fetchMore(req, resp, n)
 		}
+		return resp
 	}
 }
 
@@ -154,20 +158,11 @@ func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartiti
 	}
 	// KIP-74: the first batch of the response is returned whole even if it
 	// is over the limits, so a large batch can never stall a consumer.
-	var data []byte
-	var err error
+	data, aborted, lso, err := readPartition(sh, shard.Offset(rp.FetchOffset), limit, first, committed)
 	if committed {
-		var aborted []shard.AbortedTxn
-		var lso shard.Offset
-		data, aborted, lso, err = sh.ReadCommitted(shard.Offset(rp.FetchOffset), max(limit, 0), first)
 		p.LastStableOffset = int64(lso)
 		p.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-		for _, a := range aborted {
-			p.AbortedTransactions = append(p.AbortedTransactions, kmsg.FetchResponseTopicPartitionAbortedTransaction{
-				ProducerID: a.ProducerID, FirstOffset: int64(a.First)})
-		}
-	} else {
-		data, err = sh.Read(shard.Offset(rp.FetchOffset), max(limit, 0), first)
+		addAborted(p, aborted)
 	}
 	if err != nil {
 		p.ErrorCode = errCode(err)
@@ -180,4 +175,97 @@ func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartiti
 		p.RecordBatches = data
 	}
 	return len(data)
+}
+
+// readPartition reads whole batches of sh from `from` within limit bytes (the
+// first batch whole if first): up to the last stable offset, with the aborted
+// transactions of the range, when committed; else up to the high watermark.
+func readPartition(sh *shard.Shard, from shard.Offset, limit int, first, committed bool) ([]byte, []shard.AbortedTxn, shard.Offset, error) {
+	if committed {
+		return sh.ReadCommitted(from, max(limit, 0), first)
+	}
+	data, err := sh.Read(from, max(limit, 0), first)
+	return data, nil, 0, err
+}
+
+// addAborted adds the aborted transactions p does not list yet.
+func addAborted(p *kmsg.FetchResponseTopicPartition, aborted []shard.AbortedTxn) {
+	for _, a := range aborted {
+		listed := slices.ContainsFunc(p.AbortedTransactions, func(t kmsg.FetchResponseTopicPartitionAbortedTransaction) bool {
+			return t.ProducerID == a.ProducerID && t.FirstOffset == int64(a.First)
+		})
+		if !listed {
+			p.AbortedTransactions = append(p.AbortedTransactions,
+				kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: int64(a.First)})
+		}
+	}
+}
+
+// fetchMore adds to resp, a long poll's answer so far holding total record
+// bytes, what became visible since it was read, and returns the new total.
+// Each partition is read on from the offset after its last batch, within
+// what its and the response's limits leave. A partition that is gone now
+// carries its error (and the poll ends); a read that fails keeps what the
+// partition answered so far, or carries the error if it had nothing.
+func (c *conn) fetchMore(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, total int) int {
+	budget := c.fetchBudget(req)
+	committed := req.IsolationLevel == isolationCommitted
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := c.fetchStream(req, rt)
+		fetched := 0
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			p := &resp.Topics[i].Partitions[j]
+			if p.ErrorCode != 0 {
+				continue
+			}
+			if code := fetchPartitionError(req, st, rp); code != 0 {
+				p.ErrorCode, p.RecordBatches = code, []byte{}
+				continue
+			}
+			sh := st.Shards[rp.Partition]
+			from, had := shard.Offset(rp.FetchOffset), len(p.RecordBatches) > 0
+			if had {
+				from = lastOffset(p.RecordBatches) + 1
+			}
+			limit := min(int(rp.PartitionMaxBytes)-len(p.RecordBatches), budget-total)
+			if limit <= 0 && total > 0 {
+				continue
+			}
+			data, aborted, lso, err := readPartition(sh, from, limit, total == 0, committed)
+			if err != nil {
+				if !had {
+					p.ErrorCode = errCode(err)
+				}
+				continue
+			}
+			logStart, hw, _ := sh.Offsets()
+			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = int64(hw), int64(sh.LastStableOffset()), int64(logStart)
+			if committed {
+				p.LastStableOffset = int64(lso)
+				addAborted(p, aborted)
+			}
+			p.RecordBatches = append(p.RecordBatches, data...)
+			fetched += len(data)
+			total += len(data)
+		}
+		if fetched > 0 {
+			c.s.opts.Metrics.FetchedBytes.WithLabelValues(st.Name).Add(float64(fetched))
+		}
+	}
+	return total
+}
+
+// lastOffset returns the last offset of the last batch in batches (whole
+// RecordBatch v2 bytes as read from a shard).
+func lastOffset(batches []byte) shard.Offset {
+	var last shard.Offset
+	for off := 0; off+shard.BatchHeaderLen <= len(batches); {
+		base := int64(binary.BigEndian.Uint64(batches[off:]))
+		length := int(binary.BigEndian.Uint32(batches[off+8:]))
+		last = shard.Offset(base + int64(int32(binary.BigEndian.Uint32(batches[off+23:]))))
+		off += 12 + length
+	}
+	return last
 }
