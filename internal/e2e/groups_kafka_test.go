@@ -479,3 +479,39 @@ func TestConsumerRebalanceTimeoutEnforced(t *testing.T) {
 		t.Fatalf("fenced member's heartbeat: %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(c))
 	}
 }
+
+// TestTxnOffsetMetadataMaxBytes: offsets committed in a transaction obey
+// --offset-metadata-max-bytes too, as Kafka's offset.metadata.max.bytes
+// applies to TxnOffsetCommit.
+func TestTxnOffsetMetadataMaxBytes(t *testing.T) {
+	p := braidtest.Start(t, "--offset-metadata-max-bytes", "100")
+	ctx := testCtx(t, 30*time.Second)
+	p.CreateStream(ctx, "tmeta", 2, nil)
+	c := dialRaw(t, p.KafkaAddr)
+	ini := kmsg.NewPtrInitProducerIDRequest()
+	ini.TransactionalID, ini.TransactionTimeoutMillis = ptr("tmeta-tx"), 60000
+	ir := c.request(ini, 4).(*kmsg.InitProducerIDResponse)
+	if ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(ir.ErrorCode))
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = "tmeta-tx", ir.ProducerID, ir.ProducerEpoch, "tmg"
+	if ar := c.request(add, 3).(*kmsg.AddOffsetsToTxnResponse); ar.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v", kerr.ErrorForCode(ar.ErrorCode))
+	}
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = "tmeta-tx", "tmg", ir.ProducerID, ir.ProducerEpoch
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = "tmeta"
+	for part, n := range []int{100, 101} {
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.Metadata = int32(part), 1, ptr(strings.Repeat("m", n))
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp := c.request(req, 3).(*kmsg.TxnOffsetCommitResponse)
+	if got := resp.Topics[0].Partitions; got[0].ErrorCode != 0 || got[1].ErrorCode != kerr.OffsetMetadataTooLarge.Code {
+		t.Fatalf("TxnOffsetCommit with 100 and 101 bytes of metadata: %v, %v; want none and OFFSET_METADATA_TOO_LARGE",
+			kerr.ErrorForCode(got[0].ErrorCode), kerr.ErrorForCode(got[1].ErrorCode))
+	}
+}

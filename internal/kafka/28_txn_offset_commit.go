@@ -40,6 +40,9 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, func() km
 			if code == 0 && (st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards)) {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}
+			if p.ErrorCode == 0 && rp.Metadata != nil && len(*rp.Metadata) > c.s.opts.OffsetMetadataMaxBytes {
+				p.ErrorCode = errCode(group.ErrOffsetMetadataTooLarge)
+			}
 			if p.ErrorCode == 0 {
 				cm := group.Commit{Offset: rp.Offset, LeaderEpoch: -1, TimeMillis: now}
 				if req.Version >= 2 {
