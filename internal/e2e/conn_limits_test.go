@@ -220,14 +220,7 @@ func TestIdleConnectionsClosed(t *testing.T) {
 
 	// A long poll of 3s outlives the idle time: the answer still comes.
 	c := dialRaw(t, p.KafkaAddr)
-	req := kmsg.NewPtrFetchRequest()
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 3000, 1, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = topic
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
+	req := fetchReq(topic, 3000, 1, 1<<20, 1<<20)
 	began := time.Now()
 	resp := c.request(req, 12).(*kmsg.FetchResponse)
 	if waited := time.Since(began); waited < 2500*time.Millisecond {
@@ -328,15 +321,7 @@ func TestFinishedAnswerNotHeldBehindLongPoll(t *testing.T) {
 	createStream(t, ctx, newAdmin(t, p), topic, 1, nil)
 	c := dialRaw(t, p.KafkaAddr)
 
-	fetch := kmsg.NewPtrFetchRequest()
-	fetch.SetVersion(12)
-	fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 5000, 1, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = topic
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	fetch.Topics = append(fetch.Topics, ft)
+	fetch := fetchReq(topic, 5000, 1, 1<<20, 1<<20)
 
 	// The commit's answer waits for an fsync, so the long poll is queued
 	// behind it by the time it is ready.
@@ -453,14 +438,7 @@ func TestLongPollReadsOnce(t *testing.T) {
 	const topic = "longpoll"
 	createStream(t, ctx, newAdmin(t, p), topic, 1, nil)
 	c := dialRaw(t, p.KafkaAddr)
-	req := kmsg.NewPtrFetchRequest()
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 4000, 50<<20, 50<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = topic
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 50 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
+	req := fetchReq(topic, 4000, 50<<20, 50<<20, 50<<20)
 
 	prod := newProducer(t, p, kgo.ProducerBatchCompression(kgo.NoCompression()))
 	var wg sync.WaitGroup
@@ -505,15 +483,7 @@ func TestClientNotReadingIsDropped(t *testing.T) {
 	waitMetric(t, ctx, p, "braid_kafka_connections", func(v float64) bool { return v == 0 })
 
 	c := dialRaw(t, p.KafkaAddr)
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(12)
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 1, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = topic
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
+	req := fetchReq(topic, 0, 1, 1<<20, 1<<20)
 	var frames []byte
 	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("braid-e2e"))
 	for corr := range int32(40) { // 36 MB of answers: far more than socket buffers hold
@@ -539,14 +509,8 @@ func TestLongPollReadCommittedAcrossAbort(t *testing.T) {
 	produce(t, ctx, plain, &kgo.Record{Topic: topic, Value: []byte("before")})
 
 	c := dialRaw(t, p.KafkaAddr)
-	req := kmsg.NewPtrFetchRequest()
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.IsolationLevel = 3000, 50<<20, 50<<20, 1
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = topic
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 50 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
+	req := fetchReq(topic, 3000, 50<<20, 50<<20, 50<<20)
+	req.IsolationLevel = 1
 
 	tx := txnProducer(t, p, "longpoll-rc-tx", kgo.ProducerBatchCompression(kgo.NoCompression()))
 	var wg sync.WaitGroup
@@ -587,4 +551,19 @@ func TestLongPollReadCommittedAcrossAbort(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("read_committed long poll returned %q, want %q (aborted %v)", got, want, resp.Topics[0].Partitions[0].AbortedTransactions)
 	}
+}
+
+// fetchReq is a Fetch (version 12 when encoded by hand) of partition 0 of
+// topic from offset 0.
+func fetchReq(topic string, maxWait, minBytes, maxBytes, partitionMaxBytes int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(12)
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = maxWait, minBytes, maxBytes
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = partitionMaxBytes
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	return req
 }
