@@ -182,13 +182,7 @@ func (o *Offsets) write(ctx context.Context, c change) error {
 	if err != nil {
 		return err
 	}
-	if err := o.log.WaitDurable(ctx, end); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	o.drainLocked()
-	o.mu.Unlock()
-	return nil
+	return o.WaitDurable(ctx, end)
 }
 
 // Commit durably sets offsets for a group; it returns once they are durable
