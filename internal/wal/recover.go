@@ -251,9 +251,9 @@ func Inspect(opts Options, from Position, lost Replay) (*Damage, error) {
 		}
 		d.Segments = append(d.Segments, SegmentName(seg.start))
 		// Resynchronise at each unit marker after the damage.
-		off := max(bad.Pos-seg.start, 0) + 1
-		if bad.Pos < seg.start {
-			off = 0
+		var off Position
+		if bad.Pos >= seg.start {
+			off = bad.Pos - seg.start + 1
 		}
 		for off < Position(n) {
 			u, err := findUnit(seg, off)
