@@ -237,7 +237,7 @@ func TestCompactLastStableOffsetBounds(t *testing.T) {
 	}
 	st := e.Stream("c")
 	sh := st.Shards[0]
-	put := func(b []byte, inTxn func(int64, int16) error) {
+	put := func(b []byte, inTxn func(int32, int64, int16, bool) error) {
 		t.Helper()
 		if _, _, end, err := e.Produce(st, sh, b, inTxn); err != nil {
 			t.Fatal(err)
@@ -253,7 +253,7 @@ func TestCompactLastStableOffsetBounds(t *testing.T) {
 	binary.BigEndian.PutUint16(tb[51:], 0)                               // epoch
 	binary.BigEndian.PutUint32(tb[53:], 0)                               // sequence
 	binary.BigEndian.PutUint32(tb[17:], crc32.Checksum(tb[21:], crc32.MakeTable(crc32.Castagnoli)))
-	put(tb, func(int64, int16) error { return nil })
+	put(tb, func(int32, int64, int16, bool) error { return nil })
 	put(keyedBatch(t, now, kgo.NoCompression(), kv{"k", val("3")}), nil) // 2
 	put(keyedBatch(t, now, kgo.NoCompression(), kv{"z", val("4")}), nil) // 3: head
 	if lso := sh.LastStableOffset(); lso != 1 {

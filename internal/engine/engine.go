@@ -90,6 +90,9 @@ type Options struct {
 	OnFlush func(bytes int, took time.Duration)
 	// OnRetention observes every retention pass (for metrics).
 	OnRetention func(RetentionStats)
+	// OnReshard observes every split, merge or scale that changed a
+	// stream's layout (kind: "split", "merge", "scale", "autoscale").
+	OnReshard func(stream, kind string, took time.Duration)
 }
 
 func (o *Options) setDefaults() {
@@ -145,6 +148,10 @@ type Stream struct {
 	Retention       shard.RetentionPolicy
 	// Compact is set for cleanup.policy=compact (or compact,delete).
 	Compact *shard.CompactPolicy
+	// KeyRouting is set for braid.routing=key; routes are the open ranged
+	// shards by range start (see route.go).
+	KeyRouting bool
+	routes     []route
 }
 
 // Engine is an open data directory.
@@ -171,6 +178,13 @@ type Engine struct {
 	ckptNeed atomic.Int64
 
 	recovery RecoveryStats
+
+	// layoutCh is closed and replaced whenever a new layout is installed;
+	// appends that met a shard closed by a reshard wait on it.
+	layoutMu      sync.Mutex
+	layoutCh      chan struct{}
+	routedBatches atomic.Int64
+	reshards      atomic.Int64
 
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64 // reserved, unused producer ids
@@ -201,7 +215,7 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, lock: lock, stop: make(chan struct{}), offsets: group.NewOffsets()}
+	e := &Engine{opts: opts, lock: lock, stop: make(chan struct{}), offsets: group.NewOffsets(), layoutCh: make(chan struct{})}
 	e.txns = txn.New(txn.Options{
 		NewProducerID: e.NewProducerID, Shards: txnShards{e}, Offsets: e.offsets,
 		MaxTimeout: opts.TxnMaxTimeout, IDExpiration: opts.TxnIDExpiration, Logger: opts.Logger,
@@ -261,6 +275,9 @@ func Open(opts Options) (*Engine, error) {
 		case txn.KindTxn:
 			replayed++
 			return e.txns.Replay(body)
+		case shard.KindRouted:
+			replayed++
+			return replayRouted(byID, pos, body)
 		}
 		sh := shardForFrame(byID, body)
 		if sh == nil {
@@ -333,12 +350,38 @@ func shardForFrame(byID map[uint64]*Stream, body []byte) *shard.Shard {
 	if len(body) < shard.FramePrefixLen {
 		return nil
 	}
-	key := frameKey(body)
+	return shardByKey(byID, frameKey(body))
+}
+
+func shardByKey(byID map[uint64]*Stream, key shard.Key) *shard.Shard {
 	st := byID[key.Stream]
 	if st == nil || key.Shard < 0 || int(key.Shard) >= len(st.Shards) {
 		return nil
 	}
 	return st.Shards[key.Shard]
+}
+
+// replayRouted applies a routed frame: each part to its shard, the
+// sequence note to the shard the producer addressed. Parts of deleted
+// streams are skipped like any frame of theirs.
+func replayRouted(byID map[uint64]*Stream, pos wal.Position, body []byte) error {
+	f, err := shard.DecodeRouted(body)
+	if err != nil {
+		return err
+	}
+	for _, p := range f.Parts {
+		if sh := shardByKey(byID, p.Key); sh != nil {
+			if err := sh.ReplayRouted(p.Batch, pos+wal.HeaderLen+wal.Position(p.At)); err != nil {
+				return err
+			}
+		}
+	}
+	if f.HasNote {
+		if sh := shardByKey(byID, f.Origin); sh != nil {
+			sh.ReplayNote(f.Note)
+		}
+	}
+	return nil
 }
 
 // installStreams rebuilds the stream map from the catalog, keeping the shard
@@ -396,10 +439,13 @@ func (e *Engine) installStreams(log shard.Log) map[uint64]*Stream {
 				MinDirtyRatio:   ratio,
 			}
 		}
+		st.KeyRouting = cs.Configs.Get(catalog.RoutingConfig, defaults) == "key"
+		st.routes = buildRoutes(cs)
 		next[cs.Name] = st
 		byID[uint64(cs.ID)] = st
 	}
 	e.streams.Store(&next)
+	e.signalLayout()
 	return byID
 }
 
@@ -520,11 +566,14 @@ func (e *Engine) SetConfigs(name string, set map[string]*string, replace, valida
 }
 
 // Produce validates and appends the batches of one shard's produce request.
-// It returns the base offset of the first batch, the number of records and
-// the log position to wait for; nothing is appended if any batch is invalid.
+// It returns the base offset of the first batch (-1 when a batch was
+// routed elsewhere, see route.go), the number of records and the log
+// position to wait for; nothing is appended if any batch is invalid.
 // inTxn is nil for a produce without a transactional id; otherwise every
-// batch must be transactional and inTxn must accept its producer and epoch.
-func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func(pid int64, epoch int16) error) (first shard.Offset, n int, end wal.Position, err error) {
+// batch must be transactional and inTxn must accept its producer and epoch
+// for the shard addressed (add false) and for every shard records are
+// routed to (add true: the server adds it to the open transaction).
+func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func(shard int32, pid int64, epoch int16, add bool) error) (first shard.Offset, n int, end wal.Position, err error) {
 	if st.Internal {
 		return 0, 0, 0, fmt.Errorf("%w: %q is written by Braid only", catalog.ErrInternalStream, st.Name)
 	}
@@ -532,6 +581,7 @@ func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	id := sh.Key().Shard
 	headers := make([]shard.Header, len(batches))
 	for i, b := range batches {
 		if len(b) > st.MaxMessageBytes {
@@ -554,7 +604,7 @@ func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func
 		case inTxn != nil && !h.Transactional():
 			return 0, 0, 0, ErrNotTransactional
 		case inTxn != nil:
-			if err := inTxn(h.ProducerID, h.ProducerEpoch); err != nil {
+			if err := inTxn(id, h.ProducerID, h.ProducerEpoch, false); err != nil {
 				return 0, 0, 0, err
 			}
 		}
@@ -566,20 +616,39 @@ func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func
 	}
 	for i, b := range batches {
 		// Copy so the request buffer is not pinned by the cache.
-		res, err := sh.Append(append([]byte(nil), b...), headers[i], appendTime)
+		b = append([]byte(nil), b...)
+		var base shard.Offset
+		var at wal.Position
+		var dup bool
+		if st.Routed(id) {
+			base, at, dup, err = e.produceRouted(st.Name, id, b, headers[i], appendTime, inTxn)
+		} else {
+			var res shard.AppendResult
+			res, err = sh.Append(b, headers[i], appendTime)
+			if errors.Is(err, shard.ErrClosed) {
+				// Closed by a reshard since st was read.
+				base, at, dup, err = e.produceRouted(st.Name, id, b, headers[i], appendTime, inTxn)
+			} else {
+				base, at, dup = res.Base, res.End, res.Duplicate
+			}
+		}
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		if i == 0 {
-			first = res.Base
+		if i == 0 || base < 0 {
+			first = base
 		}
-		if res.Duplicate {
+		if dup {
 			n -= int(headers[i].NumRecords)
 		}
-		end = max(end, res.End)
+		end = max(end, at)
 	}
 	return first, n, end, nil
 }
+
+// RoutedBatches counts produced batches whose records the server routed to
+// shards other than the one addressed.
+func (e *Engine) RoutedBatches() int64 { return e.routedBatches.Load() }
 
 // producerIDBlock is how many producer ids one catalog write reserves.
 const producerIDBlock = 1000

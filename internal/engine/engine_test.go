@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -296,18 +295,23 @@ func TestRestartReplaysOnlyAfterCheckpoint(t *testing.T) {
 
 // TestClosedShardRefusesWrites: a closed shard (after a split or merge) takes
 // no more writes, with an error the Kafka door maps, and stays readable.
-func TestClosedShardRefusesWrites(t *testing.T) {
+func TestClosedShardTakesNoRecords(t *testing.T) {
 	e := openEngine(t, t.TempDir())
 	defer e.Close()
 	e.CreateStream("s", 1, nil, false)
 	produce(t, e, "s", 0, "kept")
-	sh := e.Stream("s").Shards[0]
-	sh.SetClosed(true)
-	st := e.Stream("s")
-	if _, _, _, err := e.Produce(st, sh, batch("refused"), nil); !errors.Is(err, shard.ErrClosed) {
-		t.Fatalf("produce to a closed shard: %v, want shard.ErrClosed", err)
+	if _, err := e.SplitShard(context.Background(), "s", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A produce addressed to the closed shard is taken, but its records
+	// go to a child (routed by key: each record's key is its value).
+	if base := produce(t, e, "s", 0, "after"); base != -1 {
+		t.Fatalf("produce to a closed shard answered base %d, want -1 (routed)", base)
 	}
 	if got := readAll(t, e, "s", 0); fmt.Sprint(got) != "[kept]" {
 		t.Fatalf("closed shard reads %v, want [kept]", got)
+	}
+	if got := fmt.Sprint(readAll(t, e, "s", 1), readAll(t, e, "s", 2)); got != "[after] []" && got != "[] [after]" {
+		t.Fatalf("children read %s, want the routed record in one of them", got)
 	}
 }

@@ -88,6 +88,25 @@ func Repair(fs vfs.FS, dir string, apply bool) (RepairReport, error) {
 	}
 	ranges := map[key]*LostRange{}
 	frames := map[string]int{}
+	lost := func(sk shard.Key, b []byte) {
+		h, err := shard.ParseHeader(b)
+		if err != nil {
+			return
+		}
+		k := key{sk.Stream, sk.Shard}
+		r := ranges[k]
+		if r == nil {
+			name := names[k.stream]
+			if name == "" {
+				name = fmt.Sprintf("(deleted stream %d)", k.stream)
+			}
+			r = &LostRange{Stream: name, Shard: k.shard, FromOffset: shard.Offset(h.BaseOffset)}
+			ranges[k] = r
+		}
+		r.FromOffset = min(r.FromOffset, shard.Offset(h.BaseOffset))
+		r.ToOffset = max(r.ToOffset, shard.Offset(h.BaseOffset)+shard.Offset(h.LastOffsetDelta))
+		r.Batches++
+	}
 	walOpts := wal.Options{Dir: filepath.Join(dir, "wal"), FS: fs}
 	d, err := wal.Inspect(walOpts, ck.replayFrom, func(pos wal.Position, kind wal.Kind, body []byte) error {
 		switch kind {
@@ -96,23 +115,14 @@ func Repair(fs vfs.FS, dir string, apply bool) (RepairReport, error) {
 			if len(body) < shard.FramePrefixLen+shard.BatchHeaderLen {
 				return nil
 			}
-			k := key{binary.LittleEndian.Uint64(body), int32(binary.LittleEndian.Uint32(body[8:]))}
-			h, err := shard.ParseHeader(body[shard.FramePrefixLen:])
-			if err != nil {
-				return nil
-			}
-			r := ranges[k]
-			if r == nil {
-				name := names[k.stream]
-				if name == "" {
-					name = fmt.Sprintf("(deleted stream %d)", k.stream)
+			lost(shard.Key{Stream: binary.LittleEndian.Uint64(body), Shard: int32(binary.LittleEndian.Uint32(body[8:]))}, body[shard.FramePrefixLen:])
+		case shard.KindRouted:
+			frames["routed record batches"]++
+			if f, err := shard.DecodeRouted(body); err == nil {
+				for _, p := range f.Parts {
+					lost(p.Key, p.Batch)
 				}
-				r = &LostRange{Stream: name, Shard: k.shard, FromOffset: shard.Offset(h.BaseOffset)}
-				ranges[k] = r
 			}
-			r.FromOffset = min(r.FromOffset, shard.Offset(h.BaseOffset))
-			r.ToOffset = max(r.ToOffset, shard.Offset(h.BaseOffset)+shard.Offset(h.LastOffsetDelta))
-			r.Batches++
 		case group.KindOffsets:
 			frames["group offset commits"]++
 		case group.KindGroup:

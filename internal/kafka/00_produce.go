@@ -41,7 +41,7 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 	if req.Version < minProduceVersion {
 		return refuseProduce(req, resp, kerr.UnsupportedVersion.Code)
 	}
-	appendAll := func(inTxn func(p txn.Partition, pid int64, epoch int16) error) {
+	appendAll := func(inTxn func(p txn.Partition, pid int64, epoch int16, add bool) error) {
 		for _, rt := range req.Topics {
 			t := kmsg.NewProduceResponseTopic()
 			t.Topic = rt.Topic
@@ -56,10 +56,12 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 					continue
 				}
 				sh := st.Shards[rp.Partition]
-				var check func(pid int64, epoch int16) error
+				var check func(shard int32, pid int64, epoch int16, add bool) error
 				if inTxn != nil {
-					tp := txn.Partition{Topic: rt.Topic, Partition: rp.Partition}
-					check = func(pid int64, epoch int16) error { return inTxn(tp, pid, epoch) }
+					topic := rt.Topic
+					check = func(shard int32, pid int64, epoch int16, add bool) error {
+						return inTxn(txn.Partition{Topic: topic, Partition: shard}, pid, epoch, add)
+					}
 				}
 				base, n, e, err := eng.Produce(st, sh, rp.Records, check)
 				if err != nil {

@@ -24,6 +24,7 @@ var unmappedSentinels = map[string]string{
 	"vfs.ErrCrashed":               "tests only: a MemFS after its simulated power loss",
 	"bench.ErrInterrupted":         "client side: braid bench stopped by the user",
 	"bench.ErrTxnNeedsIdempotence": "client side: braid bench flag validation",
+	"catalog.ErrInvalidReshard":    "split, merge and scale come through the admin HTTP API, which has no Kafka code",
 }
 
 // sentinel is a package-level `var ErrX = errors.New(...)` (or

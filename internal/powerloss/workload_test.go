@@ -400,8 +400,10 @@ func (r *run) opTxn() {
 		var base shard.Offset
 		var end wal.Position
 		var err error
-		r.e.Txns().Produce(p.id, implicit, func(inTxn func(txn.Partition, int64, int16) error) {
-			base, _, end, err = r.e.Produce(st, st.Shards[shardID], raw, func(pid int64, epoch int16) error { return inTxn(tp, pid, epoch) })
+		r.e.Txns().Produce(p.id, implicit, func(inTxn func(txn.Partition, int64, int16, bool) error) {
+			base, _, end, err = r.e.Produce(st, st.Shards[shardID], raw, func(sh int32, pid int64, epoch int16, add bool) error {
+				return inTxn(txn.Partition{Topic: tp.Topic, Partition: sh}, pid, epoch, add)
+			})
 		})
 		if err != nil {
 			r.unexpected("txn produce", err)

@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"bytes"
 	"crypto/md5"
 	"encoding/binary"
 	"errors"
@@ -572,6 +571,15 @@ var (
 	compressors     map[int8]kgo.Compressor
 )
 
+func initCompressors() {
+	compressors = map[int8]kgo.Compressor{}
+	for codec, c := range map[int8]kgo.CompressionCodec{
+		1: kgo.GzipCompression(), 2: kgo.SnappyCompression(), 3: kgo.Lz4Compression(), 4: kgo.ZstdCompression(),
+	} {
+		compressors[codec], _ = kgo.DefaultCompressor(c)
+	}
+}
+
 // rebuildBatch returns a copy of batch b holding only the records keep (raw
 // record bytes, in order), compressed again with b's codec. Base offset,
 // last offset delta, timestamps and producer fields stay as they were.
@@ -582,20 +590,10 @@ func rebuildBatch(b []byte, h Header, keep [][]byte) ([]byte, error) {
 	}
 	attrs := h.Attributes
 	if codec := h.Codec(); codec != 0 {
-		compressorsOnce.Do(func() {
-			compressors = map[int8]kgo.Compressor{}
-			for codec, c := range map[int8]kgo.CompressionCodec{
-				1: kgo.GzipCompression(), 2: kgo.SnappyCompression(), 3: kgo.Lz4Compression(), 4: kgo.ZstdCompression(),
-			} {
-				compressors[codec], _ = kgo.DefaultCompressor(c)
-			}
-		})
-		var buf bytes.Buffer
-		out, used := compressors[codec].Compress(&buf, raw)
-		if int8(used) != codec {
-			return nil, fmt.Errorf("recompress with codec %d gave codec %d", codec, used)
+		var err error
+		if raw, err = compress(codec, raw); err != nil {
+			return nil, err
 		}
-		raw = append([]byte(nil), out...)
 	}
 	nb := make([]byte, BatchHeaderLen, BatchHeaderLen+len(raw))
 	copy(nb, b[:BatchHeaderLen])

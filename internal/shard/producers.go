@@ -109,7 +109,9 @@ func (s *Shard) recordSequenceLocked(h Header, base Offset, end wal.Position) {
 	}
 	st.lastTS = max(st.lastTS, h.MaxTimestamp)
 	for _, b := range st.batches {
-		if b.base == base {
+		// A routed batch's note has no base (routedBase): it is known by
+		// its sequences.
+		if b.base == base && (base != routedBase || b.first == h.FirstSequence && b.last == lastSequence(h)) {
 			return
 		}
 	}
@@ -120,12 +122,16 @@ func (s *Shard) recordSequenceLocked(h Header, base Offset, end wal.Position) {
 }
 
 // cloneProducers copies the producer states, keeping only the windows of
-// batches below next.
-func cloneProducers(m map[int64]*producerState, next Offset) map[int64]*producerState {
+// batches below next, and the sequence notes of routed batches whose frame
+// is durable (end at most upTo).
+func cloneProducers(m map[int64]*producerState, next Offset, upTo wal.Position) map[int64]*producerState {
 	out := make(map[int64]*producerState, len(m))
 	for id, st := range m {
 		c := &producerState{epoch: st.epoch, lastTS: st.lastTS}
 		for _, b := range st.batches {
+			if b.base == routedBase && b.end > upTo {
+				continue
+			}
 			if b.base < next {
 				c.batches = append(c.batches, b)
 			}

@@ -238,7 +238,9 @@ func (s *Shard) DropCacheIfIdle(idle time.Duration) int64 {
 // Replay indexes a batch found in the shared log during recovery; the batch
 // is durable by definition. Batches already covered (from a checkpoint) are
 // skipped.
-func (s *Shard) Replay(b []byte, pos wal.Position) error {
+func (s *Shard) Replay(b []byte, pos wal.Position) error { return s.replay(b, pos, true) }
+
+func (s *Shard) replay(b []byte, pos wal.Position, seq bool) error {
 	h, err := ParseHeader(b)
 	if err != nil {
 		return err
@@ -261,7 +263,9 @@ func (s *Shard) Replay(b []byte, pos wal.Position) error {
 		s.endTxnLocked(h.ProducerID, commit, base, pos)
 		return nil
 	}
-	s.recordSequenceLocked(h, base, 0)
+	if seq {
+		s.recordSequenceLocked(h, base, 0)
+	}
 	s.beginTxnLocked(h, base, pos)
 	return nil
 }

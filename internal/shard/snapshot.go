@@ -46,7 +46,7 @@ func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
 	// Only the sequence windows of batches the snapshot holds: a batch
 	// that is not durable yet must not be answered as a duplicate after a
 	// crash took it back.
-	snap.producers = cloneProducers(s.producers, snap.Next)
+	snap.producers = cloneProducers(s.producers, snap.Next, upTo)
 	return snap
 }
 

@@ -547,23 +547,26 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 // With implicit (KIP-890 part 2, Produce v12+) a shard not yet in the
 // transaction is added, starting one if need be; the record of that is
 // appended to the log before the batch, so it is durable when the batch is.
-func (c *Coordinator) Produce(id string, implicit bool, fn func(inTxn func(p Partition, pid int64, epoch int16) error)) {
+// fn passes add for a shard the server routed records to (not one the
+// producer addressed): it is added as under implicit, but only to a
+// transaction the producer already has open (it addressed a shard in it).
+func (c *Coordinator) Produce(id string, implicit bool, fn func(inTxn func(p Partition, pid int64, epoch int16, add bool) error)) {
 	e := c.lock(id, false)
 	if e == nil {
-		fn(func(Partition, int64, int16) error {
+		fn(func(Partition, int64, int16, bool) error {
 			return fmt.Errorf("%w: unknown transactional id %s", ErrInvalidPIDMapping, id)
 		})
 		return
 	}
 	defer e.mu.Unlock()
-	fn(func(p Partition, pid int64, epoch int16) error {
+	fn(func(p Partition, pid int64, epoch int16, add bool) error {
 		if err := check(&e.rec, pid, epoch); err != nil {
 			return err
 		}
 		if e.rec.State == Ongoing && e.rec.hasPart(p) {
 			return nil
 		}
-		if !implicit {
+		if !implicit && !add {
 			return fmt.Errorf("%w: %s/%d was not added to the transaction of %s", ErrInvalidState, p.Topic, p.Partition, id)
 		}
 		rec := e.rec.clone()

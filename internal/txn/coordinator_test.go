@@ -90,8 +90,8 @@ func TestEndTxnVersion2Table(t *testing.T) {
 	}{
 		{"ongoing", func(c *Coordinator, m *markers, pid int64, epoch int16) int16 {
 			m.open[p] = true
-			c.Produce("id", true, func(inTxn func(Partition, int64, int16) error) {
-				if err := inTxn(p, pid, epoch); err != nil {
+			c.Produce("id", true, func(inTxn func(Partition, int64, int16, bool) error) {
+				if err := inTxn(p, pid, epoch, false); err != nil {
 					t.Fatal(err)
 				}
 			})
@@ -101,7 +101,7 @@ func TestEndTxnVersion2Table(t *testing.T) {
 		}},
 		{"complete commit", func(c *Coordinator, m *markers, pid int64, epoch int16) int16 {
 			m.open[p] = true
-			c.Produce("id", true, func(inTxn func(Partition, int64, int16) error) { inTxn(p, pid, epoch) })
+			c.Produce("id", true, func(inTxn func(Partition, int64, int16, bool) error) { inTxn(p, pid, epoch, false) })
 			res, err := c.EndTxn(ctx, "id", pid, epoch, true, true)
 			if err != nil {
 				t.Fatal(err)
@@ -172,14 +172,14 @@ func TestImplicitAddAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := Partition{Topic: "t", Partition: 3}
-	c.Produce("id", false, func(inTxn func(Partition, int64, int16) error) {
-		if err := inTxn(p, res.PID, res.Epoch); !errors.Is(err, ErrInvalidState) {
+	c.Produce("id", false, func(inTxn func(Partition, int64, int16, bool) error) {
+		if err := inTxn(p, res.PID, res.Epoch, false); !errors.Is(err, ErrInvalidState) {
 			t.Fatalf("produce v11 to a shard not added: %v, want ErrInvalidState", err)
 		}
 	})
 	m.open[p] = true
-	c.Produce("id", true, func(inTxn func(Partition, int64, int16) error) {
-		if err := inTxn(p, res.PID, res.Epoch); err != nil {
+	c.Produce("id", true, func(inTxn func(Partition, int64, int16, bool) error) {
+		if err := inTxn(p, res.PID, res.Epoch, false); err != nil {
 			t.Fatalf("produce v12: %v", err)
 		}
 	})

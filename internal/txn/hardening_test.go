@@ -59,8 +59,8 @@ func newShardCoordinator(t *testing.T) (*Coordinator, *shardMarkers, *testClock)
 // openTxn starts a transaction of id on p with a batch from pid/epoch.
 func openTxn(t *testing.T, c *Coordinator, m *shardMarkers, id string, p Partition, pid int64, epoch int16) {
 	t.Helper()
-	c.Produce(id, true, func(inTxn func(Partition, int64, int16) error) {
-		if err := inTxn(p, pid, epoch); err != nil {
+	c.Produce(id, true, func(inTxn func(Partition, int64, int16, bool) error) {
+		if err := inTxn(p, pid, epoch, false); err != nil {
 			t.Fatalf("produce from %d@%d: %v", pid, epoch, err)
 		}
 	})
@@ -288,8 +288,8 @@ func TestPreparedOverflow(t *testing.T) {
 	if err != nil || next.PID == res.PID || next.Epoch != 0 {
 		t.Fatalf("commit with a failing shard: %+v, %v; want a new producer id at epoch 0", next, err)
 	}
-	c.Produce("id", true, func(inTxn func(Partition, int64, int16) error) {
-		if err := inTxn(p, next.PID, 0); !errors.Is(err, ErrConcurrent) {
+	c.Produce("id", true, func(inTxn func(Partition, int64, int16, bool) error) {
+		if err := inTxn(p, next.PID, 0, false); !errors.Is(err, ErrConcurrent) {
 			t.Fatalf("produce under the new id while prepared: %v, want ErrConcurrent", err)
 		}
 	})
