@@ -139,6 +139,8 @@ func AppendRouted(origin *Shard, oh Header, parts []RoutedPart, logAppendTime in
 		s.pending = append(s.pending, mark{end: end, next: s.next})
 		s.beginTxnLocked(h, res.Bases[i], pos)
 		s.lastAppend.Store(now)
+		s.wroteRecords.Add(int64(h.NumRecords))
+		s.wroteBytes.Add(int64(len(p.Batch)))
 	}
 	origin.recordSequenceLocked(oh, routedBase, end)
 	res.End = end

@@ -117,6 +117,16 @@ type Shard struct {
 
 	hw         atomic.Int64
 	lastAppend atomic.Int64 // unix nanos
+	// wroteRecords and wroteBytes count what appends (not markers) took
+	// since the shard was loaded, for write rates and autoscale.
+	wroteRecords atomic.Int64
+	wroteBytes   atomic.Int64
+}
+
+// Written returns the records and bytes appended to the shard since the
+// process loaded it (producer batches, routed parts included; markers not).
+func (s *Shard) Written() (records, bytes int64) {
+	return s.wroteRecords.Load(), s.wroteBytes.Load()
 }
 
 // New returns an empty shard whose segment files live in dir on fs (nil:
@@ -195,6 +205,8 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 	s.recordSequenceLocked(h, base, end)
 	s.beginTxnLocked(h, base, pos)
 	s.lastAppend.Store(time.Now().UnixNano())
+	s.wroteRecords.Add(int64(h.NumRecords))
+	s.wroteBytes.Add(int64(len(b)))
 	return AppendResult{Base: base, End: end}, nil
 }
 
