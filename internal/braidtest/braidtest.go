@@ -9,8 +9,11 @@
 package braidtest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -262,4 +265,46 @@ func (p *Proc) CreateStream(ctx context.Context, name string, n int32, configs m
 	if err != nil {
 		p.t.Fatalf("braidtest: create stream %s: %v", name, err)
 	}
+}
+
+// PostJSON posts body (encoded as JSON) to the node's admin HTTP API at
+// path and decodes the answer into out (if not nil). It returns the HTTP
+// status; err is set only when no answer came.
+func (p *Proc) PostJSON(path string, body, out any) (int, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.Post("http://"+p.HTTPAddr+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return resp.StatusCode, err
+		}
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decode %s answer %q: %w", path, data, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// GetJSON gets path from the node's admin HTTP API into out.
+func (p *Proc) GetJSON(path string, out any) (int, error) {
+	resp, err := http.Get("http://" + p.HTTPAddr + path)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return resp.StatusCode, fmt.Errorf("decode %s answer %q: %w", path, data, err)
+	}
+	return resp.StatusCode, nil
 }

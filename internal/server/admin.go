@@ -5,15 +5,18 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/engine"
 )
 
 // StreamState is the answer of GET /v1/streams/{name}: what the node knows
 // of a stream's shards beyond what the Kafka protocol can carry.
 type StreamState struct {
-	Name      string       `json:"name"`
-	Compacted bool         `json:"compacted"`
-	Shards    []ShardState `json:"shards"`
+	Name      string `json:"name"`
+	Compacted bool   `json:"compacted"`
+	// Routing is braid.routing: "key" or "partition".
+	Routing string       `json:"routing"`
+	Shards  []ShardState `json:"shards"`
 }
 
 // ShardState is one shard in StreamState.
@@ -27,6 +30,14 @@ type ShardState struct {
 	CleanableEnd  int64   `json:"cleanable_end"`
 	CleanedTo     int64   `json:"cleaned_to"`
 	LastCleaned   string  `json:"last_cleaned,omitempty"` // RFC 3339; empty if never since start-up
+	// Lineage (docs/design/resharding.md): the hash-key range the shard
+	// owns (absent for a shard added as a Kafka partition), open or
+	// closed, the end offset recorded when it closed, parents, children.
+	Range     *catalog.HashRange `json:"range,omitempty"`
+	State     catalog.ShardState `json:"state"`
+	EndOffset *int64             `json:"end_offset,omitempty"`
+	Parents   []catalog.ShardID  `json:"parents"`
+	Children  []catalog.ShardID  `json:"children"`
 }
 
 func serveStreamState(w http.ResponseWriter, r *http.Request, eng *engine.Engine) {
@@ -40,13 +51,28 @@ func serveStreamState(w http.ResponseWriter, r *http.Request, eng *engine.Engine
 		http.Error(w, "unknown stream "+name, http.StatusNotFound)
 		return
 	}
-	out := StreamState{Name: name, Compacted: st.Compact != nil, Shards: []ShardState{}}
+	out := StreamState{Name: name, Compacted: st.Compact != nil, Shards: []ShardState{}, Routing: "partition"}
+	if st.KeyRouting {
+		out.Routing = "key"
+	}
 	now := time.Now()
 	for _, sh := range st.Shards {
 		start, hw, _ := sh.Offsets()
 		_, size, _ := sh.Stats()
+		cs := st.Stream.Shards[sh.Key().Shard]
 		s := ShardState{Shard: sh.Key().Shard, LogStart: int64(start), HighWatermark: int64(hw),
-			LastStable: int64(sh.LastStableOffset()), SizeBytes: size}
+			LastStable: int64(sh.LastStableOffset()), SizeBytes: size,
+			Range: cs.Range, State: cs.State, Parents: cs.Parents, Children: cs.Children}
+		if cs.State == catalog.ShardClosed {
+			end := cs.EndOffset
+			s.EndOffset = &end
+		}
+		if s.Parents == nil {
+			s.Parents = []catalog.ShardID{}
+		}
+		if s.Children == nil {
+			s.Children = []catalog.ShardID{}
+		}
 		if st.Compact != nil {
 			c := sh.CleanState(*st.Compact, now)
 			s.DirtyRatio, s.CleanableEnd, s.CleanedTo = c.DirtyRatio(), int64(c.CleanEnd), int64(c.CleanedTo)
