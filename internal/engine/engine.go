@@ -93,6 +93,11 @@ type Options struct {
 	// OnReshard observes every split, merge or scale that changed a
 	// stream's layout (kind: "split", "merge", "scale", "autoscale").
 	OnReshard func(stream, kind string, took time.Duration)
+	// AutoscaleEvery is how often the autoscaler samples shard write
+	// rates and decides (default 1 s); OnAutoscale observes every split
+	// or merge it made (op: "split" or "merge").
+	AutoscaleEvery time.Duration
+	OnAutoscale    func(stream, op string)
 }
 
 func (o *Options) setDefaults() {
@@ -131,6 +136,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RetentionGrace <= 0 {
 		o.RetentionGrace = time.Minute
+	}
+	if o.AutoscaleEvery <= 0 {
+		o.AutoscaleEvery = time.Second
 	}
 	if o.ProducerIDExpiration <= 0 {
 		o.ProducerIDExpiration = 24 * time.Hour
@@ -185,6 +193,8 @@ type Engine struct {
 	layoutCh      chan struct{}
 	routedBatches atomic.Int64
 	reshards      atomic.Int64
+	// autoscaleSplits and autoscaleMerges count the changes autoscale made.
+	autoscaleSplits, autoscaleMerges atomic.Int64
 
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64 // reserved, unused producer ids
@@ -325,11 +335,12 @@ func Open(opts Options) (*Engine, error) {
 	opts.Logger.Info("engine: recovered", "dir", opts.Dir, "streams", len(*e.streams.Load()),
 		"checkpoint_at", ck.replayFrom, "frames_replayed", replayed, "frames_skipped", skipped,
 		"wal_end", w.Durable(), "took", time.Since(began))
-	e.wg.Add(4)
+	e.wg.Add(5)
 	go e.background()
 	go e.mover()
 	go e.retention()
 	go e.cleaner()
+	go e.autoscaler()
 	ok = true
 	return e, nil
 }
@@ -500,7 +511,8 @@ func (e *Engine) StreamByTopicID(id [16]byte) *Stream {
 // Streams returns all streams.
 func (e *Engine) Streams() map[string]*Stream { return *e.streams.Load() }
 
-// CreateStream creates a stream with n shards.
+// CreateStream creates a stream with n shards. Autoscale configs at odds
+// with each other are refused (catalog.Configs.CheckAutoscale).
 func (e *Engine) CreateStream(name string, n int, configs catalog.Configs, validateOnly bool) (*catalog.Stream, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -512,6 +524,14 @@ func (e *Engine) CreateStream(name string, n int, configs catalog.Configs, valid
 		if err := e.offsets.DeleteTopic(ctx, name); err != nil {
 			return nil, fmt.Errorf("engine: create stream %q: remove the committed offsets a deleted stream of that name left: %w", name, err)
 		}
+	}
+	// Each config alone is checked first, so that a bad value is reported
+	// as such and not as a mismatch between autoscale configs.
+	if _, err := e.cat.CreateStream(name, n, configs, true); err != nil {
+		return nil, err
+	}
+	if err := configs.CheckAutoscale(e.Defaults()); err != nil {
+		return nil, err
 	}
 	s, err := e.cat.CreateStream(name, n, configs, validateOnly)
 	if err == nil && !validateOnly {
@@ -555,9 +575,20 @@ func (e *Engine) AddShards(name string, total int, validateOnly bool) error {
 }
 
 // SetConfigs changes a stream's configs (see catalog.Catalog.SetConfigs).
+// A change that leaves the stream's autoscale configs at odds with each
+// other (catalog.Configs.CheckAutoscale) is refused and changes nothing.
 func (e *Engine) SetConfigs(name string, set map[string]*string, replace, validateOnly bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if replace || catalog.TouchesAutoscale(set) {
+		after, err := e.cat.SetConfigs(name, set, replace, true)
+		if err != nil {
+			return err
+		}
+		if err := after.Configs.CheckAutoscale(e.Defaults()); err != nil {
+			return err
+		}
+	}
 	_, err := e.cat.SetConfigs(name, set, replace, validateOnly)
 	if err == nil && !validateOnly {
 		e.installStreams(e.wal)
