@@ -86,6 +86,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	began := time.Now()
 	eng, err := engine.Open(engine.Options{
 		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALSegmentBytes: cfg.WALSegmentBytes,
+		OnAutoscale:     autoscaleMetric(reg),
 		CheckpointEvery: cfg.CheckpointInterval, RetentionEvery: cfg.RetentionCheckInterval,
 		Defaults: cfg.StreamDefaults, Logger: logger,
 		ProducerIDExpiration: cfg.ProducerIDExpiration, TxnIDExpiration: cfg.TransactionalIDExpiration,
