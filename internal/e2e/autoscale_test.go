@@ -123,13 +123,14 @@ func TestAutoscaleSkewedLoad(t *testing.T) {
 	loaded := make(chan struct{})
 	go func() {
 		defer close(loaded)
-		// Load until the hot half has split to the maximum, and 4 s
-		// (two windows) longer, to see that it goes no further.
+		// Load until the hot half has split to the maximum, and 3 s
+		// longer (the new shards are judged), to see that it goes no
+		// further.
 		load(2 * time.Second)
 		for openNow() < maxShards && time.Since(began) < 20*time.Second {
 			load(500 * time.Millisecond)
 		}
-		load(4 * time.Second)
+		load(3 * time.Second)
 	}()
 	<-loaded
 	inflight.Wait()
@@ -140,8 +141,9 @@ func TestAutoscaleSkewedLoad(t *testing.T) {
 	stopped := time.Now()
 	waitOpen(minShards, 15*time.Second, "after the load stopped")
 	t.Logf("merged back to %d shards %v after the load stopped", minShards, time.Since(stopped))
-	// Stays there: nothing is written, and the minimum holds.
-	time.Sleep(3 * time.Second)
+	// Stays there: the merged shards are judged cold after a window, and
+	// the minimum holds.
+	time.Sleep(5 * time.Second)
 	stopWatch()
 	<-watched
 	if lo < minShards || hi > maxShards {
