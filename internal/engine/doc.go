@@ -14,11 +14,13 @@
 //
 // # Background work
 //
-// Four goroutines besides the WAL's flusher: background (checkpoints, WAL
+// Five goroutines besides the WAL's flusher: background (checkpoints, WAL
 // reclaim, transaction timeouts, idle caches), mover (closed WAL data into
-// shard segments), retention (cleanup.policy=delete, producer expiry) and
-// cleaner (cleanup.policy=compact, cleaner.go). The mover and the cleaner
-// each have their own I/O budget; none of them blocks produce or fetch.
+// shard segments), retention (cleanup.policy=delete, producer expiry),
+// cleaner (cleanup.policy=compact, cleaner.go) and autoscaler
+// (braid.autoscale.*, autoscale.go; it owns its sampling state and takes
+// Engine.mu only for a change it makes). The mover and the cleaner each
+// have their own I/O budget; none of them blocks produce or fetch.
 //
 // # Checkpoint format
 //
