@@ -181,6 +181,9 @@ func TestAutoscaleSkewedLoad(t *testing.T) {
 	if !strings.Contains(logs, "bytes_per_sec") {
 		t.Errorf("decision logs carry no rates")
 	}
+	if !strings.Contains(logs, `msg="autoscale: hot shard not split"`) || !strings.Contains(logs, `reason="at max"`) {
+		t.Errorf("no log says that a hot shard was left unsplit at the maximum")
+	}
 
 	// Every acknowledged record is in some shard, closed or open.
 	found := map[string]bool{}

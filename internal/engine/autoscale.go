@@ -224,11 +224,12 @@ type streamScaler struct {
 	// yet; futile is the count of a judged shard (see ShardLoad.Futile).
 	inherit map[catalog.ShardID]int
 	futile  map[catalog.ShardID]int
+	held    map[catalog.ShardID]string // hot shards left unsplit, and why
 }
 
 func newStreamScaler() *streamScaler {
 	return &streamScaler{series: map[catalog.ShardID][]sample{},
-		inherit: map[catalog.ShardID]int{}, futile: map[catalog.ShardID]int{}}
+		inherit: map[catalog.ShardID]int{}, futile: map[catalog.ShardID]int{}, held: map[catalog.ShardID]string{}}
 }
 
 // observe records the counters of the stream's open ranged shards at now
@@ -291,6 +292,11 @@ func (s *streamScaler) observe(now time.Time, p catalog.AutoscalePolicy, shards 
 			delete(s.inherit, id)
 		}
 	}
+	for id := range s.held {
+		if !seen[id] {
+			delete(s.held, id)
+		}
+	}
 	return loads
 }
 
@@ -327,14 +333,46 @@ func summarize(id catalog.ShardID, r catalog.HashRange, ser []sample, from time.
 
 // step observes the stream at now and returns what to change; the caller
 // reports each change made with changed.
-func (s *streamScaler) step(now time.Time, p catalog.AutoscalePolicy, open int, shards []OpenShard) ([]AutoscaleDecision, []ShardLoad) {
+//
+// holds lists the hot shards left unsplit (Op "hold", Reason "at max",
+// "one hot key" or "change budget spent"), each once per shard and reason,
+// so that the log says why without repeating it every second.
+func (s *streamScaler) step(now time.Time, p catalog.AutoscalePolicy, open int, shards []OpenShard) (decisions, holds []AutoscaleDecision) {
 	loads := s.observe(now, p, shards)
 	i := 0
 	for i < len(s.changes) && now.Sub(s.changes[i]) >= time.Minute {
 		i++
 	}
 	s.changes = s.changes[i:]
-	return decideAutoscale(p, open, loads, p.MaxChangesPerMinute-len(s.changes)), loads
+	budget := p.MaxChangesPerMinute - len(s.changes)
+	decisions = decideAutoscale(p, open, loads, budget)
+	split := map[catalog.ShardID]bool{}
+	after := open // open shards once the splits are made
+	for _, d := range decisions {
+		for _, id := range d.Shards {
+			split[id] = true
+		}
+		if d.Op == "split" {
+			after++
+		}
+	}
+	for _, l := range loads {
+		if !l.Judged || !isHot(p, l.Min) || split[l.ID] {
+			continue
+		}
+		reason := "change budget spent"
+		switch {
+		case l.Futile >= maxFutileSplits || width(l.Range).Sign() == 0:
+			reason = "one hot key"
+		case after >= p.MaxShards:
+			reason = "at max"
+		}
+		if s.held[l.ID] != reason {
+			s.held[l.ID] = reason
+			holds = append(holds, AutoscaleDecision{Op: "hold", Shards: []catalog.ShardID{l.ID}, Reason: reason, Rate: l.Mean})
+		}
+	}
+	return decisions, holds
 }
 
 // changed counts a change made at now against the per-minute bound.
@@ -398,7 +436,12 @@ func (e *Engine) autoscalePass(ctx context.Context, now time.Time, scalers map[u
 				shards = append(shards, OpenShard{ID: cs.ID, Range: *cs.Range, Parents: cs.Parents, Records: recs, Bytes: bytes})
 			}
 		}
-		decisions, _ := sc.step(now, p, open, shards)
+		decisions, holds := sc.step(now, p, open, shards)
+		for _, h := range holds {
+			e.opts.Logger.Info("autoscale: hot shard not split", "stream", st.Name, "shard", h.Shards[0], "reason", h.Reason,
+				"bytes_per_sec", int64(h.Rate.Bytes), "records_per_sec", int64(h.Rate.Records), "open", open,
+				"max_shards", p.MaxShards)
+		}
 		for _, d := range decisions {
 			if ctx.Err() != nil {
 				return

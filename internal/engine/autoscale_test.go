@@ -170,6 +170,7 @@ type simResult struct {
 	open           int
 	changes        []time.Time
 	log            []string
+	holds          []string // "shard reason", as step reported them
 }
 
 func sim(t *testing.T, p catalog.AutoscalePolicy, startShards int, keys []catalog.HashKey, d time.Duration, rate func(t time.Duration, key int) float64) simResult {
@@ -198,7 +199,10 @@ func sim(t *testing.T, p catalog.AutoscalePolicy, startShards int, keys []catalo
 		for _, sh := range shards {
 			open = append(open, OpenShard{ID: sh.id, Range: sh.r, Parents: sh.parents, Bytes: int64(sh.bytes), Records: int64(sh.records)})
 		}
-		ds, _ := sc.step(now, p, len(shards), open)
+		ds, holds := sc.step(now, p, len(shards), open)
+		for _, h := range holds {
+			res.holds = append(res.holds, fmt.Sprintf("%d %s", h.Shards[0], h.Reason))
+		}
 		for _, dc := range ds {
 			switch dc.Op {
 			case "split":
@@ -286,6 +290,9 @@ func TestAutoscaleSimulated(t *testing.T) {
 		if res.splits < p.MaxShards-2 || res.open != p.MinShards || res.merges != res.splits {
 			t.Fatalf("%d splits, %d merges, %d open at the end\n%s", res.splits, res.merges, res.open, joinLines(res.log))
 		}
+		if !slices.ContainsFunc(res.holds, func(h string) bool { return strings.HasSuffix(h, " at max") }) {
+			t.Fatalf("holds reported: %q, want some at max\n%s", res.holds, joinLines(res.log))
+		}
 	})
 	t.Run("a rate oscillating around the threshold changes nothing", func(t *testing.T) {
 		// Window 5 s: every window holds a second under the threshold.
@@ -331,6 +338,10 @@ func TestAutoscaleSimulated(t *testing.T) {
 		last := res.changes[len(res.changes)-1].Sub(time.Unix(1_000_000, 0))
 		if res.splits > maxFutileSplits+1 || last > 10*time.Minute {
 			t.Fatalf("%d splits, %d merges, last change at %v\n%s", res.splits, res.merges, last, joinLines(res.log))
+		}
+		// Said once, not at every tick the key stays hot.
+		if n := len(res.holds); n != 1 || !strings.HasSuffix(res.holds[0], " one hot key") {
+			t.Fatalf("holds reported: %q, want one for the hot key", res.holds)
 		}
 	})
 	t.Run("many hot shards: the per-minute bound holds", func(t *testing.T) {
