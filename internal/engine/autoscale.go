@@ -64,9 +64,9 @@ const maxFutileSplits = 3
 
 // AutoscaleDecision is one change the autoscaler makes.
 type AutoscaleDecision struct {
-	Op     string            // "split" or "merge"
+	Op     string            // "split" or "merge" ("hold": a hot shard left as it is, see step)
 	Shards []catalog.ShardID // the shard to split, or the two to merge
-	Reason string            // "hot", "cold", "below min", "above max"
+	Reason string            // "hot", "cold", "below min", "above max"; for a hold, why
 	Rate   Rate              // mean rate over the window: of the shard, or both summed
 }
 
