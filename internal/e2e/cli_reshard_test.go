@@ -343,3 +343,38 @@ func TestReshardMetrics(t *testing.T) {
 		t.Errorf("braid_reshard_seconds_sum = %v", s)
 	}
 }
+
+// TestCLIConsumeLineageTxn: a parent whose last offset is a transaction's
+// commit marker is still read to its end, so its children are read.
+func TestCLIConsumeLineageTxn(t *testing.T) {
+	t.Parallel()
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	if r := cliAdmin(t, ctx, p, "stream", "create", "lintx"); r.code != 0 {
+		t.Fatalf("create: %s", r)
+	}
+	tx, err := kgo.NewClient(kgo.SeedBrokers(p.KafkaAddr), kgo.TransactionalID("lintx-tx"), kgo.RetryTimeout(15*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, tx, &kgo.Record{Topic: "lintx", Key: []byte("k"), Value: []byte("1")}, &kgo.Record{Topic: "lintx", Key: []byte("k"), Value: []byte("2")})
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if r := cliAdmin(t, ctx, p, "stream", "split", "lintx", "--shard", "0"); r.code != 0 {
+		t.Fatalf("split: %s", r)
+	}
+	st := getStreamState(t, p, "lintx")
+	if end := st.Shards[0].EndOffset; end == nil || *end != 3 {
+		t.Fatalf("parent end offset %s, want 3 (two records and the commit marker)", cliOptInt(st.Shards[0].EndOffset))
+	}
+	produce(t, ctx, newClient(t, p), &kgo.Record{Topic: "lintx", Key: []byte("k"), Value: []byte("3")})
+	r := cliAdmin(t, ctx, p, "consume", "lintx", "--timeout", "1s")
+	if r.code != 0 || r.stdout != "1\n2\n3\n" {
+		t.Fatalf("want 1, 2, 3 in order; %s", r)
+	}
+}
