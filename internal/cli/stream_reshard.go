@@ -70,7 +70,9 @@ func (f *clientFlags) reshard(ctx context.Context, w io.Writer, verb, name strin
 		}
 	}
 	if len(r.Ops) == 0 {
-		b.WriteString("nothing to change\n")
+		fmt.Fprintf(&b, "stream %q: nothing to change, %d open shard%s (%s)\n", r.Stream, len(r.Open), plural(int64(len(r.Open))), joinIDs(r.Open))
+		_, err = io.WriteString(w, b.String())
+		return err
 	}
 	fmt.Fprintf(&b, "stream %q: %d open shard%s (%s), took %s\n", r.Stream, len(r.Open), plural(int64(len(r.Open))),
 		joinIDs(r.Open), time.Duration(r.TookMs*float64(time.Millisecond)).Round(10*time.Microsecond))

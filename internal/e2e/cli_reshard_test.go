@@ -35,6 +35,17 @@ func getStreamState(t testing.TB, p *braidtest.Proc, name string) streamState {
 	return st
 }
 
+// joinOpen lists a stream's open shards as the CLI does, "1, 2".
+func joinOpen(st streamState) string {
+	var ids []string
+	for _, s := range st.Shards {
+		if s.State == "open" {
+			ids = append(ids, strconv.Itoa(int(s.Shard)))
+		}
+	}
+	return strings.Join(ids, ", ")
+}
+
 func TestCLIReshard(t *testing.T) {
 	t.Parallel()
 	p := braidtest.Start(t)
@@ -138,6 +149,10 @@ func TestCLIReshard(t *testing.T) {
 	}
 	if open != 4 {
 		t.Fatalf("after scale to 4: %d open shards", open)
+	}
+	r = ok("stream", "scale", "rs", "--shards", "4")
+	if r.stdout != "stream \"rs\": nothing to change, 4 open shards ("+joinOpen(st)+")\n" {
+		t.Errorf("scale to the current count; %s", r)
 	}
 	ok("stream", "create", "rs-at")
 	cliDecodeJSON(t, ok("stream", "split", "rs-at", "--shard", "0", "--at", "1000", "--format", "json"), &rep)
