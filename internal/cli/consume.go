@@ -145,6 +145,7 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 	defer out.Flush()
 	enc := json.NewEncoder(out)
 	lastErr := map[int32]string{}
+	lastRefreshErr := ""
 
 	var printed int64
 	lastActivity, refreshed := time.Now(), time.Now()
@@ -215,8 +216,8 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 			if time.Since(refreshed) >= lineageRefresh {
 				refreshed = time.Now()
 				if err := gate.refresh(ctx, f, o.stream); err != nil && ctx.Err() == nil {
-					if msg := err.Error(); lastErr[-1] != msg {
-						lastErr[-1] = msg
+					if msg := err.Error(); lastRefreshErr != msg {
+						lastRefreshErr = msg
 						fmt.Fprintf(stderr, "warning: refresh the lineage of stream %q: %v\n", o.stream, err)
 					}
 				}
