@@ -80,6 +80,7 @@ Examples:
 				return err
 			}
 			cfg.Brokers = seeds
+			cfg.AdminAddr = f.adminAddr
 			if cfg.StreamConfigs, err = parseConfigs(streamConfigs); err != nil {
 				return err
 			}
@@ -131,6 +132,7 @@ Examples:
 		},
 	}
 	f.register(cmd, false)
+	f.addAdminFlag(cmd, false, "braid's admin HTTP address, for --reshard-every")
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.Stream, "stream", "braid-bench", "stream to benchmark; created if missing")
 	fl.IntVar(&cfg.Partitions, "partitions", 1, "shards to create the stream with (ignored if it exists)")
@@ -148,8 +150,7 @@ Examples:
 	fl.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", 0, "records a producer may buffer before Produce blocks (0 = a few batches per partition)")
 	fl.IntVar(&cfg.MaxInflight, "max-inflight", 0, "produce requests in flight per broker and producer, with --idempotent=false (0 = client default: 1)")
 	fl.BoolVar(&cfg.Idempotent, "idempotent", true, "use franz-go's default idempotent producer (needs --acks all; up to 5 requests in flight)")
-	fl.DurationVar(&cfg.ReshardEvery, "reshard-every", 0, "split or merge a shard this often while producing, through the admin HTTP API at --bench-admin-addr (0 = off; needs --consume=false)")
-	fl.StringVar(&cfg.AdminAddr, "bench-admin-addr", "127.0.0.1:9644", "the node's admin HTTP address, for --reshard-every")
+	fl.DurationVar(&cfg.ReshardEvery, "reshard-every", 0, "split or merge a shard this often while producing, through the admin HTTP API at --admin-addr (0 = off; needs --consume=false)")
 	fl.DurationVar(&cfg.TxnInterval, "txn-interval", 0, "produce in transactions, committing each once this long has passed since it began (0 = no transactions; needs --idempotent)")
 	fl.BoolVar(&cfg.Consume, "consume", true, "afterwards, consume everything produced and measure consume throughput")
 	fl.BoolVar(&cfg.E2ELatency, "e2e-latency", false, "consume while producing and measure end-to-end latency")
