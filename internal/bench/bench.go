@@ -57,6 +57,12 @@ type Config struct {
 	FetchMaxBytes          int32
 	FetchMaxPartitionBytes int32
 
+	// ReshardEvery, when positive, runs a reshard storm while producing:
+	// a split or merge this often through the admin HTTP API at
+	// AdminAddr (see reshard.go). Needs Consume and E2ELatency off.
+	ReshardEvery time.Duration
+	AdminAddr    string
+
 	Keep     bool      // keep a stream the run created
 	Progress io.Writer // once-a-second progress lines; nil = quiet
 }
@@ -71,6 +77,7 @@ type Result struct {
 	Produce       *Phase          `json:"produce,omitempty"`
 	Consume       *Phase          `json:"consume,omitempty"`
 	E2ELatency    *LatencySummary `json:"e2e_latency,omitempty"`
+	Reshard       *ReshardSummary `json:"reshard,omitempty"`
 	Interrupted   bool            `json:"interrupted,omitempty"`
 }
 
@@ -195,7 +202,17 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 	}
 
+	var stormDone chan *ReshardSummary
+	stormCtx, stopStorm := context.WithCancel(ctx)
+	if cfg.ReshardEvery > 0 {
+		stormDone = make(chan *ReshardSummary, 1)
+		go func() { stormDone <- storm(stormCtx, cfg, parts) }()
+	}
 	res.Produce = prods.run(ctx, cfg)
+	stopStorm()
+	if stormDone != nil {
+		res.Reshard = <-stormDone
+	}
 	interrupted := ctx.Err() != nil
 
 	var to map[int32]int64
@@ -251,6 +268,10 @@ func (cfg *Config) normalize() error {
 		return fmt.Errorf("end-to-end latency needs records of at least %d bytes to carry the send time", stampLen)
 	case int64(cfg.RecordSize) > int64(cfg.BatchMaxBytes):
 		return fmt.Errorf("record size %d exceeds batch max bytes %d", cfg.RecordSize, cfg.BatchMaxBytes)
+	case cfg.ReshardEvery > 0 && (cfg.Consume || cfg.E2ELatency):
+		return errors.New("a reshard storm measures produce only: turn the consume phase and end-to-end latency off")
+	case cfg.ReshardEvery > 0 && cfg.AdminAddr == "":
+		return errors.New("a reshard storm needs the node's admin HTTP address")
 	case cfg.TxnInterval < 0:
 		return fmt.Errorf("transaction interval must not be negative, got %s", cfg.TxnInterval)
 	}

@@ -54,6 +54,12 @@ whose commit fails count as errors. Produce latency is still Produce call
 to acknowledgement; consumers read committed, so --e2e-latency includes
 the wait for the commit.
 
+Resharding (--reshard-every): while the producers run, a split or merge
+is made this often through the node's admin HTTP API, keeping the open
+shard count near --partitions; the reshard row gives the time from request
+to answer (the new layout is installed when the answer comes). Compare the
+produce latency with a run without it.
+
 Progress is printed to stderr once a second; the report goes to stdout.
 
 Examples:
@@ -63,7 +69,10 @@ Examples:
   braid bench --acks 1 --linger 0 --compression zstd --format json > result.json
   braid bench --txn-interval 100ms --partitions 4
   braid bench --keys 10000 --consume=false --stream-config cleanup.policy=compact
-  braid bench --brokers broker-1:9092 --stream perf --keep`,
+  braid bench --brokers broker-1:9092 --stream perf --keep
+  braid bench --partitions 16 --keys 100000 --stream-config braid.routing=key
+  braid bench --partitions 4 --keys 10000 --stream-config braid.routing=key \
+      --duration 30s --rate 20000 --consume=false --reshard-every 200ms`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			seeds, err := f.seeds()
@@ -71,6 +80,7 @@ Examples:
 				return err
 			}
 			cfg.Brokers = seeds
+			cfg.AdminAddr = f.adminAddr
 			if cfg.StreamConfigs, err = parseConfigs(streamConfigs); err != nil {
 				return err
 			}
@@ -122,6 +132,7 @@ Examples:
 		},
 	}
 	f.register(cmd, false)
+	f.addAdminFlag(cmd, false, "braid's admin HTTP address, for --reshard-every")
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.Stream, "stream", "braid-bench", "stream to benchmark; created if missing")
 	fl.IntVar(&cfg.Partitions, "partitions", 1, "shards to create the stream with (ignored if it exists)")
@@ -139,6 +150,7 @@ Examples:
 	fl.IntVar(&cfg.MaxBufferedRecords, "max-buffered-records", 0, "records a producer may buffer before Produce blocks (0 = a few batches per partition)")
 	fl.IntVar(&cfg.MaxInflight, "max-inflight", 0, "produce requests in flight per broker and producer, with --idempotent=false (0 = client default: 1)")
 	fl.BoolVar(&cfg.Idempotent, "idempotent", true, "use franz-go's default idempotent producer (needs --acks all; up to 5 requests in flight)")
+	fl.DurationVar(&cfg.ReshardEvery, "reshard-every", 0, "split or merge a shard this often while producing, through the admin HTTP API at --admin-addr (0 = off; needs --consume=false)")
 	fl.DurationVar(&cfg.TxnInterval, "txn-interval", 0, "produce in transactions, committing each once this long has passed since it began (0 = no transactions; needs --idempotent)")
 	fl.BoolVar(&cfg.Consume, "consume", true, "afterwards, consume everything produced and measure consume throughput")
 	fl.BoolVar(&cfg.E2ELatency, "e2e-latency", false, "consume while producing and measure end-to-end latency")
@@ -174,6 +186,9 @@ func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
 	if l := res.E2ELatency; l != nil {
 		rows = append(rows, append([]string{"e2e", itoa(l.Count), "-", "-", "-", "-"}, latencyCells(l)...))
 	}
+	if r := res.Reshard; r != nil {
+		rows = append(rows, append([]string{"reshard", itoa(int64(r.Ops)), itoa(int64(r.Errors)), "-", "-", "-"}, latencyCells(&r.Latency)...))
+	}
 	if err := writeTable(w, header, rows); err != nil {
 		return err
 	}
@@ -184,6 +199,13 @@ func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
 	if p := res.Produce; p != nil && res.Settings.Rate > 0 {
 		fmt.Fprintf(w, "\ntarget rate %.0f records/s, achieved %.0f; max schedule lag %s\n",
 			res.Settings.Rate, p.RecordsPerSec, fmtLatency(time.Duration(p.MaxLagMs*1e6)))
+	}
+	if r := res.Reshard; r != nil {
+		fmt.Fprintf(w, "\nreshard storm: %d splits and merges, %d failed; server-side p50 %s, p99 %s, max %s\n",
+			r.Ops, r.Errors, fmtLatency(r.ServerTook.P50), fmtLatency(r.ServerTook.P99), fmtLatency(r.ServerTook.Max))
+		if r.FirstError != "" {
+			fmt.Fprintf(w, "first reshard error: %s\n", r.FirstError)
+		}
 	}
 	if res.Interrupted {
 		fmt.Fprintln(w, "\ninterrupted: results are partial")

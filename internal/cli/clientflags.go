@@ -61,6 +61,9 @@ func (e *enumFlag) Set(s string) error {
 type clientFlags struct {
 	brokers []string
 	format  *enumFlag
+	// adminAddr is Braid's HTTP address (--admin-addr), for what the
+	// Kafka protocol cannot carry; commands that need it register it.
+	adminAddr string
 }
 
 // addBrokerFlag registers --brokers on cmd.

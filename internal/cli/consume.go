@@ -44,6 +44,16 @@ By default the command runs until --count records were printed or until
 Ctrl-C. With --timeout it also stops once no record arrived for that long,
 which is handy in scripts ("read everything there is, then exit").
 
+A stream that was split or merged (braid stream split, merge, scale) has
+closed shards whose children continue their keys. Without --partition the
+command follows this lineage, read from Braid's HTTP address (--admin-addr,
+$BRAID_ADMIN_ADDR): it reads a child only after reading all its parents to
+their end, so every key's records print in the order they were written,
+and it picks up reshards made while it runs. --from applies to the shards
+read at the start; a child reached later is read from its start. If nothing
+listens at --admin-addr (a broker other than braid) every shard is read at
+once, as a Kafka consumer would.
+
 In text format each record's value is printed on its own line; with
 --key-separator the key is printed first, followed by the separator. In json
 format each record is one JSON object per line with partition, offset,
@@ -63,6 +73,7 @@ Examples:
 		},
 	}
 	f.register(cmd, false)
+	f.addAdminFlag(cmd, false, "Braid's HTTP address (host:port), for shard lineage; empty reads every shard at once")
 	fl := cmd.Flags()
 	fl.StringVar(&o.from, "from", "earliest", "where to start in each shard: earliest, latest or an offset")
 	fl.Int32Var(&o.partition, "partition", -1, "consume only this shard (-1 = all shards)")
@@ -76,6 +87,7 @@ Examples:
 type startOffset struct {
 	offset kgo.Offset
 	exact  int64
+	latest bool
 }
 
 func parseFrom(s string) (startOffset, error) {
@@ -83,7 +95,7 @@ func parseFrom(s string) (startOffset, error) {
 	case "earliest", "start", "oldest":
 		return startOffset{offset: kgo.NewOffset().AtStart(), exact: -1}, nil
 	case "latest", "end", "newest":
-		return startOffset{offset: kgo.NewOffset().AtEnd(), exact: -1}, nil
+		return startOffset{offset: kgo.NewOffset().AtEnd(), exact: -1, latest: true}, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
@@ -104,7 +116,26 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 	if err != nil {
 		return err
 	}
-	cl, err := f.newClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.stream: assign}))
+	var gate *lineageGate
+	extra := []kgo.Opt{}
+	if o.partition < 0 {
+		gate, err = lineageFor(ctx, f, o.stream)
+		if err != nil {
+			fmt.Fprintf(stderr, "warning: cannot read the lineage of stream %q (%v); reading every shard at once, so records of a key may print out of order across a split or merge\n", o.stream, err)
+		}
+		if gate != nil {
+			assign, _ = gate.settle(true, from)
+			// Control records move a shard's position too: a closed
+			// shard that ends in a transaction marker must be seen to
+			// end before its children are read. Children are added
+			// with AddConsumePartitions, which waits for a metadata
+			// refresh and for the fetch in flight to the broker (a
+			// long poll): keep both waits short.
+			extra = append(extra, kgo.KeepControlRecords(), kgo.MetadataMinAge(100*time.Millisecond),
+				kgo.FetchMaxWait(250*time.Millisecond))
+		}
+	}
+	cl, err := f.newClient(append(extra, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.stream: assign}))...)
 	if err != nil {
 		return err
 	}
@@ -114,13 +145,23 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 	defer out.Flush()
 	enc := json.NewEncoder(out)
 	lastErr := map[int32]string{}
+	lastRefreshErr := ""
 
 	var printed int64
-	lastActivity := time.Now()
+	lastActivity, refreshed := time.Now(), time.Now()
 	for o.count == 0 || printed < o.count {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		var idleAt time.Time
 		if o.timeout > 0 {
-			pollCtx, cancel = context.WithDeadline(ctx, lastActivity.Add(o.timeout))
+			idleAt = lastActivity.Add(o.timeout)
+		}
+		wakeAt := idleAt
+		if gate != nil && (wakeAt.IsZero() || refreshed.Add(lineageRefresh).Before(wakeAt)) {
+			// Wake to look for reshards even while nothing arrives.
+			wakeAt = refreshed.Add(lineageRefresh)
+		}
+		if !wakeAt.IsZero() {
+			pollCtx, cancel = context.WithDeadline(ctx, wakeAt)
 		}
 		limit := 0
 		if o.count > 0 {
@@ -128,8 +169,8 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 			limit = int(min(o.count-printed, 1<<20))
 		}
 		fs := cl.PollRecords(pollCtx, limit)
-		pollDone := pollCtx.Err() != nil
 		cancel()
+		pollDone := !idleAt.IsZero() && !time.Now().Before(idleAt)
 
 		fs.EachError(func(_ string, p int32, err error) {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -148,6 +189,12 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 			if writeErr != nil {
 				return
 			}
+			if gate != nil {
+				gate.advance(r.Partition, r.Offset)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
 			n++
 			if f.json() {
 				writeErr = enc.Encode(jsonRecord(r))
@@ -164,6 +211,25 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 		}
 		if n > 0 {
 			lastActivity = time.Now()
+		}
+		if gate != nil {
+			if time.Since(refreshed) >= lineageRefresh {
+				refreshed = time.Now()
+				if err := gate.refresh(ctx, f, o.stream); err != nil && ctx.Err() == nil {
+					if msg := err.Error(); lastRefreshErr != msg {
+						lastRefreshErr = msg
+						fmt.Fprintf(stderr, "warning: refresh the lineage of stream %q: %v\n", o.stream, err)
+					}
+				}
+			}
+			add, drop := gate.settle(false, from)
+			if len(drop) > 0 {
+				cl.RemoveConsumePartitions(map[string][]int32{o.stream: drop})
+			}
+			if len(add) > 0 {
+				cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{o.stream: add})
+				lastActivity = time.Now() // --timeout counts from here: the children may hold records
+			}
 		}
 		switch {
 		case ctx.Err() != nil:

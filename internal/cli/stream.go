@@ -15,27 +15,35 @@ func newStreamCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "stream",
 		Aliases: []string{"streams", "topic"},
-		Short:   "Create, list, describe, alter and delete streams",
+		Short:   "Create, list, describe, alter, delete and reshard streams",
 		Long: `Manage streams. A stream is an ordered, durable log split into shards; Kafka
 clients see a stream as a topic and its shards as partitions.
 
-These commands speak the Kafka protocol, so they work against any
-Kafka-compatible broker, not only braid.
+Most of these commands speak the Kafka protocol, so they work against any
+Kafka-compatible broker, not only braid. split, merge and scale, and the
+lineage columns of describe, use Braid's admin HTTP API (--admin-addr).
 
 Examples:
   braid stream create orders --shards 6
   braid stream list
   braid stream describe orders --format json
   braid stream alter orders --config retention.ms=3600000
-  braid stream delete orders`,
+  braid stream delete orders
+  braid stream split orders --shard 2
+  braid stream merge orders --shards 6,7
+  braid stream scale orders --shards 8`,
 	}
 	f.register(cmd, true)
+	f.addAdminFlag(cmd, true, "Braid's HTTP address (host:port), for split, merge, scale and describe's lineage; empty skips it in describe")
 	cmd.AddCommand(
 		newStreamCreateCmd(f),
 		newStreamListCmd(f),
 		newStreamDescribeCmd(f),
 		newStreamAlterCmd(f),
 		newStreamDeleteCmd(f),
+		newStreamSplitCmd(f),
+		newStreamMergeCmd(f),
+		newStreamScaleCmd(f),
 	)
 	return cmd
 }

@@ -2,12 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +27,17 @@ type shardInfo struct {
 	DirtyRatio  *float64 `json:"dirty_ratio,omitempty"`
 	CleanedTo   *int64   `json:"cleaned_to,omitempty"`
 	LastCleaned *string  `json:"last_cleaned,omitempty"`
-	Error       string   `json:"error,omitempty"`
+	// Lineage, from the admin API (docs/design/resharding.md): the
+	// hash-key range (absent for a shard added as a Kafka partition),
+	// open or closed, the end offset of a closed shard, parents and
+	// children. Parents and children are null when the admin API could
+	// not be asked.
+	Range     *adminRange `json:"range,omitempty"`
+	State     string      `json:"state,omitempty"`
+	EndOffset *int64      `json:"end_offset,omitempty"`
+	Parents   []int32     `json:"parents"`
+	Children  []int32     `json:"children"`
+	Error     string      `json:"error,omitempty"`
 }
 
 type configInfo struct {
@@ -49,10 +55,12 @@ type streamDescription struct {
 	Configs     []configInfo `json:"configs"`
 	OffsetError string       `json:"offset_error,omitempty"`
 	ConfigError string       `json:"config_error,omitempty"`
+	// Routing is braid.routing (key or partition), from the admin API.
+	Routing    string `json:"routing,omitempty"`
+	AdminError string `json:"admin_error,omitempty"`
 }
 
 func newStreamDescribeCmd(f *clientFlags) *cobra.Command {
-	var adminAddr string
 	cmd := &cobra.Command{
 		Use:   "describe NAME",
 		Short: "Show a stream's shards, offsets and configuration",
@@ -66,6 +74,13 @@ gaps). For compacted streams (cleanup.policy=compact) it also shows each
 shard's dirty ratio (the share of its cleanable bytes not yet compacted),
 the offset compacted up to and the time of the last cleaning, read from
 Braid's HTTP address (--admin-addr, $BRAID_ADMIN_ADDR).
+
+From the same address it shows each shard's lineage: state (open, or closed
+by a split or merge), the end offset of a closed shard, its parents and
+children, and its hash-key range; then the lineage tree, roots (shards
+without parents) first and children indented under their parents. A merged
+child appears under both parents, marked "(also under N)". An empty
+--admin-addr skips all of this (for brokers other than braid).
 
 If the broker cannot report offsets or configs, the rest is still printed and
 the failure is shown instead.
@@ -81,7 +96,7 @@ Examples:
 				if err != nil {
 					return err
 				}
-				addCleanState(ctx, adminAddr, d)
+				addAdminState(ctx, f, d)
 				if f.json() {
 					return writeJSON(cmd.OutOrStdout(), d)
 				}
@@ -89,53 +104,39 @@ Examples:
 			})
 		},
 	}
-	def := defaultAdminAddr
-	if env := strings.TrimSpace(os.Getenv(envAdminAddr)); env != "" {
-		def = env
-	}
-	cmd.Flags().StringVar(&adminAddr, "admin-addr", def,
-		"Braid's HTTP address (host:port), for the compaction state; empty skips it; $"+envAdminAddr+" sets the default")
 	return cmd
 }
 
-const (
-	envAdminAddr     = "BRAID_ADMIN_ADDR"
-	defaultAdminAddr = "127.0.0.1:9644"
-)
-
-// addCleanState fills in the compaction state of a compacted stream from
-// GET /v1/streams/{name}; like sizes it is best effort.
-func addCleanState(ctx context.Context, addr string, d *streamDescription) {
-	if addr == "" {
+// addAdminState fills in what only Braid's admin API knows, from GET
+// /v1/streams/{name}: each shard's lineage (hash range, state, end offset,
+// parents, children) and, for a compacted stream, its compaction state.
+// Like sizes it is best effort: a failure is noted, the rest still shown.
+func addAdminState(ctx context.Context, f *clientFlags, d *streamDescription) {
+	if f.adminAddr == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/streams/"+url.PathEscape(d.Name), nil)
+	st, err := f.streamState(ctx, d.Name)
+	if isDialError(err) {
+		return // nothing listens there: a broker other than braid
+	}
 	if err != nil {
+		d.AdminError = err.Error()
 		return
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Compacted bool `json:"compacted"`
-		Shards    []struct {
-			Shard       int32   `json:"shard"`
-			DirtyRatio  float64 `json:"dirty_ratio"`
-			CleanedTo   int64   `json:"cleaned_to"`
-			LastCleaned string  `json:"last_cleaned"`
-		} `json:"shards"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil || !st.Compacted {
-		return
-	}
+	d.Routing = st.Routing
+	compacted := st.Compacted
 	for _, s := range st.Shards {
 		for i := range d.Shards {
-			if d.Shards[i].Shard == s.Shard {
-				d.Shards[i].DirtyRatio, d.Shards[i].CleanedTo, d.Shards[i].LastCleaned = &s.DirtyRatio, &s.CleanedTo, &s.LastCleaned
+			sh := &d.Shards[i]
+			if sh.Shard != s.Shard {
+				continue
+			}
+			sh.Range, sh.State, sh.EndOffset = s.Range, s.State, s.EndOffset
+			sh.Parents, sh.Children = nonNil(s.Parents), nonNil(s.Children)
+			if compacted {
+				sh.DirtyRatio, sh.CleanedTo, sh.LastCleaned = &s.DirtyRatio, &s.CleanedTo, &s.LastCleaned
 			}
 		}
 	}
@@ -258,10 +259,11 @@ func printDescription(w io.Writer, d *streamDescription) error {
 	}
 
 	header := []string{"SHARD", "LEADER", "EPOCH", "REPLICAS", "EARLIEST", "LATEST", "SIZE"}
-	showErr, showClean := false, false
+	showErr, showClean, showLineage := false, false, false
 	for _, s := range d.Shards {
 		showErr = showErr || s.Error != ""
 		showClean = showClean || s.DirtyRatio != nil
+		showLineage = showLineage || s.State != ""
 	}
 	if showClean {
 		header = append(header, "DIRTY", "CLEANED TO", "LAST CLEANED")
@@ -294,6 +296,15 @@ func printDescription(w io.Writer, d *streamDescription) error {
 	if d.OffsetError != "" {
 		fmt.Fprintf(w, "offsets unavailable: %s\n", d.OffsetError)
 	}
+	if d.AdminError != "" {
+		fmt.Fprintf(w, "lineage unavailable: %s\n", d.AdminError)
+	}
+	if showLineage {
+		fmt.Fprintln(w)
+		if err := printLineage(w, d); err != nil {
+			return err
+		}
+	}
 
 	fmt.Fprintln(w)
 	if d.ConfigError != "" {
@@ -312,6 +323,81 @@ func printDescription(w io.Writer, d *streamDescription) error {
 		rows = append(rows, []string{c.Name, v, c.Source})
 	}
 	return writeTable(w, []string{"CONFIG", "VALUE", "SOURCE"}, rows)
+}
+
+// printLineage prints every shard's lineage and then the lineage tree:
+// roots are shards without parents, children are indented under their
+// parents. A merged child has two parents; its subtree is printed under
+// the first and the line under each parent names the other.
+func printLineage(w io.Writer, d *streamDescription) error {
+	byID := map[int32]*shardInfo{}
+	for i := range d.Shards {
+		byID[d.Shards[i].Shard] = &d.Shards[i]
+	}
+	var rows [][]string
+	for _, s := range d.Shards {
+		r := "-"
+		if s.Range != nil {
+			r = s.Range.Start + " - " + s.Range.End
+		}
+		rows = append(rows, []string{itoa(s.Shard), orDash(s.State), optOffset(s.EndOffset),
+			orDash(joinInt32s(s.Parents)), orDash(joinInt32s(s.Children)), r})
+	}
+	if err := writeTable(w, []string{"SHARD", "STATE", "END", "PARENTS", "CHILDREN", "HASH RANGE"}, rows); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("\nLINEAGE\n")
+	expanded := map[int32]bool{}
+	var walk func(id, parent int32, depth int)
+	walk = func(id, parent int32, depth int) {
+		s := byID[id]
+		b.WriteString(strings.Repeat("  ", depth))
+		b.WriteString(itoa(id))
+		if s == nil {
+			b.WriteString(" (not in metadata)\n")
+			return
+		}
+		b.WriteString(" " + s.State)
+		if s.EndOffset != nil {
+			b.WriteString(", end " + itoa(*s.EndOffset))
+		}
+		var others []int32
+		for _, p := range s.Parents {
+			if p != parent {
+				others = append(others, p)
+			}
+		}
+		if len(others) > 0 {
+			b.WriteString(" (also under " + joinIDs(others) + ")")
+		}
+		if expanded[id] {
+			if len(s.Children) > 0 {
+				b.WriteString(" (children shown above)")
+			}
+			b.WriteByte('\n')
+			return
+		}
+		expanded[id] = true
+		b.WriteByte('\n')
+		for _, c := range s.Children {
+			walk(c, id, depth+1)
+		}
+	}
+	for _, s := range d.Shards {
+		if len(s.Parents) == 0 {
+			walk(s.Shard, -1, 0)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func optOffset(o *int64) string {

@@ -646,8 +646,6 @@ func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func
 		appendTime = time.Now().UnixMilli()
 	}
 	for i, b := range batches {
-		// Copy so the request buffer is not pinned by the cache.
-		b = append([]byte(nil), b...)
 		var base shard.Offset
 		var at wal.Position
 		var dup bool
@@ -655,7 +653,8 @@ func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func
 			base, at, dup, err = e.produceRouted(st.Name, id, b, headers[i], appendTime, inTxn)
 		} else {
 			var res shard.AppendResult
-			res, err = sh.Append(b, headers[i], appendTime)
+			// Copy so the request buffer is not pinned by the cache.
+			res, err = sh.Append(append([]byte(nil), b...), headers[i], appendTime)
 			if errors.Is(err, shard.ErrClosed) {
 				// Closed by a reshard since st was read.
 				base, at, dup, err = e.produceRouted(st.Name, id, b, headers[i], appendTime, inTxn)

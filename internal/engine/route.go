@@ -155,6 +155,12 @@ func (e *Engine) routeOnce(st *Stream, id int32, b []byte, h shard.Header, appen
 	if err != nil {
 		return 0, 0, false, err
 	}
+	if len(dests) == 1 {
+		// The whole batch goes to one shard: copy it, so the request
+		// buffer is not pinned by the cache (and a retry after ErrClosed
+		// routes the original, not a stamped copy).
+		b = append([]byte(nil), b...)
+	}
 	if len(dests) == 1 && dests[0] == id {
 		// Fast path: the whole batch belongs where it was addressed.
 		res, err := origin.Append(b, h, appendTime)

@@ -82,6 +82,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	cleanerRemoved := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_removed_bytes_total", Help: "Bytes of log removed by compaction."})
 	cleanerRecords := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_removed_records_total", Help: "Records removed by compaction."})
 	reg.MustRegister(flushBytes, flushSeconds, retainedShards, retainedBytes, cleanerRuns, cleanerRead, cleanerRemoved, cleanerRecords)
+	reshards := newReshardMetrics(reg)
 
 	began := time.Now()
 	eng, err := engine.Open(engine.Options{
@@ -107,11 +108,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 			retainedShards.Add(float64(s.ShardsTrimmed))
 			retainedBytes.Add(float64(s.SegmentsBytes))
 		},
+		OnReshard: reshards.observe,
 	})
 	if err != nil {
 		return err
 	}
 	registerEngineMetrics(reg, eng)
+	reg.MustRegister(newShardCollector(eng))
 
 	kopts := kafka.Options{
 		NodeID: cfg.NodeID, MaxRequestBytes: int32(cfg.MaxRequestBytes),

@@ -84,41 +84,46 @@ func AppendRouted(origin *Shard, oh Header, parts []RoutedPart, logAppendTime in
 			return RoutedResult{}, fmt.Errorf("%w: shard %s", ErrClosed, p.Shard.key)
 		}
 	}
-	size := routedNoteLen
-	for _, p := range parts {
-		size += FramePrefixLen + 4 + len(p.Batch)
-	}
 	le := binary.LittleEndian
-	body := make([]byte, 0, size)
-	body = appendPrefix(body, origin.key)
+	note := make([]byte, 0, routedNoteLen+len(parts)*(FramePrefixLen+4))
+	note = appendPrefix(note, origin.key)
 	var flags byte
 	if oh.ProducerID >= 0 {
 		flags = 1
 	}
-	body = append(body, flags)
-	body = le.AppendUint64(body, uint64(oh.ProducerID))
-	body = le.AppendUint16(body, uint16(oh.ProducerEpoch))
-	body = le.AppendUint32(body, uint32(oh.FirstSequence))
-	body = le.AppendUint32(body, uint32(oh.LastOffsetDelta))
-	body = le.AppendUint64(body, uint64(oh.MaxTimestamp))
-	body = le.AppendUint32(body, uint32(len(parts)))
+	note = append(note, flags)
+	note = le.AppendUint64(note, uint64(oh.ProducerID))
+	note = le.AppendUint16(note, uint16(oh.ProducerEpoch))
+	note = le.AppendUint32(note, uint32(oh.FirstSequence))
+	note = le.AppendUint32(note, uint32(oh.LastOffsetDelta))
+	note = le.AppendUint64(note, uint64(oh.MaxTimestamp))
+	note = le.AppendUint32(note, uint32(len(parts)))
+	// The frame body is the note, then per part a prefix and the batch,
+	// handed to the log as pieces: the log copies them once.
+	pieces := make([][]byte, 0, 1+2*len(parts))
+	pieces = append(pieces, note)
 	res := RoutedResult{Bases: make([]Offset, len(parts))}
 	at := make([]int, len(parts))
+	size := routedNoteLen
 	for i, p := range parts {
 		res.Bases[i] = p.Shard.next
 		// Two parts for one shard (never made by the engine) get
 		// consecutive offsets.
 		p.Shard.next += Offset(p.Header.LastOffsetDelta) + 1
 		stamp(p.Batch, int64(res.Bases[i]), logAppendTime)
-		body = appendPrefix(body, p.Shard.key)
-		body = le.AppendUint32(body, uint32(len(p.Batch)))
-		at[i] = len(body)
-		body = append(body, p.Batch...)
+		hdr := len(note)
+		note = appendPrefix(note, p.Shard.key)
+		note = le.AppendUint32(note, uint32(len(p.Batch)))
+		size += FramePrefixLen + 4
+		at[i] = size
+		size += len(p.Batch)
+		pieces = append(pieces, note[hdr:], p.Batch)
 	}
+	pieces[0] = note[:routedNoteLen]
 	for _, p := range parts { // undo the reservation; addLocked sets next
 		p.Shard.next -= Offset(p.Header.LastOffsetDelta) + 1
 	}
-	start, end, err := origin.log.Append(KindRouted, body)
+	start, end, err := origin.log.Append(KindRouted, pieces...)
 	if err != nil {
 		return RoutedResult{}, err
 	}
@@ -262,30 +267,39 @@ func (s *Shard) Closed() bool {
 // called with each record's key (nil for a null key) and returns a
 // destination index in [0, n). Records keep their order within each
 // destination; the new batches keep b's producer fields, attributes, codec
-// and base timestamp, with offset deltas renumbered. A destination that
-// gets every record is given b itself.
+// and base timestamp, with offset deltas renumbered. When every record goes
+// to one destination, that destination is given b itself.
 func RouteRecords(b []byte, h Header, n int, dest func(key []byte) int) ([][]byte, []Header, error) {
 	raw, err := decompressor.Decompress(b[BatchHeaderLen:], kgo.CompressionCodecType(h.Codec()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: decompress: %v", ErrCorruptBatch, err)
 	}
+	// Pass 1: where each record goes and how big each new batch is.
+	type rec struct {
+		attrs   byte
+		tsDelta int64
+		rest    []byte // key, value and headers, as sent
+		dest    int32
+	}
+	recs := make([]rec, 0, h.NumRecords)
 	type group struct {
-		body     []byte
+		size     int
 		count    int32
 		maxDelta int64
 		firstIdx int32
 	}
-	groups := make([]*group, n)
-	var used []int
+	groups := make([]group, n)
+	used := 0
+	first := -1
 	for i := int32(0); i < h.NumRecords; i++ {
 		size, k := binary.Varint(raw)
 		if k <= 0 || size < 3 || size > int64(len(raw)-k) {
 			return nil, nil, fmt.Errorf("%w: record %d has bad length", ErrCorruptBatch, i)
 		}
-		rec := raw[k : k+int(size)]
+		r := raw[k : k+int(size)]
 		raw = raw[k+int(size):]
-		attrs := rec[0]
-		r := rec[1:]
+		attrs := r[0]
+		r = r[1:]
 		tsDelta, k1 := binary.Varint(r)
 		if k1 <= 0 {
 			return nil, nil, fmt.Errorf("%w: record %d has a bad timestamp delta", ErrCorruptBatch, i)
@@ -296,7 +310,6 @@ func RouteRecords(b []byte, h Header, n int, dest func(key []byte) int) ([][]byt
 			return nil, nil, fmt.Errorf("%w: record %d has a bad offset delta", ErrCorruptBatch, i)
 		}
 		r = r[k2:]
-		rest := r
 		keyLen, k3 := binary.Varint(r)
 		if k3 <= 0 || keyLen < -1 || keyLen > int64(len(r)-k3) {
 			return nil, nil, fmt.Errorf("%w: record %d has a bad key length", ErrCorruptBatch, i)
@@ -306,40 +319,68 @@ func RouteRecords(b []byte, h Header, n int, dest func(key []byte) int) ([][]byt
 			key = r[k3 : k3+int(keyLen)]
 		}
 		d := dest(key)
-		g := groups[d]
-		if g == nil {
-			g = &group{firstIdx: i}
-			groups[d] = g
-			used = append(used, d)
+		g := &groups[d]
+		if g.count == 0 {
+			g.firstIdx = i
+			used++
+			if first < 0 {
+				first = d
+			}
 		}
-		var hdr [1 + 2*binary.MaxVarintLen64]byte
-		hdr[0] = attrs
-		m := 1 + binary.PutVarint(hdr[1:], tsDelta)
-		m += binary.PutVarint(hdr[m:], int64(g.count))
-		g.body = binary.AppendVarint(g.body, int64(m+len(rest)))
-		g.body = append(g.body, hdr[:m]...)
-		g.body = append(g.body, rest...)
+		body := 1 + varintLen(tsDelta) + varintLen(int64(g.count)) + len(r)
+		g.size += varintLen(int64(body)) + body
 		g.count++
 		g.maxDelta = max(g.maxDelta, tsDelta)
+		recs = append(recs, rec{attrs: attrs, tsDelta: tsDelta, rest: r, dest: int32(d)})
 	}
 	batches := make([][]byte, n)
 	headers := make([]Header, n)
-	if len(used) == 1 {
-		batches[used[0]], headers[used[0]] = b, h
+	if used <= 1 {
+		if first >= 0 {
+			batches[first], headers[first] = b, h
+		}
 		return batches, headers, nil
 	}
-	for _, d := range used {
+	// Pass 2: write the records into their new batches.
+	compressed := h.Codec() != 0
+	for d := range groups {
+		if groups[d].count == 0 {
+			continue
+		}
+		if compressed {
+			batches[d] = make([]byte, 0, groups[d].size)
+		} else {
+			batches[d] = make([]byte, BatchHeaderLen, BatchHeaderLen+groups[d].size)
+		}
+		groups[d].count = 0 // reused as the next offset delta
+	}
+	for _, r := range recs {
+		g := &groups[r.dest]
+		out := batches[r.dest]
+		body := 1 + varintLen(r.tsDelta) + varintLen(int64(g.count)) + len(r.rest)
+		out = binary.AppendVarint(out, int64(body))
+		out = append(out, r.attrs)
+		out = binary.AppendVarint(out, r.tsDelta)
+		out = binary.AppendVarint(out, int64(g.count))
+		out = append(out, r.rest...)
+		batches[r.dest] = out
+		g.count++
+	}
+	for d := range groups {
 		g := groups[d]
-		body := g.body
-		if codec := h.Codec(); codec != 0 {
-			body, err = compress(codec, body)
+		if g.count == 0 {
+			continue
+		}
+		nb := batches[d]
+		if compressed {
+			body, err := compress(h.Codec(), nb)
 			if err != nil {
 				return nil, nil, err
 			}
+			nb = make([]byte, BatchHeaderLen, BatchHeaderLen+len(body))
+			nb = append(nb, body...)
 		}
-		nb := make([]byte, BatchHeaderLen, BatchHeaderLen+len(body))
 		copy(nb, b[:BatchHeaderLen])
-		nb = append(nb, body...)
 		nh := h
 		nh.NumRecords, nh.LastOffsetDelta = g.count, g.count-1
 		nh.Length = int32(len(nb) - 12)
@@ -359,6 +400,16 @@ func RouteRecords(b []byte, h Header, n int, dest func(key []byte) int) ([][]byt
 		batches[d], headers[d] = nb, nh
 	}
 	return batches, headers, nil
+}
+
+func varintLen(v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	n := 1
+	for u >= 0x80 {
+		u >>= 7
+		n++
+	}
+	return n
 }
 
 func compress(codec int8, raw []byte) ([]byte, error) {
