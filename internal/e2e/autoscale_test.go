@@ -171,6 +171,9 @@ func TestAutoscaleSkewedLoad(t *testing.T) {
 	if got := m.must(t, "braid_autoscale_decisions_total", "stream", "as", "op", "merge"); int(got) != merges || merges < 1 {
 		t.Errorf("merge decisions counted %v, lineage shows %d (want at least 1)", got, merges)
 	}
+	if got := m.must(t, "braid_reshards_total", "stream", "as", "op", "autoscale"); int(got) != splits+merges {
+		t.Errorf("braid_reshards_total{op=autoscale} %v, want %d", got, splits+merges)
+	}
 	logs := p.Logs()
 	if n := strings.Count(logs, "autoscale: split"); n != splits {
 		t.Errorf("%d split decisions logged, %d made", n, splits)
