@@ -252,9 +252,30 @@ func (r *run) opReshard() bool {
 // rkCritical leaves writes to rk undurable (acks=0) and reshards at once:
 // the reshard's own fsyncs (the log up to the parents' last frames, then
 // the catalog) are where the crash falls.
+// Slow log fsyncs keep those writes undurable while the catalog's
+// fsyncs go ahead, so a catalog saved before the wait would be caught.
 func (r *run) rkCritical() {
+	r.slowSync.Store(true)
+	defer r.slowSync.Store(false)
+	m := r.rk
 	r.opRK(0)
-	r.opReshard()
+	b := m.batches[len(m.batches)-1]
+	to := m.vals[b.recs[0].val].shard
+	if len(m.lay) >= rkMaxShards || to < 0 || r.rng.IntN(3) == 0 {
+		r.opReshard()
+		return
+	}
+	// Close the shard the first record went to.
+	c, cancel := ctx()
+	defer cancel()
+	m.inDoubt = true
+	r.note("rk split %d", to)
+	res, err := r.e.SplitShard(c, rkStream, catalog.ShardID(to), nil)
+	if err != nil {
+		r.unexpected("rk split", err)
+		return
+	}
+	m.lay, m.inDoubt = cloneShards(res.Stream.Shards), false
 }
 
 // verifyRK checks rk after a recovery (see the comment at the top), then
