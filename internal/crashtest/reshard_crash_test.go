@@ -76,6 +76,7 @@ func TestSIGKILLDuringReshards(t *testing.T) {
 		}
 	}()
 
+	res := newResender(t, ctx, proc, stream)
 	rng := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
 	var reshards, refused atomic.Int64
 	caught, survived := 0, 0 // kills during a reshard; reshards the kill caught that survived it
@@ -88,6 +89,7 @@ func TestSIGKILLDuringReshards(t *testing.T) {
 		go func() {
 			done <- reshardLoop(proc, stream, lay, rand.New(rand.NewPCG(uint64(round), rng.Uint64())), posted, stop, &reshards, &refused)
 		}()
+		res.send(t, ctx, proc, led)
 		for range 1 + rng.IntN(6) {
 			<-posted
 		}
@@ -96,6 +98,7 @@ func TestSIGKILLDuringReshards(t *testing.T) {
 		close(stop)
 		out := <-done
 		proc.Restart()
+		res.resend(t, ctx, proc)
 		got := layoutOf(t, proc, stream)
 		if checkLayout(t, got, out.acked, out.inFlight) {
 			survived++
@@ -104,7 +107,7 @@ func TestSIGKILLDuringReshards(t *testing.T) {
 			caught++
 		}
 		if t.Failed() {
-			t.Fatalf("round %d: layout after restart is not valid", round)
+			t.Fatalf("round %d failed", round)
 		}
 		lay = got
 	}
