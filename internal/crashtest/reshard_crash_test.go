@@ -50,7 +50,7 @@ func TestSIGKILLDuringReshards(t *testing.T) {
 	proc.CreateStream(ctx, stream, 2, map[string]*string{"braid.routing": &routing})
 
 	lay := layoutOf(t, proc, stream)
-	led := &keyLedger{acked: map[string]bool{}}
+	led := &keyLedger{acked: map[string]bool{}, failed: map[string]int{}}
 	prodCtx, stopProducers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	const producers = 3
@@ -79,8 +79,12 @@ func TestSIGKILLDuringReshards(t *testing.T) {
 	res := newResender(t, ctx, proc, stream)
 	rng := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
 	var reshards, refused atomic.Int64
+	var perRound []int       // acknowledged records after each round
 	caught, survived := 0, 0 // kills during a reshard; reshards the kill caught that survived it
 	for round := range kills {
+		// The producers are writing before anything is resharded or
+		// killed: every round runs under load.
+		waitProgress(t, led, 50, round)
 		// Reshard in a loop; kill the node a random moment after one of
 		// the requests went out, so most kills land inside a reshard.
 		posted := make(chan struct{}, 1)
@@ -110,6 +114,9 @@ func TestSIGKILLDuringReshards(t *testing.T) {
 			t.Fatalf("round %d failed", round)
 		}
 		lay = got
+		led.mu.Lock()
+		perRound = append(perRound, len(led.acked))
+		led.mu.Unlock()
 	}
 	// Let the producers run against the final layout a moment, then
 	// settle every record: acknowledged or failed.
@@ -126,6 +133,7 @@ func TestSIGKILLDuringReshards(t *testing.T) {
 	verifyKeyed(t, ctx, proc, stream, layoutOf(t, proc, stream), led)
 	led.mu.Lock()
 	n := len(led.acked)
+	t.Logf("produce errors: %v; acknowledged after each round: %v", led.failed, perRound)
 	led.mu.Unlock()
 	if reshards.Load() < int64(kills) || n < 200 {
 		t.Fatalf("%d reshards acknowledged, %d records acknowledged: the load did not run", reshards.Load(), n)
@@ -134,11 +142,32 @@ func TestSIGKILLDuringReshards(t *testing.T) {
 		kills, caught, survived, reshards.Load(), refused.Load(), n, len(layoutOf(t, proc, stream).Shards))
 }
 
+// waitProgress waits until the kgo producers have had n more records
+// acknowledged.
+func waitProgress(t *testing.T, led *keyLedger, n, round int) {
+	t.Helper()
+	count := func() int {
+		led.mu.Lock()
+		defer led.mu.Unlock()
+		return led.kgo
+	}
+	from := count()
+	deadline := time.Now().Add(15 * time.Second)
+	for count() < from+n {
+		if time.Now().After(deadline) {
+			t.Fatalf("round %d: the producers had %d records acknowledged in 15 s, want %d", round, count()-from, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // keyLedger holds the values the producers were told are durable; a value
 // is "<key>#<sequence of the key>".
 type keyLedger struct {
-	mu    sync.Mutex
-	acked map[string]bool
+	mu     sync.Mutex
+	acked  map[string]bool
+	failed map[string]int // produce errors (other than the test's own stop) by text
+	kgo    int            // records the kgo producers had acknowledged
 }
 
 // produceKeyed writes keyed records to partition p%2 until ctx ends; each
@@ -153,10 +182,13 @@ func produceKeyed(ctx context.Context, cl *kgo.Client, stream string, p int, led
 		r := &kgo.Record{Topic: stream, Partition: int32(p % 2), Key: []byte(key),
 			Value: []byte(val + ";" + strings.Repeat("v", 40+(i*31)%400))}
 		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+			led.mu.Lock()
+			defer led.mu.Unlock()
 			if err == nil {
-				led.mu.Lock()
 				led.acked[val] = true
-				led.mu.Unlock()
+				led.kgo++
+			} else if ctx.Err() == nil {
+				led.failed[err.Error()]++
 			}
 		})
 	}
