@@ -13,10 +13,11 @@ import (
 	"github.com/braidstream/braid/internal/vfs"
 )
 
-// Two cases of routed writes the seeded model reaches too rarely to rely
-// on: the moments they need (a group commit falling between two appends of
-// one produce, a checkpoint while a routed frame's fsync is under way) are
-// set up here on purpose.
+// Cases of routed writes and reshards the seeded model reaches too rarely
+// to rely on: the moments they need (a group commit falling between two
+// appends of one produce, a checkpoint while a routed frame's fsync is
+// under way, a catalog save while the parent's last frame is not durable)
+// are set up here on purpose.
 
 // openRouted opens an engine on fs with a key-routed stream of n shards.
 func openRouted(t *testing.T, fs vfs.FS, n int) *engine.Engine {
@@ -147,5 +148,60 @@ func TestCheckpointDropsNoteOfUndurableRoutedFrame(t *testing.T) {
 	}
 	if err != nil || n != len(recs) {
 		t.Fatalf("resend of the batch the crash took back: %d records taken (%v), want %d: answered as a duplicate", n, err, len(recs))
+	}
+}
+
+// TestReshardWaitsForParentsBeforeCatalog: a split whose parent's last
+// write is not durable yet must not save the new catalog before it is. The
+// log's fsync is held while the split runs, then the plug is pulled: the
+// recovered layout is the old one, or the parent holds every record below
+// the end offset the new catalog recorded.
+func TestReshardWaitsForParentsBeforeCatalog(t *testing.T) {
+	mem := vfs.NewMemFS()
+	var hold atomic.Bool
+	held := make(chan struct{}, 1)
+	release := make(chan struct{})
+	fs := vfs.Inject(mem, func(op vfs.Op, path string) error {
+		if op == vfs.OpSync && hold.Load() && strings.HasPrefix(path, dataDir+"/wal/") {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		return nil
+	})
+	e := openRouted(t, fs, 1)
+	st := e.Stream(rkStream)
+	hold.Store(true)
+	if _, _, _, err := e.Produce(st, st.Shards[0], buildBatch(spread("w", 1), -1, 0, 0, false), nil); err != nil {
+		t.Fatal(err)
+	}
+	<-held
+	split := make(chan error, 1)
+	go func() {
+		_, err := e.SplitShard(context.Background(), rkStream, 0, nil)
+		split <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the split closes shard 0 and waits for the log
+	clone := mem.CrashClone()
+	close(release)
+	<-split
+	e.Close()
+
+	e = openRouted(t, clone, 0)
+	defer e.Close()
+	cs := e.Stream(rkStream).Stream
+	for _, sh := range cs.Shards {
+		if sh.State != catalog.ShardClosed {
+			continue
+		}
+		if _, hw, _ := e.Stream(rkStream).Shards[sh.ID].Offsets(); int64(hw) < sh.EndOffset {
+			t.Fatalf("shard %d closed at end offset %d holds only %d records after the crash: the catalog was saved before its last write was durable",
+				sh.ID, sh.EndOffset, hw)
+		}
+	}
+	if len(cs.Shards) != 1 {
+		t.Errorf("the split survived the crash though its parent's last write never became durable: %d shards", len(cs.Shards))
 	}
 }
