@@ -79,6 +79,9 @@ func (e *Engine) applyReshard(ctx context.Context, plan *catalog.Reshard, kind s
 		for _, sh := range closed {
 			sh.SetClosed(false)
 		}
+		// Writes that found a parent closed wait for a layout change:
+		// the old layout is back, and they may go on.
+		e.signalLayout()
 	}
 	for _, id := range plan.Closes {
 		sh := st.Shards[id]

@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/vfs"
 )
 
 func produceTo(t *testing.T, e *Engine, name string, id int, b []byte) shard.Offset {
@@ -231,4 +236,64 @@ func batchNullKeys(values ...string) []byte {
 	raw := rb.AppendTo(nil)
 	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return raw
+}
+
+// TestFailedReshardWakesWaitingWrites: a write that found its shard closed
+// by a reshard waits for the new layout; when the reshard fails instead
+// (here its catalog write) and the shard opens again, the write goes on at
+// once rather than waiting out layoutWait and failing.
+func TestFailedReshardWakesWaitingWrites(t *testing.T) {
+	var fail atomic.Bool
+	held := make(chan struct{}, 1)
+	release := make(chan struct{})
+	fs := vfs.Inject(vfs.NewMemFS(), func(op vfs.Op, path string) error {
+		if op == vfs.OpSync && fail.Load() && strings.Contains(path, "catalog") {
+			fail.Store(false)
+			held <- struct{}{}
+			<-release
+			return syscall.EIO
+		}
+		return nil
+	})
+	e, err := Open(Options{FS: fs, Dir: "/data", WALSegmentBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.CreateStream("s", 1, catalog.Configs{catalog.RoutingConfig: "key"}, false); err != nil {
+		t.Fatal(err)
+	}
+	produceTo(t, e, "s", 0, batch("a"))
+	fail.Store(true)
+	splitErr := make(chan error, 1)
+	go func() {
+		_, err := e.SplitShard(context.Background(), "s", 0, nil)
+		splitErr <- err
+	}()
+	<-held // shard 0 is closed; the catalog write hangs
+	wrote := make(chan error, 1)
+	go func() {
+		st := e.Stream("s")
+		_, _, end, err := e.Produce(st, st.Shards[0], batch("b"), nil)
+		if err == nil {
+			err = e.WaitDurable(context.Background(), end)
+		}
+		wrote <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the write finds shard 0 closed and waits
+	close(release)
+	if err := <-splitErr; err == nil {
+		t.Fatal("split succeeded with its catalog write failing")
+	}
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatalf("write to the shard the failed split reopened: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("write to the shard the failed split reopened still waits 3 s later")
+	}
+	if got := byShard(t, e, "s"); len(e.Stream("s").Shards) != 1 || !slices.Equal(got[0], []string{"a", "b"}) {
+		t.Fatalf("after the failed split: %d shards, %v", len(e.Stream("s").Shards), got)
+	}
 }

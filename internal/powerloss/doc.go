@@ -4,15 +4,17 @@
 // A test runs a seeded, mixed workload straight against internal/engine on a
 // vfs.MemFS (produce at acks=all, 1 and 0; idempotent and transactional
 // producers; group offset commits; DeleteRecords; retention; the mover; the
-// cleaner; streams created, deleted and recreated) and pulls the plug with
-// MemFS.CrashClone three times per seed, at one of three kinds of point:
-// after an operation (sometimes a write at acks=0/1 read straight back while
-// fsyncs are slow), while an operation runs in another goroutine, or from
-// inside the filesystem just before one of the first fsyncs of a critical
-// operation (a transaction end, a move, a cleaning or retention pass,
-// DeleteRecords, a stream created or deleted, a group commit). After each
-// crash it recovers on the clone and checks what came back against a model
-// of what was acknowledged, then goes on from what it read back:
+// cleaner; streams created, deleted and recreated; split, merge and scale of
+// a key-routed stream under routed writes, see reshard_test.go) and pulls
+// the plug with MemFS.CrashClone three times per seed, at one of three
+// kinds of point: after an operation (sometimes a write at acks=0/1 read
+// straight back while fsyncs are slow), while an operation runs in another
+// goroutine, or from inside the filesystem just before one of the first
+// fsyncs of a critical operation (a transaction end, a move, a cleaning or
+// retention pass, DeleteRecords, a stream created or deleted, a group
+// commit, a reshard). After each crash it recovers on the clone and checks
+// what came back against a model of what was acknowledged, then goes on
+// from what it read back:
 //
 //   - every record acknowledged at acks=all, and every record a reader saw,
 //     is at its offset with its bytes (unless below an acknowledged log

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/engine"
@@ -90,5 +91,57 @@ func TestMoveAfterFailedDirSync(t *testing.T) {
 		if rr.val != want[i] {
 			t.Fatalf("offset %d holds %q, want %q", i, short(rr.val), short(want[i]))
 		}
+	}
+}
+
+// TestDeleteRecordsRepeatedAfterFailure: a DeleteRecords whose log-start
+// frame cannot be made durable fails, though the log start already moved in
+// memory; asking again for the same offset must not then be acknowledged
+// as done: a crash takes the frame, and the log start, back. (Found by
+// TestFaultInjection seed 325 with ENOSPC on every write.)
+func TestDeleteRecordsRepeatedAfterFailure(t *testing.T) {
+	mem := vfs.NewMemFS()
+	var full atomic.Bool
+	fs := vfs.Inject(mem, func(op vfs.Op, path string) error {
+		if full.Load() && op == vfs.OpWrite && strings.HasPrefix(path, dataDir+"/wal/") {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	e, err := engine.Open(newRun(1, false).options(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { e.Close() }()
+	if _, err := e.CreateStream("d", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	st := e.Stream("d")
+	_, _, end, err := e.Produce(st, st.Shards[0], buildBatch([]rec{{val: "a"}, {val: "b"}, {val: "c"}}, -1, 0, 0, false), nil)
+	if err == nil {
+		err = e.WaitDurable(context.Background(), end)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.Store(true)
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.DeleteRecords(c, st.Shards[0], 2); err == nil {
+		t.Fatal("DeleteRecords acknowledged with the log full")
+	}
+	if _, err := e.DeleteRecords(c, st.Shards[0], 2); err == nil {
+		t.Error("DeleteRecords to the same offset again acknowledged with the log full; its frame was never durable")
+	}
+	if _, err := e.DeleteRecords(c, st.Shards[0], 1); err == nil {
+		t.Error("DeleteRecords below the undurable log start acknowledged with the log full")
+	}
+	e.Close()
+	e, err = engine.Open(newRun(1, false).options(mem.CrashClone()))
+	if err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	if start, _, _ := e.Stream("d").Shards[0].Offsets(); start != 0 {
+		t.Fatalf("log start %d after recovery; no DeleteRecords was durable", start)
 	}
 }

@@ -35,6 +35,7 @@ func (r *run) verify() {
 	r.verifyTxns(starts)
 	r.verifyOffsets()
 	r.retryIdempotent(got)
+	r.verifyRK()
 	if len(r.failed) > 0 {
 		return // the seed stops here
 	}

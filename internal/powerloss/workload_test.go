@@ -40,6 +40,7 @@ type run struct {
 	streams []*streamModel
 	txns    []*txnProducer
 	idem    map[string]*idemProducer
+	rk      *rkModel // the key-routed stream that is resharded
 	uid     int
 	commit  int64 // last group commit value handed out (values only grow)
 
@@ -147,6 +148,7 @@ func (r *run) setup() {
 		s.cur.id = cs.ID
 		s.resetKeys()
 	}
+	r.setupRK()
 	for i := range 3 {
 		r.txns = append(r.txns, &txnProducer{id: fmt.Sprintf("tx%d", i), pid: -1, seq: map[int]int32{}})
 	}
@@ -727,7 +729,11 @@ func short(v string) string {
 
 // step runs one random operation.
 func (r *run) step() {
-	switch k := r.rng.IntN(100); {
+	switch k := r.rng.IntN(110); {
+	case k >= 108:
+		r.opReshard()
+	case k >= 100:
+		r.opRK([]int{-1, -1, 1, 0}[r.rng.IntN(4)])
 	case k < 30:
 		r.opProduce()
 	case k < 42:
@@ -753,9 +759,11 @@ func (r *run) step() {
 
 // criticalStep runs an operation whose own writes a crash should cut
 // through: ending a transaction, a move, a cleaning or retention pass,
-// DeleteRecords, a stream created or deleted, a group commit.
+// DeleteRecords, a stream created or deleted, a group commit, a reshard.
 func (r *run) criticalStep() {
-	switch r.rng.IntN(8) {
+	switch r.rng.IntN(9) {
+	case 8:
+		r.rkCritical()
 	case 0, 1:
 		for _, i := range r.rng.Perm(len(r.txns)) {
 			p := r.txns[i]

@@ -388,7 +388,9 @@ func (s *Shard) DeleteRecords(to Offset) (Offset, wal.Position, error) {
 		return s.logStart, 0, fmt.Errorf("%w: %d not in [0, %d]", ErrOffsetOutOfRange, to, hw)
 	}
 	if to <= s.logStart {
-		return s.logStart, s.log.Durable(), nil
+		// Already there, but maybe by a frame not durable yet (a call
+		// that failed waiting for it): the answer waits for it too.
+		return s.logStart, s.dropAfter, nil
 	}
 	var body [FramePrefixLen + 8]byte
 	binary.LittleEndian.PutUint64(body[:8], s.key.Stream)
