@@ -121,6 +121,7 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 		queued: newBudget(opts.QueuedMaxRequestBytes),
 		conns:  map[*conn]struct{}{}, perIP: map[string]int{}, ctx: ctx, stop: stop}
 	s.groups.EnableConsumerProtocol(group.ConsumerOptions{Topics: s.consumerTopics})
+	s.groups.SetLineageGate(s.lineageGate, filterAssignment)
 	return s
 }
 
