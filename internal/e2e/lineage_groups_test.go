@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/braidstream/braid/internal/braidtest"
 )
@@ -196,6 +198,99 @@ func TestLineageGroupOrder(t *testing.T) {
 				t.Error(b)
 			}
 			t.Logf("%d records read in key order, %d read twice", o.fresh, o.dups)
+		})
+	}
+}
+
+// TestLineageChildHeldUntilCommit: a member that has read a split parent
+// to its end is not handed the children until the group has committed the
+// parent's end offset; a commit short of the end releases nothing, the
+// commit of the end does, and the member then reads the children.
+func TestLineageChildHeldUntilCommit(t *testing.T) {
+	for _, kind := range []struct {
+		name string
+		opts []kgo.Opt
+	}{groupKinds[0], groupKinds[2]} {
+		t.Run(kind.name, func(t *testing.T) {
+			p := braidtest.Start(t)
+			ctx := testCtx(t, 20*time.Second)
+			const stream = "held"
+			p.CreateStream(ctx, stream, 1, map[string]*string{"braid.routing": ptr("key")})
+			kp := newKeyedProducer(t, p, stream, 4)
+			kp.rounds(t, ctx, 10) // 40 records in shard 0
+			reshard(t, p, stream, "split", map[string]any{"shard": 0})
+			kp.rounds(t, ctx, 10) // 40 records in shards 1 and 2
+
+			var mu sync.Mutex
+			owned := map[int32]bool{}
+			opts := append([]kgo.Opt{kgo.SeedBrokers(p.KafkaAddr), kgo.ConsumerGroup("held-g"), kgo.ConsumeTopics(stream),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond),
+				kgo.MetadataMinAge(100 * time.Millisecond), kgo.MetadataMaxAge(300 * time.Millisecond),
+				kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(200 * time.Millisecond),
+				kgo.DisableAutoCommit(),
+				kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+					mu.Lock()
+					defer mu.Unlock()
+					for _, part := range m[stream] {
+						owned[part] = true
+					}
+				}),
+				kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+					mu.Lock()
+					defer mu.Unlock()
+					for _, part := range m[stream] {
+						delete(owned, part)
+					}
+				}),
+			}, kind.opts...)
+			cl, err := kgo.NewClient(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ownedNow := func() string {
+				mu.Lock()
+				defer mu.Unlock()
+				return fmt.Sprint(owned)
+			}
+
+			for _, r := range pollN(t, ctx, cl, 40) {
+				if r.Partition != 0 {
+					t.Fatalf("read %s from shard %d before the parent was committed", r.Value, r.Partition)
+				}
+			}
+			pollNothing(t, cl, 1500*time.Millisecond)
+			if got := ownedNow(); got != "map[0:true]" {
+				t.Fatalf("owns %s with the parent read but not committed, want only shard 0", got)
+			}
+
+			// A commit short of the parent's end holds the children back.
+			short := map[string]map[int32]kgo.EpochOffset{stream: {0: {Epoch: -1, Offset: 39}}}
+			var commitErr error
+			cl.CommitOffsetsSync(ctx, short, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+				if err == nil {
+					err = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+				}
+				commitErr = err
+			})
+			if commitErr != nil {
+				t.Fatalf("commit 39: %v", commitErr)
+			}
+			pollNothing(t, cl, 1500*time.Millisecond)
+			if got := ownedNow(); got != "map[0:true]" {
+				t.Fatalf("owns %s with the parent committed short of its end, want only shard 0", got)
+			}
+
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+				t.Fatalf("commit the parent's end: %v", err)
+			}
+			start := time.Now()
+			for _, r := range pollN(t, ctx, cl, 40) {
+				if r.Partition == 0 {
+					t.Fatalf("read %s from the parent again", r.Value)
+				}
+			}
+			t.Logf("children read %v after the commit of the parent's end; owns %s", time.Since(start).Round(time.Millisecond), ownedNow())
 		})
 	}
 }
