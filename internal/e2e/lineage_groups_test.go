@@ -206,11 +206,22 @@ func TestLineageGroupOrder(t *testing.T) {
 // to its end is not handed the children until the group has committed the
 // parent's end offset; a commit short of the end releases nothing, the
 // commit of the end does, and the member then reads the children.
+//
+// The restart variants kill and restart the node while the children are held back:
+// the group's held-back shards survive it, so the commit still releases
+// them.
 func TestLineageChildHeldUntilCommit(t *testing.T) {
-	for _, kind := range []struct {
-		name string
-		opts []kgo.Opt
-	}{groupKinds[0], groupKinds[2]} {
+	type variant struct {
+		name    string
+		opts    []kgo.Opt
+		restart bool
+	}
+	var variants []variant
+	for _, kind := range []int{0, 2} {
+		k := groupKinds[kind]
+		variants = append(variants, variant{k.name, k.opts, false}, variant{k.name + " after restart", k.opts, true})
+	}
+	for _, kind := range variants {
 		t.Run(kind.name, func(t *testing.T) {
 			p := braidtest.Start(t)
 			ctx := testCtx(t, 20*time.Second)
@@ -264,6 +275,10 @@ func TestLineageChildHeldUntilCommit(t *testing.T) {
 				t.Fatalf("owns %s with the parent read but not committed, want only shard 0", got)
 			}
 
+			if kind.restart {
+				p.Kill()
+				p.Restart()
+			}
 			// A commit short of the parent's end holds the children back.
 			short := map[string]map[int32]kgo.EpochOffset{stream: {0: {Epoch: -1, Offset: 39}}}
 			var commitErr error
