@@ -232,38 +232,7 @@ func TestLineageChildHeldUntilCommit(t *testing.T) {
 			reshard(t, p, stream, "split", map[string]any{"shard": 0})
 			kp.rounds(t, ctx, 10) // 40 records in shards 1 and 2
 
-			var mu sync.Mutex
-			owned := map[int32]bool{}
-			opts := append([]kgo.Opt{kgo.SeedBrokers(p.KafkaAddr), kgo.ConsumerGroup("held-g"), kgo.ConsumeTopics(stream),
-				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond),
-				kgo.MetadataMinAge(100 * time.Millisecond), kgo.MetadataMaxAge(300 * time.Millisecond),
-				kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(200 * time.Millisecond),
-				kgo.DisableAutoCommit(),
-				kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-					mu.Lock()
-					defer mu.Unlock()
-					for _, part := range m[stream] {
-						owned[part] = true
-					}
-				}),
-				kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-					mu.Lock()
-					defer mu.Unlock()
-					for _, part := range m[stream] {
-						delete(owned, part)
-					}
-				}),
-			}, kind.opts...)
-			cl, err := kgo.NewClient(opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			ownedNow := func() string {
-				mu.Lock()
-				defer mu.Unlock()
-				return fmt.Sprint(owned)
-			}
+			cl, ownedNow := startHeldMember(t, p, stream, kind.opts...)
 
 			for _, r := range pollN(t, ctx, cl, 40) {
 				if r.Partition != 0 {
@@ -306,6 +275,107 @@ func TestLineageChildHeldUntilCommit(t *testing.T) {
 				}
 			}
 			t.Logf("children read %v after the commit of the parent's end; owns %s", time.Since(start).Round(time.Millisecond), ownedNow())
+		})
+	}
+}
+
+// startHeldMember starts a group member that commits only when told and
+// reports the shards it owns.
+func startHeldMember(t *testing.T, p *braidtest.Proc, stream string, extra ...kgo.Opt) (*kgo.Client, func() string) {
+	t.Helper()
+	var mu sync.Mutex
+	owned := map[int32]bool{}
+	opts := append([]kgo.Opt{kgo.SeedBrokers(p.KafkaAddr), kgo.ConsumerGroup("held-g"), kgo.ConsumeTopics(stream),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.MetadataMinAge(100 * time.Millisecond), kgo.MetadataMaxAge(300 * time.Millisecond),
+		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(200 * time.Millisecond),
+		kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, part := range m[stream] {
+				owned[part] = true
+			}
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, part := range m[stream] {
+				delete(owned, part)
+			}
+		}),
+	}, extra...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprint(owned)
+	}
+}
+
+// TestLineageTransactionalParent: a parent whose log ends with a committed
+// transaction's marker and an aborted transaction is drained once the
+// group has read its last committed record: a read_committed client
+// commits the offset after that record, short of the high watermark, and
+// the markers and aborted records after it are nothing left to read.
+func TestLineageTransactionalParent(t *testing.T) {
+	for _, kind := range []struct {
+		name string
+		opts []kgo.Opt
+	}{groupKinds[0], groupKinds[2]} {
+		t.Run(kind.name, func(t *testing.T) {
+			p := braidtest.Start(t)
+			ctx := testCtx(t, 20*time.Second)
+			const stream = "txparent"
+			p.CreateStream(ctx, stream, 1, map[string]*string{"braid.routing": ptr("key")})
+			tx, err := kgo.NewClient(kgo.SeedBrokers(p.KafkaAddr), kgo.DefaultProduceTopic(stream),
+				kgo.TransactionalID("txparent"), kgo.RetryTimeout(15*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Close()
+			for _, commit := range []bool{true, false} {
+				if err := tx.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				for i := range 10 {
+					key := fmt.Sprintf("k%02d", i%4)
+					if err := tx.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: []byte(fmt.Sprintf("%s:%d:%v", key, i, commit))}).FirstErr(); err != nil {
+						t.Fatalf("transactional produce: %v", err)
+					}
+				}
+				if err := tx.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reshard(t, p, stream, "split", map[string]any{"shard": 0})
+			kp := newKeyedProducer(t, p, stream, 4)
+			kp.rounds(t, ctx, 5) // 20 records in shards 1 and 2
+
+			cl, ownedNow := startHeldMember(t, p, stream, append([]kgo.Opt{kgo.FetchIsolationLevel(kgo.ReadCommitted())}, kind.opts...)...)
+			for _, r := range pollN(t, ctx, cl, 10) {
+				if r.Partition != 0 || !strings.HasSuffix(string(r.Value), ":true") {
+					t.Fatalf("read %s from shard %d, want the committed transaction's records from shard 0", r.Value, r.Partition)
+				}
+			}
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := committed(t, ctx, cl, "held-g")[stream][0]; got != 10 {
+				t.Fatalf("committed %d on the parent, want 10 (after its last committed record)", got)
+			}
+			for _, r := range pollN(t, ctx, cl, 20) {
+				if r.Partition == 0 {
+					t.Fatalf("read %s from the parent again", r.Value)
+				}
+			}
+			if got := ownedNow(); got != "map[0:true 1:true 2:true]" {
+				t.Fatalf("owns %s, want the parent and both children", got)
+			}
 		})
 	}
 }

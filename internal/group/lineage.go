@@ -16,25 +16,34 @@ import "time"
 type ShardLineage struct {
 	Parents []int32 // shard ids in the same stream
 	Closed  bool
-	// LogStart, HighWatermark and LastStable are the shard's offsets; for a
-	// closed shard the high watermark is its end offset, final.
+	// LogStart, HighWatermark and LastStable are the shard's offsets.
 	LogStart, HighWatermark, LastStable int64
+	// ReadsRemain reports whether a reader at offset from would still be
+	// given a record; nil: whenever from is below the high watermark.
+	ReadsRemain func(from int64) bool
 }
 
 // Drained reports whether a group is done with shard s: s is closed and
 // either holds no records (log start = end: never written, or all of it
-// deleted by retention) or the group's committed offset has reached the end
-// with no transaction open on s (an open transaction could still commit
-// records below the end that the group has not read). committed is the
+// deleted by retention) or no transaction is open on s (one could still
+// commit records the group has not read) and the group's committed offset
+// has reached the end, or is followed only by what readers skip
+// (transaction markers, aborted records): clients commit the offset after
+// the last record they were given, so a shard whose log ends with a commit
+// marker is never committed to its high watermark. committed is the
 // group's committed offset on s, has whether it has one.
 func Drained(s ShardLineage, committed int64, has bool) bool {
-	if !s.Closed {
+	switch {
+	case !s.Closed:
 		return false
-	}
-	if s.LogStart >= s.HighWatermark {
+	case s.LogStart >= s.HighWatermark:
+		return true
+	case !has || s.LastStable < s.HighWatermark:
+		return false
+	case committed >= s.HighWatermark:
 		return true
 	}
-	return has && committed >= s.HighWatermark && s.LastStable >= s.HighWatermark
+	return s.ReadsRemain != nil && !s.ReadsRemain(committed)
 }
 
 // LineageGate returns the gate for one evaluation: whether a shard may be

@@ -2,6 +2,13 @@ package group
 
 import "testing"
 
+// withRemain gives s a log whose last record is at offset last-1, followed
+// only by what readers skip.
+func withRemain(s ShardLineage, last int64) ShardLineage {
+	s.ReadsRemain = func(from int64) bool { return from < last }
+	return s
+}
+
 func TestDrained(t *testing.T) {
 	closed := func(logStart, hw, lso int64) ShardLineage {
 		return ShardLineage{Closed: true, LogStart: logStart, HighWatermark: hw, LastStable: lso}
@@ -20,6 +27,9 @@ func TestDrained(t *testing.T) {
 		{"no commit", closed(0, 10, 10), 0, false, false},
 		{"open transaction", closed(0, 10, 7), 10, true, false},
 		{"never written", closed(0, 0, 0), 0, false, true},
+		{"only markers after the commit", withRemain(closed(0, 10, 10), 8), 8, true, true},
+		{"records after the commit", withRemain(closed(0, 10, 10), 8), 7, true, false},
+		{"only markers after the commit, transaction open", withRemain(closed(0, 10, 9), 8), 8, true, false},
 		{"emptied by retention", closed(10, 10, 10), 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

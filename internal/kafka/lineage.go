@@ -5,6 +5,7 @@ import (
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/group"
+	"github.com/braidstream/braid/internal/shard"
 )
 
 // The lineage gate's inputs (group/lineage.go holds the rule): the
@@ -34,14 +35,51 @@ func (s *Server) shardLineage(tp group.TopicPartition) (group.ShardLineage, bool
 	for _, p := range cs.Parents {
 		l.Parents = append(l.Parents, int32(p))
 	}
-	logStart, hw, _ := st.Shards[i].Offsets()
-	l.LogStart, l.HighWatermark, l.LastStable = int64(logStart), int64(hw), int64(st.Shards[i].LastStableOffset())
+	sh := st.Shards[i]
+	logStart, hw, _ := sh.Offsets()
+	l.LogStart, l.HighWatermark, l.LastStable = int64(logStart), int64(hw), int64(sh.LastStableOffset())
 	if l.Closed {
-		// The end recorded in the catalog is final; the shard's own high
-		// watermark reaches it once the WAL is durable there.
-		l.HighWatermark = cs.EndOffset
+		// The end the catalog recorded was durable before the shard was
+		// closed; markers of transactions open then may follow it.
+		l.HighWatermark = max(l.HighWatermark, cs.EndOffset)
+		l.ReadsRemain = func(from int64) bool {
+			return s.readsRemain(st.TopicID, tp.Partition, int64(l.HighWatermark), from, func() (bool, error) {
+				return sh.ReadsRemain(shard.Offset(from))
+			})
+		}
 	}
 	return l, true
+}
+
+// readsRemain caches Shard.ReadsRemain for closed shards, whose records
+// below the high watermark no longer change: the gate asks on every timer
+// tick while a child is held back, and the answer for a committed offset
+// needs a read.
+func (s *Server) readsRemain(topic [16]byte, part int32, hw, from int64, read func() (bool, error)) bool {
+	k := remainKey{topic, part, hw, from}
+	s.remainMu.Lock()
+	v, ok := s.remain[k]
+	s.remainMu.Unlock()
+	if ok {
+		return v
+	}
+	v, err := read()
+	if err != nil {
+		return true // cannot tell: hold the children back, ask again later
+	}
+	s.remainMu.Lock()
+	if len(s.remain) >= 4096 {
+		clear(s.remain)
+	}
+	s.remain[k] = v
+	s.remainMu.Unlock()
+	return v
+}
+
+type remainKey struct {
+	topic    [16]byte
+	part     int32
+	hw, from int64
 }
 
 // filterAssignment is the group.AssignmentFilter for the classic
