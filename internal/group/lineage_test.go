@@ -1,6 +1,13 @@
 package group
 
-import "testing"
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
 
 // withRemain gives s a log whose last record is at offset last-1, followed
 // only by what readers skip.
@@ -90,4 +97,100 @@ func TestLineageGate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCoordinatorHoldsBack drives the coordinator with a gate that refuses
+// shard t/2 until opened: KIP-848 members and classic assignments go
+// without it, and opening the gate releases it (a new target, a rebalance).
+func TestCoordinatorHoldsBack(t *testing.T) {
+	var mu sync.Mutex
+	open := false
+	gate := func(string) func(TopicPartition) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		o := open
+		return func(tp TopicPartition) bool { return o || tp.Partition != 2 }
+	}
+	openGate := func() {
+		mu.Lock()
+		open = true
+		mu.Unlock()
+	}
+	// The test's assignment encoding: "t/0,t/1".
+	filter := func(b []byte, keep func(TopicPartition) bool) ([]byte, []TopicPartition) {
+		var kept []string
+		var held []TopicPartition
+		for _, s := range strings.Split(string(b), ",") {
+			var tp TopicPartition
+			topic, part, _ := strings.Cut(s, "/")
+			fmt.Sscan(part, &tp.Partition)
+			tp.Topic = topic
+			if keep(tp) {
+				kept = append(kept, s)
+			} else {
+				held = append(held, tp)
+			}
+		}
+		return []byte(strings.Join(kept, ",")), held
+	}
+	eventually := func(t *testing.T, what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Second); !cond(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not happen", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	t.Run("kip848", func(t *testing.T) {
+		mu.Lock()
+		open = false
+		mu.Unlock()
+		c := NewCoordinator(NewOffsets(), Options{})
+		defer c.Close()
+		c.EnableConsumerProtocol(ConsumerOptions{Topics: topicsOf(map[string]int32{"t": 3})})
+		c.SetLineageGate(gate, filter)
+		r, err := c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "m", SubscribedTopics: []string{"t"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(r.Assignment); got != "[{t 0} {t 1}]" {
+			t.Fatalf("assignment %s with t/2 held back", got)
+		}
+		openGate()
+		eventually(t, "t/2 handed out", func() bool {
+			r, err = c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "m", MemberEpoch: r.MemberEpoch, Owned: r.Assignment, OwnedKnown: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprint(r.Assignment) == "[{t 0} {t 1} {t 2}]"
+		})
+	})
+
+	t.Run("classic", func(t *testing.T) {
+		mu.Lock()
+		open = false
+		mu.Unlock()
+		c := NewCoordinator(NewOffsets(), Options{})
+		defer c.Close()
+		c.SetLineageGate(gate, filter)
+		j := <-c.Join(JoinRequest{Group: "g", ClientID: "c", ProtocolType: "consumer", SessionTimeout: 10 * time.Second,
+			RebalanceTimeout: time.Second, Protocols: []Protocol{{Name: "range"}}})
+		if j.Err != nil {
+			t.Fatal(j.Err)
+		}
+		s := <-c.Sync("g", j.MemberID, "", j.Generation, map[string][]byte{j.MemberID: []byte("t/0,t/1,t/2")})
+		if s.Err != nil || string(s.Assignment) != "t/0,t/1" {
+			t.Fatalf("sync: %q %v, want t/2 held back", s.Assignment, s.Err)
+		}
+		time.Sleep(150 * time.Millisecond) // a few timer ticks: nothing to release yet
+		if err := c.Heartbeat("g", j.MemberID, "", j.Generation); err != nil {
+			t.Fatalf("heartbeat with t/2 still held: %v", err)
+		}
+		openGate()
+		eventually(t, "a rebalance", func() bool {
+			return errors.Is(c.Heartbeat("g", j.MemberID, "", j.Generation), ErrRebalanceInProgress)
+		})
+	})
 }
