@@ -207,19 +207,21 @@ func TestLineageGroupOrder(t *testing.T) {
 // parent's end offset; a commit short of the end releases nothing, the
 // commit of the end does, and the member then reads the children.
 //
-// The restart variants kill and restart the node while the children are held back:
-// the group's held-back shards survive it, so the commit still releases
-// them.
+// The restart variant kills and restarts the node while the children are
+// held back: the group's target is computed again through the gate, so the
+// commit still releases them. (The classic protocol's restart is
+// TestLineageHeldAcrossRestart: a kgo member may lose its session to the
+// restart and rejoin, which would not exercise the durable state.)
 func TestLineageChildHeldUntilCommit(t *testing.T) {
 	type variant struct {
 		name    string
 		opts    []kgo.Opt
 		restart bool
 	}
-	var variants []variant
-	for _, kind := range []int{0, 2} {
-		k := groupKinds[kind]
-		variants = append(variants, variant{k.name, k.opts, false}, variant{k.name + " after restart", k.opts, true})
+	variants := []variant{
+		{groupKinds[0].name, groupKinds[0].opts, false},
+		{groupKinds[2].name, groupKinds[2].opts, false},
+		{groupKinds[2].name + " after restart", groupKinds[2].opts, true},
 	}
 	for _, kind := range variants {
 		t.Run(kind.name, func(t *testing.T) {
@@ -247,6 +249,9 @@ func TestLineageChildHeldUntilCommit(t *testing.T) {
 			if kind.restart {
 				p.Kill()
 				p.Restart()
+				// The client saw the node go away: errors from then (a
+				// refused dial) are expected for a moment, records are not.
+				pollNoRecords(t, cl, time.Second)
 			}
 			// A commit short of the parent's end holds the children back.
 			short := map[string]map[int32]kgo.EpochOffset{stream: {0: {Epoch: -1, Offset: 39}}}
@@ -377,5 +382,88 @@ func TestLineageTransactionalParent(t *testing.T) {
 				t.Fatalf("owns %s, want the parent and both children", got)
 			}
 		})
+	}
+}
+
+// pollNoRecords polls cl for d and fails if any record arrives; fetch
+// errors are logged, not failed on.
+func pollNoRecords(t *testing.T, cl *kgo.Client, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachError(func(topic string, part int32, err error) {
+			if ctx.Err() == nil {
+				t.Logf("fetch %s/%d after the restart: %v", topic, part, err)
+			}
+		})
+		if recs := fs.Records(); len(recs) > 0 {
+			t.Fatalf("got %d records where none were expected, first: %s", len(recs), describe(recs[0]))
+		}
+	}
+}
+
+// TestLineageHeldAcrossRestart: a classic group's held-back shards are
+// durable. The leader assigns a split parent and its children; the member
+// gets only the parent; the node is killed and restarted; a commit short
+// of the parent's end changes nothing, the commit of the end starts a
+// rebalance, and the next assignment holds the children, user data kept.
+func TestLineageHeldAcrossRestart(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 20*time.Second)
+	const stream, group = "held", "held-raw"
+	p.CreateStream(ctx, stream, 1, map[string]*string{"braid.routing": ptr("key")})
+	kp := newKeyedProducer(t, p, stream, 4)
+	kp.rounds(t, ctx, 10) // 40 records in shard 0
+	reshard(t, p, stream, "split", map[string]any{"shard": 0})
+
+	cl := newClient(t, p)
+	assignAll := func(m classicMember) []int32 {
+		t.Helper()
+		a := kmsg.NewConsumerMemberAssignment()
+		a.Version, a.UserData = 1, []byte("user data")
+		at := kmsg.NewConsumerMemberAssignmentTopic()
+		at.Topic, at.Partitions = stream, []int32{0, 1, 2}
+		a.Topics = append(a.Topics, at)
+		b, code := syncGroup(t, ctx, cl, m, map[string][]byte{m.id: a.AppendTo(nil)})
+		if code != 0 {
+			t.Fatalf("sync: %v", kerr.ErrorForCode(code))
+		}
+		got := kmsg.NewConsumerMemberAssignment()
+		if err := got.ReadFrom(b); err != nil {
+			t.Fatalf("decode the assignment: %v", err)
+		}
+		if got.Version != 1 || string(got.UserData) != "user data" || len(got.Topics) != 1 || got.Topics[0].Topic != stream {
+			t.Fatalf("assignment %+v, want version 1, the user data and one stream", got)
+		}
+		return got.Topics[0].Partitions
+	}
+	m := mustJoin(t, ctx, cl, group, "", stream)
+	if got := assignAll(m); fmt.Sprint(got) != "[0]" {
+		t.Fatalf("assigned %v with the parent not drained, want [0]", got)
+	}
+
+	p.Kill()
+	p.Restart()
+	if code := commit(t, ctx, cl, group, m.id, m.generation, stream, 0, 39, ""); code != 0 {
+		t.Fatalf("commit 39 after the restart: %v", kerr.ErrorForCode(code))
+	}
+	time.Sleep(300 * time.Millisecond) // several of the coordinator's ticks
+	if code := heartbeat(t, ctx, cl, m); code != 0 {
+		t.Fatalf("heartbeat with the parent committed short of its end: %v", kerr.ErrorForCode(code))
+	}
+	if code := commit(t, ctx, cl, group, m.id, m.generation, stream, 0, 40, ""); code != 0 {
+		t.Fatalf("commit 40: %v", kerr.ErrorForCode(code))
+	}
+	waitFor(t, ctx, "a rebalance once the parent is drained", func() bool {
+		return heartbeat(t, ctx, cl, m) == kerr.RebalanceInProgress.Code
+	})
+	m2, code, err := joinGroup(ctx, cl, group, m.id, "", 10*time.Second, stream)
+	if err != nil || code != 0 {
+		t.Fatalf("rejoin: %v %v", kerr.ErrorForCode(code), err)
+	}
+	if got := assignAll(m2); fmt.Sprint(got) != "[0 1 2]" {
+		t.Fatalf("assigned %v after the parent was drained, want [0 1 2]", got)
 	}
 }
