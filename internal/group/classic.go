@@ -126,6 +126,9 @@ type classicGroup struct {
 	// syncWait is where the last assignment became durable: members
 	// answered by the leader's SyncGroup wait for it too.
 	syncWait wal.Position
+	// heldBack are the shards the lineage gate removed from this
+	// generation's assignment; once one is assignable, a rebalance starts.
+	heldBack map[TopicPartition]bool
 }
 
 // Options configures the classic protocol.
@@ -149,6 +152,8 @@ type Coordinator struct {
 	groups    map[string]*classicGroup
 	consumers map[string]*consumerGroup // KIP-848 groups; see consumer.go
 	copts     ConsumerOptions
+	gate      Gate             // nil: every shard is assignable; see lineage.go
+	filter    AssignmentFilter // classic assignments through the gate
 	closed    bool
 	stop      chan struct{}
 	done      chan struct{}
@@ -551,8 +556,23 @@ func (c *Coordinator) Sync(group, memberID, instanceID string, generation int32,
 	m.answerSync(SyncResult{Err: ErrRebalanceInProgress})
 	m.sync = out
 	if memberID == g.leader {
+		var keep func(TopicPartition) bool
+		if c.gate != nil && c.filter != nil && g.protocolType == "consumer" {
+			keep = c.gate(g.name)
+		}
+		g.heldBack = nil
 		for id, mm := range g.members {
 			mm.Assignment = assignments[id]
+			if keep != nil && len(mm.Assignment) > 0 {
+				var held []TopicPartition
+				mm.Assignment, held = c.filter(mm.Assignment, keep)
+				for _, tp := range held {
+					if g.heldBack == nil {
+						g.heldBack = map[TopicPartition]bool{}
+					}
+					g.heldBack[tp] = true
+				}
+			}
 		}
 		g.state = StateStable
 		// As Kafka, the group is stored with its assignment before anyone
@@ -771,6 +791,7 @@ func (c *Coordinator) tick() {
 		now := time.Now()
 		c.mu.Lock()
 		c.expireConsumersLocked(now)
+		c.releaseHeldLocked(now)
 		for name, g := range c.groups {
 			for id, until := range g.pending {
 				if now.After(until) {

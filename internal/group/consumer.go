@@ -120,6 +120,9 @@ type consumerGroup struct {
 	resolvedAt int32
 	topics     map[string]TopicInfo
 	persisted  string // the group header as last written to the log
+	// heldBack are the subscribed shards the lineage gate kept out of the
+	// current target; the target is computed again once one is assignable.
+	heldBack map[TopicPartition]bool
 }
 
 func newConsumerGroup(name string) *consumerGroup {
@@ -177,10 +180,9 @@ type Topics func() map[string]TopicInfo
 
 // ConsumerOptions configures the KIP-848 side of the coordinator.
 type ConsumerOptions struct {
-	SessionTimeout    time.Duration             // default 45 s, as Kafka
-	HeartbeatInterval time.Duration             // default 1 s
-	Topics            Topics                    // required
-	Assignable        func(TopicPartition) bool // nil: every shard
+	SessionTimeout    time.Duration // default 45 s, as Kafka
+	HeartbeatInterval time.Duration // default 1 s
+	Topics            Topics        // required
 }
 
 // EnableConsumerProtocol turns on the KIP-848 protocol.
@@ -475,7 +477,20 @@ func (c *Coordinator) refreshTargetLocked(g *consumerGroup) {
 		a = Assignors[0]
 	}
 	g.assignorName = a.Name()
-	g.target = a.Assign(members, all, c.copts.Assignable)
+	var assignable func(TopicPartition) bool
+	held := map[TopicPartition]bool{}
+	if c.gate != nil {
+		keep := c.gate(g.name)
+		assignable = func(tp TopicPartition) bool {
+			if keep(tp) {
+				return true
+			}
+			held[tp] = true
+			return false
+		}
+	}
+	g.target = a.Assign(members, all, assignable)
+	g.heldBack = held
 	g.assignmentEpoch = g.epoch
 }
 

@@ -325,6 +325,16 @@ func (o *Offsets) Fetch(group string) map[TopicPartition]Commit {
 	return out
 }
 
+// Committed returns a group's durable committed offset on one shard; ok is
+// false when it has none.
+func (o *Offsets) Committed(group string, tp TopicPartition) (offset int64, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.drainLocked()
+	c, ok := o.groups[group][tp]
+	return c.Offset, ok
+}
+
 // Groups returns the names of groups holding committed offsets, sorted.
 func (o *Offsets) Groups() []string {
 	o.mu.Lock()

@@ -26,7 +26,8 @@ import (
 //	+---------+---------------------------------------------------------+
 //
 // A classic group is written whole ("full") when its leader hands in the
-// assignment (as Kafka stores it on SyncGroup), when a static member
+// assignment (as Kafka stores it on SyncGroup; "held" lists the shards the
+// lineage gate kept out of it), when a static member
 // replaces its member id, and when it empties (a full record with no
 // members removes it). A consumer group is written as deltas: the member a
 // heartbeat changed and the group header, or the members that left or were
@@ -86,6 +87,9 @@ type groupRecord struct {
 	ProtocolType string `json:"pt,omitempty"`
 	Protocol     string `json:"proto,omitempty"`
 	Leader       string `json:"leader,omitempty"`
+	// Held are the shards the lineage gate kept out of the generation's
+	// assignment: a restarted node still rebalances when they drain.
+	Held []tpsRecord `json:"held,omitempty"`
 	// Consumer groups.
 	Epoch           int32  `json:"epoch,omitempty"`
 	AssignmentEpoch int32  `json:"aepoch,omitempty"`
@@ -149,6 +153,13 @@ func (r *groupRecord) check() error {
 						return bad("member %q: bad shard %q/%d", m.ID, t.T, p)
 					}
 				}
+			}
+		}
+	}
+	for _, t := range r.Held {
+		for _, p := range t.P {
+			if t.T == "" || p < 0 {
+				return bad("bad held-back shard %q/%d", t.T, p)
 			}
 		}
 	}
@@ -283,6 +294,7 @@ func (c *Coordinator) persistClassicLocked(g *classicGroup) (wal.Position, error
 	r := groupRecord{G: g.name, Type: typeClassic, Full: true}
 	if len(g.members) > 0 {
 		r.Generation, r.ProtocolType, r.Protocol, r.Leader = g.generation, g.protocolType, g.protocol, g.leader
+		r.Held = tpsToRecord(g.heldBack)
 		for _, m := range g.members {
 			r.Members = append(r.Members, memberRecord{
 				ID: m.MemberID, Instance: m.InstanceID, Client: m.ClientID, Host: m.ClientHost,
@@ -355,6 +367,9 @@ func (c *Coordinator) restoreLocked(now time.Time) {
 			g := c.groupLocked(r.G)
 			g.state, g.generation, g.protocolType, g.protocol, g.leader = StateStable, r.Generation, r.ProtocolType, r.Protocol, r.Leader
 			g.persisted = true
+			if len(r.Held) > 0 {
+				g.heldBack = tpsFromRecord(r.Held)
+			}
 			for _, mr := range r.Members {
 				m := &member{
 					MemberInfo:     MemberInfo{MemberID: mr.ID, InstanceID: mr.Instance, ClientID: mr.Client, ClientHost: mr.Host, Metadata: mr.Metadata, Assignment: mr.Assignment},

@@ -81,6 +81,9 @@ type Server struct {
 	stop  context.CancelFunc
 
 	topics atomic.Pointer[topicsCache] // see consumerTopics
+
+	remainMu sync.Mutex
+	remain   map[remainKey]bool // see readsRemain
 }
 
 // NewServer returns a server for eng.
@@ -119,8 +122,9 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{opts: opts, eng: eng, groups: group.NewCoordinator(eng.Offsets(), opts.Groups),
 		queued: newBudget(opts.QueuedMaxRequestBytes),
-		conns:  map[*conn]struct{}{}, perIP: map[string]int{}, ctx: ctx, stop: stop}
+		conns:  map[*conn]struct{}{}, perIP: map[string]int{}, ctx: ctx, stop: stop, remain: map[remainKey]bool{}}
 	s.groups.EnableConsumerProtocol(group.ConsumerOptions{Topics: s.consumerTopics})
+	s.groups.SetLineageGate(s.lineageGate, filterAssignment)
 	return s
 }
 

@@ -373,3 +373,43 @@ func readTxns(b []byte) (map[int64]*openTxn, []AbortedTxn, []byte, error) {
 	}
 	return txns, aborted, b, nil
 }
+
+// ReadsRemain reports whether a read_committed reader at offset from would
+// still be handed a record below the last stable offset: a data batch with
+// records, not part of an aborted transaction. Readers skip transaction
+// markers and aborted records, and clients commit the offset after the last
+// record they were given, so a group that has read everything of a shard
+// whose log ends with them has committed short of the high watermark.
+func (s *Shard) ReadsRemain(from Offset) (bool, error) {
+	for {
+		data, aborted, _, err := s.ReadCommitted(from, 64<<10, true)
+		if err != nil || len(data) == 0 {
+			return false, err
+		}
+		for len(data) > 0 {
+			h, err := ParseHeader(data)
+			if err != nil {
+				return false, err
+			}
+			size := 12 + int(h.Length) // base offset and length precede the length
+			if size > len(data) || h.Length <= 0 {
+				return false, fmt.Errorf("%w: batch length %d", ErrCorruptBatch, h.Length)
+			}
+			last := Offset(h.BaseOffset) + Offset(h.LastOffsetDelta)
+			if last >= from && h.NumRecords > 0 && !h.Control() && !(h.Transactional() && abortedBatch(aborted, h)) {
+				return true, nil
+			}
+			from = max(from, last+1)
+			data = data[size:]
+		}
+	}
+}
+
+func abortedBatch(aborted []AbortedTxn, h Header) bool {
+	for _, a := range aborted {
+		if a.ProducerID == h.ProducerID && Offset(h.BaseOffset) >= a.First && Offset(h.BaseOffset) <= a.Last {
+			return true
+		}
+	}
+	return false
+}
