@@ -1,0 +1,383 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/braidstream/braid/internal/braidtest"
+)
+
+// TestReshardUnderLoad splits, merges and scales a key-routed stream more
+// than 30 times (up to 16 shards and down to 1) while three real clients
+// write keyed records to it and three consumer groups (classic range,
+// classic cooperative-sticky, KIP-848) read it, then checks every reader
+// against the ledger of what the producers saw acknowledged (see
+// ledger_helpers_test.go for the exact rules):
+//
+//   - a reader that walks the lineage (each shard read fully before its
+//     children) reads every acknowledged record, exactly once for the
+//     idempotent franz-go producer and at least once for kcat and
+//     kafka-python, and each key's records in the order acknowledged;
+//   - each group reads every record, and each key's records in order, where
+//     a group may go back only to re-deliver records it already read.
+func TestReshardUnderLoad(t *testing.T) {
+	needKcat(t)
+	needPythonModule(t, "kafka")
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 100*time.Second)
+	const stream = "ledger"
+	routing := "key"
+	createStream(t, ctx, newAdmin(t, p), stream, 4, map[string]*string{"braid.routing": &routing})
+
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0x1ed9e5))
+	const (
+		load      = 12 * time.Second
+		reshardOp = 34
+	)
+
+	// Consumer groups, reading from the start and committing as they go.
+	groupsStop := make(chan struct{})
+	var groupsWG sync.WaitGroup
+	type group struct {
+		log    *groupLog
+		kip848 bool
+		hook   *requestCounter
+	}
+	groups := []group{
+		{log: newGroupLog("ledger-range"), hook: &requestCounter{}},
+		{log: newGroupLog("ledger-coop"), hook: &requestCounter{}},
+		{log: newGroupLog("ledger-848"), kip848: true, hook: &requestCounter{}},
+	}
+	balancers := [][]kgo.Opt{
+		{kgo.Balancers(kgo.RangeBalancer())},
+		{kgo.Balancers(kgo.CooperativeStickyBalancer())},
+		{kgo.Balancers(kgo.StickyBalancer()), kgo.ServerSideBalancer()},
+	}
+	for i, g := range groups {
+		for m := range 2 {
+			opts := append([]kgo.Opt{kgo.WithHooks(g.hook), kgo.ClientID(fmt.Sprintf("%s-%d", g.log.name, m))}, balancers[i]...)
+			groupsWG.Go(func() { runGroupMember(ctx, t, p, stream, g.log, groupsStop, opts...) })
+		}
+	}
+
+	l := newLedger()
+	prodStop := make(chan struct{})
+	var prodWG sync.WaitGroup
+	prodWG.Go(func() { produceKgoLedger(ctx, t, p, stream, 128, l, prodStop) })
+	prodWG.Go(func() { produceKcatLedger(ctx, t, p, stream, 32, l, prodStop) })
+	prodWG.Go(func() { producePythonLedger(ctx, t, p, stream, 16, load, l) })
+
+	start := time.Now()
+	took := reshardRandomly(ctx, t, p, stream, rng, reshardOp, load/(reshardOp+1))
+	t.Logf("%d reshards in %v: %v", reshardOp, time.Since(start).Round(time.Millisecond), took)
+	close(prodStop)
+	prodWG.Wait()
+	t.Logf("producers: %s", l.summary())
+	if t.Failed() {
+		close(groupsStop)
+		groupsWG.Wait()
+		return
+	}
+
+	// The lineage-walking reader: every shard read to its end, parents
+	// before children.
+	var st streamState
+	if status, err := p.GetJSON("/v1/streams/"+stream, &st); err != nil || status != 200 {
+		t.Fatalf("GET stream: %d %v", status, err)
+	}
+	var all []*kgo.Record
+	for _, id := range lineageOrder(t, st) {
+		all = append(all, p.ReadPartition(ctx, stream, id, false)...)
+	}
+	t.Logf("lineage reader: %d records in %d shards (%d open)", len(all), len(st.Shards), len(openShards(t, st)))
+	kl := checkLedger(t, l, "lineage reader", all)
+
+	// The groups must catch up with the whole log, then their order is
+	// checked against it.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, g := range groups {
+		for g.log.covers(kl) < kl.total && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	close(groupsStop)
+	groupsWG.Wait()
+	for _, g := range groups {
+		n := g.log.covers(kl)
+		g.log.mu.Lock()
+		reads := len(g.log.read)
+		g.log.mu.Unlock()
+		if n < kl.total {
+			t.Errorf("group %s read %d of the log's %d records within the deadline", g.log.name, n, kl.total)
+		}
+		rewinds := checkGroupOrder(t, g.log, kl)
+		t.Logf("group %s: %d reads of %d distinct records, %d rewinds; requests: %s",
+			g.log.name, reads, n, rewinds, g.hook)
+		// Which protocol the group really spoke: JoinGroup (11) for the
+		// classic ones, ConsumerGroupHeartbeat (68) for KIP-848.
+		if joins, beats := g.hook.count(11), g.hook.count(68); g.kip848 != (beats > 0 && joins == 0) {
+			t.Errorf("group %s: %d JoinGroup and %d ConsumerGroupHeartbeat requests, want KIP-848=%v", g.log.name, joins, beats, g.kip848)
+		}
+	}
+}
+
+// needPythonModule skips a test whose Python module is missing, except in
+// CI, where .ci/run installs it and a skip would read as a pass.
+func needPythonModule(t *testing.T, module string) {
+	t.Helper()
+	out, err := exec.Command("/usr/bin/python3", "-c", "import "+module).CombinedOutput()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("python3 module %s not available in CI (.ci/run installs it): %v %s", module, err, out)
+	}
+	t.Skipf("python3 module %s not available: %v %s", module, err, out)
+}
+
+// requestCounter counts the requests a client wrote, by API key.
+type requestCounter struct {
+	mu sync.Mutex
+	n  map[int16]int
+}
+
+func (c *requestCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[int16]int{}
+	}
+	c.n[key]++
+}
+
+func (c *requestCounter) count(key int16) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[key]
+}
+
+func (c *requestCounter) String() string {
+	return fmt.Sprintf("JoinGroup=%d SyncGroup=%d ConsumerGroupHeartbeat=%d OffsetCommit=%d",
+		c.count(11), c.count(14), c.count(68), c.count(8))
+}
+
+// runGroupMember reads stream as a member of group g until stop closes. It
+// processes each poll's records, commits them, and only then lets a
+// rebalance proceed, as a careful application does.
+func runGroupMember(ctx context.Context, t *testing.T, p *braidtest.Proc, stream string, g *groupLog, stop <-chan struct{}, opts ...kgo.Opt) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(p.KafkaAddr),
+		kgo.ConsumerGroup(g.name), kgo.ConsumeTopics(stream),
+		kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(250 * time.Millisecond),
+		kgo.MetadataMinAge(250 * time.Millisecond), kgo.MetadataMaxAge(time.Second),
+		kgo.HeartbeatInterval(500 * time.Millisecond),
+	}, opts...)...)
+	if err != nil {
+		t.Errorf("group %s: client: %v", g.name, err)
+		return
+	}
+	defer cl.Close()
+	fetchErrs := 0
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		fs.EachError(func(topic string, part int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			if fetchErrs++; fetchErrs <= 3 {
+				t.Logf("group %s: fetch %s/%d: %v", g.name, topic, part, err)
+			}
+		})
+		if recs := fs.Records(); len(recs) > 0 {
+			g.add(recs)
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
+				t.Logf("group %s: commit: %v", g.name, err)
+			}
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// produceKgoLedger writes keyed records with an idempotent franz-go client
+// and its default partitioner until stop closes; at most one record per key
+// is in flight. Metadata is refreshed every second so the client sees the
+// partition count change and moves keys between partitions.
+func produceKgoLedger(ctx context.Context, t *testing.T, p *braidtest.Proc, stream string, keys int, l *ledger, stop <-chan struct{}) {
+	l.producer("kgo", true)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.KafkaAddr), kgo.DefaultProduceTopic(stream),
+		kgo.MetadataMinAge(250*time.Millisecond), kgo.MetadataMaxAge(time.Second),
+		kgo.RecordRetries(20), kgo.RetryTimeout(30*time.Second))
+	if err != nil {
+		t.Errorf("kgo producer: %v", err)
+		return
+	}
+	defer cl.Close()
+	ready := make(chan int, keys)
+	for i := range keys {
+		ready <- i
+	}
+	next := make([]int64, keys)
+	var inflight sync.WaitGroup
+	for {
+		var i int
+		select {
+		case <-stop:
+			inflight.Wait()
+			return
+		case i = <-ready:
+		}
+		key, seq := "kgo-"+strconv.Itoa(i), next[i]
+		next[i]++
+		inflight.Add(1)
+		cl.Produce(ctx, &kgo.Record{Key: []byte(key), Value: []byte(ledgerValue("kgo", key, seq))},
+			func(_ *kgo.Record, err error) {
+				l.record("kgo", key, seq, err)
+				inflight.Done()
+				ready <- i
+			})
+	}
+}
+
+// produceKcatLedger runs kcat (librdkafka) once per round until stop
+// closes; each run writes one record of every key with acks=all. kcat says
+// nothing about single records, so a run's records count as acknowledged
+// only if kcat exited 0 and wrote nothing to stderr (librdkafka reports a
+// failed delivery there); otherwise their fate is unknown.
+func produceKcatLedger(ctx context.Context, t *testing.T, p *braidtest.Proc, stream string, keys int, l *ledger, stop <-chan struct{}) {
+	l.producer("kcat", false)
+	for round := int64(0); ; round++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		var in strings.Builder
+		for i := range keys {
+			key := "kcat-" + strconv.Itoa(i)
+			fmt.Fprintf(&in, "%s:%s\n", key, ledgerValue("kcat", key, round))
+		}
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, kcatPath, "-P", "-b", p.KafkaAddr, "-t", stream, "-K", ":",
+			"-X", "acks=all", "-X", "linger.ms=1")
+		cmd.Stdin, cmd.Stderr = strings.NewReader(in.String()), &stderr
+		err := cmd.Run()
+		if err == nil && stderr.Len() > 0 {
+			err = fmt.Errorf("kcat stderr: %s", strings.TrimSpace(stderr.String()))
+		} else if err != nil {
+			err = fmt.Errorf("kcat: %v: %s", err, strings.TrimSpace(stderr.String()))
+		}
+		for i := range keys {
+			l.record("kcat", "kcat-"+strconv.Itoa(i), round, err)
+		}
+	}
+}
+
+// producePythonLedger runs testdata/ledger_producer.py (kafka-python) for
+// d and enters what it printed in the ledger.
+func producePythonLedger(ctx context.Context, t *testing.T, p *braidtest.Proc, stream string, keys int, d time.Duration, l *ledger) {
+	l.producer("py", false)
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "testdata/ledger_producer.py",
+		p.KafkaAddr, stream, strconv.Itoa(keys), strconv.FormatFloat(d.Seconds(), 'f', 1, 64))
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Errorf("ledger_producer.py: %v\n%s", err, stderr.String())
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), " ", 4)
+		if len(f) < 3 {
+			t.Errorf("ledger_producer.py: bad line %q", sc.Text())
+			continue
+		}
+		seq, perr := strconv.ParseInt(f[2], 10, 64)
+		if perr != nil {
+			t.Errorf("ledger_producer.py: bad line %q", sc.Text())
+			continue
+		}
+		var rerr error
+		if f[0] != "ack" {
+			rerr = fmt.Errorf("%s", strings.Join(f[3:], " "))
+		}
+		l.record("py", f[1], seq, rerr)
+	}
+}
+
+// reshardRandomly does ops reshards through the admin HTTP API, one every
+// `every`: random splits of an open shard and merges of two adjacent open
+// shards, a scale to 16 a quarter of the way, a scale to 1 at five eighths
+// and a scale to 4 at the end. It returns the took_ms of the replies.
+func reshardRandomly(ctx context.Context, t *testing.T, p *braidtest.Proc, stream string, rng *rand.Rand, ops int, every time.Duration) tookStats {
+	took := tookStats{}
+	for i := range ops {
+		select {
+		case <-ctx.Done():
+			t.Errorf("reshards: %v after %d", ctx.Err(), i)
+			return took
+		case <-time.After(every):
+		}
+		var st streamState
+		if status, err := p.GetJSON("/v1/streams/"+stream, &st); err != nil || status != 200 {
+			t.Errorf("GET stream: %d %v", status, err)
+			return took
+		}
+		open := openShards(t, st)
+		var op string
+		var body map[string]any
+		switch {
+		case i == ops/4:
+			op, body = "scale", map[string]any{"shards": 16}
+		case i == ops*5/8:
+			op, body = "scale", map[string]any{"shards": 1}
+		case i == ops-1:
+			op, body = "scale", map[string]any{"shards": 4}
+		case len(open) >= 16 || (len(open) > 1 && rng.IntN(2) == 0):
+			j := rng.IntN(len(open) - 1)
+			a, b := open[j], open[j+1]
+			if !adjacent(a, b) {
+				t.Fatalf("open shards %d and %d are neighbours by range start but not adjacent", a.id, b.id)
+			}
+			op, body = "merge", map[string]any{"shards": []int32{a.id, b.id}}
+		default:
+			op, body = "split", map[string]any{"shard": open[rng.IntN(len(open))].id}
+		}
+		var r reshardReply
+		status, err := p.PostJSON("/v1/streams/"+stream+"/"+op, body, &r)
+		if err != nil || status != 200 {
+			t.Errorf("reshard %d: %s %v: status %d (%v) %q", i, op, body, status, err, r.Error)
+			continue
+		}
+		if want, ok := body["shards"].(int); ok && op == "scale" && len(r.Open) != want {
+			t.Errorf("scale to %d left %d open shards: %v", want, len(r.Open), r.Open)
+		}
+		took[op] = append(took[op], r.TookMs)
+	}
+	return took
+}
