@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,12 +112,14 @@ func TestReshardUnderLoad(t *testing.T) {
 
 	// The groups must catch up with the whole log, then their order is
 	// checked against it.
-	deadline := time.Now().Add(30 * time.Second)
+	caughtUp := time.Now()
+	deadline := caughtUp.Add(30 * time.Second)
 	for _, g := range groups {
 		for g.log.covers(kl) < kl.total && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	t.Logf("groups caught up %v after the lineage reader", time.Since(caughtUp).Round(time.Millisecond))
 	close(groupsStop)
 	groupsWG.Wait()
 	for _, g := range groups {
@@ -380,4 +385,205 @@ func reshardRandomly(ctx context.Context, t *testing.T, p *braidtest.Proc, strea
 		took[op] = append(took[op], r.TookMs)
 	}
 	return took
+}
+
+// TestReshardTransactions writes transactions whose records a franz-go
+// transactional producer addresses to shards that are not their key's home
+// (so the server reroutes every one), commits some and aborts others, and
+// splits and merges shards while transactions are open. A read_committed
+// reader walking the lineage sees exactly the committed records, a
+// read_uncommitted one sees all of them, both with each key in order, and
+// every record sits in a shard whose range owns MD5(key).
+func TestReshardTransactions(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	const stream = "ledger-txn"
+	routing := "key"
+	createStream(t, ctx, newAdmin(t, p), stream, 4, map[string]*string{"braid.routing": &routing})
+	part := &awayPartitioner{addr: map[string]int32{}, home: map[string]int32{}}
+	cl := txnProducer(t, p, "ledger-txn", kgo.RecordPartitioner(part))
+
+	layout := func() streamState {
+		var st streamState
+		if status, err := p.GetJSON("/v1/streams/"+stream, &st); err != nil || status != 200 {
+			t.Fatalf("GET stream: %d %v", status, err)
+		}
+		return st
+	}
+	reshard := func(op string, body map[string]any) {
+		var r reshardReply
+		if status, err := p.PostJSON("/v1/streams/"+stream+"/"+op, body, &r); err != nil || status != 200 {
+			t.Fatalf("%s %v: %d %v %q", op, body, status, err, r.Error)
+		}
+		t.Logf("%s %v in a transaction: took %.1fms", op, body, r.TookMs)
+	}
+
+	const keys, perKey = 16, 3
+	seq := make([]int64, keys)
+	committed, all := map[recID]bool{}, map[recID]bool{}
+	toClosed := 0
+	// send produces perKey records of every key, one per key at a time, each
+	// addressed to a shard that does not own the key in layout st: the next
+	// open shard after its home in range order, or every other time a closed
+	// shard when there is one.
+	send := func(txn int, st streamState, wantCommit bool) {
+		open := openShards(t, st)
+		var closed []int32
+		for _, s := range st.Shards {
+			if s.State != "open" {
+				closed = append(closed, s.Shard)
+			}
+		}
+		part.mu.Lock()
+		for k := range keys {
+			key := "tx-" + strconv.Itoa(k)
+			h := md5HashKey(key)
+			home := -1
+			for i, s := range open {
+				if s.start.Cmp(h) <= 0 && h.Cmp(s.end) <= 0 {
+					home = i
+				}
+			}
+			if home < 0 || len(open) < 2 {
+				t.Fatalf("key %s: no open shard owns it, or no other open shard (%d open)", key, len(open))
+			}
+			part.home[key] = open[home].id
+			part.addr[key] = open[(home+1)%len(open)].id
+			if len(closed) > 0 && (k+txn)%2 == 0 {
+				part.addr[key] = closed[(k+txn)%len(closed)]
+			}
+		}
+		part.mu.Unlock()
+		for range perKey {
+			var recs []*kgo.Record
+			for k := range keys {
+				key := "tx-" + strconv.Itoa(k)
+				id := recID{key, seq[k]}
+				seq[k]++
+				all[id] = true
+				if wantCommit {
+					committed[id] = true
+				}
+				recs = append(recs, &kgo.Record{Topic: stream, Key: []byte(key), Value: []byte(ledgerValue("tx", key, id.seq))})
+			}
+			produce(t, ctx, cl, recs...)
+			for _, r := range recs {
+				if slices.Contains(closed, r.Partition) {
+					toClosed++
+				}
+			}
+		}
+	}
+	// Transaction i commits unless it is in aborts; reshards[i] happens in
+	// its middle, between two sends.
+	aborts := map[int]bool{2: true, 5: true, 7: true}
+	reshards := map[int]func(st streamState){
+		4: func(st streamState) { reshard("split", map[string]any{"shard": openShards(t, st)[0].id}) },
+		7: func(st streamState) { reshard("split", map[string]any{"shard": openShards(t, st)[2].id}) },
+		9: func(st streamState) {
+			o := openShards(t, st)
+			reshard("merge", map[string]any{"shards": []int32{o[1].id, o[2].id}})
+		},
+	}
+	for txn := range 11 {
+		commit := !aborts[txn]
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatalf("begin %d: %v", txn, err)
+		}
+		st := layout()
+		send(txn, st, commit)
+		if rs := reshards[txn]; rs != nil {
+			rs(st)
+			send(txn, st, commit) // still addressed by the old layout
+			send(txn, layout(), commit)
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end transaction %d (commit %v): %v", txn, commit, err)
+		}
+	}
+
+	t.Logf("%d records, %d committed; %d addressed to a closed shard, the others to an open shard not their home", len(all), len(committed), toClosed)
+	st := layout()
+	ranges := map[int32]json2HashRange{}
+	for _, s := range st.Shards {
+		ranges[s.Shard] = *s.Range
+	}
+	for _, c := range []struct {
+		name      string
+		committed bool
+		want      map[recID]bool
+	}{
+		{"read_committed", true, committed},
+		{"read_uncommitted", false, all},
+	} {
+		var recs []*kgo.Record
+		for _, id := range lineageOrder(t, st) {
+			recs = append(recs, p.ReadPartition(ctx, stream, id, c.committed)...)
+		}
+		got := map[recID]int{}
+		last := map[string]int64{}
+		for _, r := range recs {
+			lr, err := decodeLogRec(r)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			id := recID{lr.key, lr.seq}
+			got[id]++
+			if prev, ok := last[lr.key]; ok && lr.seq <= prev {
+				t.Errorf("%s: key %s: seq %d at %s read after seq %d", c.name, lr.key, lr.seq, lr.logPos, prev)
+			}
+			last[lr.key] = lr.seq
+			rg := ranges[r.Partition]
+			a, _ := new(big.Int).SetString(rg.Start, 10)
+			b, _ := new(big.Int).SetString(rg.End, 10)
+			if h := md5HashKey(lr.key); a.Cmp(h) > 0 || h.Cmp(b) > 0 {
+				t.Errorf("%s: key %s seq %d sits in shard %d, whose range [%s, %s] does not own MD5(key)", c.name, lr.key, lr.seq, r.Partition, rg.Start, rg.End)
+			}
+		}
+		for id, n := range got {
+			if n != 1 || !c.want[id] {
+				t.Errorf("%s: %s/%d read %d times; in this view: %v, committed: %v", c.name, id.key, id.seq, n, c.want[id], committed[id])
+			}
+		}
+		for id := range c.want {
+			if got[id] == 0 {
+				t.Errorf("%s: %s/%d (committed: %v) not read", c.name, id.key, id.seq, committed[id])
+			}
+		}
+		t.Logf("%s: %d records read, want %d, from %d shards", c.name, len(recs), len(c.want), len(st.Shards))
+	}
+}
+
+// md5HashKey is a key's place in the hash-key space, computed here on its
+// own: MD5 of the key read as a big-endian 128-bit number.
+func md5HashKey(key string) *big.Int {
+	sum := md5.Sum([]byte(key))
+	return new(big.Int).SetBytes(sum[:])
+}
+
+// awayPartitioner addresses each record to addr[key] when the client knows
+// that partition, else to the lowest partition that is not home[key]: never
+// to the key's home shard, so the server has to reroute every record.
+type awayPartitioner struct {
+	mu         sync.Mutex
+	addr, home map[string]int32
+}
+
+func (a *awayPartitioner) ForTopic(string) kgo.TopicPartitioner { return a }
+
+func (a *awayPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
+
+func (a *awayPartitioner) Partition(r *kgo.Record, n int) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := string(r.Key)
+	if p := int(a.addr[key]); p < n {
+		return p
+	}
+	for p := range n {
+		if int32(p) != a.home[key] {
+			return p
+		}
+	}
+	return 0
 }
