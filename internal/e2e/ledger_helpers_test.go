@@ -292,8 +292,11 @@ func checkGroupOrder(t testing.TB, g *groupLog, kl *keyLog) (rewinds int) {
 			if st.last >= 0 {
 				prev = fmt.Sprintf("seq %d at %s", list[st.last].seq, list[st.last].logPos)
 			}
-			fail("key %s: read seq %d at %s right after %s; the key's next record is seq %d at %s",
-				key, list[i].seq, p, prev, list[st.last+1].seq, list[st.last+1].logPos)
+			next := "none: it was read to its end"
+			if st.last+1 < len(list) {
+				next = fmt.Sprintf("seq %d at %s", list[st.last+1].seq, list[st.last+1].logPos)
+			}
+			fail("key %s: read seq %d at %s right after %s; the key's next record is %s", key, list[i].seq, p, prev, next)
 		}
 		st.last = i
 		st.seen[i] = true

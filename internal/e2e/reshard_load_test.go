@@ -520,6 +520,13 @@ func TestReshardTransactions(t *testing.T) {
 		for _, id := range lineageOrder(t, st) {
 			recs = append(recs, p.ReadPartition(ctx, stream, id, c.committed)...)
 		}
+		bad := 0
+		fail := func(format string, args ...any) {
+			t.Helper()
+			if bad++; bad <= 10 {
+				t.Errorf(c.name+": "+format, args...)
+			}
+		}
 		got := map[recID]int{}
 		last := map[string]int64{}
 		for _, r := range recs {
@@ -530,25 +537,28 @@ func TestReshardTransactions(t *testing.T) {
 			id := recID{lr.key, lr.seq}
 			got[id]++
 			if prev, ok := last[lr.key]; ok && lr.seq <= prev {
-				t.Errorf("%s: key %s: seq %d at %s read after seq %d", c.name, lr.key, lr.seq, lr.logPos, prev)
+				fail("key %s: seq %d at %s read after seq %d", lr.key, lr.seq, lr.logPos, prev)
 			}
 			last[lr.key] = lr.seq
 			rg := ranges[r.Partition]
 			a, _ := new(big.Int).SetString(rg.Start, 10)
 			b, _ := new(big.Int).SetString(rg.End, 10)
 			if h := md5HashKey(lr.key); a.Cmp(h) > 0 || h.Cmp(b) > 0 {
-				t.Errorf("%s: key %s seq %d sits in shard %d, whose range [%s, %s] does not own MD5(key)", c.name, lr.key, lr.seq, r.Partition, rg.Start, rg.End)
+				fail("key %s seq %d sits in shard %d, whose range [%s, %s] does not own MD5(key)", lr.key, lr.seq, r.Partition, rg.Start, rg.End)
 			}
 		}
 		for id, n := range got {
 			if n != 1 || !c.want[id] {
-				t.Errorf("%s: %s/%d read %d times; in this view: %v, committed: %v", c.name, id.key, id.seq, n, c.want[id], committed[id])
+				fail("%s/%d read %d times; in this view: %v, committed: %v", id.key, id.seq, n, c.want[id], committed[id])
 			}
 		}
 		for id := range c.want {
 			if got[id] == 0 {
-				t.Errorf("%s: %s/%d (committed: %v) not read", c.name, id.key, id.seq, committed[id])
+				fail("%s/%d (committed: %v) not read", id.key, id.seq, committed[id])
 			}
+		}
+		if bad > 10 {
+			t.Errorf("%s: %d violations in all", c.name, bad)
 		}
 		t.Logf("%s: %d records read, want %d, from %d shards", c.name, len(recs), len(c.want), len(st.Shards))
 	}
