@@ -135,6 +135,18 @@ type keyLog struct {
 	total int
 }
 
+func newKeyLog() *keyLog {
+	return &keyLog{byKey: map[string][]logRec{}, index: map[logPos]int{}, keyOf: map[logPos]string{}}
+}
+
+// add appends a record read after all those already added.
+func (kl *keyLog) add(lr logRec) {
+	kl.index[lr.logPos] = len(kl.byKey[lr.key])
+	kl.keyOf[lr.logPos] = lr.key
+	kl.byKey[lr.key] = append(kl.byKey[lr.key], lr)
+	kl.total++
+}
+
 // checkLedger checks a complete read of the log (every shard read fully,
 // each before its children) against the ledger:
 //   - every record read was sent, and names its own key;
@@ -151,7 +163,7 @@ func checkLedger(t testing.TB, l *ledger, reader string, recs []*kgo.Record) *ke
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	kl := &keyLog{byKey: map[string][]logRec{}, index: map[logPos]int{}, keyOf: map[logPos]string{}, total: len(recs)}
+	kl := newKeyLog()
 	reads := map[recID]int{}
 	bad := 0
 	fail := func(format string, args ...any) {
@@ -180,9 +192,7 @@ func checkLedger(t testing.TB, l *ledger, reader string, recs []*kgo.Record) *ke
 				fail("key %s out of order: seq %d at %s read after seq %d at %s", lr.key, lr.seq, lr.logPos, prev.seq, prev.logPos)
 			}
 		}
-		kl.index[lr.logPos] = len(list)
-		kl.keyOf[lr.logPos] = lr.key
-		kl.byKey[lr.key] = append(list, lr)
+		kl.add(lr)
 	}
 	for id, st := range l.sent {
 		n := reads[id]
@@ -258,19 +268,29 @@ func checkGroupOrder(t testing.TB, g *groupLog, kl *keyLog) (rewinds int) {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	violations, rewinds := groupOrderViolations(g.read, kl)
+	for i, v := range violations {
+		if i == 10 {
+			t.Errorf("group %s: %d order violations in all", g.name, len(violations))
+			break
+		}
+		t.Errorf("group %s: %s", g.name, v)
+	}
+	return rewinds
+}
+
+// groupOrderViolations applies checkGroupOrder's rules to reads, the
+// group's reads in order.
+func groupOrderViolations(reads []logPos, kl *keyLog) (violations []string, rewinds int) {
 	type progress struct {
 		last int
 		seen []bool
 	}
 	state := map[string]*progress{}
-	bad := 0
 	fail := func(format string, args ...any) {
-		t.Helper()
-		if bad++; bad <= 10 {
-			t.Errorf("group %s: "+format, append([]any{g.name}, args...)...)
-		}
+		violations = append(violations, fmt.Sprintf(format, args...))
 	}
-	for _, p := range g.read {
+	for _, p := range reads {
 		key, ok := kl.keyOf[p]
 		if !ok {
 			fail("read %s, which the lineage-walking reader did not", p)
@@ -301,7 +321,8 @@ func checkGroupOrder(t testing.TB, g *groupLog, kl *keyLog) (rewinds int) {
 		st.last = i
 		st.seen[i] = true
 	}
-	for key, list := range kl.byKey {
+	for _, key := range slices.Sorted(maps.Keys(kl.byKey)) {
+		list := kl.byKey[key]
 		n := 0
 		if st := state[key]; st != nil {
 			for _, s := range st.seen {
@@ -314,10 +335,7 @@ func checkGroupOrder(t testing.TB, g *groupLog, kl *keyLog) (rewinds int) {
 			fail("key %s: read %d of its %d records", key, n, len(list))
 		}
 	}
-	if bad > 10 {
-		t.Errorf("group %s: %d order violations in all", g.name, bad)
-	}
-	return rewinds
+	return violations, rewinds
 }
 
 // openShard is an open shard of a key-routed stream and its hash range.
