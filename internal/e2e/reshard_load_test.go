@@ -338,7 +338,8 @@ func producePythonLedger(ctx context.Context, t *testing.T, p *braidtest.Proc, s
 // reshardRandomly does ops reshards through the admin HTTP API, one every
 // `every`: random splits of an open shard and merges of two adjacent open
 // shards, a scale to 16 a quarter of the way, a scale to 1 at five eighths
-// and a scale to 4 at the end. It returns the took_ms of the replies.
+// and a scale to 4 (8 if there are 4) at the end. Each changes the layout.
+// It returns the took_ms of the replies.
 func reshardRandomly(ctx context.Context, t *testing.T, p *braidtest.Proc, stream string, rng *rand.Rand, ops int, every time.Duration) tookStats {
 	took := tookStats{}
 	for i := range ops {
@@ -361,8 +362,10 @@ func reshardRandomly(ctx context.Context, t *testing.T, p *braidtest.Proc, strea
 			op, body = "scale", map[string]any{"shards": 16}
 		case i == ops*5/8:
 			op, body = "scale", map[string]any{"shards": 1}
-		case i == ops-1:
+		case i == ops-1 && len(open) != 4:
 			op, body = "scale", map[string]any{"shards": 4}
+		case i == ops-1:
+			op, body = "scale", map[string]any{"shards": 8}
 		case len(open) >= 16 || (len(open) > 1 && rng.IntN(2) == 0):
 			j := rng.IntN(len(open) - 1)
 			a, b := open[j], open[j+1]
@@ -381,6 +384,9 @@ func reshardRandomly(ctx context.Context, t *testing.T, p *braidtest.Proc, strea
 		}
 		if want, ok := body["shards"].(int); ok && op == "scale" && len(r.Open) != want {
 			t.Errorf("scale to %d left %d open shards: %v", want, len(r.Open), r.Open)
+		}
+		if len(r.Ops) == 0 || len(r.Closed) == 0 {
+			t.Errorf("reshard %d: %s %v changed nothing: %+v", i, op, body, r)
 		}
 		took[op] = append(took[op], r.TookMs)
 	}
