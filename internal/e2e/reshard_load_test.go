@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,10 +231,18 @@ func runGroupMember(ctx context.Context, t *testing.T, p *braidtest.Proc, stream
 }
 
 // produceKgoLedger writes keyed records with an idempotent franz-go client
-// and its default partitioner until stop closes; at most one record per key
-// is in flight. Metadata is refreshed every second so the client sees the
+// and its default partitioner (murmur2 of the key modulo the partition
+// count, which is not Braid's MD5 rule, so most batches get routed) until
+// stop closes; at most one record per key is in flight. Metadata is refreshed every second so the client sees the
 // partition count change and moves keys between partitions.
 func produceKgoLedger(ctx context.Context, t *testing.T, p *braidtest.Proc, stream string, keys int, l *ledger, stop <-chan struct{}) {
+	var routed atomic.Int64 // acknowledged with offset -1: the server moved the record (docs/design/resharding.md)
+	defer func() {
+		t.Logf("kgo: %d records acknowledged at a negative offset (routed; a batch's later records get -1+delta and are not counted)", routed.Load())
+		if routed.Load() == 0 {
+			t.Errorf("kgo: no record was routed: the test did not exercise server-side routing")
+		}
+	}()
 	l.producer("kgo", true)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.KafkaAddr), kgo.DefaultProduceTopic(stream),
 		kgo.MetadataMinAge(250*time.Millisecond), kgo.MetadataMaxAge(time.Second),
@@ -261,7 +270,10 @@ func produceKgoLedger(ctx context.Context, t *testing.T, p *braidtest.Proc, stre
 		next[i]++
 		inflight.Add(1)
 		cl.Produce(ctx, &kgo.Record{Key: []byte(key), Value: []byte(ledgerValue("kgo", key, seq))},
-			func(_ *kgo.Record, err error) {
+			func(r *kgo.Record, err error) {
+				if err == nil && r.Offset < 0 {
+					routed.Add(1)
+				}
 				l.record("kgo", key, seq, err)
 				inflight.Done()
 				ready <- i
