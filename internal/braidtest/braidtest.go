@@ -26,6 +26,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -72,8 +75,10 @@ type Proc struct {
 	Dir       string
 	KafkaAddr string
 	HTTPAddr  string
-	Args      []string // extra serve flags
-	DataDir   string   // --data-dir; Dir/data unless StartData set it
+	// KinesisAddr is the Kinesis API listener (http://KinesisAddr).
+	KinesisAddr string
+	Args        []string // extra serve flags
+	DataDir     string   // --data-dir; Dir/data unless StartData set it
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -103,7 +108,7 @@ func Start(t testing.TB, args ...string) *Proc {
 // small tmpfs); logs stay in a temporary directory. Empty means Dir/data.
 func StartData(t testing.TB, dataDir string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, Dir: t.TempDir(), KafkaAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), Args: args, DataDir: dataDir}
+	p := &Proc{t: t, Dir: t.TempDir(), KafkaAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), KinesisAddr: FreeAddr(t), Args: args, DataDir: dataDir}
 	if p.DataDir == "" {
 		p.DataDir = filepath.Join(p.Dir, "data")
 	}
@@ -145,7 +150,8 @@ func (p *Proc) Restart() {
 	// Kafka's own test configs do (group.initial.rebalance.delay.ms=0); a
 	// test may pass the flag again to override it.
 	args := append([]string{"serve", "--data-dir", p.DataDir,
-		"--kafka-addr", p.KafkaAddr, "--http-addr", p.HTTPAddr, "--group-initial-rebalance-delay", "0"}, p.Args...)
+		"--kafka-addr", p.KafkaAddr, "--http-addr", p.HTTPAddr, "--kinesis-addr", p.KinesisAddr,
+		"--group-initial-rebalance-delay", "0"}, p.Args...)
 	cmd := exec.Command(Binary(p.t), args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -307,4 +313,16 @@ func (p *Proc) GetJSON(path string, out any) (int, error) {
 		return resp.StatusCode, fmt.Errorf("decode %s answer %q: %w", path, data, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// Kinesis returns an AWS SDK Kinesis client for the node's Kinesis door,
+// with static test credentials (the door accepts unsigned and signed
+// requests alike unless credentials are configured).
+func (p *Proc) Kinesis() *kinesis.Client {
+	return kinesis.New(kinesis.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://" + p.KinesisAddr),
+		Credentials:  credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}},
+		RetryMaxAttempts: 1,
+	})
 }

@@ -19,6 +19,10 @@ const (
 	// MaxShardsConfig is braid.shards.max, the most open shards a scale
 	// may ask for.
 	MaxShardsConfig = "braid.shards.max"
+	// KinesisModeConfig is braid.kinesis.stream.mode, the capacity mode a
+	// Kinesis client gave the stream (PROVISIONED or ON_DEMAND); Braid
+	// records and reports it, and scales either way.
+	KinesisModeConfig = "braid.kinesis.stream.mode"
 )
 
 // The autoscale configs (docs/design/resharding.md, "Autoscale").
@@ -40,6 +44,9 @@ func init() {
 			oneOf("key", "partition")),
 		topicSpec(MaxShardsConfig, TypeInt, strconv.Itoa(DefaultMaxShards), true,
 			"the most open shards braid stream scale (or autoscale) may give the stream", between(1, MaxShards)),
+		topicSpec(KinesisModeConfig, TypeString, "PROVISIONED", true,
+			"the capacity mode Kinesis clients see (PROVISIONED or ON_DEMAND); recorded and reported, Braid scales either way",
+			oneOf("PROVISIONED", "ON_DEMAND")),
 		topicSpec(AutoscaleEnableConfig, TypeBoolean, "false", true,
 			"split shards whose write rate stays over a threshold and merge adjacent cold shards, within the min and max shard counts", nil),
 		topicSpec(AutoscaleMinShardsConfig, TypeInt, "1", true,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -22,7 +23,13 @@ type Config struct {
 	// HTTPAddr serves /healthz and /metrics; empty disables it; default
 	// 127.0.0.1:9644.
 	HTTPAddr string
-	NodeID   int32
+	// KinesisAddr serves the Kinesis Data Streams API; empty disables it;
+	// default 127.0.0.1:4567. KinesisRegion and KinesisAccount make stream
+	// ARNs (defaults us-east-1, 000000000000).
+	KinesisAddr    string
+	KinesisRegion  string
+	KinesisAccount string
+	NodeID         int32
 	// AutoCreateTopics lets Metadata create missing topics (default off);
 	// DefaultPartitions is their shard count, and the count for CreateTopics
 	// with -1 (default 1).
@@ -107,6 +114,9 @@ func Defaults() Config {
 		DataDir:                    "./braid-data",
 		KafkaAddr:                  "127.0.0.1:9092",
 		HTTPAddr:                   "127.0.0.1:9644",
+		KinesisAddr:                "127.0.0.1:4567",
+		KinesisRegion:              "us-east-1",
+		KinesisAccount:             "000000000000",
 		DefaultPartitions:          1,
 		CacheBytes:                 256 << 20,
 		MaxRequestBytes:            100 << 20,
@@ -151,6 +161,8 @@ func checkAddr(name, addr string, optional bool) error {
 }
 
 // Validate reports every problem with the configuration at once.
+var kinesisAccount = regexp.MustCompile(`^[0-9]{12}$`)
+
 func (c Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
@@ -164,6 +176,12 @@ func (c Config) Validate() error {
 	}
 	if err := checkAddr("http addr", c.HTTPAddr, true); err != nil {
 		errs = append(errs, err)
+	}
+	if err := checkAddr("kinesis addr", c.KinesisAddr, true); err != nil {
+		errs = append(errs, err)
+	}
+	if c.KinesisAddr != "" && (c.KinesisRegion == "" || !kinesisAccount.MatchString(c.KinesisAccount)) {
+		errs = append(errs, fmt.Errorf("kinesis region %q / account %q: the region must be set and the account be 12 digits", c.KinesisRegion, c.KinesisAccount))
 	}
 	if c.NodeID < 0 {
 		errs = append(errs, fmt.Errorf("node id %d: must be >= 0", c.NodeID))

@@ -19,6 +19,7 @@ import (
 	"github.com/braidstream/braid/internal/engine"
 	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/kafka"
+	"github.com/braidstream/braid/internal/kinesis"
 	"github.com/braidstream/braid/internal/shard"
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -139,17 +140,38 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		eng.Close()
 		return fmt.Errorf("listen kafka %s: %w", cfg.KafkaAddr, err)
 	}
+	var kinLn net.Listener
+	if cfg.KinesisAddr != "" {
+		if kinLn, err = net.Listen("tcp", cfg.KinesisAddr); err != nil {
+			ln.Close()
+			eng.Close()
+			return fmt.Errorf("listen kinesis %s: %w", cfg.KinesisAddr, err)
+		}
+	}
 	ks := kafka.NewServer(eng, kopts)
 	reg.MustRegister(newGroupCollector(eng, ks.Groups()))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- ks.Serve(ln) }()
+	var kin *kinesis.Server
+	if kinLn != nil {
+		kin = kinesis.NewServer(eng, kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount, Logger: logger})
+		go func() {
+			if err := kin.Serve(kinLn); err != nil {
+				serveErr <- fmt.Errorf("kinesis: %w", err)
+			}
+		}()
+	}
 	served.Store(eng)
 	isReady.Store(true)
 	var httpAddr net.Addr
 	if httpLn != nil {
 		httpAddr = httpLn.Addr()
 	}
-	logger.Info("braid ready", "kafka", ln.Addr().String(), "http", fmt.Sprint(httpAddr), "data_dir", cfg.DataDir, "startup", time.Since(began))
+	kinAddr := ""
+	if kinLn != nil {
+		kinAddr = kinLn.Addr().String()
+	}
+	logger.Info("braid ready", "kafka", ln.Addr().String(), "http", fmt.Sprint(httpAddr), "kinesis", kinAddr, "data_dir", cfg.DataDir, "startup", time.Since(began))
 	if ready != nil {
 		ready(ln.Addr(), httpAddr)
 	}
@@ -160,6 +182,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	}
 	logger.Info("braid shutting down")
 	isReady.Store(false)
+	if kin != nil {
+		kin.Close()
+	}
 	ks.Close()
 	if cerr := eng.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close engine: %w", cerr))

@@ -1,0 +1,20 @@
+// Package kinesis is Braid's Kinesis door: the Kinesis Data Streams API
+// (awsJson 1.1: POST / with X-Amz-Target: Kinesis_20131202.<Operation>) on
+// the same streams the Kafka door serves.
+//
+// Mapping (docs/design/kinesis.md):
+//   - a Kinesis stream is a Braid stream; its ARN is
+//     arn:aws:kinesis:<region>:<account>:stream/<name>, and a StreamARN is
+//     accepted wherever a StreamName is;
+//   - shardId-000000000007 is shard 7 (its Kafka partition number);
+//   - a record's partition key is its Kafka key, its data the Kafka value;
+//     the record goes to the open shard whose hash range owns MD5(partition
+//     key), or ExplicitHashKey;
+//   - a sequence number is a fixed-width decimal string that encodes the
+//     shard and the offset, so it sorts in write order within a shard
+//     (sequence.go).
+//
+// Layout, as internal/kafka: server.go dispatches, errmap.go is the one
+// place that turns errors into AWS error types and HTTP statuses, and each
+// operation has its own file.
+package kinesis

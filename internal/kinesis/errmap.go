@@ -1,0 +1,90 @@
+package kinesis
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/braidstream/braid/internal/catalog"
+	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// AWS error types (the __type of an error answer), as the Kinesis API
+// reference names them.
+const (
+	errResourceNotFound   = "ResourceNotFoundException"
+	errResourceInUse      = "ResourceInUseException"
+	errInvalidArgument    = "InvalidArgumentException"
+	errLimitExceeded      = "LimitExceededException"
+	errExpiredIterator    = "ExpiredIteratorException"
+	errThroughput         = "ProvisionedThroughputExceededException"
+	errValidation         = "ValidationException"
+	errSerialization      = "SerializationException"
+	errUnknownOperation   = "UnknownOperationException"
+	errAccessDenied       = "AccessDeniedException"
+	errInternalFailure    = "InternalFailure"
+	errServiceUnavailable = "ServiceUnavailable"
+)
+
+// apiError is an error with its AWS type.
+type apiError struct {
+	typ string
+	msg string
+	err error // the cause, if any (for errors.Is)
+}
+
+func (e *apiError) Error() string { return e.typ + ": " + e.msg }
+func (e *apiError) Unwrap() error { return e.err }
+
+// errorf makes an error of AWS type typ.
+func errorf(typ, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &apiError{typ: typ, msg: err.Error(), err: errors.Unwrap(err)}
+}
+
+// statusOf is the HTTP status of each type: 400 for the caller's
+// mistakes, 500/503 for the server's.
+func statusOf(typ string) int {
+	switch typ {
+	case errInternalFailure:
+		return http.StatusInternalServerError
+	case errServiceUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadRequest
+}
+
+// domainErrors maps Braid's sentinel errors to AWS types.
+var domainErrors = []struct {
+	err error
+	typ string
+}{
+	{catalog.ErrUnknownStream, errResourceNotFound},
+	{catalog.ErrUnknownShard, errResourceNotFound},
+	{catalog.ErrStreamExists, errResourceInUse},
+	{catalog.ErrInvalidName, errValidation},
+	{catalog.ErrInvalidShards, errInvalidArgument},
+	{catalog.ErrInvalidReshard, errInvalidArgument},
+	{catalog.ErrShardClosed, errInvalidArgument},
+	{catalog.ErrInternalStream, errInvalidArgument},
+	{catalog.ErrInvalidConfig, errInvalidArgument},
+	{engine.ErrRecordTooLarge, errInvalidArgument},
+	{shard.ErrClosed, errServiceUnavailable},
+	{wal.ErrNoSpace, errServiceUnavailable},
+}
+
+// mapError returns the AWS type, HTTP status and message for err.
+func mapError(err error) (typ string, status int, msg string) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.typ, statusOf(ae.typ), ae.msg
+	}
+	for _, d := range domainErrors {
+		if errors.Is(err, d.err) {
+			return d.typ, statusOf(d.typ), err.Error()
+		}
+	}
+	return errInternalFailure, http.StatusInternalServerError, err.Error()
+}
