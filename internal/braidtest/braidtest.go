@@ -320,9 +320,9 @@ func (p *Proc) GetJSON(path string, out any) (int, error) {
 // requests alike unless credentials are configured).
 func (p *Proc) Kinesis() *kinesis.Client {
 	return kinesis.New(kinesis.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String("http://" + p.KinesisAddr),
-		Credentials:  credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}},
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://" + p.KinesisAddr),
+		Credentials:      credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}},
 		RetryMaxAttempts: 1,
 	})
 }
