@@ -282,29 +282,25 @@ func (p *Proc) PostJSON(path string, body, out any) (int, error) {
 		return 0, err
 	}
 	resp, err := http.Post("http://"+p.HTTPAddr+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		data, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return resp.StatusCode, err
-		}
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("decode %s answer %q: %w", path, data, err)
-		}
-	}
-	return resp.StatusCode, nil
+	return readJSON(resp, err, path, out)
 }
 
 // GetJSON gets path from the node's admin HTTP API into out.
 func (p *Proc) GetJSON(path string, out any) (int, error) {
 	resp, err := http.Get("http://" + p.HTTPAddr + path)
+	return readJSON(resp, err, path, out)
+}
+
+// readJSON decodes an admin API answer into out (if not nil) and returns
+// its status.
+func readJSON(resp *http.Response, err error, path string, out any) (int, error) {
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
+	if out == nil {
+		return resp.StatusCode, nil
+	}
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return resp.StatusCode, err

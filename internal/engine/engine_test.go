@@ -18,12 +18,20 @@ import (
 
 // batch builds an uncompressed RecordBatch v2 holding the given values,
 // each keyed by itself (so it can go to compacted streams too).
-func batch(values ...string) []byte {
+func batch(values ...string) []byte { return buildTestBatch(true, values...) }
+
+// batchNullKeys builds a batch whose records have values but no keys.
+func batchNullKeys(values ...string) []byte { return buildTestBatch(false, values...) }
+
+func buildTestBatch(keyed bool, values ...string) []byte {
 	var recs []byte
 	for i, v := range values {
 		r := kmsg.NewRecord()
 		r.OffsetDelta = int32(i)
-		r.Key, r.Value = []byte(v), []byte(v)
+		r.Value = []byte(v)
+		if keyed {
+			r.Key = []byte(v)
+		}
 		body := r.AppendTo(nil)[1:] // length varint of 0 is one byte
 		recs = binary.AppendVarint(recs, int64(len(body)))
 		recs = append(recs, body...)

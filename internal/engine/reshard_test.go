@@ -2,18 +2,14 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/shard"
@@ -215,27 +211,6 @@ func TestKeyRoutingAcrossReshards(t *testing.T) {
 	if _, _, _, err := e.Produce(st, st.Shards[0], idemBatch(7, 0, 99, "x"), nil); !errors.Is(err, shard.ErrOutOfOrderSequence) {
 		t.Fatalf("gap after restart: %v, want out of order", err)
 	}
-}
-
-// batchNullKeys builds a batch whose records have values but no keys.
-func batchNullKeys(values ...string) []byte {
-	var recs []byte
-	for i, v := range values {
-		r := kmsg.NewRecord()
-		r.OffsetDelta = int32(i)
-		r.Value = []byte(v)
-		body := r.AppendTo(nil)[1:]
-		recs = binary.AppendVarint(recs, int64(len(body)))
-		recs = append(recs, body...)
-	}
-	rb := kmsg.NewRecordBatch()
-	rb.Magic, rb.LastOffsetDelta, rb.NumRecords = 2, int32(len(values)-1), int32(len(values))
-	rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = -1, -1, -1
-	rb.Records = recs
-	rb.Length = int32(len(rb.AppendTo(nil)) - 12)
-	raw := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return raw
 }
 
 // TestFailedReshardWakesWaitingWrites: a write that found its shard closed

@@ -89,20 +89,7 @@ func TestRoutedBatchIsOneFrame(t *testing.T) {
 // note survived, the client's resend would be answered as a duplicate of
 // records that are gone.
 func TestCheckpointDropsNoteOfUndurableRoutedFrame(t *testing.T) {
-	mem := vfs.NewMemFS()
-	var hold atomic.Bool
-	held := make(chan struct{}, 1)
-	release := make(chan struct{})
-	fs := vfs.Inject(mem, func(op vfs.Op, path string) error {
-		if op == vfs.OpSync && hold.Load() && strings.HasPrefix(path, dataDir+"/wal/") {
-			select {
-			case held <- struct{}{}:
-			default:
-			}
-			<-release
-		}
-		return nil
-	})
+	mem, fs, hold, held, release := holdWALSync()
 	e := openRouted(t, fs, 2)
 	st := e.Stream(rkStream)
 	pid, err := e.NewProducerID()
@@ -157,20 +144,7 @@ func TestCheckpointDropsNoteOfUndurableRoutedFrame(t *testing.T) {
 // recovered layout is the old one, or the parent holds every record below
 // the end offset the new catalog recorded.
 func TestReshardWaitsForParentsBeforeCatalog(t *testing.T) {
-	mem := vfs.NewMemFS()
-	var hold atomic.Bool
-	held := make(chan struct{}, 1)
-	release := make(chan struct{})
-	fs := vfs.Inject(mem, func(op vfs.Op, path string) error {
-		if op == vfs.OpSync && hold.Load() && strings.HasPrefix(path, dataDir+"/wal/") {
-			select {
-			case held <- struct{}{}:
-			default:
-			}
-			<-release
-		}
-		return nil
-	})
+	mem, fs, hold, held, release := holdWALSync()
 	e := openRouted(t, fs, 1)
 	st := e.Stream(rkStream)
 	hold.Store(true)
@@ -204,4 +178,25 @@ func TestReshardWaitsForParentsBeforeCatalog(t *testing.T) {
 	if len(cs.Shards) != 1 {
 		t.Errorf("the split survived the crash though its parent's last write never became durable: %d shards", len(cs.Shards))
 	}
+}
+
+// holdWALSync returns a MemFS and an injecting FS over it whose WAL fsyncs
+// block while hold is set: held is signalled when one blocks, and closing
+// release lets them all go on.
+func holdWALSync() (mem *vfs.MemFS, fs vfs.FS, hold *atomic.Bool, held chan struct{}, release chan struct{}) {
+	mem = vfs.NewMemFS()
+	hold = new(atomic.Bool)
+	held = make(chan struct{}, 1)
+	release = make(chan struct{})
+	fs = vfs.Inject(mem, func(op vfs.Op, path string) error {
+		if op == vfs.OpSync && hold.Load() && strings.HasPrefix(path, dataDir+"/wal/") {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		return nil
+	})
+	return mem, fs, hold, held, release
 }
