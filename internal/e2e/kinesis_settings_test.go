@@ -1,0 +1,242 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/braidstream/braid/internal/braidtest"
+)
+
+// streamConfig reads one stream config through the Kafka door.
+func streamConfig(t *testing.T, p *braidtest.Proc, stream, name string) string {
+	t.Helper()
+	adm := p.Admin()
+	defer adm.Close()
+	rcs, err := adm.DescribeTopicConfigs(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(stream, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == name {
+			return c.MaybeValue()
+		}
+	}
+	t.Fatalf("stream %s has no config %s", stream, name)
+	return ""
+}
+
+// wantCode fails the test unless err is an AWS error of type code.
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if got := awsErrorCode(err); got != code {
+		t.Fatalf("%s: %v, want %s", what, err, code)
+	}
+}
+
+const hourMs = 3600 * 1000
+
+// TestKinesisRetention moves retention.ms with Increase/Decrease
+// StreamRetentionPeriod under AWS's rules, and the change survives a
+// restart; refused requests change nothing.
+func TestKinesisRetention(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := context.Background()
+	p.CreateStream(ctx, "kr", 1, nil)
+	kc := p.Kinesis()
+	name := aws.String("kr")
+	retention := func() string { return streamConfig(t, p, "kr", "retention.ms") }
+	if got := retention(); got != fmt.Sprint(168*hourMs) {
+		t.Fatalf("default retention.ms %s", got)
+	}
+	if _, err := kc.IncreaseStreamRetentionPeriod(ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: name, RetentionPeriodHours: aws.Int32(200)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := retention(); got != fmt.Sprint(200*hourMs) {
+		t.Fatalf("after increase to 200 h: retention.ms %s", got)
+	}
+	for _, c := range []struct {
+		what     string
+		increase bool
+		hours    int32
+		stream   string
+		code     string
+	}{
+		{"increase lowering", true, 100, "kr", "InvalidArgumentException"},
+		{"decrease raising", false, 300, "kr", "InvalidArgumentException"},
+		{"below 24 h", false, 23, "kr", "InvalidArgumentException"},
+		{"above 8760 h", true, 8761, "kr", "InvalidArgumentException"},
+		{"unknown stream", true, 300, "nope", "ResourceNotFoundException"},
+	} {
+		var err error
+		if c.increase {
+			_, err = kc.IncreaseStreamRetentionPeriod(ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String(c.stream), RetentionPeriodHours: aws.Int32(c.hours)})
+		} else {
+			_, err = kc.DecreaseStreamRetentionPeriod(ctx, &kinesis.DecreaseStreamRetentionPeriodInput{StreamName: aws.String(c.stream), RetentionPeriodHours: aws.Int32(c.hours)})
+		}
+		wantCode(t, c.what, err, c.code)
+		if got := retention(); got != fmt.Sprint(200*hourMs) {
+			t.Fatalf("%s changed retention.ms to %s", c.what, got)
+		}
+	}
+	// The same value is neither an increase nor a decrease: allowed.
+	if _, err := kc.IncreaseStreamRetentionPeriod(ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: name, RetentionPeriodHours: aws.Int32(200)}); err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/kr")
+	if _, err := kc.DecreaseStreamRetentionPeriod(ctx, &kinesis.DecreaseStreamRetentionPeriodInput{StreamARN: arn, RetentionPeriodHours: aws.Int32(48)}); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill() // SIGKILL: the change must already be durable
+	p.Restart()
+	if got := retention(); got != fmt.Sprint(48*hourMs) {
+		t.Fatalf("after decrease to 48 h and restart: retention.ms %s", got)
+	}
+}
+
+// listAllTags pages through ListTagsForStream two at a time.
+func listAllTags(t *testing.T, kc *kinesis.Client, stream string) string {
+	t.Helper()
+	var got []string
+	var after *string
+	for range 30 {
+		out, err := kc.ListTagsForStream(context.Background(), &kinesis.ListTagsForStreamInput{StreamName: aws.String(stream), Limit: aws.Int32(2), ExclusiveStartTagKey: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tg := range out.Tags {
+			got = append(got, *tg.Key+"="+aws.ToString(tg.Value))
+		}
+		if !*out.HasMoreTags {
+			return strings.Join(got, ",")
+		}
+		if len(out.Tags) != 2 {
+			t.Fatalf("HasMoreTags with %d tags of limit 2", len(out.Tags))
+		}
+		after = out.Tags[len(out.Tags)-1].Key
+	}
+	t.Fatal("ListTagsForStream never ended")
+	return ""
+}
+
+// TestKinesisTags adds, overwrites, lists (paginated) and removes stream
+// tags by name and by ARN; AWS's tag rules refuse bad requests without
+// changing anything; tags survive a restart.
+func TestKinesisTags(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := context.Background()
+	p.CreateStream(ctx, "kt", 1, nil)
+	kc := p.Kinesis()
+	name := aws.String("kt")
+	arn := aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/kt")
+	if _, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: name, Tags: map[string]string{"team": "a", "env": "prod", "cost": ""}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamARN: arn, Tags: map[string]string{"team": "b", "z": "last"}}); err != nil {
+		t.Fatal(err)
+	}
+	const want = "cost=,env=prod,team=b,z=last"
+	if got := listAllTags(t, kc, "kt"); got != want {
+		t.Fatalf("tags %s, want %s", got, want)
+	}
+	many := map[string]string{}
+	for i := range 47 {
+		many[fmt.Sprintf("k%02d", i)] = "v"
+	}
+	long := strings.Repeat("x", 129)
+	for _, c := range []struct {
+		what string
+		call func() error
+		code string
+	}{
+		{"51 tags in all", func() error {
+			_, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: name, Tags: many})
+			return err
+		}, "InvalidArgumentException"},
+		{"key of 129 characters", func() error {
+			_, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: name, Tags: map[string]string{long: "v"}})
+			return err
+		}, "ValidationException"},
+		{"value of 257 characters", func() error {
+			_, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: name, Tags: map[string]string{"ok": strings.Repeat("v", 257)}})
+			return err
+		}, "ValidationException"},
+		{"reserved aws: key", func() error {
+			_, err := kc.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: arn, Tags: map[string]string{"aws:x": "v"}})
+			return err
+		}, "InvalidArgumentException"},
+		{"no tags", func() error {
+			_, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: name, Tags: map[string]string{}})
+			return err
+		}, "ValidationException"},
+		{"remove an empty key list", func() error {
+			_, err := kc.RemoveTagsFromStream(ctx, &kinesis.RemoveTagsFromStreamInput{StreamName: name, TagKeys: []string{}})
+			return err
+		}, "ValidationException"},
+		{"list limit 51", func() error {
+			_, err := kc.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: name, Limit: aws.Int32(51)})
+			return err
+		}, "ValidationException"},
+		{"unknown stream", func() error {
+			_, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("nope"), Tags: map[string]string{"a": "b"}})
+			return err
+		}, "ResourceNotFoundException"},
+		{"unknown resource", func() error {
+			_, err := kc.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/nope"), Tags: map[string]string{"a": "b"}})
+			return err
+		}, "ResourceNotFoundException"},
+		{"consumer resource", func() error {
+			_, err := kc.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: aws.String(*arn + "/consumer/c:1")})
+			return err
+		}, "ResourceNotFoundException"},
+	} {
+		wantCode(t, c.what, c.call(), c.code)
+		if got := listAllTags(t, kc, "kt"); got != want {
+			t.Fatalf("%s changed the tags to %s", c.what, got)
+		}
+	}
+	// 46 more make 50: allowed.
+	delete(many, "k46")
+	if _, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: name, Tags: many}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range many {
+		keys = append(keys, k)
+	}
+	if _, err := kc.RemoveTagsFromStream(ctx, &kinesis.RemoveTagsFromStreamInput{StreamName: name, TagKeys: append(keys, "missing")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: arn, Tags: map[string]string{"r": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.UntagResource(ctx, &kinesis.UntagResourceInput{ResourceARN: arn, TagKeys: []string{"cost", "z"}}); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill() // SIGKILL: the change must already be durable
+	p.Restart()
+	out, err := kc.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(tagList(out.Tags)); got != "[env=prod r=1 team=b]" {
+		t.Fatalf("after restart: tags %s", got)
+	}
+}
+
+func tagList(tags []types.Tag) []string {
+	var out []string
+	for _, tg := range tags {
+		out = append(out, *tg.Key+"="+aws.ToString(tg.Value))
+	}
+	return out
+}
