@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/braidstream/braid/internal/braidtest"
+	"github.com/braidstream/braid/internal/catalog"
 )
 
 // streamConfig reads one stream config through the Kafka door.
@@ -239,4 +241,183 @@ func tagList(tags []types.Tag) []string {
 		out = append(out, *tg.Key+"="+aws.ToString(tg.Value))
 	}
 	return out
+}
+
+// storedKinesis reads a stream's Kinesis settings from catalog.json.
+func storedKinesis(t *testing.T, p *braidtest.Proc, stream string) catalog.KinesisSettings {
+	t.Helper()
+	snap, err := catalog.FileStore{Path: filepath.Join(p.DataDir, "catalog.json")}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range snap.Streams {
+		if st.Name == stream && st.Kinesis != nil {
+			return *st.Kinesis
+		}
+	}
+	return catalog.KinesisSettings{}
+}
+
+// TestKinesisModeAndRecordSize sets braid.kinesis.stream.mode with
+// UpdateStreamMode and max.message.bytes with UpdateMaxRecordSize; both
+// survive a restart, bad values change nothing, and DescribeLimits
+// counts the ON_DEMAND stream and open shards.
+func TestKinesisModeAndRecordSize(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := context.Background()
+	p.CreateStream(ctx, "km", 3, nil)
+	p.CreateStream(ctx, "other", 2, nil)
+	kc := p.Kinesis()
+	arn := aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/km")
+	lim, err := kc.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *lim.OpenShardCount != 5 || *lim.OnDemandStreamCount != 0 {
+		t.Fatalf("limits before: open shards %d, on-demand streams %d", *lim.OpenShardCount, *lim.OnDemandStreamCount)
+	}
+	if _, err := kc.UpdateStreamMode(ctx, &kinesis.UpdateStreamModeInput{StreamARN: arn, StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.UpdateMaxRecordSize(ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: arn, MaxRecordSizeInKiB: aws.Int32(2048)}); err != nil {
+		t.Fatal(err)
+	}
+	const wantBytes = "2097664" // 2048 KiB and 512 bytes of framing
+	check := func(what string) {
+		t.Helper()
+		if got := streamConfig(t, p, "km", "braid.kinesis.stream.mode"); got != "ON_DEMAND" {
+			t.Fatalf("%s: mode %s", what, got)
+		}
+		if got := streamConfig(t, p, "km", "max.message.bytes"); got != wantBytes {
+			t.Fatalf("%s: max.message.bytes %s", what, got)
+		}
+	}
+	check("after the updates")
+	for _, c := range []struct {
+		what string
+		call func() error
+		code string
+	}{
+		{"mode BURST", func() error {
+			_, err := kc.UpdateStreamMode(ctx, &kinesis.UpdateStreamModeInput{StreamARN: arn, StreamModeDetails: &types.StreamModeDetails{StreamMode: "BURST"}})
+			return err
+		}, "ValidationException"},
+		{"mode of an unknown stream", func() error {
+			_, err := kc.UpdateStreamMode(ctx, &kinesis.UpdateStreamModeInput{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/nope"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeProvisioned}})
+			return err
+		}, "ResourceNotFoundException"},
+		{"record size 1023 KiB", func() error {
+			_, err := kc.UpdateMaxRecordSize(ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: arn, MaxRecordSizeInKiB: aws.Int32(1023)})
+			return err
+		}, "ValidationException"},
+		{"record size 10241 KiB", func() error {
+			_, err := kc.UpdateMaxRecordSize(ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: arn, MaxRecordSizeInKiB: aws.Int32(10241)})
+			return err
+		}, "ValidationException"},
+		{"record size of an unknown stream", func() error {
+			_, err := kc.UpdateMaxRecordSize(ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/nope"), MaxRecordSizeInKiB: aws.Int32(1024)})
+			return err
+		}, "ResourceNotFoundException"},
+	} {
+		wantCode(t, c.what, c.call(), c.code)
+		check(c.what)
+	}
+	p.Kill() // SIGKILL: the change must already be durable
+	p.Restart()
+	check("after restart")
+	lim, err = kc.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *lim.OpenShardCount != 5 || *lim.OnDemandStreamCount != 1 || *lim.ShardLimit < 5 || *lim.OnDemandStreamCountLimit < 1 {
+		t.Fatalf("limits after: %+v", lim)
+	}
+}
+
+// TestKinesisEncryptionAndMonitoring records stream encryption and
+// enhanced monitoring; both survive a restart (the restarted server
+// keeps them when it next writes its catalog) and bad requests change
+// nothing.
+func TestKinesisEncryptionAndMonitoring(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := context.Background()
+	p.CreateStream(ctx, "ke", 1, nil)
+	kc := p.Kinesis()
+	name := aws.String("ke")
+	if _, err := kc.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{StreamName: name, EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")}); err != nil {
+		t.Fatal(err)
+	}
+	en, err := kc.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{StreamName: name, ShardLevelMetrics: []types.MetricsName{types.MetricsNameIncomingBytes, types.MetricsNameIteratorAgeMilliseconds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(en.CurrentShardLevelMetrics, en.DesiredShardLevelMetrics) != "[] [IncomingBytes IteratorAgeMilliseconds]" || *en.StreamName != "ke" {
+		t.Fatalf("enable: current %v desired %v", en.CurrentShardLevelMetrics, en.DesiredShardLevelMetrics)
+	}
+	want := func(what, enc, key, metrics string) {
+		t.Helper()
+		k := storedKinesis(t, p, "ke")
+		if k.EncryptionType != enc || k.KeyID != key || fmt.Sprint(k.ShardLevelMetrics) != metrics {
+			t.Fatalf("%s: stored %+v, want encryption %q key %q metrics %s", what, k, enc, key, metrics)
+		}
+	}
+	want("after start", "KMS", "alias/aws/kinesis", "[IncomingBytes IteratorAgeMilliseconds]")
+	for _, c := range []struct {
+		what string
+		call func() error
+		code string
+	}{
+		{"encryption NONE", func() error {
+			_, err := kc.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{StreamName: name, EncryptionType: types.EncryptionTypeNone, KeyId: aws.String("k")})
+			return err
+		}, "InvalidArgumentException"},
+		{"encryption without a key", func() error {
+			_, err := kc.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{StreamName: name, EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("")})
+			return err
+		}, "ValidationException"},
+		{"encryption of an unknown stream", func() error {
+			_, err := kc.StopStreamEncryption(ctx, &kinesis.StopStreamEncryptionInput{StreamName: aws.String("nope"), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("k")})
+			return err
+		}, "ResourceNotFoundException"},
+		{"unknown metric", func() error {
+			_, err := kc.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{StreamName: name, ShardLevelMetrics: []types.MetricsName{"IncomingBytes", "Latency"}})
+			return err
+		}, "ValidationException"},
+		{"no metrics", func() error {
+			_, err := kc.DisableEnhancedMonitoring(ctx, &kinesis.DisableEnhancedMonitoringInput{StreamName: name, ShardLevelMetrics: []types.MetricsName{}})
+			return err
+		}, "ValidationException"},
+		{"monitoring of an unknown stream", func() error {
+			_, err := kc.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{StreamName: aws.String("nope"), ShardLevelMetrics: []types.MetricsName{types.MetricsNameAll}})
+			return err
+		}, "ResourceNotFoundException"},
+	} {
+		wantCode(t, c.what, c.call(), c.code)
+		want(c.what, "KMS", "alias/aws/kinesis", "[IncomingBytes IteratorAgeMilliseconds]")
+	}
+	p.Kill() // SIGKILL: the change must already be durable
+	p.Restart()
+	// A catalog write after the restart keeps what the restart loaded.
+	if _, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: name, Tags: map[string]string{"a": "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	want("after restart", "KMS", "alias/aws/kinesis", "[IncomingBytes IteratorAgeMilliseconds]")
+	en, err = kc.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{StreamName: name, ShardLevelMetrics: []types.MetricsName{types.MetricsNameAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(en.CurrentShardLevelMetrics) != 2 || len(en.DesiredShardLevelMetrics) != 7 {
+		t.Fatalf("enable ALL after restart: current %v desired %v", en.CurrentShardLevelMetrics, en.DesiredShardLevelMetrics)
+	}
+	dis, err := kc.DisableEnhancedMonitoring(ctx, &kinesis.DisableEnhancedMonitoringInput{StreamName: name, ShardLevelMetrics: []types.MetricsName{types.MetricsNameAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dis.CurrentShardLevelMetrics) != 7 || len(dis.DesiredShardLevelMetrics) != 0 {
+		t.Fatalf("disable ALL: current %v desired %v", dis.CurrentShardLevelMetrics, dis.DesiredShardLevelMetrics)
+	}
+	if _, err := kc.StopStreamEncryption(ctx, &kinesis.StopStreamEncryptionInput{StreamName: name, EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")}); err != nil {
+		t.Fatal(err)
+	}
+	want("after stop and disable", "", "", "[]")
 }
