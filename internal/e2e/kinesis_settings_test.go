@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -330,7 +331,7 @@ func TestKinesisModeAndRecordSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	if *lim.OpenShardCount != 5 || *lim.OnDemandStreamCount != 1 || *lim.ShardLimit < 5 || *lim.OnDemandStreamCountLimit < 1 {
-		t.Fatalf("limits after: %+v", lim)
+		t.Fatalf("limits after: shard limit %d, open shards %d, on-demand streams %d (limit %d)", *lim.ShardLimit, *lim.OpenShardCount, *lim.OnDemandStreamCount, *lim.OnDemandStreamCountLimit)
 	}
 }
 
@@ -420,4 +421,110 @@ func TestKinesisEncryptionAndMonitoring(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("after stop and disable", "", "", "[]")
+}
+
+// TestKinesisResourcePolicy stores, returns and deletes a stream's
+// resource policy by ARN; it survives a restart and bad requests change
+// nothing.
+func TestKinesisResourcePolicy(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := context.Background()
+	p.CreateStream(ctx, "kp", 1, nil)
+	kc := p.Kinesis()
+	arn := aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/kp")
+	policy := func() string {
+		t.Helper()
+		out, err := kc.GetResourcePolicy(ctx, &kinesis.GetResourcePolicyInput{ResourceARN: arn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *out.Policy
+	}
+	if got := policy(); got != "{}" {
+		t.Fatalf("policy before any: %s", got)
+	}
+	const doc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kinesis:GetRecords","Resource":"*"}]}`
+	if _, err := kc.PutResourcePolicy(ctx, &kinesis.PutResourcePolicyInput{ResourceARN: arn, Policy: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what string
+		call func() error
+		code string
+	}{
+		{"policy not JSON", func() error {
+			_, err := kc.PutResourcePolicy(ctx, &kinesis.PutResourcePolicyInput{ResourceARN: arn, Policy: aws.String("allow all")})
+			return err
+		}, "InvalidArgumentException"},
+		{"policy over 20 KiB", func() error {
+			_, err := kc.PutResourcePolicy(ctx, &kinesis.PutResourcePolicyInput{ResourceARN: arn, Policy: aws.String(`{"a":"` + strings.Repeat("x", 20480) + `"}`)})
+			return err
+		}, "ValidationException"},
+		{"policy on an unknown stream", func() error {
+			_, err := kc.PutResourcePolicy(ctx, &kinesis.PutResourcePolicyInput{ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/nope"), Policy: aws.String(doc)})
+			return err
+		}, "ResourceNotFoundException"},
+	} {
+		wantCode(t, c.what, c.call(), c.code)
+		if got := policy(); got != doc {
+			t.Fatalf("%s changed the policy to %s", c.what, got)
+		}
+	}
+	p.Kill() // SIGKILL: the change must already be durable
+	p.Restart()
+	if got := policy(); got != doc {
+		t.Fatalf("after restart: policy %s", got)
+	}
+	if _, err := kc.DeleteResourcePolicy(ctx, &kinesis.DeleteResourcePolicyInput{ResourceARN: arn}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := kc.DeleteResourcePolicy(ctx, &kinesis.DeleteResourcePolicyInput{ResourceARN: arn})
+	wantCode(t, "delete of no policy", err, "ResourceNotFoundException")
+	p.Kill()
+	p.Restart()
+	if got := policy(); got != "{}" {
+		t.Fatalf("after delete and restart: policy %s", got)
+	}
+}
+
+// TestKinesisAccountSettings records the billing commitment with
+// UpdateAccountSettings; it survives a restart and a bad status changes
+// nothing.
+func TestKinesisAccountSettings(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := context.Background()
+	kc := p.Kinesis()
+	status := func() types.MinimumThroughputBillingCommitmentOutput {
+		t.Helper()
+		out, err := kc.DescribeAccountSettings(ctx, &kinesis.DescribeAccountSettingsInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *out.MinimumThroughputBillingCommitment
+	}
+	if got := status(); got.Status != types.MinimumThroughputBillingCommitmentOutputStatusDisabled || got.StartedAt != nil {
+		t.Fatalf("before any update: %+v", got)
+	}
+	up, err := kc.UpdateAccountSettings(ctx, &kinesis.UpdateAccountSettingsInput{MinimumThroughputBillingCommitment: &types.MinimumThroughputBillingCommitmentInput{Status: types.MinimumThroughputBillingCommitmentInputStatusEnabled}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := up.MinimumThroughputBillingCommitment.StartedAt
+	if up.MinimumThroughputBillingCommitment.Status != "ENABLED" || started == nil || time.Since(*started) > time.Minute || time.Since(*started) < -time.Minute {
+		t.Fatalf("update answered %+v", up.MinimumThroughputBillingCommitment)
+	}
+	_, err = kc.UpdateAccountSettings(ctx, &kinesis.UpdateAccountSettingsInput{MinimumThroughputBillingCommitment: &types.MinimumThroughputBillingCommitmentInput{Status: "PAUSED"}})
+	wantCode(t, "status PAUSED", err, "ValidationException")
+	p.Kill() // SIGKILL: the change must already be durable
+	p.Restart()
+	got := status()
+	if got.Status != "ENABLED" || got.StartedAt == nil || !got.StartedAt.Equal(*started) {
+		t.Fatalf("after restart: %+v, want ENABLED since %v", got, *started)
+	}
+	if _, err := kc.UpdateAccountSettings(ctx, &kinesis.UpdateAccountSettingsInput{MinimumThroughputBillingCommitment: &types.MinimumThroughputBillingCommitmentInput{Status: types.MinimumThroughputBillingCommitmentInputStatusDisabled}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(); got.Status != "DISABLED" || got.EndedAt == nil {
+		t.Fatalf("after disabling: %+v", got)
+	}
 }
