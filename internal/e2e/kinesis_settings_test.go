@@ -528,3 +528,44 @@ func TestKinesisAccountSettings(t *testing.T) {
 		t.Fatalf("after disabling: %+v", got)
 	}
 }
+
+// TestKinesisTagLimitConcurrent adds tags from many clients at once: the
+// 50-tag limit is checked and applied as one step, so it holds.
+func TestKinesisTagLimitConcurrent(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := context.Background()
+	p.CreateStream(ctx, "kc", 1, nil)
+	kc := p.Kinesis()
+	const clients, each = 12, 7 // 84 tags asked for, 7 clients' worth fit
+	errs := make(chan error, clients)
+	for c := range clients {
+		go func() {
+			tags := map[string]string{}
+			for i := range each {
+				tags[fmt.Sprintf("c%02d-%d", c, i)] = "v"
+			}
+			_, err := kc.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("kc"), Tags: tags})
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range clients {
+		switch err := <-errs; awsErrorCode(err) {
+		case "":
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok++
+		case "InvalidArgumentException":
+		default:
+			t.Fatal(err)
+		}
+	}
+	out, err := kc.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/kc")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != 50/each || len(out.Tags) != ok*each {
+		t.Fatalf("%d adds succeeded, stream has %d tags; want %d and %d", ok, len(out.Tags), 50/each, 50/each*each)
+	}
+}
