@@ -16,8 +16,8 @@ import (
 	"github.com/braidstream/braid/internal/catalog"
 )
 
-// streamConfig reads one stream config through the Kafka door.
-func streamConfig(t *testing.T, p *braidtest.Proc, stream, name string) string {
+// settingsConfig reads one stream config through the Kafka door.
+func settingsConfig(t *testing.T, p *braidtest.Proc, stream, name string) string {
 	t.Helper()
 	adm := p.Admin()
 	defer adm.Close()
@@ -38,15 +38,15 @@ func streamConfig(t *testing.T, p *braidtest.Proc, stream, name string) string {
 	return ""
 }
 
-// wantCode fails the test unless err is an AWS error of type code.
-func wantCode(t *testing.T, what string, err error, code string) {
+// settingsWantCode fails the test unless err is an AWS error of type code.
+func settingsWantCode(t *testing.T, what string, err error, code string) {
 	t.Helper()
 	if got := awsErrorCode(err); got != code {
 		t.Fatalf("%s: %v, want %s", what, err, code)
 	}
 }
 
-const hourMs = 3600 * 1000
+const settingsHourMs = 3600 * 1000
 
 // TestKinesisRetention moves retention.ms with Increase/Decrease
 // StreamRetentionPeriod under AWS's rules, and the change survives a
@@ -57,14 +57,14 @@ func TestKinesisRetention(t *testing.T) {
 	p.CreateStream(ctx, "kr", 1, nil)
 	kc := p.Kinesis()
 	name := aws.String("kr")
-	retention := func() string { return streamConfig(t, p, "kr", "retention.ms") }
-	if got := retention(); got != fmt.Sprint(168*hourMs) {
+	retention := func() string { return settingsConfig(t, p, "kr", "retention.ms") }
+	if got := retention(); got != fmt.Sprint(168*settingsHourMs) {
 		t.Fatalf("default retention.ms %s", got)
 	}
 	if _, err := kc.IncreaseStreamRetentionPeriod(ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: name, RetentionPeriodHours: aws.Int32(200)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := retention(); got != fmt.Sprint(200*hourMs) {
+	if got := retention(); got != fmt.Sprint(200*settingsHourMs) {
 		t.Fatalf("after increase to 200 h: retention.ms %s", got)
 	}
 	for _, c := range []struct {
@@ -86,8 +86,8 @@ func TestKinesisRetention(t *testing.T) {
 		} else {
 			_, err = kc.DecreaseStreamRetentionPeriod(ctx, &kinesis.DecreaseStreamRetentionPeriodInput{StreamName: aws.String(c.stream), RetentionPeriodHours: aws.Int32(c.hours)})
 		}
-		wantCode(t, c.what, err, c.code)
-		if got := retention(); got != fmt.Sprint(200*hourMs) {
+		settingsWantCode(t, c.what, err, c.code)
+		if got := retention(); got != fmt.Sprint(200*settingsHourMs) {
 			t.Fatalf("%s changed retention.ms to %s", c.what, got)
 		}
 	}
@@ -101,13 +101,13 @@ func TestKinesisRetention(t *testing.T) {
 	}
 	p.Kill() // SIGKILL: the change must already be durable
 	p.Restart()
-	if got := retention(); got != fmt.Sprint(48*hourMs) {
+	if got := retention(); got != fmt.Sprint(48*settingsHourMs) {
 		t.Fatalf("after decrease to 48 h and restart: retention.ms %s", got)
 	}
 }
 
-// listAllTags pages through ListTagsForStream two at a time.
-func listAllTags(t *testing.T, kc *kinesis.Client, stream string) string {
+// settingsListTags pages through ListTagsForStream two at a time.
+func settingsListTags(t *testing.T, kc *kinesis.Client, stream string) string {
 	t.Helper()
 	var got []string
 	var after *string
@@ -148,7 +148,7 @@ func TestKinesisTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	const want = "cost=,env=prod,team=b,z=last"
-	if got := listAllTags(t, kc, "kt"); got != want {
+	if got := settingsListTags(t, kc, "kt"); got != want {
 		t.Fatalf("tags %s, want %s", got, want)
 	}
 	many := map[string]string{}
@@ -202,8 +202,8 @@ func TestKinesisTags(t *testing.T) {
 			return err
 		}, "ResourceNotFoundException"},
 	} {
-		wantCode(t, c.what, c.call(), c.code)
-		if got := listAllTags(t, kc, "kt"); got != want {
+		settingsWantCode(t, c.what, c.call(), c.code)
+		if got := settingsListTags(t, kc, "kt"); got != want {
 			t.Fatalf("%s changed the tags to %s", c.what, got)
 		}
 	}
@@ -231,12 +231,12 @@ func TestKinesisTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(tagList(out.Tags)); got != "[env=prod r=1 team=b]" {
+	if got := fmt.Sprint(settingsTagList(out.Tags)); got != "[env=prod r=1 team=b]" {
 		t.Fatalf("after restart: tags %s", got)
 	}
 }
 
-func tagList(tags []types.Tag) []string {
+func settingsTagList(tags []types.Tag) []string {
 	var out []string
 	for _, tg := range tags {
 		out = append(out, *tg.Key+"="+aws.ToString(tg.Value))
@@ -244,8 +244,8 @@ func tagList(tags []types.Tag) []string {
 	return out
 }
 
-// storedKinesis reads a stream's Kinesis settings from catalog.json.
-func storedKinesis(t *testing.T, p *braidtest.Proc, stream string) catalog.KinesisSettings {
+// settingsStored reads a stream's Kinesis settings from catalog.json.
+func settingsStored(t *testing.T, p *braidtest.Proc, stream string) catalog.KinesisSettings {
 	t.Helper()
 	snap, err := catalog.FileStore{Path: filepath.Join(p.DataDir, "catalog.json")}.Load()
 	if err != nil {
@@ -286,10 +286,10 @@ func TestKinesisModeAndRecordSize(t *testing.T) {
 	const wantBytes = "2097664" // 2048 KiB and 512 bytes of framing
 	check := func(what string) {
 		t.Helper()
-		if got := streamConfig(t, p, "km", "braid.kinesis.stream.mode"); got != "ON_DEMAND" {
+		if got := settingsConfig(t, p, "km", "braid.kinesis.stream.mode"); got != "ON_DEMAND" {
 			t.Fatalf("%s: mode %s", what, got)
 		}
-		if got := streamConfig(t, p, "km", "max.message.bytes"); got != wantBytes {
+		if got := settingsConfig(t, p, "km", "max.message.bytes"); got != wantBytes {
 			t.Fatalf("%s: max.message.bytes %s", what, got)
 		}
 	}
@@ -320,7 +320,7 @@ func TestKinesisModeAndRecordSize(t *testing.T) {
 			return err
 		}, "ResourceNotFoundException"},
 	} {
-		wantCode(t, c.what, c.call(), c.code)
+		settingsWantCode(t, c.what, c.call(), c.code)
 		check(c.what)
 	}
 	p.Kill() // SIGKILL: the change must already be durable
@@ -357,7 +357,7 @@ func TestKinesisEncryptionAndMonitoring(t *testing.T) {
 	}
 	want := func(what, enc, key, metrics string) {
 		t.Helper()
-		k := storedKinesis(t, p, "ke")
+		k := settingsStored(t, p, "ke")
 		if k.EncryptionType != enc || k.KeyID != key || fmt.Sprint(k.ShardLevelMetrics) != metrics {
 			t.Fatalf("%s: stored %+v, want encryption %q key %q metrics %s", what, k, enc, key, metrics)
 		}
@@ -393,7 +393,7 @@ func TestKinesisEncryptionAndMonitoring(t *testing.T) {
 			return err
 		}, "ResourceNotFoundException"},
 	} {
-		wantCode(t, c.what, c.call(), c.code)
+		settingsWantCode(t, c.what, c.call(), c.code)
 		want(c.what, "KMS", "alias/aws/kinesis", "[IncomingBytes IteratorAgeMilliseconds]")
 	}
 	p.Kill() // SIGKILL: the change must already be durable
@@ -465,7 +465,7 @@ func TestKinesisResourcePolicy(t *testing.T) {
 			return err
 		}, "ResourceNotFoundException"},
 	} {
-		wantCode(t, c.what, c.call(), c.code)
+		settingsWantCode(t, c.what, c.call(), c.code)
 		if got := policy(); got != doc {
 			t.Fatalf("%s changed the policy to %s", c.what, got)
 		}
@@ -479,7 +479,7 @@ func TestKinesisResourcePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := kc.DeleteResourcePolicy(ctx, &kinesis.DeleteResourcePolicyInput{ResourceARN: arn})
-	wantCode(t, "delete of no policy", err, "ResourceNotFoundException")
+	settingsWantCode(t, "delete of no policy", err, "ResourceNotFoundException")
 	p.Kill()
 	p.Restart()
 	if got := policy(); got != "{}" {
@@ -514,7 +514,7 @@ func TestKinesisAccountSettings(t *testing.T) {
 		t.Fatalf("update answered %+v", up.MinimumThroughputBillingCommitment)
 	}
 	_, err = kc.UpdateAccountSettings(ctx, &kinesis.UpdateAccountSettingsInput{MinimumThroughputBillingCommitment: &types.MinimumThroughputBillingCommitmentInput{Status: "PAUSED"}})
-	wantCode(t, "status PAUSED", err, "ValidationException")
+	settingsWantCode(t, "status PAUSED", err, "ValidationException")
 	p.Kill() // SIGKILL: the change must already be durable
 	p.Restart()
 	got := status()

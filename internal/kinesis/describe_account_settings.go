@@ -35,14 +35,14 @@ func accountSettings(a catalog.KinesisAccount) accountSettingsOutput {
 	if c.Status == "" {
 		c.Status = "DISABLED"
 	}
-	c.StartedAt = epochSeconds(a.CommitmentStartedAt)
-	c.EndedAt = epochSeconds(a.CommitmentEndedAt)
+	c.StartedAt = commitmentTime(a.CommitmentStartedAt)
+	c.EndedAt = commitmentTime(a.CommitmentEndedAt)
 	return accountSettingsOutput{MinimumThroughputBillingCommitment: c}
 }
 
-// epochSeconds is a timestamp as the JSON protocol writes it (nil for
+// commitmentTime is a timestamp as the JSON protocol writes it (nil for
 // the zero time).
-func epochSeconds(t time.Time) *float64 {
+func commitmentTime(t time.Time) *float64 {
 	if t.IsZero() {
 		return nil
 	}

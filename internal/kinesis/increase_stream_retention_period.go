@@ -43,7 +43,7 @@ func (s *Server) setRetention(body []byte, increase bool) error {
 	if h > maxRetentionHours {
 		return errorf(errInvalidArgument, "Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", maxRetentionHours, h)
 	}
-	want := int64(h) * hourMs
+	want := int64(h) * retentionHourMs
 	return s.eng.UpdateConfigs(st.Name, func(cur *catalog.Stream) (map[string]*string, error) {
 		ms := retentionMs(s, cur)
 		forever := ms < 0
@@ -62,8 +62,8 @@ func describeMs(ms int64) string {
 	if ms < 0 {
 		return "forever"
 	}
-	if ms%hourMs == 0 {
-		return strconv.FormatInt(ms/hourMs, 10) + " hours"
+	if ms%retentionHourMs == 0 {
+		return strconv.FormatInt(ms/retentionHourMs, 10) + " hours"
 	}
 	return strconv.FormatInt(ms, 10) + " ms"
 }

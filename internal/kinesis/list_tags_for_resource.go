@@ -11,7 +11,7 @@ type listTagsForResourceInput struct {
 }
 
 type listTagsForResourceOutput struct {
-	Tags []tag `json:"Tags"`
+	Tags []tagEntry `json:"Tags"`
 }
 
 func listTagsForResource(_ context.Context, s *Server, body []byte) (any, error) {

@@ -13,8 +13,8 @@ type listTagsForStreamInput struct {
 }
 
 type listTagsForStreamOutput struct {
-	Tags        []tag `json:"Tags"`
-	HasMoreTags bool  `json:"HasMoreTags"`
+	Tags        []tagEntry `json:"Tags"`
+	HasMoreTags bool       `json:"HasMoreTags"`
 }
 
 func listTagsForStream(_ context.Context, s *Server, body []byte) (any, error) {
@@ -22,10 +22,10 @@ func listTagsForStream(_ context.Context, s *Server, body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	limit := maxTags
+	limit := streamTagLimit
 	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > maxTags {
-			return nil, badInt("limit", *in.Limit, 1, maxTags)
+		if *in.Limit < 1 || *in.Limit > streamTagLimit {
+			return nil, rangeError("limit", *in.Limit, 1, streamTagLimit)
 		}
 		limit = *in.Limit
 	}
@@ -33,7 +33,7 @@ func listTagsForStream(_ context.Context, s *Server, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := listTagsForStreamOutput{Tags: []tag{}}
+	out := listTagsForStreamOutput{Tags: []tagEntry{}}
 	for _, t := range sortedTags(streamTags(st)) {
 		if in.ExclusiveStartTagKey != "" && t.Key <= in.ExclusiveStartTagKey {
 			continue

@@ -18,7 +18,7 @@ import (
 const (
 	minRetentionHours = 24
 	maxRetentionHours = 8760
-	hourMs            = 3600 * 1000
+	retentionHourMs   = 3600 * 1000
 )
 
 // retentionMs is the stream's time retention in ms (retention.ms, or the
@@ -35,7 +35,7 @@ func retentionHours(s *Server, st *engine.Stream) int {
 	if ms < 0 {
 		return maxRetentionHours
 	}
-	return int(min((ms+hourMs-1)/hourMs, math.MaxInt32))
+	return int(min((ms+retentionHourMs-1)/retentionHourMs, math.MaxInt32))
 }
 
 // maxRecordOverhead is what a Kinesis record costs beyond its data and
@@ -91,7 +91,7 @@ func streamTags(st *engine.Stream) map[string]string {
 
 // Tag rules (AWS's for all tagged resources).
 const (
-	maxTags           = 50
+	streamTagLimit    = 50
 	maxTagKeyChars    = 128
 	maxTagValueChars  = 256
 	reservedTagPrefix = "aws:"
@@ -104,8 +104,8 @@ func checkTags(tags map[string]string) error {
 	if len(tags) == 0 {
 		return errorf(errValidation, "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have at least 1 entry")
 	}
-	if len(tags) > maxTags {
-		return errorf(errInvalidArgument, "%d tags given; a stream can have at most %d", len(tags), maxTags)
+	if len(tags) > streamTagLimit {
+		return errorf(errInvalidArgument, "%d tags given; a stream can have at most %d", len(tags), streamTagLimit)
 	}
 	for k, v := range tags {
 		if err := checkTagKey(k); err != nil {
@@ -130,8 +130,8 @@ func checkTagKey(k string) error {
 
 // checkTagKeys checks the keys of a removal.
 func checkTagKeys(keys []string) error {
-	if len(keys) < 1 || len(keys) > maxTags {
-		return errorf(errValidation, "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must have between 1 and %d items", maxTags)
+	if len(keys) < 1 || len(keys) > streamTagLimit {
+		return errorf(errValidation, "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must have between 1 and %d items", streamTagLimit)
 	}
 	for _, k := range keys {
 		if n := utf8.RuneCountInString(k); n < 1 || n > maxTagKeyChars {
@@ -153,8 +153,8 @@ func (s *Server) addTags(name string, tags map[string]string) error {
 				n++
 			}
 		}
-		if n > maxTags {
-			return errorf(errInvalidArgument, "Failed to add tags to stream %s: it would have %d tags; a stream can have at most %d", name, n, maxTags)
+		if n > streamTagLimit {
+			return errorf(errInvalidArgument, "Failed to add tags to stream %s: it would have %d tags; a stream can have at most %d", name, n, streamTagLimit)
 		}
 		if k.Tags == nil {
 			k.Tags = map[string]string{}
@@ -180,19 +180,19 @@ func (s *Server) removeTags(name string, keys []string) error {
 	})
 }
 
-// tag is one tag in a list answer.
-type tag struct {
+// tagEntry is one tag in a list answer.
+type tagEntry struct {
 	Key   string `json:"Key"`
 	Value string `json:"Value"`
 }
 
 // sortedTags lists tags in key order.
-func sortedTags(tags map[string]string) []tag {
-	out := make([]tag, 0, len(tags))
+func sortedTags(tags map[string]string) []tagEntry {
+	out := make([]tagEntry, 0, len(tags))
 	for k, v := range tags {
-		out = append(out, tag{Key: k, Value: v})
+		out = append(out, tagEntry{Key: k, Value: v})
 	}
-	slices.SortFunc(out, func(a, b tag) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(out, func(a, b tagEntry) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
 
@@ -208,7 +208,7 @@ func (s *Server) resourceStream(arn string) (*engine.Stream, error) {
 	return s.stream(streamRef{StreamARN: arn})
 }
 
-// badInt is the ValidationException AWS gives for a number out of range.
-func badInt(field string, v, lo, hi int) error {
+// rangeError is the ValidationException AWS gives for a number out of range.
+func rangeError(field string, v, lo, hi int) error {
 	return errorf(errValidation, "1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value between %d and %d", v, field, lo, hi)
 }

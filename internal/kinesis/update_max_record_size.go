@@ -30,7 +30,7 @@ func updateMaxRecordSize(_ context.Context, s *Server, body []byte) (any, error)
 	}
 	kib := *in.MaxRecordSizeInKiB
 	if kib < minRecordSizeKiB || kib > maxRecordSizeLimitKiB {
-		return nil, badInt("maxRecordSizeInKiB", kib, minRecordSizeKiB, maxRecordSizeLimitKiB)
+		return nil, rangeError("maxRecordSizeInKiB", kib, minRecordSizeKiB, maxRecordSizeLimitKiB)
 	}
 	if in.StreamARN == "" {
 		return nil, errorf(errValidation, "1 validation error detected: Value null at 'streamARN' failed to satisfy constraint: Member must not be null")
