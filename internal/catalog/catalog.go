@@ -66,6 +66,9 @@ type Stream struct {
 	// Internal marks a stream Braid keeps itself (Kafka's is_internal);
 	// clients may read it but not write, grow or delete it.
 	Internal bool `json:"internal,omitempty"`
+	// Kinesis holds what Kinesis clients set that Braid records but does
+	// not act on (kinesis.go); nil when nothing was set.
+	Kinesis *KinesisSettings `json:"kinesis,omitempty"`
 }
 
 // OffsetsStream is listed to Kafka clients as the internal topic that holds
@@ -100,6 +103,7 @@ func (s *Stream) clone() *Stream {
 	c := *s
 	c.Configs = maps.Clone(s.Configs)
 	c.Shards = slices.Clone(s.Shards)
+	c.Kinesis = s.Kinesis.clone()
 	for i := range c.Shards {
 		c.Shards[i].Parents = slices.Clone(c.Shards[i].Parents)
 		c.Shards[i].Children = slices.Clone(c.Shards[i].Children)
@@ -119,6 +123,9 @@ type Snapshot struct {
 	// with AlterConfigs on this node and cluster-wide (Kafka names).
 	NodeConfigs    Configs `json:"node_configs,omitempty"`
 	ClusterConfigs Configs `json:"cluster_configs,omitempty"`
+	// KinesisAccount is the account settings Kinesis clients set
+	// (kinesis.go); nil when never set.
+	KinesisAccount *KinesisAccount `json:"kinesis_account,omitempty"`
 }
 
 // Store persists catalog snapshots. Save must be atomic and durable: after it

@@ -580,6 +580,10 @@ func (e *Engine) AddShards(name string, total int, validateOnly bool) error {
 func (e *Engine) SetConfigs(name string, set map[string]*string, replace, validateOnly bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.setConfigsLocked(name, set, replace, validateOnly)
+}
+
+func (e *Engine) setConfigsLocked(name string, set map[string]*string, replace, validateOnly bool) error {
 	if replace || catalog.TouchesAutoscale(set) {
 		after, err := e.cat.SetConfigs(name, set, replace, true)
 		if err != nil {
