@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -435,3 +437,69 @@ func TestKinesisReshardLineage(t *testing.T) {
 }
 
 func shardOffset(n int) shard.Offset { return shard.Offset(n) }
+
+// TestKinesisUpdateShardCount scales a stream through the AWS SDK to an
+// even layout, and checks that refused scales change nothing.
+func TestKinesisUpdateShardCount(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, time.Minute)
+	kc := p.Kinesis()
+	name := aws.String("sc")
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: name, ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kc.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: name, TargetShardCount: aws.Int32(3), ScalingType: types.ScalingTypeUniformScaling})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *out.CurrentShardCount != 2 || *out.TargetShardCount != 3 || *out.StreamName != "sc" || *out.StreamARN != "arn:aws:kinesis:us-east-1:000000000000:stream/sc" {
+		t.Fatalf("UpdateShardCount answered %+v", out)
+	}
+	open := func() []string {
+		var rs []string
+		for _, s := range listAllShards(t, ctx, kc, &kinesis.ListShardsInput{StreamName: name, ShardFilter: &types.ShardFilter{Type: types.ShardFilterTypeAtLatest}}) {
+			rs = append(rs, *s.HashKeyRange.StartingHashKey+"-"+*s.HashKeyRange.EndingHashKey)
+		}
+		// In hash-key order (decimal strings of one length sort as numbers).
+		slices.SortFunc(rs, func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) })
+		return rs
+	}
+	var want []string
+	for _, r := range catalog.SplitEvenly(3) {
+		want = append(want, r.Start.String()+"-"+r.End.String())
+	}
+	if got := open(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("open ranges after scaling to 3: %v, want %v", got, want)
+	}
+	// Every shard has a lineage back to the two first ones.
+	for _, s := range describeAllShards(t, ctx, kc, "sc", 100) {
+		id, _ := kin.ParseShardName(*s.ShardId)
+		if (id < 2) != (s.ParentShardId == nil) {
+			t.Fatalf("shard %s", shardSummary(s))
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		in   *kinesis.UpdateShardCountInput
+		code string
+	}{
+		{"zero", &kinesis.UpdateShardCountInput{StreamName: name, TargetShardCount: aws.Int32(0), ScalingType: types.ScalingTypeUniformScaling}, "ValidationException"},
+		{"over braid.shards.max", &kinesis.UpdateShardCountInput{StreamName: name, TargetShardCount: aws.Int32(1025), ScalingType: types.ScalingTypeUniformScaling}, "LimitExceededException"},
+		{"bad scaling type", &kinesis.UpdateShardCountInput{StreamName: name, TargetShardCount: aws.Int32(4), ScalingType: "SOMEHOW"}, "ValidationException"},
+		{"unknown stream", &kinesis.UpdateShardCountInput{StreamName: aws.String("nope"), TargetShardCount: aws.Int32(4), ScalingType: types.ScalingTypeUniformScaling}, "ResourceNotFoundException"},
+	} {
+		_, err := kc.UpdateShardCount(ctx, tc.in)
+		wantAWSError(t, tc.name, err, tc.code)
+	}
+	if got := open(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("open ranges after refused scales: %v, want %v", got, want)
+	}
+	// Down to one.
+	out, err = kc.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: name, TargetShardCount: aws.Int32(1), ScalingType: types.ScalingTypeUniformScaling})
+	if err != nil || *out.CurrentShardCount != 3 || *out.TargetShardCount != 1 {
+		t.Fatalf("scale to 1: %+v, %v", out, err)
+	}
+	if got := open(); len(got) != 1 || got[0] != "0-340282366920938463463374607431768211455" {
+		t.Fatalf("open ranges after scaling to 1: %v", got)
+	}
+}
