@@ -131,6 +131,27 @@ func TestKinesisStreamLifecycle(t *testing.T) {
 		len(d.EnhancedMonitoring) != 1 || d.StreamCreationTimestamp.Before(before) || d.StreamCreationTimestamp.After(time.Now().Add(time.Second)) {
 		t.Fatalf("summary %+v (created %v)", d, d.StreamCreationTimestamp)
 	}
+	ls, err := kc.ListStreams(ctx, &kinesis.ListStreamsInput{})
+	if err != nil || len(ls.StreamSummaries) != 1 || !ls.StreamSummaries[0].StreamCreationTimestamp.Equal(*d.StreamCreationTimestamp) {
+		t.Fatalf("ListStreams summaries %+v, %v; want creation time %v", ls, err, d.StreamCreationTimestamp)
+	}
+	// RetentionPeriodHours follows retention.ms, rounded up to hours.
+	for _, tc := range []struct {
+		ms    string
+		hours int32
+	}{{"5400000", 2}, {"-1", 8760}, {"3600000", 1}} {
+		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr(tc.ms)}}, "k1")
+		if err == nil {
+			_, err = resp.On("k1", nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("k1")})
+		if err != nil || *sum.StreamDescriptionSummary.RetentionPeriodHours != tc.hours {
+			t.Fatalf("retention.ms %s: %+v, %v; want %d hours", tc.ms, sum, err, tc.hours)
+		}
+	}
 	cfg := topicConfigs(t, ctx, adm, "k1")
 	if v := cfg["braid.routing"].Value; v == nil || *v != "key" {
 		t.Fatalf("braid.routing = %v, want key", v)
@@ -183,7 +204,7 @@ func TestKinesisStreamLifecycle(t *testing.T) {
 		_, err := kc.CreateStream(ctx, tc.in)
 		wantAWSError(t, tc.name, err, tc.code)
 	}
-	ls, err := kc.ListStreams(ctx, &kinesis.ListStreamsInput{})
+	ls, err = kc.ListStreams(ctx, &kinesis.ListStreamsInput{})
 	if err != nil || fmt.Sprint(ls.StreamNames) != "[k1 od]" {
 		t.Fatalf("streams after refused creates: %v, %v", ls.StreamNames, err)
 	}
@@ -395,6 +416,19 @@ func TestKinesisReshardLineage(t *testing.T) {
 			t.Fatalf("ExclusiveStartShardId: %+v, %v", after, err)
 		}
 		token = out.NextToken
+
+		// StreamCreationTimestamp must be the stream's.
+		sum, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := *sum.StreamDescriptionSummary.StreamCreationTimestamp
+		if _, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: name, StreamCreationTimestamp: &created}); err != nil {
+			t.Fatalf("ListShards with the stream's creation time: %v", err)
+		}
+		other := created.Add(-time.Second)
+		_, err = kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: name, StreamCreationTimestamp: &other})
+		wantAWSError(t, "ListShards with another creation time", err, "ResourceNotFoundException")
 	})
 
 	t.Run("expired shards", func(t *testing.T) {
