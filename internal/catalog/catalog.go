@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 )
 
 var (
@@ -54,6 +55,11 @@ type Shard struct {
 	State    ShardState `json:"state"`
 	// EndOffset is the offset after the shard's last record, set when closed.
 	EndOffset int64 `json:"end_offset,omitempty"`
+	// CreatedMs and ClosedMs are when the shard was created and closed
+	// (Unix milliseconds; 0 in catalogs written before they were kept).
+	// The Kinesis door's ListShards filters by them.
+	CreatedMs int64 `json:"created_ms,omitempty"`
+	ClosedMs  int64 `json:"closed_ms,omitempty"`
 }
 
 // Stream describes a stream.
@@ -69,6 +75,9 @@ type Stream struct {
 	// Kinesis holds what Kinesis clients set that Braid records but does
 	// not act on (kinesis.go); nil when nothing was set.
 	Kinesis *KinesisSettings `json:"kinesis,omitempty"`
+	// CreatedMs is when the stream was created (Unix milliseconds; 0 in
+	// catalogs written before it was kept), as Kinesis reports it.
+	CreatedMs int64 `json:"created_ms,omitempty"`
 }
 
 // OffsetsStream is listed to Kafka clients as the internal topic that holds
@@ -296,10 +305,11 @@ func (c *Catalog) CreateStream(name string, n int, configs Configs, validateOnly
 			return nil, err
 		}
 	}
-	s := &Stream{ID: c.snap.NextStreamID, Name: name, Configs: maps.Clone(configs)}
+	now := time.Now().UnixMilli()
+	s := &Stream{ID: c.snap.NextStreamID, Name: name, Configs: maps.Clone(configs), CreatedMs: now}
 	rand.Read(s.TopicID[:])
 	for i, r := range SplitEvenly(n) {
-		s.Shards = append(s.Shards, Shard{ID: ShardID(i), Range: &r, State: ShardOpen})
+		s.Shards = append(s.Shards, Shard{ID: ShardID(i), Range: &r, State: ShardOpen, CreatedMs: now})
 	}
 	if validateOnly {
 		return s.clone(), nil

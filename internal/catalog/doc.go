@@ -1,7 +1,8 @@
 // Package catalog holds what streams exist and how they are cut into shards:
 // stream names and ids, topic ids, per-stream configs, and for every shard its
 // dense id (the Kafka partition number), 128-bit hash-key range, parents,
-// children, state and end offset.
+// children, state and end offset; when streams and shards were created and
+// shards closed (the Kinesis door reports and filters by these times).
 //
 // The catalog is small and changes rarely, so every change is written whole
 // through a Store before it takes effect: a Catalog never shows a change its

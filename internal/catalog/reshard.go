@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"slices"
 	"sort"
+	"time"
 )
 
 // ErrInvalidReshard refuses a split, merge or scale that does not apply to
@@ -230,6 +231,7 @@ func middle(r HashRange) HashKey {
 // at the end offsets given (every one must be given), r.Adds are added.
 // It fails, changing nothing, if the stream changed since the plan.
 func (c *Catalog) ApplyReshard(r *Reshard, ends map[ShardID]int64) (*Stream, error) {
+	now := time.Now().UnixMilli()
 	return c.update(r.Stream, func(s *Stream) error {
 		if len(r.Adds) > 0 && len(s.Shards) != int(r.Adds[0].ID) {
 			return fmt.Errorf("%w: %q changed since the reshard was planned", ErrInvalidReshard, r.Stream)
@@ -243,10 +245,14 @@ func (c *Catalog) ApplyReshard(r *Reshard, ends map[ShardID]int64) (*Stream, err
 			if !ok {
 				return fmt.Errorf("catalog: reshard of %q: no end offset for shard %d", r.Stream, id)
 			}
-			sh.State, sh.EndOffset = ShardClosed, end
+			sh.State, sh.EndOffset, sh.ClosedMs = ShardClosed, end, now
 		}
 		for _, a := range r.Adds {
 			a.Parents, a.Children = slices.Clone(a.Parents), slices.Clone(a.Children)
+			a.CreatedMs = now
+			if a.State == ShardClosed { // an intermediate step of a scale
+				a.ClosedMs = now
+			}
 			s.Shards = append(s.Shards, a)
 		}
 		// Children of the closed shards, now that every id exists.

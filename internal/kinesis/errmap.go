@@ -26,6 +26,8 @@ const (
 	errAccessDenied       = "AccessDeniedException"
 	errInternalFailure    = "InternalFailure"
 	errServiceUnavailable = "ServiceUnavailable"
+	// ListShards (list_shards.go).
+	errExpiredNextToken = "ExpiredNextTokenException"
 )
 
 // apiError is an error with its AWS type.

@@ -78,7 +78,8 @@ func listStreams(_ context.Context, s *Server, body []byte) (any, error) {
 		out.StreamNames = append(out.StreamNames, n)
 		out.StreamSummaries = append(out.StreamSummaries, streamSummary{
 			StreamName: n, StreamARN: s.arn(n), StreamStatus: "ACTIVE",
-			StreamModeDetails: streamModeDetails{StreamMode: streamMode(streams[n].Configs)},
+			StreamModeDetails:       streamModeDetails{StreamMode: streamMode(streams[n].Configs)},
+			StreamCreationTimestamp: epochSeconds(streams[n].CreatedMs),
 		})
 	}
 	return out, nil

@@ -1,7 +1,6 @@
 package kinesis
 
 import (
-	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,14 +27,14 @@ func retentionMs(s *Server, st *catalog.Stream) int64 {
 }
 
 // retentionHours is the retention a Kinesis client sees: retention.ms in
-// whole hours, rounded up; a stream that keeps records forever (-1) shows
-// the most Kinesis allows, 8760.
+// whole hours, rounded up; a stream that keeps records forever (-1), or
+// longer than Kinesis can express, shows the most Kinesis allows, 8760.
 func retentionHours(s *Server, st *engine.Stream) int {
 	ms := retentionMs(s, st.Stream)
 	if ms < 0 {
 		return maxRetentionHours
 	}
-	return int(min((ms+retentionHourMs-1)/retentionHourMs, math.MaxInt32))
+	return int(min((ms+retentionHourMs-1)/retentionHourMs, maxRetentionHours))
 }
 
 // maxRecordOverhead is what a Kinesis record costs beyond its data and
