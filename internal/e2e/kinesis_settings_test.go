@@ -363,6 +363,22 @@ func TestKinesisEncryptionAndMonitoring(t *testing.T) {
 		}
 	}
 	want("after start", "KMS", "alias/aws/kinesis", "[IncomingBytes IteratorAgeMilliseconds]")
+	// Describe* report what was recorded.
+	sum, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := sum.StreamDescriptionSummary; d.EncryptionType != types.EncryptionTypeKms || aws.ToString(d.KeyId) != "alias/aws/kinesis" ||
+		len(d.EnhancedMonitoring) != 1 || fmt.Sprint(d.EnhancedMonitoring[0].ShardLevelMetrics) != "[IncomingBytes IteratorAgeMilliseconds]" {
+		t.Fatalf("DescribeStreamSummary: encryption %v key %v monitoring %+v", d.EncryptionType, aws.ToString(d.KeyId), d.EnhancedMonitoring)
+	}
+	desc, err := kc.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := desc.StreamDescription; d.EncryptionType != types.EncryptionTypeKms || aws.ToString(d.KeyId) != "alias/aws/kinesis" {
+		t.Fatalf("DescribeStream: encryption %v key %v", d.EncryptionType, aws.ToString(d.KeyId))
+	}
 	for _, c := range []struct {
 		what string
 		call func() error

@@ -28,6 +28,7 @@ type streamDescription struct {
 	StreamCreationTimestamp float64           `json:"StreamCreationTimestamp"`
 	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
 	EncryptionType          string            `json:"EncryptionType"`
+	KeyId                   string            `json:"KeyId,omitempty"`
 }
 
 type describeStreamOutput struct {
@@ -66,9 +67,9 @@ func describeStream(_ context.Context, s *Server, body []byte) (any, error) {
 		Shards:                  []shardDesc{},
 		RetentionPeriodHours:    retentionHours(s, st),
 		StreamCreationTimestamp: epochSeconds(st.CreatedMs),
-		EnhancedMonitoring:      []enhancedMetrics{{ShardLevelMetrics: []string{}}},
-		EncryptionType:          "NONE",
+		EnhancedMonitoring:      []enhancedMetrics{{ShardLevelMetrics: shardLevelMetrics(st)}},
 	}
+	out.EncryptionType, out.KeyId = encryption(st)
 	for _, sh := range kinesisShards(st, time.Now()) {
 		if int(sh.ID) <= after {
 			continue

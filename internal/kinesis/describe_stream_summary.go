@@ -23,6 +23,7 @@ type streamDescriptionSummary struct {
 	StreamCreationTimestamp float64           `json:"StreamCreationTimestamp"`
 	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
 	EncryptionType          string            `json:"EncryptionType"`
+	KeyId                   string            `json:"KeyId,omitempty"`
 	OpenShardCount          int               `json:"OpenShardCount"`
 	ConsumerCount           int               `json:"ConsumerCount"`
 }
@@ -46,6 +47,7 @@ func describeStreamSummary(_ context.Context, s *Server, body []byte) (any, erro
 			open++
 		}
 	}
+	enc, key := encryption(st)
 	return describeStreamSummaryOutput{StreamDescriptionSummary: streamDescriptionSummary{
 		StreamName:              st.Name,
 		StreamARN:               s.arn(st.Name),
@@ -53,8 +55,9 @@ func describeStreamSummary(_ context.Context, s *Server, body []byte) (any, erro
 		StreamModeDetails:       streamModeDetails{StreamMode: streamMode(st.Configs)},
 		RetentionPeriodHours:    retentionHours(s, st),
 		StreamCreationTimestamp: epochSeconds(st.CreatedMs),
-		EnhancedMonitoring:      []enhancedMetrics{{ShardLevelMetrics: []string{}}},
-		EncryptionType:          "NONE",
+		EnhancedMonitoring:      []enhancedMetrics{{ShardLevelMetrics: shardLevelMetrics(st)}},
+		EncryptionType:          enc,
+		KeyId:                   key,
 		OpenShardCount:          open,
 	}}, nil
 }
