@@ -26,6 +26,12 @@ const (
 	errAccessDenied       = "AccessDeniedException"
 	errInternalFailure    = "InternalFailure"
 	errServiceUnavailable = "ServiceUnavailable"
+
+	// Signature Version 4 (sigv4.go), all HTTP 400 as AWS answers them.
+	errMissingAuthToken    = "MissingAuthenticationTokenException"
+	errIncompleteSignature = "IncompleteSignatureException"
+	errUnrecognizedClient  = "UnrecognizedClientException"
+	errInvalidSignature    = "InvalidSignatureException"
 )
 
 // apiError is an error with its AWS type.

@@ -1,0 +1,273 @@
+package kinesis
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// The door speaks two encodings of the same API (the operation's input and
+// output structs are the same for both):
+//
+//   - awsJson 1.1 (application/x-amz-json-1.1): blobs are base64 strings,
+//     timestamps numbers of epoch seconds;
+//   - CBOR 1.1 (application/x-amz-cbor-1.1), the AWS SDK for Java's
+//     default: blobs are CBOR byte strings, timestamps CBOR tag 1 around a
+//     number of epoch MILLISECONDS. RFC 8949 says seconds, but the AWS SDKs
+//     write and read milliseconds, and they are the clients.
+//
+// Handlers decode JSON (decode in server.go), so a CBOR request is first
+// transcoded to the JSON the same request would have had: one validation
+// path for both encodings. A CBOR answer is encoded from the handler's
+// output struct (json field names; []byte as byte strings), then its
+// timestamp fields are tagged.
+
+const (
+	contentJSON = "application/x-amz-json-1.1"
+	contentCBOR = "application/x-amz-cbor-1.1"
+)
+
+// codec is a request's encoding; the answer uses the same.
+type codec int
+
+const (
+	codecJSON codec = iota
+	codecCBOR
+)
+
+func (c codec) contentType() string {
+	if c == codecCBOR {
+		return contentCBOR
+	}
+	return contentJSON
+}
+
+// codecOf returns the encoding a Content-Type names; ok is false for one
+// the door does not speak. No Content-Type is JSON (curl, hand tests).
+func codecOf(contentType string) (c codec, ok bool) {
+	mt, _, _ := strings.Cut(contentType, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case "", contentJSON, "application/json":
+		return codecJSON, true
+	case contentCBOR:
+		return codecCBOR, true
+	}
+	return codecJSON, false
+}
+
+// timestampFields are the API's timestamp members (from the Kinesis API
+// model); a CBOR answer carries them as tag 1 milliseconds.
+var timestampFields = map[string]bool{
+	"ApproximateArrivalTimestamp": true,
+	"ChannelCreationTimestamp":    true,
+	"ConsumerCreationTimestamp":   true,
+	"StreamCreationTimestamp":     true,
+	"Timestamp":                   true,
+	"StartedAt":                   true,
+	"EndedAt":                     true,
+	"EarliestAllowedEndAt":        true,
+}
+
+var (
+	cborDec cbor.DecMode
+	cborEnc cbor.EncMode
+)
+
+func init() {
+	var err error
+	cborDec, err = cbor.DecOptions{
+		DefaultMapType: reflect.TypeOf(map[string]any(nil)),
+		// Requests are small trees: bound the work a hostile one causes
+		// (the body itself is bounded by MaxRequestBytes).
+		MaxNestedLevels:  32,
+		MaxArrayElements: 100_000,
+		MaxMapPairs:      100_000,
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	cborEnc, err = cbor.EncOptions{
+		// As encoding/json: omitempty omits what json would.
+		OmitEmpty:               cbor.OmitEmptyGoValue,
+		Time:                    cbor.TimeUnixMicro,
+		TimeTag:                 cbor.EncTagRequired,
+		JSONMarshalerTranscoder: transcoderFunc(jsonToCBOR),
+	}.EncMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// cborToJSON transcodes a CBOR request body into the JSON body of the same
+// request. Anything JSON cannot say (other tags, non-string keys, NaN) is a
+// SerializationException.
+func cborToJSON(body []byte) ([]byte, error) {
+	if len(body) == 0 {
+		return []byte("{}"), nil
+	}
+	var v any
+	if err := cborDec.Unmarshal(body, &v); err != nil {
+		return nil, errorf(errSerialization, "request body is not valid CBOR: %v", err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, errorf(errSerialization, "request body must be a CBOR map, not %T", v)
+	}
+	j, err := cborValueToJSON(v)
+	if err != nil {
+		return nil, errorf(errSerialization, "request body: %v", err)
+	}
+	out, err := json.Marshal(j)
+	if err != nil {
+		return nil, errorf(errSerialization, "request body: %v", err)
+	}
+	return out, nil
+}
+
+func cborValueToJSON(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, bool, string, uint64, int64:
+		return x, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%v is not a number JSON can carry", x)
+		}
+		return x, nil
+	case []byte:
+		return base64.StdEncoding.EncodeToString(x), nil
+	case time.Time:
+		// Tag 1: the decoder read the number as seconds; it is milliseconds.
+		ms := float64(x.Unix()) + float64(x.Nanosecond())/1e9
+		return json.Number(fmt.Sprintf("%.3f", ms/1000)), nil
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			j, err := cborValueToJSON(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			m[k] = j
+		}
+		return m, nil
+	case []any:
+		a := make([]any, len(x))
+		for i, e := range x {
+			j, err := cborValueToJSON(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			a[i] = j
+		}
+		return a, nil
+	}
+	return nil, fmt.Errorf("CBOR value of type %T has no JSON form", v)
+}
+
+// encodeCBOR encodes an operation's output (or an error body).
+func encodeCBOR(out any) ([]byte, error) {
+	b, err := cborEnc.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	// Second pass: tag the timestamp fields, which the output structs hold
+	// as float64 epoch seconds for JSON.
+	var tree any
+	if err := cborDec.Unmarshal(b, &tree); err != nil {
+		return nil, err
+	}
+	return cborEnc.Marshal(tagTimestamps(tree))
+}
+
+func tagTimestamps(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if timestampFields[k] {
+				if ms, ok := epochMillis(e); ok {
+					x[k] = cbor.Tag{Number: 1, Content: ms}
+					continue
+				}
+			}
+			x[k] = tagTimestamps(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = tagTimestamps(e)
+		}
+	}
+	return v
+}
+
+func epochMillis(v any) (int64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return int64(math.Round(x * 1000)), true
+	case uint64:
+		return int64(x) * 1000, true
+	case int64:
+		return x * 1000, true
+	case time.Time:
+		return x.UnixMilli(), true
+	}
+	return 0, false
+}
+
+type transcoderFunc func(io.Writer, io.Reader) error
+
+func (f transcoderFunc) Transcode(w io.Writer, r io.Reader) error { return f(w, r) }
+
+// jsonToCBOR lets output types with their own MarshalJSON be encoded in
+// CBOR: their JSON is transcoded (numbers stay numbers).
+func jsonToCBOR(w io.Writer, r io.Reader) error {
+	d := json.NewDecoder(r)
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return err
+	}
+	b, err := cborEnc.Marshal(jsonNumbers(v))
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func jsonNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = jsonNumbers(e)
+		}
+	}
+	return v
+}
+
+// encodeAnswer encodes out in codec c.
+func encodeAnswer(c codec, out any) ([]byte, error) {
+	if c == codecCBOR {
+		return encodeCBOR(out)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,126 @@
+package kinesis
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// A CBOR request means what the same request in JSON means: blobs are byte
+// strings, timestamps tag 1 around epoch milliseconds (as the AWS SDK for
+// Java writes them).
+func TestCBORRequestTranscodesToJSON(t *testing.T) {
+	type entry struct {
+		Data         []byte `json:"Data"`
+		PartitionKey string `json:"PartitionKey"`
+	}
+	type input struct {
+		StreamName string  `json:"StreamName"`
+		Limit      *int    `json:"Limit"`
+		Timestamp  float64 `json:"Timestamp"`
+		Records    []entry `json:"Records"`
+	}
+	body, err := cbor.Marshal(map[string]any{
+		"StreamName": "s1",
+		"Limit":      7,
+		"Timestamp":  cbor.Tag{Number: 1, Content: int64(1700000000123)},
+		"Records":    []any{map[string]any{"Data": []byte{0, 1, 2, 255}, "PartitionKey": "k"}},
+		"Unknown":    "ignored as JSON ignores it",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := cborToJSON(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in input
+	if err := decode(j, &in); err != nil {
+		t.Fatalf("decode %s: %v", j, err)
+	}
+	if in.StreamName != "s1" || in.Limit == nil || *in.Limit != 7 || in.Timestamp != 1700000000.123 ||
+		len(in.Records) != 1 || !bytes.Equal(in.Records[0].Data, []byte{0, 1, 2, 255}) || in.Records[0].PartitionKey != "k" {
+		t.Fatalf("decoded %+v from %s", in, j)
+	}
+}
+
+func TestCBORRequestRefusals(t *testing.T) {
+	enc := func(v any) []byte {
+		b, err := cbor.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for name, body := range map[string][]byte{
+		"truncated":     enc(map[string]any{"StreamName": "s1"})[:5],
+		"not a map":     enc([]any{1, 2}),
+		"int keys":      enc(map[int]any{1: "x"}),
+		"other tag":     enc(map[string]any{"X": cbor.Tag{Number: 55, Content: "x"}}),
+		"trailing data": append(enc(map[string]any{}), 0x01),
+		"dup keys":      {0xa2, 0x61, 'a', 0x01, 0x61, 'a', 0x02},
+		"deep nesting":  bytes.Repeat([]byte{0x81}, 100),
+	} {
+		if _, err := cborToJSON(body); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if typ, _, _ := mapError(err); typ != errSerialization {
+			t.Errorf("%s: %v, want %s", name, err, errSerialization)
+		}
+	}
+}
+
+// A CBOR answer carries blobs as byte strings and timestamps as tag 1
+// epoch milliseconds; other fields as JSON would (names, omitempty).
+func TestCBORAnswer(t *testing.T) {
+	type record struct {
+		Data                        []byte  `json:"Data"`
+		ApproximateArrivalTimestamp float64 `json:"ApproximateArrivalTimestamp"`
+	}
+	type output struct {
+		Records   []record `json:"Records"`
+		NextToken *string  `json:"NextToken,omitempty"`
+		Millis    int64    `json:"MillisBehindLatest"`
+		Created   float64  `json:"StreamCreationTimestamp"`
+		Raw       json.RawMessage
+	}
+	out := output{
+		Records: []record{{Data: []byte("hello"), ApproximateArrivalTimestamp: 1700000000.123}},
+		Millis:  5, Created: 1600000000, Raw: json.RawMessage(`{"A":1.5}`),
+	}
+	b, err := encodeCBOR(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]cbor.RawMessage
+	if err := cbor.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m["NextToken"]; ok {
+		t.Errorf("omitempty field encoded")
+	}
+	var recs []map[string]cbor.RawMessage
+	if err := cbor.Unmarshal(m["Records"], &recs); err != nil || len(recs) != 1 {
+		t.Fatalf("Records: %v %v", recs, err)
+	}
+	var data []byte
+	if err := cbor.Unmarshal(recs[0]["Data"], &data); err != nil || string(data) != "hello" || recs[0]["Data"][0]>>5 != 2 {
+		t.Errorf("Data %x: want a byte string", []byte(recs[0]["Data"]))
+	}
+	for field, raw := range map[string]cbor.RawMessage{"ApproximateArrivalTimestamp": recs[0]["ApproximateArrivalTimestamp"], "StreamCreationTimestamp": m["StreamCreationTimestamp"]} {
+		var tag cbor.Tag
+		if err := cbor.Unmarshal(raw, &tag); err != nil || tag.Number != 1 {
+			t.Errorf("%s %x: want tag 1 (%v)", field, []byte(raw), err)
+		}
+	}
+	var ts cbor.Tag
+	cbor.Unmarshal(recs[0]["ApproximateArrivalTimestamp"], &ts)
+	if ms, ok := ts.Content.(uint64); !ok || ms != 1700000000123 {
+		t.Errorf("ApproximateArrivalTimestamp content %v (%T), want 1700000000123 ms", ts.Content, ts.Content)
+	}
+	var raw map[string]float64
+	if err := cbor.Unmarshal(m["Raw"], &raw); err != nil || raw["A"] != 1.5 {
+		t.Errorf("MarshalJSON field: %v %v", raw, err)
+	}
+}
