@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -140,6 +141,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		eng.Close()
 		return fmt.Errorf("listen kafka %s: %w", cfg.KafkaAddr, err)
 	}
+	kinOpts := kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount, Logger: logger}
+	if cfg.KinesisAddr != "" {
+		if kinOpts, err = kinesisOptions(cfg, kinOpts); err != nil {
+			ln.Close()
+			eng.Close()
+			return err
+		}
+	}
 	var kinLn net.Listener
 	if cfg.KinesisAddr != "" {
 		if kinLn, err = net.Listen("tcp", cfg.KinesisAddr); err != nil {
@@ -154,7 +163,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	go func() { serveErr <- ks.Serve(ln) }()
 	var kin *kinesis.Server
 	if kinLn != nil {
-		kin = kinesis.NewServer(eng, kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount, Logger: logger})
+		kin = kinesis.NewServer(eng, kinOpts)
 		go func() {
 			if err := kin.Serve(kinLn); err != nil {
 				serveErr <- fmt.Errorf("kinesis: %w", err)
@@ -224,4 +233,23 @@ func registerEngineMetrics(reg *prometheus.Registry, eng *engine.Engine) {
 				return 0
 			}))
 	}
+}
+
+// kinesisOptions loads the Kinesis door's credentials and TLS files.
+func kinesisOptions(cfg Config, o kinesis.Options) (kinesis.Options, error) {
+	if cfg.KinesisCredentials != "" {
+		creds, err := kinesis.LoadCredentials(cfg.KinesisCredentials)
+		if err != nil {
+			return o, fmt.Errorf("kinesis credentials: %w", err)
+		}
+		o.Credentials = creds
+	}
+	if cfg.KinesisTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.KinesisTLSCert, cfg.KinesisTLSKey)
+		if err != nil {
+			return o, fmt.Errorf("kinesis tls: %w", err)
+		}
+		o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return o, nil
 }
