@@ -286,32 +286,38 @@ func TestKinesisSigV4(t *testing.T) {
 	if logs := p.Logs(); !strings.Contains(logs, "SigV4 signatures required") || strings.Contains(logs, "unsigned requests accepted") {
 		t.Errorf("startup log does not say signatures are required:\n%s", logs)
 	}
-	client := func(cp aws.CredentialsProvider) *kinesis.Client {
-		return kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + p.KinesisAddr), Credentials: cp, RetryMaxAttempts: 1})
+	client := func(cp aws.CredentialsProvider, h2c bool) *kinesis.Client {
+		o := kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + p.KinesisAddr), Credentials: cp, RetryMaxAttempts: 1}
+		if h2c {
+			o.HTTPClient = h2cClient()
+		}
+		return kinesis.New(o)
 	}
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
 		cp   aws.CredentialsProvider
+		h2c  bool
 		want string
 	}{
-		{"first key", credentials.NewStaticCredentialsProvider("AKIDBRAID1", "secret-one", ""), ""},
-		{"second key, session token", credentials.NewStaticCredentialsProvider("AKIDBRAID2", "secret-two", "tok"), ""},
-		{"wrong secret", credentials.NewStaticCredentialsProvider("AKIDBRAID1", "secret-two", ""), "InvalidSignatureException"},
-		{"unknown key", credentials.NewStaticCredentialsProvider("AKIDOTHER", "secret-one", ""), "UnrecognizedClientException"},
-		{"unsigned", aws.AnonymousCredentials{}, "MissingAuthenticationTokenException"},
+		{"first key", credentials.NewStaticCredentialsProvider("AKIDBRAID1", "secret-one", ""), false, ""},
+		{"first key over h2c", credentials.NewStaticCredentialsProvider("AKIDBRAID1", "secret-one", ""), true, ""},
+		{"second key, session token", credentials.NewStaticCredentialsProvider("AKIDBRAID2", "secret-two", "tok"), false, ""},
+		{"wrong secret", credentials.NewStaticCredentialsProvider("AKIDBRAID1", "secret-two", ""), false, "InvalidSignatureException"},
+		{"wrong secret over h2c", credentials.NewStaticCredentialsProvider("AKIDBRAID1", "secret-two", ""), true, "InvalidSignatureException"},
+		{"unknown key", credentials.NewStaticCredentialsProvider("AKIDOTHER", "secret-one", ""), false, "UnrecognizedClientException"},
+		{"unsigned", aws.AnonymousCredentials{}, false, "MissingAuthenticationTokenException"},
 	} {
-		out, err := client(tc.cp).ListStreams(ctx, &kinesis.ListStreamsInput{})
+		out, err := client(tc.cp, tc.h2c).ListStreams(ctx, &kinesis.ListStreamsInput{})
 		if awsErrorCode(err) != tc.want || (tc.want == "" && fmt.Sprint(out.StreamNames) != "[sig-a]") {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
 	// A signature made 6 minutes ago has expired; the same request signed
 	// now passes.
-	sign := func(at time.Time) *http.Request {
-		body := []byte(`{}`)
+	sign := func(at time.Time, ct string, body []byte) *http.Request {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+p.KinesisAddr+"/", bytes.NewReader(body))
-		req.Header.Set("Content-Type", ctJSON)
+		req.Header.Set("Content-Type", ct)
 		req.Header.Set("X-Amz-Target", "Kinesis_20131202.ListStreams")
 		sum := sha256.Sum256(body)
 		if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "AKIDBRAID1", SecretAccessKey: "secret-one"},
@@ -320,23 +326,31 @@ func TestKinesisSigV4(t *testing.T) {
 		}
 		return req
 	}
+	cborBody, _ := cbor.Marshal(map[string]any{"Limit": 5})
+	tampered := sign(time.Now(), ctCBOR, cborBody)
+	tampered.Body = io.NopCloser(bytes.NewReader(append(cborBody[:len(cborBody)-1:len(cborBody)-1], 6)))
 	for _, tc := range []struct {
-		at         time.Time
+		req        *http.Request
 		status     int
 		typ, inMsg string
-	}{{time.Now().Add(-6 * time.Minute), 400, "InvalidSignatureException", "Signature expired"}, {time.Now(), 200, "", ""}} {
-		resp, err := http.DefaultClient.Do(sign(tc.at))
+	}{
+		{sign(time.Now().Add(-6*time.Minute), ctJSON, []byte(`{}`)), 400, "InvalidSignatureException", "Signature expired"},
+		{sign(time.Now(), ctJSON, []byte(`{}`)), 200, "", ""},
+		{sign(time.Now(), ctCBOR, cborBody), 200, "", ""},
+		{tampered, 400, "InvalidSignatureException", "does not match"},
+	} {
+		resp, err := http.DefaultClient.Do(tc.req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tc.status {
-			t.Fatalf("signed at %v: %d %s", tc.at, resp.StatusCode, b)
+		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != tc.req.Header.Get("Content-Type") {
+			t.Fatalf("%s signed at %s: %d %s %q", tc.req.Header.Get("Content-Type"), tc.req.Header.Get("X-Amz-Date"), resp.StatusCode, resp.Header.Get("Content-Type"), b)
 		}
 		if tc.typ != "" {
 			if typ, msg := awsErrorBody(t, resp.Header.Get("Content-Type"), b); typ != tc.typ || !strings.Contains(msg, tc.inMsg) {
-				t.Fatalf("stale signature: %s %q", typ, msg)
+				t.Fatalf("signed at %s: %s %q, want %s %q", tc.req.Header.Get("X-Amz-Date"), typ, msg, tc.typ, tc.inMsg)
 			}
 		}
 	}

@@ -46,6 +46,21 @@ func TestCBORRequestTranscodesToJSON(t *testing.T) {
 	}
 }
 
+// Jackson, under the AWS SDK for Java, writes indefinite-length maps and
+// strings.
+func TestCBORRequestIndefiniteLength(t *testing.T) {
+	body := []byte{0xbf, 0x65, 'L', 'i', 'm', 'i', 't', 0x03,
+		0x69, 'N', 'e', 'x', 't', 'T', 'o', 'k', 'e', 'n', 0x7f, 0x62, 'a', '.', 0x61, 'b', 0xff, 0xff}
+	j, err := cborToJSON(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in listStreamsInput
+	if err := decode(j, &in); err != nil || in.Limit == nil || *in.Limit != 3 || in.NextToken != "a.b" {
+		t.Fatalf("decoded %+v from %s: %v", in, j, err)
+	}
+}
+
 func TestCBORRequestRefusals(t *testing.T) {
 	enc := func(v any) []byte {
 		b, err := cbor.Marshal(v)
@@ -122,5 +137,38 @@ func TestCBORAnswer(t *testing.T) {
 	var raw map[string]float64
 	if err := cbor.Unmarshal(m["Raw"], &raw); err != nil || raw["A"] != 1.5 {
 		t.Errorf("MarshalJSON field: %v %v", raw, err)
+	}
+}
+
+// BenchmarkAnswer encodes a GetRecords-sized answer (1000 records of
+// 1 KiB) in each encoding.
+func BenchmarkAnswer(b *testing.B) {
+	type record struct {
+		SequenceNumber              string  `json:"SequenceNumber"`
+		ApproximateArrivalTimestamp float64 `json:"ApproximateArrivalTimestamp"`
+		Data                        []byte  `json:"Data"`
+		PartitionKey                string  `json:"PartitionKey"`
+	}
+	type output struct {
+		Records            []record `json:"Records"`
+		NextShardIterator  string   `json:"NextShardIterator"`
+		MillisBehindLatest int64    `json:"MillisBehindLatest"`
+	}
+	var out output
+	for i := range 1000 {
+		out.Records = append(out.Records, record{SequenceNumber: SequenceNumber(1, 0), ApproximateArrivalTimestamp: 1700000000.5 + float64(i), Data: bytes.Repeat([]byte{byte(i)}, 1024), PartitionKey: "key"})
+	}
+	for _, c := range []struct {
+		name string
+		c    codec
+	}{{"json", codecJSON}, {"cbor", codecCBOR}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(1000 * 1024)
+			for b.Loop() {
+				if _, err := encodeAnswer(c.c, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
