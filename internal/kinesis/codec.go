@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -176,47 +177,135 @@ func encodeCBOR(out any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Second pass: tag the timestamp fields, which the output structs hold
-	// as float64 epoch seconds for JSON.
-	var tree any
-	if err := cborDec.Unmarshal(b, &tree); err != nil {
+	// The output structs hold timestamps as float64 epoch seconds (for
+	// JSON); rewrite them as tag 1 milliseconds in one pass over the
+	// encoding, copying everything else (blobs included) as it is.
+	dst := make([]byte, 0, len(b)+len(b)/16+64)
+	dst, rest, err := tagTimestamps(dst, b, false)
+	if err != nil {
 		return nil, err
 	}
-	return cborEnc.Marshal(tagTimestamps(tree))
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("kinesis: %d bytes after the answer's CBOR item", len(rest))
+	}
+	return dst, nil
 }
 
-func tagTimestamps(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			if timestampFields[k] {
-				if ms, ok := epochMillis(e); ok {
-					x[k] = cbor.Tag{Number: 1, Content: ms}
-					continue
+// cborHead splits the head of the CBOR item at b: its major type, its
+// argument (a length, count, tag number or integer) and its size.
+func cborHead(b []byte) (major byte, arg uint64, size int, err error) {
+	if len(b) == 0 {
+		return 0, 0, 0, io.ErrUnexpectedEOF
+	}
+	major, ai := b[0]>>5, b[0]&0x1f
+	switch {
+	case ai < 24:
+		return major, uint64(ai), 1, nil
+	case ai <= 27:
+		n := 1 << (ai - 24)
+		if len(b) < 1+n {
+			return 0, 0, 0, io.ErrUnexpectedEOF
+		}
+		for _, c := range b[1 : 1+n] {
+			arg = arg<<8 | uint64(c)
+		}
+		return major, arg, 1 + n, nil
+	}
+	// Indefinite lengths and reserved values: the encoder writes neither.
+	return 0, 0, 0, fmt.Errorf("kinesis: unexpected CBOR head %#x in an answer", b[0])
+}
+
+// tagTimestamps appends the CBOR item at the start of src to dst, with
+// every number under a timestamp field name tagged; isTimestamp says the
+// item is the value of such a field.
+func tagTimestamps(dst, src []byte, isTimestamp bool) ([]byte, []byte, error) {
+	major, arg, size, err := cborHead(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch major {
+	case 0, 1, 7: // integers, floats, simple values
+		if major == 7 && size == 1 {
+			break // false, true, null
+		}
+		if isTimestamp {
+			if ms, ok := epochMillis(major, arg, size); ok {
+				dst = append(dst, 0xc1) // tag 1
+				if ms >= 0 {
+					dst = appendHead(dst, 0, uint64(ms))
+				} else {
+					dst = appendHead(dst, 1, uint64(-1-ms))
+				}
+				return dst, src[size:], nil
+			}
+		}
+	case 2, 3: // byte and text strings: copied whole
+		if uint64(len(src)-size) < arg {
+			return nil, nil, io.ErrUnexpectedEOF
+		}
+		size += int(arg)
+	case 4, 5: // arrays and maps
+		dst = append(dst, src[:size]...)
+		src = src[size:]
+		for i := uint64(0); i < arg; i++ {
+			tagged := false
+			if major == 5 { // key, then value
+				kMajor, kLen, kSize, err := cborHead(src)
+				if err != nil {
+					return nil, nil, err
+				}
+				if kMajor == 3 && uint64(len(src)-kSize) >= kLen {
+					tagged = timestampFields[string(src[kSize:kSize+int(kLen)])]
+				}
+				if dst, src, err = tagTimestamps(dst, src, false); err != nil {
+					return nil, nil, err
 				}
 			}
-			x[k] = tagTimestamps(e)
+			if dst, src, err = tagTimestamps(dst, src, tagged); err != nil {
+				return nil, nil, err
+			}
 		}
-	case []any:
-		for i, e := range x {
-			x[i] = tagTimestamps(e)
-		}
+		return dst, src, nil
+	case 6: // tags (time.Time values): the tagged item follows
+		dst = append(dst, src[:size]...)
+		return tagTimestamps(dst, src[size:], false)
 	}
-	return v
+	if len(src) < size {
+		return nil, nil, io.ErrUnexpectedEOF
+	}
+	return append(dst, src[:size]...), src[size:], nil
 }
 
-func epochMillis(v any) (int64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return int64(math.Round(x * 1000)), true
-	case uint64:
-		return int64(x) * 1000, true
-	case int64:
-		return x * 1000, true
-	case time.Time:
-		return x.UnixMilli(), true
+// epochMillis reads a number of epoch seconds from a CBOR head and
+// returns it in milliseconds.
+func epochMillis(major byte, arg uint64, size int) (int64, bool) {
+	switch {
+	case major == 0 && arg <= math.MaxInt64/1000:
+		return int64(arg) * 1000, true
+	case major == 1 && arg <= math.MaxInt64/1000:
+		return (-1 - int64(arg)) * 1000, true
+	case major == 7 && size == 9:
+		return int64(math.Round(math.Float64frombits(arg) * 1000)), true
+	case major == 7 && size == 5:
+		return int64(math.Round(float64(math.Float32frombits(uint32(arg))) * 1000)), true
 	}
 	return 0, false
+}
+
+// appendHead appends a CBOR head of the shortest form.
+func appendHead(dst []byte, major byte, arg uint64) []byte {
+	m := major << 5
+	switch {
+	case arg < 24:
+		return append(dst, m|byte(arg))
+	case arg <= math.MaxUint8:
+		return append(dst, m|24, byte(arg))
+	case arg <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, m|25), uint16(arg))
+	case arg <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(dst, m|26), uint32(arg))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, m|27), arg)
 }
 
 type transcoderFunc func(io.Writer, io.Reader) error

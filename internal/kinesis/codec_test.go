@@ -99,6 +99,8 @@ func TestCBORAnswer(t *testing.T) {
 		Millis    int64    `json:"MillisBehindLatest"`
 		Created   float64  `json:"StreamCreationTimestamp"`
 		Raw       json.RawMessage
+		Filter    struct{ Timestamp float32 }
+		Negative  struct{ Timestamp int64 }
 	}
 	out := output{
 		Records: []record{{Data: []byte("hello"), ApproximateArrivalTimestamp: 1700000000.123}},
@@ -133,6 +135,15 @@ func TestCBORAnswer(t *testing.T) {
 	cbor.Unmarshal(recs[0]["ApproximateArrivalTimestamp"], &ts)
 	if ms, ok := ts.Content.(uint64); !ok || ms != 1700000000123 {
 		t.Errorf("ApproximateArrivalTimestamp content %v (%T), want 1700000000123 ms", ts.Content, ts.Content)
+	}
+	var nested struct{ Filter, Negative struct{ Timestamp cbor.Tag } }
+	out.Filter.Timestamp, out.Negative.Timestamp = 2.5, -2
+	if b, err = encodeCBOR(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := cbor.Unmarshal(b, &nested); err != nil || nested.Filter.Timestamp.Number != 1 || nested.Filter.Timestamp.Content != uint64(2500) ||
+		nested.Negative.Timestamp.Number != 1 || nested.Negative.Timestamp.Content != int64(-2000) {
+		t.Errorf("float32 / negative timestamps: %+v %v", nested, err)
 	}
 	var raw map[string]float64
 	if err := cbor.Unmarshal(m["Raw"], &raw); err != nil || raw["A"] != 1.5 {

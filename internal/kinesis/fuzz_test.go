@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sort"
 	"testing"
 	"time"
@@ -168,4 +171,109 @@ func FuzzCBORToJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzCBORAnswer checks the one-pass timestamp tagger of CBOR answers
+// against a slow model (decode, rewrite the tree, compare): any value the
+// decoder can make must encode, and come back with exactly its timestamp
+// fields tagged.
+func FuzzCBORAnswer(f *testing.F) {
+	for _, seed := range []any{
+		map[string]any{"Records": []any{map[string]any{"Data": []byte("x"), "ApproximateArrivalTimestamp": 1700000000.25}}},
+		map[string]any{"StreamCreationTimestamp": uint64(5), "Timestamp": int64(-3), "StartedAt": "not a number", "EndedAt": nil},
+		map[string]any{"A": map[string]any{"Timestamp": float32(1.5)}, "B": []any{true, nil, 1.5}},
+	} {
+		b, err := cbor.Marshal(seed)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var v any
+		if err := cborDec.Unmarshal(in, &v); err != nil {
+			return
+		}
+		if outsideModel(v) {
+			return // NaN != NaN; answers hold neither these nor big ints
+		}
+		got, err := encodeCBOR(v)
+		if err != nil {
+			t.Fatalf("encode %#v: %v", v, err)
+		}
+		var gotTree any
+		if err := cborDec.Unmarshal(got, &gotTree); err != nil {
+			t.Fatalf("answer %x does not decode: %v", got, err)
+		}
+		want := modelTag(v)
+		if !reflect.DeepEqual(gotTree, want) {
+			t.Fatalf("tagged %#v, model says %#v", gotTree, want)
+		}
+	})
+}
+
+func outsideModel(v any) bool {
+	switch x := v.(type) {
+	case float64:
+		return math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e15
+	case cbor.Tag:
+		return outsideModel(x.Content)
+	case big.Int, *big.Int:
+		return true // the encoder writes small ones as plain integers
+	case map[string]any:
+		for _, e := range x {
+			if outsideModel(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if outsideModel(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// modelTag is the slow model of the tagger, on decoded trees (where tag 1
+// decodes as a time.Time).
+func modelTag(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := map[string]any{}
+		for k, e := range x {
+			if timestampFields[k] {
+				var ms int64
+				ok := true
+				switch n := e.(type) {
+				case uint64:
+					ok = n <= math.MaxInt64/1000
+					ms = int64(n) * 1000
+				case int64:
+					ok = n >= math.MinInt64/1000
+					ms = n * 1000
+				case float64:
+					ms = int64(math.Round(n * 1000))
+				default:
+					ok = false
+				}
+				if ok {
+					m[k] = time.Unix(ms, 0) // tag 1 decodes as seconds
+					continue
+				}
+			}
+			m[k] = modelTag(e)
+		}
+		return m
+	case []any:
+		a := make([]any, len(x))
+		for i, e := range x {
+			a[i] = modelTag(e)
+		}
+		return a
+	case cbor.Tag:
+		return cbor.Tag{Number: x.Number, Content: modelTag(x.Content)}
+	}
+	return v
 }
