@@ -26,6 +26,12 @@ type Options struct {
 	// MaxRequestBytes bounds one request body; default 10 MiB (PutRecords'
 	// 5 MiB of data, base64-encoded, with room for the JSON around it).
 	MaxRequestBytes int64
+	// ReadTimeout bounds reading one request, headers and body, so that a
+	// client trickling bytes cannot hold a request open; default 30s.
+	// IdleTimeout closes keep-alive connections idle this long; default
+	// 10m.
+	ReadTimeout time.Duration
+	IdleTimeout time.Duration
 	// Credentials, if not nil, are the access keys whose SigV4 signatures
 	// the door accepts (sigv4.go); nil accepts unsigned requests.
 	Credentials Credentials
@@ -44,6 +50,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = 10 << 20
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 10 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -91,7 +103,10 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 	protos.SetHTTP1(true)
 	protos.SetHTTP2(true)
 	protos.SetUnencryptedHTTP2(true)
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, Protocols: &protos, TLSConfig: opts.TLS}
+	s.http = &http.Server{
+		Handler: s, Protocols: &protos, TLSConfig: opts.TLS,
+		ReadHeaderTimeout: min(10*time.Second, opts.ReadTimeout), ReadTimeout: opts.ReadTimeout, IdleTimeout: opts.IdleTimeout,
+	}
 	if opts.Credentials == nil {
 		opts.Logger.Warn("kinesis: no credentials file (--kinesis-credentials): unsigned requests accepted")
 	} else {
