@@ -433,8 +433,8 @@ func TestKinesisHostileInput(t *testing.T) {
 		typ, _ := awsErrorBody(t, resp.Header.Get("Content-Type"), b)
 		// Writes refused before their operation exists on this build are
 		// UnknownOperationException; with it, the operation's own refusal.
-		if resp.StatusCode != 400 || typ == "" || (tc.want != "" && typ != tc.want) || resp.Header.Get("X-Amzn-ErrorType") != typ {
-			t.Errorf("%s: %d %s %q, want 400 %s", tc.name, resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), b, tc.want)
+		if resp.StatusCode != 400 || typ == "" || (tc.want != "" && typ != tc.want) || resp.Header.Get("X-Amzn-ErrorType") != typ || len(resp.Header.Get("X-Amzn-RequestId")) != 36 {
+			t.Errorf("%s: %d %s %q (request id %q), want 400 %s", tc.name, resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), b, resp.Header.Get("X-Amzn-RequestId"), tc.want)
 		}
 		// The server keeps serving.
 		if _, err := p.Kinesis().ListStreams(ctx, &kinesis.ListStreamsInput{}); err != nil {

@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -142,6 +143,7 @@ const targetPrefix = "Kinesis_20131202."
 // encoding, size, signature) before its operation is looked up, and
 // nothing is done for a request refused.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Amzn-RequestId", newRequestID())
 	c, ok := codecOf(r.Header.Get("Content-Type"))
 	if r.Method != http.MethodPost {
 		s.fail(w, c, errorf(errAccessDenied, "Unable to determine service/operation name to be authorized"))
@@ -226,6 +228,15 @@ func (s *Server) fail(w http.ResponseWriter, c codec, err error) {
 	w.Header().Set("X-Amzn-ErrorType", typ)
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// newRequestID makes the X-Amzn-RequestId every AWS answer carries (SDKs
+// put it in their errors and logs), a random UUID.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // arn returns a stream's ARN.
