@@ -266,7 +266,14 @@ func tagTimestamps(dst, src []byte, isTimestamp bool) ([]byte, []byte, error) {
 			}
 		}
 		return dst, src, nil
-	case 6: // tags (time.Time values): the tagged item follows
+	case 6: // tags: the tagged item follows
+		if arg == 1 {
+			// A time.Time, which the encoder writes as tag 1 seconds:
+			// rewritten as tag 1 milliseconds like the float64 fields.
+			if cm, _, _, err := cborHead(src[size:]); err == nil && (cm == 0 || cm == 1 || cm == 7) {
+				return tagTimestamps(dst, src[size:], true)
+			}
+		}
 		dst = append(dst, src[:size]...)
 		return tagTimestamps(dst, src[size:], false)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -101,6 +102,7 @@ func TestCBORAnswer(t *testing.T) {
 		Raw       json.RawMessage
 		Filter    struct{ Timestamp float32 }
 		Negative  struct{ Timestamp int64 }
+		Time      struct{ Timestamp, EndedAt time.Time }
 	}
 	out := output{
 		Records: []record{{Data: []byte("hello"), ApproximateArrivalTimestamp: 1700000000.123}},
@@ -136,14 +138,22 @@ func TestCBORAnswer(t *testing.T) {
 	if ms, ok := ts.Content.(uint64); !ok || ms != 1700000000123 {
 		t.Errorf("ApproximateArrivalTimestamp content %v (%T), want 1700000000123 ms", ts.Content, ts.Content)
 	}
-	var nested struct{ Filter, Negative struct{ Timestamp cbor.Tag } }
+	var nested struct {
+		Filter, Negative struct{ Timestamp cbor.Tag }
+		Time             struct{ Timestamp, EndedAt cbor.Tag }
+	}
 	out.Filter.Timestamp, out.Negative.Timestamp = 2.5, -2
+	out.Time.Timestamp, out.Time.EndedAt = time.UnixMilli(1700000000123), time.Unix(1700000000, 0)
 	if b, err = encodeCBOR(out); err != nil {
 		t.Fatal(err)
 	}
 	if err := cbor.Unmarshal(b, &nested); err != nil || nested.Filter.Timestamp.Number != 1 || nested.Filter.Timestamp.Content != uint64(2500) ||
 		nested.Negative.Timestamp.Number != 1 || nested.Negative.Timestamp.Content != int64(-2000) {
 		t.Errorf("float32 / negative timestamps: %+v %v", nested, err)
+	}
+	if nested.Time.Timestamp.Number != 1 || nested.Time.Timestamp.Content != uint64(1700000000123) ||
+		nested.Time.EndedAt.Number != 1 || nested.Time.EndedAt.Content != uint64(1700000000000) {
+		t.Errorf("time.Time timestamps: %+v, want tag 1 epoch milliseconds", nested.Time)
 	}
 	var raw map[string]float64
 	if err := cbor.Unmarshal(m["Raw"], &raw); err != nil || raw["A"] != 1.5 {
