@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -390,6 +391,9 @@ func TestKinesisHostileInput(t *testing.T) {
 	cborGarbage := []byte{0xbf, 0x64, 'D', 'a', 't', 'a', 0x5f}
 	huge := append([]byte(`{"StreamName":"ho-a","PartitionKey":"k","Data":"`), bytes.Repeat([]byte("A"), 10<<20)...)
 	huge = append(huge, `"}`...)
+	// One byte over Kinesis' 1 MiB record limit, well under the request
+	// limit.
+	bigRecord := []byte(`{"StreamName":"ho-a","PartitionKey":"k","Data":"` + base64.StdEncoding.EncodeToString(make([]byte, 1<<20+1)) + `"}`)
 	for _, tc := range []struct {
 		name, method, ct, op string
 		body                 []byte
@@ -409,6 +413,9 @@ func TestKinesisHostileInput(t *testing.T) {
 		{"malformed put", "POST", ctJSON, "PutRecord", []byte(`{"StreamName":"ho-a","PartitionKey":"k","Data":"not base64!"}`), ""},
 		{"malformed CBOR put", "POST", ctCBOR, "PutRecords", cborGarbage, ""},
 		{"malformed create", "POST", ctJSON, "CreateStream", []byte(`{"StreamName":"ho-b","ShardCount":"x"}`), ""},
+		{"oversized record", "POST", ctJSON, "PutRecord", bigRecord, ""},
+		{"oversized record in a batch", "POST", ctJSON, "PutRecords", []byte(`{"StreamName":"ho-a","Records":[{"PartitionKey":"k","Data":"aGk="},` + string(bigRecord) + `]}`), ""},
+		{"forged iterator", "POST", ctJSON, "GetRecords", []byte(`{"ShardIterator":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`), ""},
 	} {
 		op := tc.op
 		if tc.name == "other API version" {
