@@ -266,11 +266,20 @@ func TestKinesisTLS(t *testing.T) {
 			t.Fatalf("cleartext request served by the TLS listener")
 		}
 	}
-	// Only one of the two flags: refused at startup.
-	cmd := exec.Command(braidtest.Binary(t), "serve", "--data-dir", t.TempDir(), "--kafka-addr", braidtest.FreeAddr(t),
-		"--http-addr", "", "--kinesis-addr", braidtest.FreeAddr(t), "--kinesis-tls-cert", certPath)
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "give both or neither") {
-		t.Fatalf("--kinesis-tls-cert alone: %v %s", err, out)
+	// Only one of the two flags, or a key that is not a key: refused at
+	// startup.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--kinesis-tls-cert", certPath}, "give both or neither"},
+		{[]string{"--kinesis-tls-cert", certPath, "--kinesis-tls-key", certPath}, "kinesis tls"},
+	} {
+		cmd := exec.Command(braidtest.Binary(t), append([]string{"serve", "--data-dir", t.TempDir(), "--kafka-addr", braidtest.FreeAddr(t),
+			"--http-addr", "", "--kinesis-addr", braidtest.FreeAddr(t)}, tc.args...)...)
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), tc.want) {
+			t.Fatalf("%v: %v %s", tc.args, err, out)
+		}
 	}
 }
 
@@ -281,6 +290,16 @@ func TestKinesisSigV4(t *testing.T) {
 	creds := filepath.Join(t.TempDir(), "creds")
 	if err := os.WriteFile(creds, []byte("# test keys\nAKIDBRAID1 secret-one\nAKIDBRAID2 secret-two\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	// A credentials file that cannot be used stops braid at startup.
+	bad := filepath.Join(t.TempDir(), "bad")
+	os.WriteFile(bad, []byte("AKIDONLY\n"), 0o600)
+	for _, f := range []string{bad, filepath.Join(t.TempDir(), "missing")} {
+		cmd := exec.Command(braidtest.Binary(t), "serve", "--data-dir", t.TempDir(), "--kafka-addr", braidtest.FreeAddr(t),
+			"--http-addr", "", "--kinesis-addr", braidtest.FreeAddr(t), "--kinesis-credentials", f)
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "kinesis credentials") {
+			t.Fatalf("--kinesis-credentials %s: %v %s", f, err, out)
+		}
 	}
 	p := braidtest.Start(t, "--kinesis-credentials", creds)
 	createTopics(t, p, "sig-a")

@@ -32,6 +32,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	// The Kinesis door's files are read before anything starts: a bad one
+	// stops the node at once.
+	kinOpts := kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount, Logger: logger}
+	if cfg.KinesisAddr != "" {
+		var err error
+		if kinOpts, err = kinesisOptions(cfg, kinOpts); err != nil {
+			return err
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var isReady atomic.Bool
@@ -140,14 +149,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	if err != nil {
 		eng.Close()
 		return fmt.Errorf("listen kafka %s: %w", cfg.KafkaAddr, err)
-	}
-	kinOpts := kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount, Logger: logger}
-	if cfg.KinesisAddr != "" {
-		if kinOpts, err = kinesisOptions(cfg, kinOpts); err != nil {
-			ln.Close()
-			eng.Close()
-			return err
-		}
 	}
 	var kinLn net.Listener
 	if cfg.KinesisAddr != "" {
