@@ -1,6 +1,7 @@
 // Package kinesis is Braid's Kinesis door: the Kinesis Data Streams API
-// (awsJson 1.1: POST / with X-Amz-Target: Kinesis_20131202.<Operation>) on
-// the same streams the Kafka door serves.
+// (POST / with X-Amz-Target: Kinesis_20131202.<Operation>, in awsJson 1.1
+// or CBOR 1.1, over HTTP/1.1, h2c or TLS, SigV4-checked when credentials
+// are configured) on the same streams the Kafka door serves.
 //
 // Mapping (docs/design/kinesis.md):
 //   - a Kinesis stream is a Braid stream; its ARN is
@@ -16,5 +17,10 @@
 //
 // Layout, as internal/kafka: server.go dispatches, errmap.go is the one
 // place that turns errors into AWS error types and HTTP statuses, and each
-// operation has its own file.
+// operation has its own file. codec.go holds the two encodings (operations
+// only ever see JSON), sigv4.go the signature check.
+//
+// Concurrency: ServeHTTP runs once per request on net/http's goroutines;
+// the operation table is written only by init, and Server holds no
+// mutable state of its own.
 package kinesis

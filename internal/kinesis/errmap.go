@@ -28,6 +28,12 @@ const (
 	errServiceUnavailable = "ServiceUnavailable"
 	// ListShards (list_shards.go).
 	errExpiredNextToken = "ExpiredNextTokenException"
+
+	// Signature Version 4 (sigv4.go), all HTTP 400 as AWS answers them.
+	errMissingAuthToken    = "MissingAuthenticationTokenException"
+	errIncompleteSignature = "IncompleteSignatureException"
+	errUnrecognizedClient  = "UnrecognizedClientException"
+	errInvalidSignature    = "InvalidSignatureException"
 )
 
 // apiError is an error with its AWS type.

@@ -2,6 +2,8 @@ package kinesis
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +27,19 @@ type Options struct {
 	// MaxRequestBytes bounds one request body; default 10 MiB (PutRecords'
 	// 5 MiB of data, base64-encoded, with room for the JSON around it).
 	MaxRequestBytes int64
-	Logger          *slog.Logger
+	// ReadTimeout bounds reading one request, headers and body, so that a
+	// client trickling bytes cannot hold a request open; default 30s.
+	// IdleTimeout closes keep-alive connections idle this long; default
+	// 10m.
+	ReadTimeout time.Duration
+	IdleTimeout time.Duration
+	// Credentials, if not nil, are the access keys whose SigV4 signatures
+	// the door accepts (sigv4.go); nil accepts unsigned requests.
+	Credentials Credentials
+	// TLS, if not nil, serves HTTPS (HTTP/1.1 and HTTP/2 by ALPN) instead
+	// of cleartext HTTP/1.1 and h2c.
+	TLS    *tls.Config
+	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -37,6 +51,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = 10 << 20
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 10 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -77,13 +97,33 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 	opts.setDefaults()
 	s := &Server{eng: eng, opts: opts}
 	s.iterKey = iteratorKey(eng.ClusterID())
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/1.1 and HTTP/2 on one listener: in cleartext HTTP/2 is h2c with
+	// prior knowledge (the AWS SDK for JavaScript v3 prefers it), under TLS
+	// it is chosen by ALPN.
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
+	s.http = &http.Server{
+		Handler: s, Protocols: &protos, TLSConfig: opts.TLS,
+		ReadHeaderTimeout: min(10*time.Second, opts.ReadTimeout), ReadTimeout: opts.ReadTimeout, IdleTimeout: opts.IdleTimeout,
+	}
+	if opts.Credentials == nil {
+		opts.Logger.Warn("kinesis: no credentials file (--kinesis-credentials): unsigned requests accepted")
+	} else {
+		opts.Logger.Info("kinesis: SigV4 signatures required", "access_keys", len(opts.Credentials))
+	}
 	return s
 }
 
 // Serve answers requests on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.http.Serve(ln)
+	var err error
+	if s.opts.TLS != nil {
+		err = s.http.ServeTLS(ln, "", "")
+	} else {
+		err = s.http.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -99,47 +139,68 @@ func (s *Server) Close() error {
 
 const targetPrefix = "Kinesis_20131202."
 
-// ServeHTTP dispatches one API call.
+// ServeHTTP dispatches one API call: the request is checked (method,
+// encoding, size, signature) before its operation is looked up, and
+// nothing is done for a request refused.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Amzn-RequestId", newRequestID())
+	c, ok := codecOf(r.Header.Get("Content-Type"))
 	if r.Method != http.MethodPost {
-		s.fail(w, errorf(errSerialization, "the Kinesis API takes POST, not %s", r.Method))
+		s.fail(w, c, errorf(errAccessDenied, "Unable to determine service/operation name to be authorized"))
+		return
+	}
+	if !ok {
+		s.fail(w, c, errorf(errSerialization, "content type %q is not supported; use %s or %s", r.Header.Get("Content-Type"), contentJSON, contentCBOR))
+		return
+	}
+	body, err := s.readBody(w, r, c)
+	if err != nil {
+		s.fail(w, c, err)
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, targetPrefix)
 	h := ops[op]
 	if !ok || h == nil {
-		s.fail(w, errorf(errUnknownOperation, "unknown operation %q", target))
-		return
-	}
-	ct := r.Header.Get("Content-Type")
-	if ct != "" && !strings.HasPrefix(ct, "application/x-amz-json-1.1") && !strings.HasPrefix(ct, "application/json") {
-		s.fail(w, errorf(errSerialization, "content type %q is not supported; use application/x-amz-json-1.1", ct))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.fail(w, errorf(errInvalidArgument, "request body is over %d bytes", s.opts.MaxRequestBytes))
-			return
-		}
-		s.fail(w, errorf(errSerialization, "read request: %v", err))
+		s.fail(w, c, errorf(errUnknownOperation, "unknown operation %q", target))
 		return
 	}
 	out, err := h(r.Context(), s, body)
 	if err != nil {
 		s.opts.Logger.Debug("kinesis: request refused", "op", op, "err", err)
-		s.fail(w, err)
+		s.fail(w, c, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	if out == nil {
 		out = struct{}{}
 	}
-	if err := json.NewEncoder(w).Encode(out); err != nil {
-		s.opts.Logger.Debug("kinesis: write response", "op", op, "err", err)
+	b, err := encodeAnswer(c, out)
+	if err != nil {
+		s.fail(w, c, errorf(errInternalFailure, "encode %s answer: %v", op, err))
+		return
 	}
+	w.Header().Set("Content-Type", c.contentType())
+	w.Write(b)
+}
+
+// readBody reads a request body, bounded by MaxRequestBytes, checks its
+// signature and returns it as JSON (a CBOR body is transcoded, codec.go).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c codec) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errorf(errInvalidArgument, "request body is over %d bytes", s.opts.MaxRequestBytes)
+		}
+		return nil, errorf(errSerialization, "read request: %v", err)
+	}
+	if err := s.authenticate(r, body, time.Now()); err != nil {
+		return nil, err
+	}
+	if c == codecCBOR {
+		return cborToJSON(body)
+	}
+	return body, nil
 }
 
 // decode reads an operation's JSON input strictly enough to catch
@@ -159,13 +220,23 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
-// fail answers err as an AWS error.
-func (s *Server) fail(w http.ResponseWriter, err error) {
+// fail answers err as an AWS error, in the request's encoding.
+func (s *Server) fail(w http.ResponseWriter, c codec, err error) {
 	typ, status, msg := mapError(err)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	b, _ := encodeAnswer(c, map[string]string{"__type": typ, "message": msg})
+	w.Header().Set("Content-Type", c.contentType())
 	w.Header().Set("X-Amzn-ErrorType", typ)
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+	w.Write(b)
+}
+
+// newRequestID makes the X-Amzn-RequestId every AWS answer carries (SDKs
+// put it in their errors and logs), a random UUID.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // arn returns a stream's ARN.

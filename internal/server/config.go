@@ -29,6 +29,14 @@ type Config struct {
 	KinesisAddr    string
 	KinesisRegion  string
 	KinesisAccount string
+	// KinesisCredentials is a file of "ACCESS_KEY_ID SECRET" lines; when
+	// set, every Kinesis request must carry a valid SigV4 signature by one
+	// of them. Default empty: unsigned requests are accepted.
+	KinesisCredentials string
+	// KinesisTLSCert and KinesisTLSKey (PEM files, both or neither) serve
+	// the Kinesis API over TLS; default empty: cleartext HTTP/1.1 and h2c.
+	KinesisTLSCert string
+	KinesisTLSKey  string
 	NodeID         int32
 	// AutoCreateTopics lets Metadata create missing topics (default off);
 	// DefaultPartitions is their shard count, and the count for CreateTopics
@@ -182,6 +190,9 @@ func (c Config) Validate() error {
 	}
 	if c.KinesisAddr != "" && (c.KinesisRegion == "" || !kinesisAccount.MatchString(c.KinesisAccount)) {
 		errs = append(errs, fmt.Errorf("kinesis region %q / account %q: the region must be set and the account be 12 digits", c.KinesisRegion, c.KinesisAccount))
+	}
+	if (c.KinesisTLSCert == "") != (c.KinesisTLSKey == "") {
+		errs = append(errs, fmt.Errorf("kinesis tls cert %q / key %q: give both or neither", c.KinesisTLSCert, c.KinesisTLSKey))
 	}
 	if c.NodeID < 0 {
 		errs = append(errs, fmt.Errorf("node id %d: must be >= 0", c.NodeID))

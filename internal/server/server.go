@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,15 @@ import (
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaAddr, httpAddr net.Addr)) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	// The Kinesis door's files are read before anything starts: a bad one
+	// stops the node at once.
+	kinOpts := kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount, Logger: logger}
+	if cfg.KinesisAddr != "" {
+		var err error
+		if kinOpts, err = kinesisOptions(cfg, kinOpts); err != nil {
+			return err
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -154,7 +164,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	go func() { serveErr <- ks.Serve(ln) }()
 	var kin *kinesis.Server
 	if kinLn != nil {
-		kin = kinesis.NewServer(eng, kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount, Logger: logger})
+		kin = kinesis.NewServer(eng, kinOpts)
 		go func() {
 			if err := kin.Serve(kinLn); err != nil {
 				serveErr <- fmt.Errorf("kinesis: %w", err)
@@ -224,4 +234,23 @@ func registerEngineMetrics(reg *prometheus.Registry, eng *engine.Engine) {
 				return 0
 			}))
 	}
+}
+
+// kinesisOptions loads the Kinesis door's credentials and TLS files.
+func kinesisOptions(cfg Config, o kinesis.Options) (kinesis.Options, error) {
+	if cfg.KinesisCredentials != "" {
+		creds, err := kinesis.LoadCredentials(cfg.KinesisCredentials)
+		if err != nil {
+			return o, fmt.Errorf("kinesis credentials: %w", err)
+		}
+		o.Credentials = creds
+	}
+	if cfg.KinesisTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.KinesisTLSCert, cfg.KinesisTLSKey)
+		if err != nil {
+			return o, fmt.Errorf("kinesis tls: %w", err)
+		}
+		o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return o, nil
 }
