@@ -127,7 +127,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, errorf(errSerialization, "read request: %v", err))
 		return
 	}
-	out, err := h(r.Context(), s, body)
+	out, err := h(context.WithValue(r.Context(), headersKey{}, r.Header), s, body)
 	if err != nil {
 		s.opts.Logger.Debug("kinesis: request refused", "op", op, "err", err)
 		s.fail(w, err)
@@ -140,6 +140,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewEncoder(w).Encode(out); err != nil {
 		s.opts.Logger.Debug("kinesis: write response", "op", op, "err", err)
 	}
+}
+
+// headersKey is the context key of the request's HTTP headers, for the
+// few operations that read one (X-Braid-Atomic in put_records.go).
+type headersKey struct{}
+
+// requestHeader returns the named HTTP header of the request ctx serves.
+func requestHeader(ctx context.Context, name string) string {
+	h, _ := ctx.Value(headersKey{}).(http.Header)
+	return h.Get(name)
 }
 
 // decode reads an operation's JSON input strictly enough to catch
