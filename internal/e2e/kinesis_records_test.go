@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -248,15 +249,19 @@ func TestKinesisRecordErrors(t *testing.T) {
 	}
 
 	good := kIter(t, kc, "ke", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil)
-	forged := []byte(*good)
-	forged[5] ^= 1 // another offset, same signature
+	raw, err := base64.RawURLEncoding.DecodeString(*good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[19] ^= 1 // another offset, same signature
+	forged := base64.RawURLEncoding.EncodeToString(raw)
 	for _, c := range []struct {
 		name  string
 		it    string
 		limit *int32
 		want  string
 	}{
-		{"forged", string(forged), nil, "InvalidArgumentException"},
+		{"forged", forged, nil, "InvalidArgumentException"},
 		{"garbage", "not-an-iterator", nil, "InvalidArgumentException"},
 		{"limit 0", *good, aws.Int32(0), "ValidationException"},
 		{"limit 10001", *good, aws.Int32(10001), "ValidationException"},
