@@ -10,6 +10,12 @@ import (
 	"github.com/braidstream/braid/internal/shard"
 )
 
+// ErrUnconfirmed wraps a failure to see an appended frame become durable
+// (the log filled or failed, or the caller gave up waiting): the frame
+// may still be stored later, whole. Callers must not report it as "not
+// written".
+var ErrUnconfirmed = errors.New("engine: appended, but not confirmed durable")
+
 // ShardBatch is one record batch for one shard of a stream, as the
 // Kinesis door builds them: not idempotent, not transactional.
 type ShardBatch struct {
@@ -65,7 +71,7 @@ func (e *Engine) AppendShards(ctx context.Context, name string, appendTime int64
 		res, err := shard.AppendRouted(parts[0].Shard, shard.Header{ProducerID: -1}, parts, appendTime)
 		if err == nil {
 			if err := e.WaitDurable(ctx, res.End); err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("%w: %w", ErrUnconfirmed, err)
 			}
 			return batches, res.Bases, nil
 		}
