@@ -63,6 +63,7 @@ func TestKinesisPutRecordsDiskFull(t *testing.T) {
 				}
 			}
 			refused[id] = true
+			t.Logf("call %s refused: %s", id, *out.Records[0].ErrorMessage)
 		}
 	}
 	if len(refused) < 3 {

@@ -2,10 +2,12 @@ package kinesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/braidstream/braid/internal/catalog"
+	"github.com/braidstream/braid/internal/engine"
 )
 
 // PutRecords writes 1-500 records (at most 5 MiB of data and partition
@@ -118,10 +120,15 @@ func putRecords(ctx context.Context, s *Server, body []byte) (any, error) {
 	}
 	w, err := s.writeRecords(ctx, st.Name, entries)
 	if err != nil {
-		// Nothing of the frame was written (or, if waiting for the fsync
-		// failed, nothing was acknowledged): every record it held failed.
+		// Nothing of the frame was written: every record it held failed.
 		typ, _, _ := mapError(err)
 		if typ == errResourceNotFound {
+			return nil, err
+		}
+		if errors.Is(err, engine.ErrUnconfirmed) {
+			// Appended but not known durable: the records may yet be
+			// stored (all of them), so they must not be reported as
+			// failed; the whole call fails like a timeout would.
 			return nil, err
 		}
 		for _, i := range index {
