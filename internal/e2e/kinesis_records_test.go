@@ -466,6 +466,18 @@ func TestKinesisCrossDoor(t *testing.T) {
 	if seen["after-kafka"] != owner["after-kafka"] || seen["after-kinesis"] != *put.ShardId || *put.ShardId != owner["after-kinesis"] || len(seen) != 2 {
 		t.Fatalf("records after the split: %v, owners %v", seen, owner)
 	}
+
+	// Merge the children back: each ends with the one merged child,
+	// whose parents are both.
+	c1 := kIter(t, kc, "x", "shardId-000000000001", types.ShardIteratorTypeLatest, nil, nil)
+	if status, err := p.PostJSON("/v1/streams/x/merge", map[string]any{"shards": []int{1, 2}}, &r); err != nil || status != 200 {
+		t.Fatalf("merge: %d %v %+v", status, err, r)
+	}
+	_, last = kRead(t, kc, c1)
+	if last.NextShardIterator != nil || len(last.ChildShards) != 1 || fmt.Sprint(last.ChildShards[0].ParentShards) != "[shardId-000000000001 shardId-000000000002]" ||
+		*last.ChildShards[0].HashKeyRange.StartingHashKey != "0" || *last.ChildShards[0].HashKeyRange.EndingHashKey != catalog.MaxHashKey.String() {
+		t.Fatalf("end of a merged shard: next %v, children %+v", last.NextShardIterator, last.ChildShards)
+	}
 }
 
 // TestKinesisReadCommitted checks that GetRecords never shows records of
