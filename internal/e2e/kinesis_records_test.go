@@ -495,6 +495,8 @@ func TestKinesisReadCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(t, ctx, cl, &kgo.Record{Topic: "tx", Partition: 0, Value: []byte("open")})
+	// LATEST while the transaction is open must not skip its records.
+	latest := kIter(t, kc, "tx", "shardId-000000000000", types.ShardIteratorTypeLatest, nil, nil)
 	got, _ := kRead(t, kc, kIter(t, kc, "tx", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil))
 	var vals []string
 	for _, r := range got {
@@ -514,5 +516,13 @@ func TestKinesisReadCommitted(t *testing.T) {
 	}
 	if fmt.Sprint(vals) != "[committed-1 open after]" {
 		t.Fatalf("after the commit GetRecords showed %v", vals)
+	}
+	got, _ = kRead(t, kc, latest)
+	vals = vals[:0]
+	for _, r := range got {
+		vals = append(vals, string(r.Data))
+	}
+	if fmt.Sprint(vals) != "[open after]" {
+		t.Fatalf("LATEST taken while a transaction was open then showed %v, want [open after]", vals)
 	}
 }

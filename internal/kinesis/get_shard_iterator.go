@@ -12,7 +12,7 @@ import (
 
 // GetShardIterator returns a signed iterator (iterator.go) at a position
 // of one shard, valid for 5 minutes: TRIM_HORIZON (the log start), LATEST
-// (the high watermark: the next record written), AT_/AFTER_SEQUENCE_NUMBER
+// (the last stable offset: the next record readers will see), AT_/AFTER_SEQUENCE_NUMBER
 // (a sequence number of that shard), AT_TIMESTAMP (the first record whose
 // timestamp, the arrival time for records written through this door, is
 // at or after Timestamp; LATEST if none).
@@ -54,7 +54,10 @@ func getShardIterator(_ context.Context, s *Server, body []byte) (any, error) {
 	case "TRIM_HORIZON":
 		off = logStart
 	case "LATEST":
-		off = hw
+		// The last stable offset, as Kafka's read_committed "latest":
+		// records of a transaction still open, at or past it, are not
+		// readable yet and must not be skipped if it commits.
+		off = sh.LastStableOffset()
 	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
 		if in.StartingSequenceNumber == nil {
 			return nil, errorf(errInvalidArgument, "StartingSequenceNumber must be given for ShardIteratorType %s", in.ShardIteratorType)
@@ -83,7 +86,7 @@ func getShardIterator(_ context.Context, s *Server, body []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		off = hw
+		off = sh.LastStableOffset()
 		if found {
 			off = max(o, logStart)
 		}
