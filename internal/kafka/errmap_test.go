@@ -25,6 +25,7 @@ var unmappedSentinels = map[string]string{
 	"bench.ErrInterrupted":         "client side: braid bench stopped by the user",
 	"bench.ErrTxnNeedsIdempotence": "client side: braid bench flag validation",
 	"catalog.ErrInvalidReshard":    "split, merge and scale come through the admin HTTP API, which has no Kafka code",
+	"engine.ErrUnconfirmed":        "Kinesis door only: returned by engine.AppendShards, which the Kafka door never calls",
 }
 
 // sentinel is a package-level `var ErrX = errors.New(...)` (or

@@ -13,7 +13,12 @@
 //     key), or ExplicitHashKey;
 //   - a sequence number is a fixed-width decimal string that encodes the
 //     shard and the offset, so it sorts in write order within a shard
-//     (sequence.go).
+//     (sequence.go);
+//   - all records of one PutRecord/PutRecords call are one log frame
+//     (records.go, engine.AppendShards), answered once fsync'd: a crash
+//     keeps the call whole or drops it whole;
+//   - GetRecords reads committed: no transaction markers, no aborted or
+//     still-open transactional records.
 //
 // Layout, as internal/kafka: server.go dispatches, errmap.go is the one
 // place that turns errors into AWS error types and HTTP statuses, and each

@@ -81,6 +81,9 @@ var domainErrors = []struct {
 	{engine.ErrRecordTooLarge, errInvalidArgument},
 	{shard.ErrClosed, errServiceUnavailable},
 	{wal.ErrNoSpace, errServiceUnavailable},
+	// Appended, durability not seen: the outcome is unknown, like a
+	// timeout's (after its cause, which may map more precisely).
+	{engine.ErrUnconfirmed, errServiceUnavailable},
 }
 
 // mapError returns the AWS type, HTTP status and message for err.

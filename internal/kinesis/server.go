@@ -165,7 +165,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, c, errorf(errUnknownOperation, "unknown operation %q", target))
 		return
 	}
-	out, err := h(r.Context(), s, body)
+	out, err := h(context.WithValue(r.Context(), headersKey{}, r.Header), s, body)
 	if err != nil {
 		s.opts.Logger.Debug("kinesis: request refused", "op", op, "err", err)
 		s.fail(w, c, err)
@@ -201,6 +201,16 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c codec) ([]by
 		return cborToJSON(body)
 	}
 	return body, nil
+}
+
+// headersKey is the context key of the request's HTTP headers, for the
+// few operations that read one (X-Braid-Atomic in put_records.go).
+type headersKey struct{}
+
+// requestHeader returns the named HTTP header of the request ctx serves.
+func requestHeader(ctx context.Context, name string) string {
+	h, _ := ctx.Value(headersKey{}).(http.Header)
+	return h.Get(name)
 }
 
 // decode reads an operation's JSON input strictly enough to catch
