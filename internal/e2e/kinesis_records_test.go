@@ -288,10 +288,14 @@ func atomicHeader(o *kinesis.Options) {
 	o.APIOptions = append(o.APIOptions, smithyhttp.AddHeaderValue("X-Braid-Atomic", "true"))
 }
 
+func badAtomicHeader(o *kinesis.Options) {
+	o.APIOptions = append(o.APIOptions, smithyhttp.AddHeaderValue("X-Braid-Atomic", "maybe"))
+}
+
 // TestKinesisPutRecordsAtomic checks PutRecords with an invalid record:
-// atomic calls (by stream config or header) write nothing and fail every
-// record; other calls write the valid records, in request order per
-// shard.
+// every call (atomic by stream config or header, or not) is refused whole
+// with AWS's ValidationException and writes nothing; a valid call writes
+// its records in request order per shard.
 func TestKinesisPutRecordsAtomic(t *testing.T) {
 	p := braidtest.Start(t)
 	keyStream(t, p, "pa", 2)
@@ -325,44 +329,50 @@ func TestKinesisPutRecordsAtomic(t *testing.T) {
 		{"config", "pa-cfg", nil},
 		{"header", "pa", []func(*kinesis.Options){atomicHeader}},
 	} {
-		out, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(c.stream), Records: entries(4)}, c.opts...)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		if *out.FailedRecordCount != 6 || len(out.Records) != 6 || *out.Records[4].ErrorCode != "ValidationException" || *out.Records[0].ErrorCode == "" || out.Records[0].SequenceNumber != nil {
-			t.Fatalf("%s: atomic call with an invalid record answered %d failed, %+v", c.name, *out.FailedRecordCount, out.Records)
+		// An invalid record fails the whole call, as AWS's request
+		// validation does: nothing is written.
+		_, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(c.stream), Records: entries(4)}, c.opts...)
+		if awsErrorCode(err) != "ValidationException" || !strings.Contains(err.Error(), "records.5.member.partitionKey") {
+			t.Fatalf("%s: atomic call with an invalid record: %v, want ValidationException naming records.5", c.name, err)
 		}
 		if n := count(c.stream); n != 0 {
 			t.Fatalf("%s: atomic call with an invalid record wrote %d records", c.name, n)
 		}
 		// Valid: all written.
-		out, err = kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(c.stream), Records: entries(-1)}, c.opts...)
+		out, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(c.stream), Records: entries(-1)}, c.opts...)
 		if err != nil || *out.FailedRecordCount != 0 || count(c.stream) != 6 {
 			t.Fatalf("%s: valid atomic call: %+v %v", c.name, out, err)
 		}
 	}
 
-	// Not atomic: the invalid record fails alone; the others are written
-	// in request order within each shard.
-	out, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("pa"), Records: entries(4)})
-	if err != nil || *out.FailedRecordCount != 1 || *out.Records[4].ErrorCode != "ValidationException" {
+	// Not atomic: the same; a valid call's records are written in request
+	// order within each shard.
+	if _, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("pa"), Records: entries(4)}); awsErrorCode(err) != "ValidationException" {
+		t.Fatalf("non-atomic call with an invalid record: %v, want ValidationException", err)
+	}
+	if n := count("pa"); n != 6 {
+		t.Fatalf("non-atomic call with an invalid record: stream holds %d records, want the 6 of before", n)
+	}
+	out, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("pa"), Records: entries(-1)})
+	if err != nil || *out.FailedRecordCount != 0 {
 		t.Fatalf("non-atomic call: %+v %v", out, err)
 	}
 	for i, r := range out.Records {
-		if i == 4 {
-			continue
-		}
 		if r.ErrorCode != nil || *r.ShardId != kShard(fmt.Sprintf("key-%d", i%3), 2) {
 			t.Fatalf("record %d: %+v", i, r)
 		}
 		for j := range i {
-			if j != 4 && *out.Records[j].ShardId == *r.ShardId && *out.Records[j].SequenceNumber >= *r.SequenceNumber {
+			if *out.Records[j].ShardId == *r.ShardId && *out.Records[j].SequenceNumber >= *r.SequenceNumber {
 				t.Fatalf("records %d and %d of shard %s out of request order", j, i, *r.ShardId)
 			}
 		}
 	}
-	if n := count("pa"); n != 6+5 {
-		t.Fatalf("non-atomic call: stream holds %d records, want 11", n)
+	if n := count("pa"); n != 6+6 {
+		t.Fatalf("non-atomic call: stream holds %d records, want 12", n)
+	}
+	// A bad atomic header is refused, nothing written.
+	if _, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("pa"), Records: entries(-1)}, badAtomicHeader); awsErrorCode(err) != "InvalidArgumentException" || count("pa") != 12 {
+		t.Fatalf("bad X-Braid-Atomic header: %v", err)
 	}
 
 	// Request-level limits change nothing.
@@ -380,7 +390,7 @@ func TestKinesisPutRecordsAtomic(t *testing.T) {
 	if _, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("pa"), Records: huge}); awsErrorCode(err) != "InvalidArgumentException" {
 		t.Fatalf("6 MiB of records: %v", err)
 	}
-	if n := count("pa"); n != 11 {
+	if n := count("pa"); n != 12 {
 		t.Fatalf("refused calls changed the stream: %d records", n)
 	}
 }

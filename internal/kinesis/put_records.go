@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/engine"
 )
 
@@ -15,12 +14,13 @@ import (
 // go to the log as one frame, in request order within each shard, so a
 // crash keeps all of them or none.
 //
-// Atomic calls (stream config braid.put.records.atomic=true, or the
-// request header X-Braid-Atomic: true) write every record or none: if one
-// record is invalid, none is written and every record fails
-// (FailedRecordCount equals the record count). Otherwise each record
-// stands alone, as in Kinesis: an invalid record fails with its ErrorCode
-// and the others are written.
+// An invalid record (too big, a bad key or hash key) fails the whole call
+// with AWS's ValidationException or InvalidArgumentException naming the
+// member, before anything is written, as AWS's request validation does.
+// A valid call is then always all-or-nothing: atomic mode (stream config
+// braid.put.records.atomic=true, or the header X-Braid-Atomic: true) is
+// what Braid does for every call, and a write that fails fails every
+// record (FailedRecordCount equals the record count).
 func init() { register("PutRecords", putRecords) }
 
 const (
@@ -76,11 +76,12 @@ func putRecords(ctx context.Context, s *Server, body []byte) (any, error) {
 	if total > maxPutRecordsLen {
 		return nil, errorf(errInvalidArgument, "Records size exceeds 5 MB limit: %d bytes of data and partition keys", total)
 	}
-	atomic := strings.EqualFold(st.Configs.Get(catalog.PutRecordsAtomicConfig, s.eng.Defaults()), "true")
-	switch h := requestHeader(ctx, AtomicHeader); {
-	case strings.EqualFold(h, "true"):
-		atomic = true
-	case h != "" && !strings.EqualFold(h, "false"):
+	// Every call is written as one log frame, so every call is
+	// all-or-nothing and in request order whether or not atomic mode is
+	// asked for (braid.put.records.atomic or the X-Braid-Atomic header):
+	// the config and the header are accepted, and a bad header value is
+	// refused, so that a client relying on them gets what it asked for.
+	if h := requestHeader(ctx, AtomicHeader); h != "" && !strings.EqualFold(h, "true") && !strings.EqualFold(h, "false") {
 		return nil, errorf(errInvalidArgument, "header %s is %q; use true or false", AtomicHeader, h)
 	}
 
@@ -94,23 +95,16 @@ func putRecords(ctx context.Context, s *Server, body []byte) (any, error) {
 		out.Records[i] = putRecordsResultEntry{ErrorCode: typ, ErrorMessage: msg}
 		out.FailedRecordCount++
 	}
+	// An invalid record fails the whole call before anything is written,
+	// as AWS's request validation does (ValidationException naming the
+	// member); per-record errors are for records a valid call could not
+	// store.
 	var entries []putEntry
 	var index []int // entries[j] is record index[j]
 	for i, r := range in.Records {
 		e, err := checkRecord(fmt.Sprintf("records.%d.member.", i+1), r.Data, r.PartitionKey, r.ExplicitHashKey)
 		if err != nil {
-			if atomic {
-				for j := range in.Records {
-					if j == i {
-						fail(j, err)
-					} else {
-						fail(j, errorf(errInvalidArgument, "not written: record %d of this atomic PutRecords call is invalid, so none was written", i))
-					}
-				}
-				return out, nil
-			}
-			fail(i, err)
-			continue
+			return nil, err
 		}
 		entries = append(entries, e)
 		index = append(index, i)
