@@ -66,6 +66,9 @@ type Stream struct {
 	// Internal marks a stream Braid keeps itself (Kafka's is_internal);
 	// clients may read it but not write, grow or delete it.
 	Internal bool `json:"internal,omitempty"`
+	// Consumers are the stream's registered Kinesis consumers
+	// (kinesis_consumers.go).
+	Consumers []Consumer `json:"kinesis_consumers,omitempty"`
 }
 
 // OffsetsStream is listed to Kafka clients as the internal topic that holds
