@@ -56,6 +56,7 @@ Examples:
 	f.StringVar(&cfg.KinesisAddr, "kinesis-addr", cfg.KinesisAddr, "Kinesis Data Streams API listener, host:port (empty disables)")
 	f.StringVar(&cfg.KinesisRegion, "kinesis-region", cfg.KinesisRegion, "AWS region in the stream ARNs the Kinesis API reports")
 	f.StringVar(&cfg.KinesisAccount, "kinesis-account", cfg.KinesisAccount, "12-digit AWS account id in the stream ARNs the Kinesis API reports")
+	f.DurationVar(&cfg.KinesisSubscriptionTTL, "kinesis-subscription-ttl", cfg.KinesisSubscriptionTTL, "how long one Kinesis SubscribeToShard stream lasts before the client must subscribe again")
 	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "this node's broker id")
 	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", cfg.AutoCreateTopics, "create a stream when a client asks for metadata of a missing one")
 	f.IntVar(&cfg.DefaultPartitions, "default-partitions", cfg.DefaultPartitions, "shards of auto-created streams and of CreateTopics with -1")

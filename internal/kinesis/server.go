@@ -25,6 +25,9 @@ type Options struct {
 	// MaxRequestBytes bounds one request body; default 10 MiB (PutRecords'
 	// 5 MiB of data, base64-encoded, with room for the JSON around it).
 	MaxRequestBytes int64
+	// SubscriptionTTL ends a SubscribeToShard stream; default 5 minutes,
+	// as in Kinesis (tests shorten it).
+	SubscriptionTTL time.Duration
 	Logger          *slog.Logger
 }
 
@@ -38,6 +41,9 @@ func (o *Options) setDefaults() {
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = 10 << 20
 	}
+	if o.SubscriptionTTL <= 0 {
+		o.SubscriptionTTL = 5 * time.Minute
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -50,6 +56,8 @@ type Server struct {
 	http *http.Server
 	// iterKey signs shard iterators (iterator.go).
 	iterKey []byte
+	// subs ends SubscribeToShard streams on Close (subscribe_to_shard.go).
+	subs subscriptions
 }
 
 // handler is one operation: it decodes its input from the request body
@@ -131,6 +139,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.opts.Logger.Debug("kinesis: request refused", "op", op, "err", err)
 		s.fail(w, err)
+		return
+	}
+	if es, ok := out.(eventStream); ok {
+		es.serve(w)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")

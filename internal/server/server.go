@@ -154,7 +154,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	go func() { serveErr <- ks.Serve(ln) }()
 	var kin *kinesis.Server
 	if kinLn != nil {
-		kin = kinesis.NewServer(eng, kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount, Logger: logger})
+		kin = kinesis.NewServer(eng, kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount,
+			SubscriptionTTL: cfg.KinesisSubscriptionTTL, Logger: logger})
 		go func() {
 			if err := kin.Serve(kinLn); err != nil {
 				serveErr <- fmt.Errorf("kinesis: %w", err)
