@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +226,38 @@ func TestKinesisSubscriptionEnds(t *testing.T) {
 		if awsErrorCode(err) != bad.want {
 			t.Fatalf("subscribe %s %s %+v: %v, want %s", bad.arn, bad.shard, bad.pos, err, bad.want)
 		}
+	}
+}
+
+// TestKinesisSubscriberGone checks that the server ends a subscription
+// as soon as its client goes away, not at its next heartbeat write (5s),
+// and that deleting the stream ends its subscriptions with an error.
+func TestKinesisSubscriberGone(t *testing.T) {
+	p := braidtest.Start(t, "--log-level", "debug")
+	keyStream(t, p, "gone", 1)
+	kc := subscriber(p)
+	ctx := testCtx(t, 60*time.Second)
+	c := kRegister(t, kc, "gone", "c")
+	const shard0 = "shardId-000000000000"
+
+	es := subscribe(t, ctx, kc, *c.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeLatest})
+	<-es.Events()
+	es.Close()
+	wctx := testCtx(t, 3*time.Second)
+	waitFor(t, wctx, "the server to see the client gone", func() bool {
+		return strings.Contains(p.Logs(), `msg="kinesis: subscription ended" consumer=c`)
+	})
+
+	es = subscribe(t, ctx, kc, *c.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	<-es.Events()
+	adm := p.Admin()
+	defer adm.Close()
+	if _, err := adm.DeleteTopic(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for range es.Events() {
+	}
+	if awsErrorCode(es.Err()) != "ResourceNotFoundException" {
+		t.Fatalf("after the stream's deletion: %v, want ResourceNotFoundException", es.Err())
 	}
 }
