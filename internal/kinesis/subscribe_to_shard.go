@@ -184,6 +184,16 @@ func (sub *subscription) serve(w http.ResponseWriter) {
 func (sub *subscription) run() error {
 	var lastSent time.Time
 	for {
+		// Checked here too, not only while idle: a shard written faster
+		// than it is pushed must not keep its subscription past the end.
+		select {
+		case <-sub.closing:
+			return nil
+		default:
+		}
+		if !lastSent.IsZero() && !time.Now().Before(sub.deadline) {
+			return nil
+		}
 		changed := sub.s.eng.Changed()
 		st, cs, err := sub.current()
 		if err != nil {
@@ -227,9 +237,6 @@ func (sub *subscription) run() error {
 			return nil
 		}
 		t.Stop()
-		if !time.Now().Before(sub.deadline) {
-			return nil
-		}
 	}
 }
 
