@@ -78,6 +78,9 @@ type Stream struct {
 	// CreatedMs is when the stream was created (Unix milliseconds; 0 in
 	// catalogs written before it was kept), as Kinesis reports it.
 	CreatedMs int64 `json:"created_ms,omitempty"`
+	// Consumers are the stream's registered Kinesis consumers
+	// (kinesis_consumers.go).
+	Consumers []Consumer `json:"kinesis_consumers,omitempty"`
 }
 
 // OffsetsStream is listed to Kafka clients as the internal topic that holds

@@ -59,6 +59,7 @@ Examples:
 	f.StringVar(&cfg.KinesisCredentials, "kinesis-credentials", cfg.KinesisCredentials, "file of \"ACCESS_KEY_ID SECRET\" lines; when set, Kinesis requests must be SigV4-signed by one of them (default: unsigned requests accepted)")
 	f.StringVar(&cfg.KinesisTLSCert, "kinesis-tls-cert", cfg.KinesisTLSCert, "PEM certificate file: serve the Kinesis API over TLS (with --kinesis-tls-key)")
 	f.StringVar(&cfg.KinesisTLSKey, "kinesis-tls-key", cfg.KinesisTLSKey, "PEM private key file for --kinesis-tls-cert")
+	f.DurationVar(&cfg.KinesisSubscriptionTTL, "kinesis-subscription-ttl", cfg.KinesisSubscriptionTTL, "how long one Kinesis SubscribeToShard stream lasts before the client must subscribe again")
 	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "this node's broker id")
 	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", cfg.AutoCreateTopics, "create a stream when a client asks for metadata of a missing one")
 	f.IntVar(&cfg.DefaultPartitions, "default-partitions", cfg.DefaultPartitions, "shards of auto-created streams and of CreateTopics with -1")

@@ -26,6 +26,10 @@ var unmappedSentinels = map[string]string{
 	"bench.ErrTxnNeedsIdempotence": "client side: braid bench flag validation",
 	"catalog.ErrInvalidReshard":    "split, merge and scale come through the admin HTTP API, which has no Kafka code",
 	"engine.ErrUnconfirmed":        "Kinesis door only: returned by engine.AppendShards, which the Kafka door never calls",
+	"catalog.ErrConsumerExists":    "Kinesis stream consumers: only the Kinesis door registers them (kinesis/errmap.go)",
+	"catalog.ErrUnknownConsumer":   "Kinesis stream consumers: only the Kinesis door registers them (kinesis/errmap.go)",
+	"catalog.ErrTooManyConsumers":  "Kinesis stream consumers: only the Kinesis door registers them (kinesis/errmap.go)",
+	"catalog.ErrInvalidConsumer":   "Kinesis stream consumers: only the Kinesis door registers them (kinesis/errmap.go)",
 }
 
 // sentinel is a package-level `var ErrX = errors.New(...)` (or

@@ -79,6 +79,10 @@ var domainErrors = []struct {
 	{catalog.ErrInternalStream, errInvalidArgument},
 	{catalog.ErrInvalidConfig, errInvalidArgument},
 	{engine.ErrRecordTooLarge, errInvalidArgument},
+	{catalog.ErrConsumerExists, errResourceInUse},
+	{catalog.ErrUnknownConsumer, errResourceNotFound},
+	{catalog.ErrTooManyConsumers, errLimitExceeded},
+	{catalog.ErrInvalidConsumer, errValidation},
 	{shard.ErrClosed, errServiceUnavailable},
 	{wal.ErrNoSpace, errServiceUnavailable},
 	// Appended, durability not seen: the outcome is unknown, like a

@@ -38,8 +38,11 @@ type Options struct {
 	Credentials Credentials
 	// TLS, if not nil, serves HTTPS (HTTP/1.1 and HTTP/2 by ALPN) instead
 	// of cleartext HTTP/1.1 and h2c.
-	TLS    *tls.Config
-	Logger *slog.Logger
+	TLS *tls.Config
+	// SubscriptionTTL ends a SubscribeToShard stream; default 5 minutes,
+	// as in Kinesis (tests shorten it).
+	SubscriptionTTL time.Duration
+	Logger          *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -58,6 +61,9 @@ func (o *Options) setDefaults() {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 10 * time.Minute
 	}
+	if o.SubscriptionTTL <= 0 {
+		o.SubscriptionTTL = 5 * time.Minute
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -70,6 +76,8 @@ type Server struct {
 	http *http.Server
 	// iterKey signs shard iterators (iterator.go).
 	iterKey []byte
+	// subs ends SubscribeToShard streams on Close (subscribe_to_shard.go).
+	subs subscriptions
 }
 
 // handler is one operation: it decodes its input from the request body
@@ -169,6 +177,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.opts.Logger.Debug("kinesis: request refused", "op", op, "err", err)
 		s.fail(w, c, err)
+		return
+	}
+	if es, ok := out.(eventStream); ok {
+		es.serve(w)
 		return
 	}
 	if out == nil {

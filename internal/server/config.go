@@ -37,7 +37,10 @@ type Config struct {
 	// the Kinesis API over TLS; default empty: cleartext HTTP/1.1 and h2c.
 	KinesisTLSCert string
 	KinesisTLSKey  string
-	NodeID         int32
+	// KinesisSubscriptionTTL ends a Kinesis SubscribeToShard stream
+	// (default 5m, as in AWS).
+	KinesisSubscriptionTTL time.Duration
+	NodeID                 int32
 	// AutoCreateTopics lets Metadata create missing topics (default off);
 	// DefaultPartitions is their shard count, and the count for CreateTopics
 	// with -1 (default 1).
@@ -125,6 +128,7 @@ func Defaults() Config {
 		KinesisAddr:                "127.0.0.1:4567",
 		KinesisRegion:              "us-east-1",
 		KinesisAccount:             "000000000000",
+		KinesisSubscriptionTTL:     5 * time.Minute,
 		DefaultPartitions:          1,
 		CacheBytes:                 256 << 20,
 		MaxRequestBytes:            100 << 20,
@@ -193,6 +197,9 @@ func (c Config) Validate() error {
 	}
 	if (c.KinesisTLSCert == "") != (c.KinesisTLSKey == "") {
 		errs = append(errs, fmt.Errorf("kinesis tls cert %q / key %q: give both or neither", c.KinesisTLSCert, c.KinesisTLSKey))
+	}
+	if c.KinesisSubscriptionTTL < time.Second || c.KinesisSubscriptionTTL > time.Hour {
+		errs = append(errs, fmt.Errorf("kinesis subscription ttl %s: must be 1s to 1h", c.KinesisSubscriptionTTL))
 	}
 	if c.NodeID < 0 {
 		errs = append(errs, fmt.Errorf("node id %d: must be >= 0", c.NodeID))

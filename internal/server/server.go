@@ -34,7 +34,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	}
 	// The Kinesis door's files are read before anything starts: a bad one
 	// stops the node at once.
-	kinOpts := kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount, Logger: logger}
+	kinOpts := kinesis.Options{Region: cfg.KinesisRegion, Account: cfg.KinesisAccount,
+		SubscriptionTTL: cfg.KinesisSubscriptionTTL, Logger: logger}
 	if cfg.KinesisAddr != "" {
 		var err error
 		if kinOpts, err = kinesisOptions(cfg, kinOpts); err != nil {
