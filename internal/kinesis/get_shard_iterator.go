@@ -48,51 +48,60 @@ func getShardIterator(_ context.Context, s *Server, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	off, err := s.startOffset("GetShardIterator", st, id, sh, in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp)
+	if err != nil {
+		return nil, err
+	}
+	it := s.encodeIterator(iterator{stream: st.ID, shard: id, offset: off, issued: time.Now()})
+	return getShardIteratorOutput{ShardIterator: it}, nil
+}
+
+// startOffset is where a reader starts in shard id (sh) of st for a
+// position type (GetShardIterator's ShardIteratorType, SubscribeToShard's
+// StartingPosition), with its sequence number or timestamp; op names the
+// operation in errors.
+func (s *Server) startOffset(op string, st *engine.Stream, id catalog.ShardID, sh *shard.Shard, typ string, seq *string, ts *float64) (shard.Offset, error) {
 	logStart, hw, _ := sh.Offsets()
-	var off shard.Offset
-	switch in.ShardIteratorType {
+	switch typ {
 	case "TRIM_HORIZON":
-		off = logStart
+		return logStart, nil
 	case "LATEST":
 		// The last stable offset, as Kafka's read_committed "latest":
 		// records of a transaction still open, at or past it, are not
 		// readable yet and must not be skipped if it commits.
-		off = sh.LastStableOffset()
+		return sh.LastStableOffset(), nil
 	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
-		if in.StartingSequenceNumber == nil {
-			return nil, errorf(errInvalidArgument, "StartingSequenceNumber must be given for ShardIteratorType %s", in.ShardIteratorType)
+		if seq == nil {
+			return 0, errorf(errInvalidArgument, "StartingSequenceNumber must be given for %s", typ)
 		}
-		seqShard, seqOff, err := ParseSequenceNumber(*in.StartingSequenceNumber)
+		seqShard, off, err := ParseSequenceNumber(*seq)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if seqShard != id {
-			return nil, errorf(errInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", ShardName(seqShard), ShardName(id))
+			return 0, errorf(errInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", ShardName(seqShard), ShardName(id))
 		}
-		if seqOff >= hw {
-			return nil, errorf(errInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *in.StartingSequenceNumber, ShardName(id), st.Name, s.opts.Account)
+		if off >= hw {
+			return 0, errorf(errInvalidArgument, "StartingSequenceNumber %s used in %s on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *seq, op, ShardName(id), st.Name, s.opts.Account)
 		}
-		off = seqOff
-		if in.ShardIteratorType == "AFTER_SEQUENCE_NUMBER" {
+		if typ == "AFTER_SEQUENCE_NUMBER" {
 			off++
 		}
-		off = max(off, logStart) // trimmed: read from the trim horizon
+		return max(off, logStart), nil // trimmed: read from the trim horizon
 	case "AT_TIMESTAMP":
-		if in.Timestamp == nil {
-			return nil, errorf(errInvalidArgument, "Timestamp must be given for ShardIteratorType AT_TIMESTAMP")
+		if ts == nil {
+			return 0, errorf(errInvalidArgument, "Timestamp must be given for AT_TIMESTAMP")
 		}
-		ms := int64(math.Floor(*in.Timestamp * 1000))
-		o, _, found, err := sh.OffsetForTime(ms)
+		o, _, found, err := sh.OffsetForTime(int64(math.Floor(*ts * 1000)))
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		off = sh.LastStableOffset()
-		if found {
-			off = max(o, logStart)
+		if !found {
+			return sh.LastStableOffset(), nil
 		}
+		return max(o, logStart), nil
 	}
-	it := s.encodeIterator(iterator{stream: st.ID, shard: id, offset: off, issued: time.Now()})
-	return getShardIteratorOutput{ShardIterator: it}, nil
+	return 0, errorf(errValidation, "1 validation error detected: Value '%s' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]", typ)
 }
 
 // shardOf returns the shard a request names.

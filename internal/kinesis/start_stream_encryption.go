@@ -37,19 +37,25 @@ func (in *streamEncryptionInput) check() error {
 }
 
 func startStreamEncryption(_ context.Context, s *Server, body []byte) (any, error) {
+	return nil, s.setEncryption(body, func(in *streamEncryptionInput) (string, string) { return in.EncryptionType, in.KeyId })
+}
+
+// setEncryption checks a Start/StopStreamEncryption request and records
+// the encryption type and key set returns for it.
+func (s *Server) setEncryption(body []byte, set func(*streamEncryptionInput) (typ, key string)) error {
 	var in streamEncryptionInput
 	if err := decode(body, &in); err != nil {
-		return nil, err
+		return err
 	}
 	if err := in.check(); err != nil {
-		return nil, err
+		return err
 	}
 	st, err := s.stream(in.streamRef)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return nil, s.eng.SetKinesis(st.Name, func(k *catalog.KinesisSettings) error {
-		k.EncryptionType, k.KeyID = in.EncryptionType, in.KeyId
+	return s.eng.SetKinesis(st.Name, func(k *catalog.KinesisSettings) error {
+		k.EncryptionType, k.KeyID = set(&in)
 		return nil
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -98,55 +97,13 @@ func subscribeToShard(ctx context.Context, s *Server, body []byte) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	from, err := startOffset(st, id, sh, in.StartingPosition)
+	p := in.StartingPosition
+	from, err := s.startOffset("SubscribeToShard", st, id, sh, p.Type, p.SequenceNumber, p.Timestamp)
 	if err != nil {
 		return nil, err
 	}
 	return &subscription{ctx: ctx, s: s, stream: st.ID, name: st.Name, consumer: c, shard: id, sh: sh, next: from,
 		deadline: time.Now().Add(s.opts.SubscriptionTTL), closing: s.closing()}, nil
-}
-
-// startOffset is where a StartingPosition points in a shard, with
-// GetShardIterator's rules (get_shard_iterator.go).
-func startOffset(st *engine.Stream, id catalog.ShardID, sh *shard.Shard, p *startingPosition) (shard.Offset, error) {
-	logStart, hw, _ := sh.Offsets()
-	switch p.Type {
-	case "TRIM_HORIZON":
-		return logStart, nil
-	case "LATEST":
-		return hw, nil
-	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
-		if p.SequenceNumber == nil {
-			return 0, errorf(errInvalidArgument, "StartingPosition.SequenceNumber must be given for Type %s", p.Type)
-		}
-		seqShard, off, err := ParseSequenceNumber(*p.SequenceNumber)
-		if err != nil {
-			return 0, err
-		}
-		if seqShard != id {
-			return 0, errorf(errInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", ShardName(seqShard), ShardName(id))
-		}
-		if off >= hw {
-			return 0, errorf(errInvalidArgument, "StartingSequenceNumber %s used in SubscribeToShard on shard %s in stream %s is invalid because it did not come from this stream.", *p.SequenceNumber, ShardName(id), st.Name)
-		}
-		if p.Type == "AFTER_SEQUENCE_NUMBER" {
-			off++
-		}
-		return max(off, logStart), nil
-	case "AT_TIMESTAMP":
-		if p.Timestamp == nil {
-			return 0, errorf(errInvalidArgument, "StartingPosition.Timestamp must be given for Type AT_TIMESTAMP")
-		}
-		o, _, found, err := sh.OffsetForTime(int64(math.Floor(*p.Timestamp * 1000)))
-		if err != nil {
-			return 0, err
-		}
-		if !found {
-			return hw, nil
-		}
-		return max(o, logStart), nil
-	}
-	return 0, errorf(errValidation, "1 validation error detected: Value '%s' at 'startingPosition.type' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]", p.Type)
 }
 
 // subscription is one SubscribeToShard stream; serve owns it.
