@@ -80,12 +80,8 @@ func (e *Engine) AppendShards(ctx context.Context, name string, appendTime int64
 		}
 		// A reshard closed a destination between build and the append:
 		// nothing was written; route again on the new layout.
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-time.After(time.Until(deadline)):
-			return nil, nil, fmt.Errorf("engine: stream %q: %w while a reshard did not finish in %s", name, shard.ErrClosed, layoutWait)
+		if err := awaitLayout(ctx, changed, deadline, fmt.Sprintf("stream %q", name)); err != nil {
+			return nil, nil, err
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/binary"
 	"errors"
@@ -56,7 +57,7 @@ func (st *Stream) Owner(k catalog.HashKey) int32 {
 }
 
 // fallback is where a record without a key goes when the shard it was
-// addressed to is closed: the open shard owning the middle of that shard's
+// addressed to is closed: the open shard owning the start of that shard's
 // range, one of its descendants.
 func (st *Stream) fallback(id int32) int32 {
 	cs := st.Stream.Shards[id]
@@ -64,9 +65,7 @@ func (st *Stream) fallback(id int32) int32 {
 		return id
 	}
 	if cs.Range != nil {
-		mid := cs.Range.Start
-		// The start is owned by a descendant too, and needs no arithmetic.
-		if o := st.Owner(mid); o >= 0 {
+		if o := st.Owner(cs.Range.Start); o >= 0 {
 			return o
 		}
 	}
@@ -84,7 +83,7 @@ func (st *Stream) Routed(id int32) bool {
 	return (st.KeyRouting && len(st.routes) > 0) || st.Stream.Shards[id].State != catalog.ShardOpen
 }
 
-// errLayoutWait bounds how long a write waits for a reshard to finish.
+// layoutWait bounds how long a write waits for a reshard to finish.
 const layoutWait = 10 * time.Second
 
 // layoutChanged returns a channel closed at the next layout install.
@@ -92,6 +91,22 @@ func (e *Engine) layoutChanged() <-chan struct{} {
 	e.layoutMu.Lock()
 	defer e.layoutMu.Unlock()
 	return e.layoutCh
+}
+
+// awaitLayout waits, after an append met a shard a reshard had just
+// closed, until the layout changes (nil), ctx ends, or deadline passes (an
+// error wrapping shard.ErrClosed; what names the shard or stream).
+func awaitLayout(ctx context.Context, changed <-chan struct{}, deadline time.Time, what string) error {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-changed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("engine: %s: %w while a reshard did not finish in %s", what, shard.ErrClosed, layoutWait)
+	}
 }
 
 func (e *Engine) signalLayout() {
@@ -119,10 +134,8 @@ func (e *Engine) produceRouted(name string, id int32, b []byte, h shard.Header, 
 		}
 		// A reshard closed a shard between our look at the layout and
 		// the append: wait for the new layout and route again.
-		select {
-		case <-changed:
-		case <-time.After(time.Until(deadline)):
-			return 0, 0, false, fmt.Errorf("engine: shard %d of %q: %w while a reshard did not finish in %s", id, name, shard.ErrClosed, layoutWait)
+		if err := awaitLayout(context.Background(), changed, deadline, fmt.Sprintf("shard %d of %q", id, name)); err != nil {
+			return 0, 0, false, err
 		}
 	}
 }
