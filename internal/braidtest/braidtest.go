@@ -314,11 +314,40 @@ func readJSON(resp *http.Response, err error, path string, out any) (int, error)
 // Kinesis returns an AWS SDK Kinesis client for the node's Kinesis door,
 // with static test credentials (the door accepts unsigned and signed
 // requests alike unless credentials are configured).
+//
+// Its transport copies each request body before sending it. With the
+// SDK's default HTTP client over plain HTTP/1.1, an answer sometimes lost
+// its connection right after the call returned ("use of closed network
+// connection" while decoding a 200 answer: SubscribeToShard often,
+// GetRecords rarely, also in CI); the server's bytes, read with net/http
+// directly, were whole. The suspect, not proven: the SDK closes the
+// request body as soon as RoundTrip returns (smithy-go
+// transport/http/client.go), racing net/http's write loop, which then
+// closes the connection. With the copy no run failed; the SDK's own
+// decoding still reads every answer.
 func (p *Proc) Kinesis() *kinesis.Client {
 	return kinesis.New(kinesis.Options{
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String("http://" + p.KinesisAddr),
 		Credentials:      credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}},
 		RetryMaxAttempts: 1,
+		HTTPClient:       &http.Client{Transport: copyBody{http.DefaultTransport}},
 	})
+}
+
+// copyBody sends a copy of each request body, so that the caller closing
+// its own body early cannot disturb the send.
+type copyBody struct{ rt http.RoundTripper }
+
+func (c copyBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		b, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	return c.rt.RoundTrip(r)
 }

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -17,37 +14,9 @@ import (
 	"github.com/braidstream/braid/internal/braidtest"
 )
 
-// subscriber returns p's Kinesis client with a transport that copies
-// each request body before sending it. With the SDK's default HTTP
-// client, or a plain http.Client, a SubscribeToShard answer over HTTP/1.1
-// sometimes lost its connection right after the call returned ("use of
-// closed network connection" on the first event: every time in one
-// setup, about one run in three in another; the server's bytes, read
-// with net/http directly, were whole). The suspect, not proven: the SDK
-// closes the request body as soon as RoundTrip returns (smithy-go
-// transport/http/client.go), racing net/http's write loop. With the copy
-// no run failed (12 of 12), and the SDK's own event-stream decoding is
-// still what reads the answer.
-func subscriber(p *braidtest.Proc) *kinesis.Client {
-	return kinesis.New(p.Kinesis().Options(), func(o *kinesis.Options) {
-		o.HTTPClient = &http.Client{Transport: copyBody{http.DefaultTransport}}
-	})
-}
-
-type copyBody struct{ rt http.RoundTripper }
-
-func (c copyBody) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		b, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		r = r.Clone(r.Context())
-		r.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	return c.rt.RoundTrip(r)
-}
+// subscriber returns p's Kinesis client (braidtest.Proc.Kinesis copies
+// request bodies; see there why).
+func subscriber(p *braidtest.Proc) *kinesis.Client { return p.Kinesis() }
 
 // subscribe starts a subscription and returns its event stream.
 func subscribe(t *testing.T, ctx context.Context, kc *kinesis.Client, consumerARN, shardID string, pos *types.StartingPosition) *kinesis.SubscribeToShardEventStream {
