@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sourced by the .ci scripts: builds braid from this checkout and starts it
-# on free loopback ports with a scratch data dir. Sets root, work, port, pid;
-# the caller's EXIT trap must call stop_braid.
+# on free loopback ports with a scratch data dir. Sets root, work, port
+# (Kafka), kport (Kinesis), pid; arguments to start_braid are passed on to
+# braid serve. The caller's EXIT trap must call stop_braid.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d)
 
@@ -12,12 +13,13 @@ free_port() {
 start_braid() {
   go build -o "$work/braid" "$root/cmd/braid"
   port=$(free_port)
+  kport=$(free_port)
   local hport
   hport=$(free_port)
   # No initial rebalance delay, as in Kafka's test configs: the suite starts
   # many groups and waits on each one's first rebalance.
   "$work/braid" serve --data-dir "$work/data" --kafka-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$hport" \
-    --group-initial-rebalance-delay 0 --log-level warn >"$work/braid.log" 2>&1 &
+    --kinesis-addr "127.0.0.1:$kport" --group-initial-rebalance-delay 0 --log-level warn "$@" >"$work/braid.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && return 0

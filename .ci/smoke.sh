@@ -7,7 +7,12 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 trap stop_braid EXIT
-start_braid
+# The Kinesis door checks SigV4 signatures with this key pair, so every AWS
+# client below signs its requests as it would against AWS.
+export AWS_ACCESS_KEY_ID=AKIDBRAIDSMOKE AWS_SECRET_ACCESS_KEY=braid-smoke-secret AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+mkdir -p "$work"
+echo "$AWS_ACCESS_KEY_ID $AWS_SECRET_ACCESS_KEY" >"$work/kinesis-credentials"
+start_braid --kinesis-credentials "$work/kinesis-credentials"
 
 status=0
 passed=0
