@@ -30,6 +30,25 @@ func subscribe(t *testing.T, ctx context.Context, kc *kinesis.Client, consumerAR
 	return es
 }
 
+// resubscribe subscribes again after es was closed: until the server has
+// seen the old subscription end, the call gets ResourceInUseException, and
+// a client retries it, as the KCL does.
+func resubscribe(t *testing.T, ctx context.Context, kc *kinesis.Client, consumerARN, shardID string, pos *types.StartingPosition) *kinesis.SubscribeToShardEventStream {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, err := kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String(shardID), StartingPosition: pos})
+		if awsErrorCode(err) == "ResourceInUseException" && time.Now().Before(deadline) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("SubscribeToShard again: %v", err)
+		}
+		es := out.GetStream()
+		t.Cleanup(func() { es.Close() })
+		return es
+	}
+}
+
 // nextEvents reads events until want records came (or an event carries
 // ChildShards) and returns the records and the last event.
 func nextEvents(t *testing.T, es *kinesis.SubscribeToShardEventStream, want int) ([]types.Record, *types.SubscribeToShardEvent) {
@@ -95,16 +114,19 @@ func TestKinesisSubscribeToShard(t *testing.T) {
 
 	// Resume after the continuation: exactly the records after it.
 	kPut(t, kc, "sub", "k5", []byte("r5"))
-	es = subscribe(t, ctx, kc, *c.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: last.ContinuationSequenceNumber})
+	es = resubscribe(t, ctx, kc, *c.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: last.ContinuationSequenceNumber})
 	kPut(t, kc, "sub", "k6", []byte("r6"))
 	if recs, _ := nextEvents(t, es, 2); recordData(recs) != "r5 r6 " {
 		t.Fatalf("resumed with %q", recordData(recs))
 	}
-	at := subscribe(t, ctx, kc, *c.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: recs[3].SequenceNumber})
+	// One subscription per consumer and shard: the others are consumers
+	// of their own.
+	c2, c3 := kRegister(t, kc, "sub", "at"), kRegister(t, kc, "sub", "latest")
+	at := subscribe(t, ctx, kc, *c2.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeAtSequenceNumber, SequenceNumber: recs[3].SequenceNumber})
 	if recs, _ := nextEvents(t, at, 4); recordData(recs) != "r3 r4 r5 r6 " {
 		t.Fatalf("AT_SEQUENCE_NUMBER r3: %q", recordData(recs))
 	}
-	latest := subscribe(t, ctx, kc, *c.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeLatest})
+	latest := subscribe(t, ctx, kc, *c3.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeLatest})
 
 	// A split ends the shard: the rest of its records, then ChildShards,
 	// then the end of the stream.
@@ -217,7 +239,7 @@ func TestKinesisSubscriberGone(t *testing.T) {
 		return strings.Contains(p.Logs(), `msg="kinesis: subscription ended" consumer=c`)
 	})
 
-	es = subscribe(t, ctx, kc, *c.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	es = resubscribe(t, ctx, kc, *c.ConsumerARN, shard0, &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
 	<-es.Events()
 	adm := p.Admin()
 	defer adm.Close()
@@ -228,5 +250,49 @@ func TestKinesisSubscriberGone(t *testing.T) {
 	}
 	if awsErrorCode(es.Err()) != "ResourceNotFoundException" {
 		t.Fatalf("after the stream's deletion: %v, want ResourceNotFoundException", es.Err())
+	}
+}
+
+// TestKinesisSubscriptionTakeover checks AWS's rule for a consumer and
+// shard already subscribed: a second SubscribeToShard within 5 seconds
+// gets ResourceInUseException and changes nothing; one after 5 seconds
+// takes over, and the first ends with ResourceInUseException. Another
+// shard, or another consumer, is independent.
+func TestKinesisSubscriptionTakeover(t *testing.T) {
+	p := braidtest.Start(t)
+	keyStream(t, p, "take", 2)
+	kc := subscriber(p)
+	ctx := testCtx(t, 60*time.Second)
+	c, other := kRegister(t, kc, "take", "c"), kRegister(t, kc, "take", "other")
+	const shard0, shard1 = "shardId-000000000000", "shardId-000000000001"
+	latest := &types.StartingPosition{Type: types.ShardIteratorTypeLatest}
+
+	first := subscribe(t, ctx, kc, *c.ConsumerARN, shard0, latest)
+	began := time.Now()
+	<-first.Events()
+	subscribe(t, ctx, kc, *c.ConsumerARN, shard1, latest)
+	subscribe(t, ctx, kc, *other.ConsumerARN, shard0, latest)
+	_, err := kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: c.ConsumerARN, ShardId: aws.String(shard0), StartingPosition: latest})
+	if awsErrorCode(err) != "ResourceInUseException" {
+		t.Fatalf("second subscription within 5s: %v, want ResourceInUseException", err)
+	}
+	// The refused call left the first subscription alone.
+	var onShard0 []string
+	for i := 0; i < 50 && len(onShard0) == 0; i++ {
+		if put := kPut(t, kc, "take", fmt.Sprint("k", i), []byte(fmt.Sprint("v", i))); *put.ShardId == shard0 {
+			onShard0 = append(onShard0, fmt.Sprint("v", i))
+		}
+	}
+	if recs, _ := nextEvents(t, first, 1); string(recs[0].Data) != onShard0[0] {
+		t.Fatalf("first subscription got %q, want %q", recs[0].Data, onShard0[0])
+	}
+
+	time.Sleep(time.Until(began.Add(5100 * time.Millisecond)))
+	second := subscribe(t, ctx, kc, *c.ConsumerARN, shard0, latest)
+	<-second.Events()
+	for range first.Events() {
+	}
+	if awsErrorCode(first.Err()) != "ResourceInUseException" {
+		t.Fatalf("taken-over subscription ended with %v, want ResourceInUseException", first.Err())
 	}
 }

@@ -64,10 +64,55 @@ type eventStream interface {
 	serve(w http.ResponseWriter)
 }
 
-// subscriptions ends streams when the door closes.
+// takeoverAfter is how long a subscription holds its consumer and shard
+// against a new SubscribeToShard: a call sooner gets ResourceInUseException,
+// a later one takes the subscription over, as on AWS.
+const takeoverAfter = 5 * time.Second
+
+// subscriptions ends streams when the door closes, and knows the active
+// subscription of each consumer and shard.
 type subscriptions struct {
 	once sync.Once
 	done chan struct{}
+
+	mu     sync.Mutex
+	active map[subKey]*subscription
+}
+
+type subKey struct {
+	consumerARN string
+	shard       catalog.ShardID
+}
+
+// claim makes sub the active subscription of its consumer and shard. An
+// active one younger than takeoverAfter keeps its place and sub is
+// refused; an older one is told to end with ResourceInUseException. A
+// subscription that has ended holds nothing, so a consumer may resume at
+// once after one ends (AWS would also refuse a call within 5 seconds of
+// the last successful one; Braid does not rate-limit here).
+func (ss *subscriptions) claim(sub *subscription) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if old := ss.active[sub.key]; old != nil {
+		if sub.started.Sub(old.started) < takeoverAfter {
+			return errorf(errResourceInUse, "Another active subscription exists for this consumer: %s", sub.key.consumerARN)
+		}
+		close(old.taken)
+	}
+	if ss.active == nil {
+		ss.active = map[subKey]*subscription{}
+	}
+	ss.active[sub.key] = sub
+	return nil
+}
+
+// release forgets sub once it has ended, unless it was taken over.
+func (ss *subscriptions) release(sub *subscription) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.active[sub.key] == sub {
+		delete(ss.active, sub.key)
+	}
 }
 
 func (s *Server) closing() <-chan struct{} {
@@ -102,8 +147,14 @@ func subscribeToShard(ctx context.Context, s *Server, body []byte) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &subscription{ctx: ctx, s: s, stream: st.ID, name: st.Name, consumer: c, shard: id, sh: sh, next: from,
-		deadline: time.Now().Add(s.opts.SubscriptionTTL), closing: s.closing()}, nil
+	now := time.Now()
+	sub := &subscription{ctx: ctx, s: s, stream: st.ID, name: st.Name, consumer: c, shard: id, sh: sh, next: from,
+		key: subKey{s.consumerARN(st.Name, c), id}, started: now, taken: make(chan struct{}),
+		deadline: now.Add(s.opts.SubscriptionTTL), closing: s.closing()}
+	if err := s.subs.claim(sub); err != nil {
+		return nil, err
+	}
+	return sub, nil
 }
 
 // subscription is one SubscribeToShard stream; serve owns it.
@@ -118,6 +169,10 @@ type subscription struct {
 	next     shard.Offset
 	deadline time.Time
 	closing  <-chan struct{}
+	key      subKey
+	started  time.Time
+	// taken is closed when a newer subscription takes this one over.
+	taken chan struct{}
 
 	w   http.ResponseWriter
 	rc  *http.ResponseController
@@ -129,12 +184,12 @@ func (sub *subscription) serve(w http.ResponseWriter) {
 	sub.w, sub.rc, sub.enc = w, http.NewResponseController(w), eventstream.NewEncoder()
 	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
 	w.WriteHeader(http.StatusOK)
-	if err := sub.event("initial-response", struct{}{}); err != nil {
-		return
+	err := sub.event("initial-response", struct{}{})
+	if err == nil {
+		err = sub.run()
 	}
-	if err := sub.run(); err != nil {
-		sub.s.opts.Logger.Debug("kinesis: subscription ended", "consumer", sub.consumer.Name, "shard", ShardName(sub.shard), "err", err)
-	}
+	sub.s.subs.release(sub)
+	sub.s.opts.Logger.Debug("kinesis: subscription ended", "consumer", sub.consumer.Name, "shard", ShardName(sub.shard), "err", err)
 }
 
 // run sends events until the subscription ends.
@@ -146,6 +201,8 @@ func (sub *subscription) run() error {
 		select {
 		case <-sub.closing:
 			return nil
+		case <-sub.taken:
+			return sub.takenOver()
 		default:
 		}
 		if !lastSent.IsZero() && !time.Now().Before(sub.deadline) {
@@ -192,9 +249,19 @@ func (sub *subscription) run() error {
 		case <-sub.closing:
 			t.Stop()
 			return nil
+		case <-sub.taken:
+			t.Stop()
+			return sub.takenOver()
 		}
 		t.Stop()
 	}
+}
+
+// takenOver ends a subscription that a newer one replaced.
+func (sub *subscription) takenOver() error {
+	err := errorf(errResourceInUse, "Another active subscription exists for this consumer: %s", sub.key.consumerARN)
+	sub.exception(err)
+	return err
 }
 
 // current checks that the stream and the consumer still exist.
