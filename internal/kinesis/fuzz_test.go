@@ -12,11 +12,15 @@ import (
 	"sort"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream/eventstreamapi"
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/shard"
 )
 
 func newTestServer(t testing.TB) *Server {
@@ -278,4 +282,67 @@ func modelTag(v any) any {
 		return cbor.Tag{Number: x.Number, Content: modelTag(x.Content)}
 	}
 	return v
+}
+
+// FuzzEventStream round-trips SubscribeToShard's event messages through
+// the SDK's event-stream decoder: an event with one record of any data,
+// partition key and offset, then an exception with any message, must
+// decode to exactly those messages and values, with nothing left over.
+func FuzzEventStream(f *testing.F) {
+	f.Add([]byte("data"), "key", uint64(7), "Another active subscription exists")
+	f.Add([]byte{}, "", uint64(0), "")
+	f.Add(bytes.Repeat([]byte{0xff}, 300), "\u00e9\x00", uint64(1)<<62, "\xff")
+	f.Fuzz(func(t *testing.T, data []byte, key string, offset uint64, msg string) {
+		rec := httptest.NewRecorder()
+		sub := &subscription{w: rec, rc: http.NewResponseController(rec), enc: eventstream.NewEncoder()}
+		offset %= 1 << 62
+		seq := SequenceNumber(3, shard.Offset(offset))
+		ev := subscribeToShardEvent{Records: []record{{Data: data, PartitionKey: key, SequenceNumber: seq, ApproximateArrivalTimestamp: 1.5, EncryptionType: "NONE"}},
+			ContinuationSequenceNumber: &seq, MillisBehindLatest: int64(offset % 1000)}
+		if err := sub.event("SubscribeToShardEvent", ev); err != nil {
+			t.Fatal(err)
+		}
+		sub.exception(errorf(errResourceInUse, "%s", msg))
+
+		body := bytes.NewReader(rec.Body.Bytes())
+		dec := eventstream.NewDecoder()
+		first, err := dec.Decode(body, nil)
+		if err != nil {
+			t.Fatalf("event: %v", err)
+		}
+		if h := first.Headers.Get(eventstreamapi.MessageTypeHeader); h == nil || h.String() != eventstreamapi.EventMessageType {
+			t.Fatalf("event message type %v", h)
+		}
+		if h := first.Headers.Get(eventstreamapi.EventTypeHeader); h == nil || h.String() != "SubscribeToShardEvent" {
+			t.Fatalf("event type %v", h)
+		}
+		var got subscribeToShardEvent
+		if err := json.Unmarshal(first.Payload, &got); err != nil {
+			t.Fatalf("event payload %q: %v", first.Payload, err)
+		}
+		if len(got.Records) != 1 || !bytes.Equal(got.Records[0].Data, data) || got.Records[0].SequenceNumber != seq ||
+			(utf8.ValidString(key) && got.Records[0].PartitionKey != key) || *got.ContinuationSequenceNumber != seq || got.MillisBehindLatest != ev.MillisBehindLatest {
+			t.Fatalf("event came back as %+v, sent %+v", got, ev)
+		}
+		if id, off, err := ParseSequenceNumber(got.Records[0].SequenceNumber); err != nil || id != 3 || off != shard.Offset(offset) {
+			t.Fatalf("sequence number %s parsed as shard %d offset %d, %v", seq, id, off, err)
+		}
+		last, err := dec.Decode(body, nil)
+		if err != nil {
+			t.Fatalf("exception: %v", err)
+		}
+		if h := last.Headers.Get(eventstreamapi.MessageTypeHeader); h == nil || h.String() != eventstreamapi.ExceptionMessageType {
+			t.Fatalf("exception message type %v", h)
+		}
+		if h := last.Headers.Get(eventstreamapi.ExceptionTypeHeader); h == nil || h.String() != errResourceInUse {
+			t.Fatalf("exception type %v", h)
+		}
+		var m struct{ Message string }
+		if err := json.Unmarshal(last.Payload, &m); err != nil || (utf8.ValidString(msg) && m.Message != msg) {
+			t.Fatalf("exception payload %q (%v), sent %q", last.Payload, err, msg)
+		}
+		if body.Len() != 0 {
+			t.Fatalf("%d bytes after the last message", body.Len())
+		}
+	})
 }
