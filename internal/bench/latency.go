@@ -74,6 +74,7 @@ type LatencySummary struct {
 	Min     time.Duration
 	Mean    time.Duration
 	P50     time.Duration
+	P90     time.Duration
 	P99     time.Duration
 	P999    time.Duration
 	Max     time.Duration
@@ -89,10 +90,11 @@ func (s LatencySummary) MarshalJSON() ([]byte, error) {
 		Min     float64 `json:"min_ms"`
 		Mean    float64 `json:"mean_ms"`
 		P50     float64 `json:"p50_ms"`
+		P90     float64 `json:"p90_ms"`
 		P99     float64 `json:"p99_ms"`
 		P999    float64 `json:"p999_ms"`
 		Max     float64 `json:"max_ms"`
-	}{s.Count, s.Samples, ms(s.Min), ms(s.Mean), ms(s.P50), ms(s.P99), ms(s.P999), ms(s.Max)})
+	}{s.Count, s.Samples, ms(s.Min), ms(s.Mean), ms(s.P50), ms(s.P90), ms(s.P99), ms(s.P999), ms(s.Max)})
 }
 
 // Summarize merges recorders and computes the summary. Concatenating
@@ -133,6 +135,7 @@ func Summarize(recs ...*Recorder) LatencySummary {
 	s.Samples = len(all)
 	s.Mean = sum / time.Duration(s.Count)
 	s.P50 = Percentile(all, 0.50)
+	s.P90 = Percentile(all, 0.90)
 	s.P99 = Percentile(all, 0.99)
 	s.P999 = Percentile(all, 0.999)
 	return s

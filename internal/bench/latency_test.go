@@ -64,12 +64,12 @@ func TestRecorderExactBelowCapacity(t *testing.T) {
 		{
 			"three",
 			durations(3, 1, 2),
-			LatencySummary{Count: 3, Samples: 3, Min: ms(1), Mean: ms(2), P50: ms(2), P99: ms(3), P999: ms(3), Max: ms(3)},
+			LatencySummary{Count: 3, Samples: 3, Min: ms(1), Mean: ms(2), P50: ms(2), P90: ms(3), P99: ms(3), P999: ms(3), Max: ms(3)},
 		},
 		{
 			"equal",
 			durations(5, 5, 5, 5),
-			LatencySummary{Count: 4, Samples: 4, Min: ms(5), Mean: ms(5), P50: ms(5), P99: ms(5), P999: ms(5), Max: ms(5)},
+			LatencySummary{Count: 4, Samples: 4, Min: ms(5), Mean: ms(5), P50: ms(5), P90: ms(5), P99: ms(5), P999: ms(5), Max: ms(5)},
 		},
 	}
 	for _, tt := range tests {
@@ -119,7 +119,7 @@ func TestSummarizeMerges(t *testing.T) {
 		b.Record(d)
 	}
 	s := Summarize(a, nil, b, NewRecorder(10, 0, 3))
-	want := LatencySummary{Count: 4, Samples: 4, Min: ms(1), Mean: 2500 * time.Microsecond, P50: ms(2), P99: ms(4), P999: ms(4), Max: ms(4)}
+	want := LatencySummary{Count: 4, Samples: 4, Min: ms(1), Mean: 2500 * time.Microsecond, P50: ms(2), P90: ms(4), P99: ms(4), P999: ms(4), Max: ms(4)}
 	if s != want {
 		t.Errorf("Summarize = %+v, want %+v", s, want)
 	}
@@ -129,7 +129,7 @@ func TestSummarizeMerges(t *testing.T) {
 }
 
 func TestLatencySummaryJSON(t *testing.T) {
-	s := LatencySummary{Count: 2, Samples: 2, P50: 1500 * time.Microsecond, Max: 2 * time.Second}
+	s := LatencySummary{Count: 2, Samples: 2, P50: 1500 * time.Microsecond, P90: 1800 * time.Microsecond, Max: 2 * time.Second}
 	b, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func TestLatencySummaryJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got["p50_ms"] != 1.5 || got["max_ms"] != 2000 || got["count"] != 2 {
+	if got["p50_ms"] != 1.5 || got["p90_ms"] != 1.8 || got["max_ms"] != 2000 || got["count"] != 2 {
 		t.Errorf("json = %s", b)
 	}
 }

@@ -61,6 +61,7 @@ to answer (the new layout is installed when the answer comes). Compare the
 produce latency with a run without it.
 
 Progress is printed to stderr once a second; the report goes to stdout.
+For the Kinesis API, see "braid bench kinesis --help".
 
 Examples:
   braid bench
@@ -131,6 +132,7 @@ Examples:
 			return nil
 		},
 	}
+	cmd.AddCommand(newBenchKinesisCmd())
 	f.register(cmd, false)
 	f.addAdminFlag(cmd, false, "braid's admin HTTP address, for --reshard-every")
 	fl := cmd.Flags()

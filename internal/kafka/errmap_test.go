@@ -24,6 +24,7 @@ var unmappedSentinels = map[string]string{
 	"vfs.ErrCrashed":               "tests only: a MemFS after its simulated power loss",
 	"bench.ErrInterrupted":         "client side: braid bench stopped by the user",
 	"bench.ErrTxnNeedsIdempotence": "client side: braid bench flag validation",
+	"bench.ErrReadShort":           "client side: braid bench kinesis found fewer records than it wrote",
 	"catalog.ErrInvalidReshard":    "split, merge and scale come through the admin HTTP API, which has no Kafka code",
 	"engine.ErrUnconfirmed":        "Kinesis door only: returned by engine.AppendShards, which the Kafka door never calls",
 	"catalog.ErrConsumerExists":    "Kinesis stream consumers: only the Kinesis door registers them (kinesis/errmap.go)",
