@@ -51,28 +51,15 @@ func TestHarlowConsumerFollowsLineage(t *testing.T) {
 		t.Fatalf("CreateStream: %v", err)
 	}
 
+	// A consumer reads from the start; midway it is stopped and a second
+	// one resumes from the checkpoints the first left in the store (after
+	// the last record it handed out, AFTER_SEQUENCE_NUMBER), parents
+	// half-read included.
 	seen := newLedger()
 	var logs scanLog
-	group := &pollingGroup{AllGroup: consumer.NewAllGroup(kc, memstore.New(), stream, &logs), every: discoverEvery}
-	c, err := consumer.New(stream,
-		consumer.WithClient(kc),
-		consumer.WithGroup(group),
-		consumer.WithLogger(&logs),
-		consumer.WithShardIteratorType(string(types.ShardIteratorTypeTrimHorizon)),
-		consumer.WithScanInterval(scanInterval),
-		consumer.WithMaxRecords(readBatch),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scanCtx, stopScan := context.WithCancel(ctx)
-	defer stopScan()
-	scanDone := make(chan error, 1)
-	go func() {
-		scanDone <- c.Scan(scanCtx, func(r *consumer.Record) error {
-			return seen.add(r.ShardID, string(r.Data))
-		})
-	}()
+	store := memstore.New()
+	cur := startScan(t, ctx, kc, store, seen, &logs)
+	restartAfter := 4
 
 	// The producer writes until stop is closed; the resharder works
 	// meanwhile.
@@ -100,6 +87,13 @@ func TestHarlowConsumerFollowsLineage(t *testing.T) {
 			t.Fatalf("reshard step %d: %v", i, err)
 		}
 		time.Sleep(400 * time.Millisecond)
+		if i == restartAfter {
+			if err := cur.stop(); err != nil {
+				t.Fatalf("first consumer: %v", err)
+			}
+			logs.Log("[TEST] restart after", seen.count(), "records")
+			cur = startScan(t, ctx, kc, store, seen, &logs)
+		}
 	}
 	close(stop)
 	if err := <-prodDone; err != nil {
@@ -119,7 +113,7 @@ func TestHarlowConsumerFollowsLineage(t *testing.T) {
 			last, lastAt = n, time.Now()
 		}
 		select {
-		case err := <-scanDone:
+		case err := <-cur.done:
 			t.Fatalf("Scan ended early with %d of %d records read: %v\n%s", n, acked, err, logs.String())
 		case <-ctx.Done():
 			t.Fatalf("read %d of %d acknowledged records before the deadline\n%s", n, acked, logs.String())
@@ -128,12 +122,8 @@ func TestHarlowConsumerFollowsLineage(t *testing.T) {
 	}
 	t.Logf("the consumer read %d of %d records %v after the producer stopped", seen.distinct(), acked, time.Since(began).Round(time.Millisecond))
 	time.Sleep(5 * scanInterval)
-	stopScan()
-	// A GetRecords call the cancel cuts short ends Scan with an error; the
-	// library flattens it to text ("get records error: %v"), so only the
-	// text says it was the cancel.
-	if err := <-scanDone; err != nil && !strings.HasSuffix(err.Error(), context.Canceled.Error()) {
-		t.Fatalf("Scan: %v", err)
+	if err := cur.stop(); err != nil {
+		t.Fatalf("second consumer: %v", err)
 	}
 
 	shards, err := listAll(ctx, kc)
@@ -153,6 +143,51 @@ func TestHarlowConsumerFollowsLineage(t *testing.T) {
 	}
 }
 
+// scan is a running consumer.Scan.
+type scan struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startScan starts a harlow consumer that reads the stream from
+// TRIM_HORIZON, or from the checkpoints in store, into seen.
+func startScan(t *testing.T, ctx context.Context, kc *kinesis.Client, store *memstore.Store, seen *ledger, logs *scanLog) *scan {
+	t.Helper()
+	group := &pollingGroup{AllGroup: consumer.NewAllGroup(kc, store, stream, logs), every: discoverEvery}
+	c, err := consumer.New(stream,
+		consumer.WithClient(kc),
+		consumer.WithGroup(group),
+		consumer.WithLogger(logs),
+		consumer.WithShardIteratorType(string(types.ShardIteratorTypeTrimHorizon)),
+		consumer.WithScanInterval(scanInterval),
+		consumer.WithMaxRecords(readBatch),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &scan{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		s.done <- c.Scan(ctx, func(r *consumer.Record) error {
+			return seen.add(r.ShardID, string(r.Data))
+		})
+	}()
+	return s
+}
+
+// stop cancels the scan and returns its error, if the cancel did not
+// cause it. A call the cancel cuts short ends Scan with an error, which
+// the library sometimes flattens to text ("get records error: %v"): only
+// the text then says it was the cancel.
+func (s *scan) stop() error {
+	s.cancel()
+	err := <-s.done
+	if err == nil || errors.Is(err, context.Canceled) || strings.HasSuffix(err.Error(), context.Canceled.Error()) {
+		return nil
+	}
+	return err
+}
+
 // pollingGroup is the library's AllGroup (its lineage walk: a shard is
 // handed out only once its parents are closed by the consumer), listing
 // shards every `every` instead of every 30 s, its fixed cadence. Each
@@ -165,24 +200,40 @@ type pollingGroup struct {
 }
 
 func (g *pollingGroup) Start(ctx context.Context, shardC chan types.Shard) error {
+	// Scan closes shardC once Start returns, while AllGroup's goroutines
+	// may still send to it (a parent the cancel ended counts as read, so
+	// its children are handed out): a send on a closed channel. They send
+	// to found instead, which nobody closes, and only this loop sends to
+	// shardC.
+	found := make(chan types.Shard)
 	errC := make(chan error, 1)
-	tick := time.NewTicker(g.every)
-	defer tick.Stop()
-	for {
+	list := func() {
 		go func() {
-			if err := g.AllGroup.Start(ctx, shardC); err != nil {
+			if err := g.AllGroup.Start(ctx, found); err != nil {
 				select {
 				case errC <- err:
 				default:
 				}
 			}
 		}()
+	}
+	tick := time.NewTicker(g.every)
+	defer tick.Stop()
+	list()
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-errC:
 			return err
 		case <-tick.C:
+			list()
+		case sh := <-found:
+			select {
+			case shardC <- sh:
+			case <-ctx.Done():
+				return nil
+			}
 		}
 	}
 }
