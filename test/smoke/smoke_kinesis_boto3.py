@@ -13,7 +13,8 @@
 #  - resharding: split_shard, merge_shards, update_shard_count; a closed
 #    shard read to its end gives ChildShards and no NextShardIterator;
 #  - tags; stream consumers, subscribe_to_shard to the end of a closed
-#    shard (its records, then ChildShards); error codes through botocore's ClientError
+#    shard (its records, then ChildShards) and at LATEST on an open shard
+#    (a record written after it started is pushed); error codes through botocore's ClientError
 #    (unknown stream, bad arguments, bad input, wrong secret, unknown key);
 #  - delete_stream and the stream_not_exists waiter.
 # Every check raises (non-zero exit); a watchdog ends a hang after 55 s.
@@ -215,6 +216,23 @@ check(last_event is not None and sorted(x["ShardId"] for x in last_event.get("Ch
 # As in Kinesis (and what the KCL takes for a shard's end): the event with
 # ChildShards has no ContinuationSequenceNumber.
 check("ContinuationSequenceNumber" not in last_event, "ContinuationSequenceNumber in the shard-end event")
+# A live subscription to an open shard at LATEST gets a record written
+# after it started, pushed as it is written.
+open_now = shards_of(stream, ShardFilter={"Type": "AT_LATEST"})[0]
+live_shard = open_now["ShardId"]
+sub = k.subscribe_to_shard(ConsumerARN=c["ConsumerARN"], ShardId=live_shard, StartingPosition={"Type": "LATEST"})
+live = k.put_record(StreamName=stream, PartitionKey="live", Data=b"pushed", ExplicitHashKey=open_now["HashKeyRange"]["StartingHashKey"])
+check(live["ShardId"] == live_shard, "ExplicitHashKey put went to %s, not %s" % (live["ShardId"], live_shard))
+sent.append(("live", b"pushed"))
+pushed = []
+for n, ev in enumerate(sub["EventStream"]):
+    e = ev["SubscribeToShardEvent"]
+    pushed += [(r["SequenceNumber"], r["Data"]) for r in e["Records"]]
+    if pushed or n >= 3:
+        break
+sub["EventStream"].close()
+check(pushed == [(live["SequenceNumber"], b"pushed")], "live subscription pushed %s" % pushed)
+check(e.get("ContinuationSequenceNumber") == live["SequenceNumber"], "live ContinuationSequenceNumber %s" % e.get("ContinuationSequenceNumber"))
 listed = k.list_stream_consumers(StreamARN=arn)["Consumers"]
 check([x["ConsumerName"] for x in listed] == ["smoke-consumer"], "list_stream_consumers: %s" % listed)
 expect_error("ResourceInUseException", k.register_stream_consumer, StreamARN=arn, ConsumerName="smoke-consumer")
