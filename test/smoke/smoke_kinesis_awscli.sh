@@ -22,11 +22,14 @@ if [ -z "${SMOKE_AWSCLI_TIMED:-}" ]; then
 fi
 # Debian's CLI, not a pip-installed one earlier on PATH.
 AWS=${AWS:-/usr/bin/aws}
+# No pager, even on a terminal.
+export AWS_PAGER=""
 endpoint="http://$1"
 run=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 stream="awscli-$run"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+trap 'echo "aws kinesis FAILED: stopped by a signal (the 110 s limit?)" >&2; exit 143' TERM INT
 # The version without a second of CLI start-up.
 echo "aws-cli $(/usr/bin/python3 -c 'import awscli; print(awscli.__version__)')"
 
