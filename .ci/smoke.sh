@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the client smoke tests in test/smoke (kafka-python, confluent-kafka,
-# kafkajs) against a freshly started braid built from this checkout. Each
-# script prints its client's version and exits non-zero on any failed check;
-# each is killed after 60 s (they stop themselves after 55 s), so a hang
+# kafkajs; boto3 and the aws CLI on the Kinesis door) against a freshly
+# started braid built from this checkout. Each script prints its client's
+# version and exits non-zero on any failed check; each is killed after 60 s
+# (they stop themselves after 55 s; the aws CLI's: 120 and 110), so a hang
 # fails the run instead of stalling it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -19,7 +20,7 @@ passed=0
 failed=0
 run() {
   echo "smoke: $1"
-  if timeout -k 5 60 "${@:2}"; then
+  if timeout -k 5 "${run_timeout:-60}" "${@:2}"; then
     passed=$((passed + 1))
   else
     echo "smoke: $1 FAILED"; status=1; failed=$((failed + 1))
@@ -34,6 +35,11 @@ if (cd "$work" && timeout -k 5 300 npm install --no-audit --no-fund --silent >/d
 else
   echo "smoke: kafkajs FAILED: npm install of test/smoke/package.json failed"; status=1; failed=$((failed + 1))
 fi
+# The Kinesis door through boto3 and the aws CLI (signed with the key pair
+# above). Each aws command starts a CLI of about a second of CPU, so that
+# script gets 120 s (it stops itself after 110 s).
+run kinesis-boto3 /usr/bin/python3 "$root/test/smoke/smoke_kinesis_boto3.py" "127.0.0.1:$kport"
+run_timeout=120 run kinesis-awscli bash "$root/test/smoke/smoke_kinesis_awscli.sh" "127.0.0.1:$kport"
 if [ $status -ne 0 ]; then
   echo "last braid log lines:"; tail -40 "$work/braid.log"
 fi
