@@ -32,7 +32,7 @@ cp "$root/test/smoke/package.json" "$root/test/smoke/smoke_kafkajs.js" "$root/te
 if (cd "$work" && timeout -k 5 300 npm install --no-audit --no-fund --silent >/dev/null); then
   run kafkajs node "$work/smoke_kafkajs.js" "127.0.0.1:$port"
   # --no-warnings: the SDK warns on every run that later releases need node 22.
-  run kinesis-js node --no-warnings "$work/smoke_kinesis_js.js" "127.0.0.1:$kport"
+  run kinesis-js node --no-warnings "$work/smoke_kinesis_js.js" "127.0.0.1:$kport" "127.0.0.1:$hport"
 else
   echo "smoke: kafkajs, kinesis-js FAILED: npm install of test/smoke/package.json failed"; status=1; failed=$((failed + 2))
 fi

@@ -1,5 +1,6 @@
 // Smoke test: the AWS SDK for JavaScript v3 (@aws-sdk/client-kinesis)
-// against braid's Kinesis door. Usage: node smoke_kinesis_js.js HOST:PORT
+// against braid's Kinesis door. Usage:
+//   node smoke_kinesis_js.js KINESIS_HOST:PORT [HTTP_HOST:PORT]
 // with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION set to a key
 // pair braid was started with (--kinesis-credentials): every request is
 // SigV4-signed and the door checks the signatures.
@@ -21,10 +22,12 @@
 //    ends); DeleteStream;
 //  - errors: ResourceNotFoundException for an unknown stream, and
 //    InvalidSignatureException for a wrong secret key.
-// Every HTTP request goes through a NodeHttp2Handler the script counts:
-// the check that it handled SubscribeToShard is what makes the run
-// HTTP/2 (node:http2 speaks nothing else). Every check throws (non-zero
-// exit); a watchdog ends a hang after 55 s.
+// HTTP/2 is checked from both ends: every request goes through a
+// NodeHttp2Handler the script counts (node:http2 speaks nothing else), and,
+// given braid's HTTP address, braid_kinesis_requests_total on /metrics must
+// have counted the subscriptions under HTTP/2.0 and no call of this run
+// under HTTP/1.x. Every check throws (non-zero exit); a watchdog ends a
+// hang after 55 s.
 const {
   KinesisClient, CreateStreamCommand, ListShardsCommand, PutRecordsCommand, PutRecordCommand,
   GetShardIteratorCommand, GetRecordsCommand, RegisterStreamConsumerCommand, DescribeStreamConsumerCommand,
@@ -37,11 +40,12 @@ console.log('@aws-sdk/client-kinesis', version);
 setTimeout(() => { console.error('kinesis-js FAILED: timed out after 55 s'); process.exit(1); }, 55000).unref();
 
 const endpoint = 'http://' + process.argv[2];
+const metricsURL = process.argv[3] ? `http://${process.argv[3]}/metrics` : null;
 const region = process.env.AWS_REGION;
 const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
 const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
 if (!process.argv[2] || !region || !accessKeyId || !secretAccessKey) {
-  console.error('usage: AWS_REGION=... AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... node smoke_kinesis_js.js HOST:PORT');
+  console.error('usage: AWS_REGION=... AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... node smoke_kinesis_js.js KINESIS_HOST:PORT [HTTP_HOST:PORT]');
   process.exit(2);
 }
 
@@ -86,6 +90,18 @@ function data(tag, i) {
   for (let j = 0; j < b.length; j++) b[j] = (i * 131 + j * 7) & 0xff;
   return Buffer.concat([Buffer.from(`${tag}${i}:`), b]);
 }
+// requestCounts reads braid_kinesis_requests_total from braid's /metrics,
+// by "operation protocol".
+async function requestCounts() {
+  const res = await fetch(metricsURL);
+  check(res.ok, `GET ${metricsURL}: ${res.status}`);
+  const counts = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^braid_kinesis_requests_total\{operation="([^"]+)",protocol="([^"]+)"\} (\S+)$/.exec(line);
+    if (m) counts.set(`${m[1]} ${m[2]}`, Number(m[3]));
+  }
+  return counts;
+}
 async function errorName(p) {
   try { await p; } catch (e) { return e.name; }
   return 'no error';
@@ -126,6 +142,7 @@ async function subscribe(consumerARN, shardId, startingPosition, onEvent) {
 }
 
 (async () => {
+  const countsBefore = metricsURL ? await requestCounts() : null;
   // Errors first, on a stream that does not exist yet.
   const unknown = await errorName(kc.send(new DescribeStreamSummaryCommand({ StreamName: stream })));
   check(unknown === 'ResourceNotFoundException', 'DescribeStreamSummary of an unknown stream: ' + unknown);
@@ -254,7 +271,16 @@ async function subscribe(consumerARN, shardId, startingPosition, onEvent) {
 
   check(handled.get('SubscribeToShard') === 3 && handled.get('PutRecords') === 3,
     'requests carried by the HTTP/2 handler: ' + JSON.stringify([...handled]));
+  let serverSaw = 'not checked: no HTTP address given';
+  if (metricsURL) {
+    const after = await requestCounts();
+    const delta = new Map([...after].map(([k, v]) => [k, v - (countsBefore.get(k) || 0)]).filter(([, v]) => v !== 0));
+    const http1 = [...delta].filter(([k]) => !k.endsWith(' HTTP/2.0'));
+    check(delta.get('SubscribeToShard HTTP/2.0') === 3 && http1.length === 0,
+      'braid_kinesis_requests_total of this run, by operation and protocol: ' + JSON.stringify([...delta]));
+    serverSaw = `braid counted ${[...delta.values()].reduce((a, b) => a + b, 0)} calls over HTTP/2.0, none over HTTP/1.x`;
+  }
   kc.destroy();
   console.log(`kinesis-js OK: ${N + 1} records read back, ${events} events on the first subscription, ` +
-    `${handled.get('SubscribeToShard')} subscriptions over HTTP/2 (h2c)`);
+    `${handled.get('SubscribeToShard')} subscriptions over HTTP/2 (h2c); ${serverSaw}`);
 })().catch(e => { console.error('kinesis-js FAILED:', e); process.exit(1); });
