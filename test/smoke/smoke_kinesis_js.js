@@ -19,7 +19,8 @@
 //  - SplitShard; the closed parent read to its end with GetRecords (no
 //    NextShardIterator, ChildShards naming both children) and with
 //    SubscribeToShard (the last event carries ChildShards, then the stream
-//    ends); DeleteStream;
+//    ends); a subscription whose consumer is deregistered ends with a
+//    ResourceNotFoundException event, thrown by the SDK; DeleteStream;
 //  - errors: ResourceNotFoundException for an unknown stream, and
 //    InvalidSignatureException for a wrong secret key.
 // HTTP/2 is checked from both ends: every request goes through a
@@ -31,6 +32,7 @@
 const {
   KinesisClient, CreateStreamCommand, ListShardsCommand, PutRecordsCommand, PutRecordCommand,
   GetShardIteratorCommand, GetRecordsCommand, RegisterStreamConsumerCommand, DescribeStreamConsumerCommand,
+  DeregisterStreamConsumerCommand,
   DescribeStreamSummaryCommand, SubscribeToShardCommand, SplitShardCommand, DeleteStreamCommand,
   waitUntilStreamExists,
 } = require('@aws-sdk/client-kinesis');
@@ -265,18 +267,25 @@ async function subscribe(consumerARN, shardId, startingPosition, onEvent) {
   check(ended && endEvent && childIds(endEvent.ChildShards) === JSON.stringify(children),
     'SubscribeToShard at the end of the closed parent: ' + JSON.stringify(endEvent) + (ended ? '' : ' (stream did not end)'));
 
+  // Deregistered while subscribed: the stream ends with an exception event.
+  const thrown = await errorName(subscribe(consumerARN, children[0], { Type: 'TRIM_HORIZON' }, async () => {
+    await kc.send(new DeregisterStreamConsumerCommand({ ConsumerARN: consumerARN }));
+    return false;
+  }));
+  check(thrown === 'ResourceNotFoundException', 'a subscription whose consumer was deregistered ended with: ' + thrown);
+
   await kc.send(new DeleteStreamCommand({ StreamName: stream }));
   const gone = await errorName(kc.send(new DescribeStreamSummaryCommand({ StreamName: stream })));
   check(gone === 'ResourceNotFoundException', 'DescribeStreamSummary after DeleteStream: ' + gone);
 
-  check(handled.get('SubscribeToShard') === 3 && handled.get('PutRecords') === 3,
+  check(handled.get('SubscribeToShard') === 4 && handled.get('PutRecords') === 3,
     'requests carried by the HTTP/2 handler: ' + JSON.stringify([...handled]));
   let serverSaw = 'not checked: no HTTP address given';
   if (metricsURL) {
     const after = await requestCounts();
     const delta = new Map([...after].map(([k, v]) => [k, v - (countsBefore.get(k) || 0)]).filter(([, v]) => v !== 0));
     const http1 = [...delta].filter(([k]) => !k.endsWith(' HTTP/2.0'));
-    check(delta.get('SubscribeToShard HTTP/2.0') === 3 && http1.length === 0,
+    check(delta.get('SubscribeToShard HTTP/2.0') === 4 && http1.length === 0,
       'braid_kinesis_requests_total of this run, by operation and protocol: ' + JSON.stringify([...delta]));
     serverSaw = `braid counted ${[...delta.values()].reduce((a, b) => a + b, 0)} calls over HTTP/2.0, none over HTTP/1.x`;
   }
