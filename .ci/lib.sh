@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sourced by the .ci scripts: builds braid from this checkout and starts it
 # on free loopback ports with a scratch data dir. Sets root, work, port
-# (Kafka), kport (Kinesis), pid; arguments to start_braid are passed on to
-# braid serve. The caller's EXIT trap must call stop_braid.
+# (Kafka), kport (Kinesis), hport (HTTP: /metrics), pid; arguments to
+# start_braid are passed on to braid serve. The caller's EXIT trap must
+# call stop_braid.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d)
 
@@ -14,7 +15,6 @@ start_braid() {
   go build -o "$work/braid" "$root/cmd/braid"
   port=$(free_port)
   kport=$(free_port)
-  local hport
   hport=$(free_port)
   # No initial rebalance delay, as in Kafka's test configs: the suite starts
   # many groups and waits on each one's first rebalance.

@@ -29,11 +29,13 @@ run() {
 # Debian's packages live under /usr/bin/python3, not a pyenv shim.
 run kafka-python /usr/bin/python3 "$root/test/smoke/smoke_kafka_python.py" "127.0.0.1:$port"
 run confluent-kafka /usr/bin/python3 "$root/test/smoke/smoke_confluent_kafka.py" "127.0.0.1:$port"
-cp "$root/test/smoke/package.json" "$root/test/smoke/smoke_kafkajs.js" "$work/"
+cp "$root/test/smoke/package.json" "$root/test/smoke/smoke_kafkajs.js" "$root/test/smoke/smoke_kinesis_js.js" "$work/"
 if (cd "$work" && timeout -k 5 300 npm install --no-audit --no-fund --silent >/dev/null); then
   run kafkajs node "$work/smoke_kafkajs.js" "127.0.0.1:$port"
+  # --no-warnings: the SDK warns on every run that later releases need node 22.
+  run kinesis-js node --no-warnings "$work/smoke_kinesis_js.js" "127.0.0.1:$kport" "127.0.0.1:$hport"
 else
-  echo "smoke: kafkajs FAILED: npm install of test/smoke/package.json failed"; status=1; failed=$((failed + 1))
+  echo "smoke: kafkajs, kinesis-js FAILED: npm install of test/smoke/package.json failed"; status=1; failed=$((failed + 2))
 fi
 # The Kinesis door through boto3 and the aws CLI (signed with the key pair
 # above). Each aws command starts a CLI of about a second of CPU, so that

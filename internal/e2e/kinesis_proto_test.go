@@ -202,6 +202,13 @@ func TestKinesisH2C(t *testing.T) {
 			t.Fatalf("ListStreams: %v %v", out, err)
 		}
 	}
+	// /metrics counts each call under the protocol the server saw.
+	m := scrapeMetrics(t, context.Background(), p)
+	for proto, want := range map[string]float64{"HTTP/2.0": 2, "HTTP/1.1": 1} {
+		if v := m.must(t, "braid_kinesis_requests_total", "operation", "ListStreams", "protocol", proto); v != want {
+			t.Errorf("braid_kinesis_requests_total{operation=ListStreams,protocol=%s} = %v, want %v", proto, v, want)
+		}
+	}
 }
 
 // selfSigned writes a certificate and key for 127.0.0.1 and returns their

@@ -42,7 +42,11 @@ type Options struct {
 	// SubscriptionTTL ends a SubscribeToShard stream; default 5 minutes,
 	// as in Kinesis (tests shorten it).
 	SubscriptionTTL time.Duration
-	Logger          *slog.Logger
+	// Metrics are the collectors the door counts in (metrics.go; the
+	// caller registers them with NewMetrics); nil counts in unregistered
+	// ones.
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -63,6 +67,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.SubscriptionTTL <= 0 {
 		o.SubscriptionTTL = 5 * time.Minute
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -173,6 +180,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, c, errorf(errUnknownOperation, "unknown operation %q", target))
 		return
 	}
+	s.opts.Metrics.requests.WithLabelValues(op, r.Proto).Inc()
 	out, err := h(context.WithValue(r.Context(), headersKey{}, r.Header), s, body)
 	if err != nil {
 		s.opts.Logger.Debug("kinesis: request refused", "op", op, "err", err)

@@ -138,7 +138,9 @@ func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) error
 		return errorf(errInvalidSignature, "Credential should be scoped to correct service: '%s'.", sigService)
 	}
 	names := strings.Split(params["SignedHeaders"], ";")
-	if !contains(names, "host") {
+	// HTTP/2 clients may sign the :authority pseudo-header instead (the
+	// AWS SDK for JavaScript v3 does); either carries r.Host.
+	if !contains(names, "host") && !contains(names, ":authority") {
 		return errorf(errInvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	want := signature(secret, scope[1], scope[2], amzDate, canonicalRequest(r, names, body))
@@ -172,7 +174,7 @@ func canonicalRequest(r *http.Request, signedHeaders []string, body []byte) stri
 	for _, name := range signedHeaders {
 		var values []string
 		switch name {
-		case "host":
+		case "host", ":authority":
 			values = []string{r.Host}
 		case "content-length":
 			values = r.Header.Values(name)

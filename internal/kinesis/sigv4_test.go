@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,5 +137,81 @@ func TestLoadCredentials(t *testing.T) {
 	}
 	if _, err := LoadCredentials(filepath.Join(dir, "missing")); err == nil {
 		t.Errorf("missing file accepted")
+	}
+}
+
+// TestAuthenticateHTTP2Authority checks a request as the AWS SDK for
+// JavaScript v3 sends it over HTTP/2: it signs the :authority
+// pseudo-header instead of host (the door refused every such call until
+// the verifier knew it). The headers and the signature are what the JS SDK
+// (@aws-sdk/client-kinesis 3.1143.0, NodeHttp2Handler) produced for
+// ListStreams {"Limit":5} with AKID1/secret1 at 2026-11-30T09:00:00Z;
+// they travel over a real h2c connection so that the door sees the
+// request as Go's HTTP/2 server presents it (the authority in r.Host).
+func TestAuthenticateHTTP2Authority(t *testing.T) {
+	s := &Server{opts: Options{Region: "us-east-1", Credentials: Credentials{"AKID1": "secret1"}}}
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	const body = `{"Limit":5}`
+	jsHeaders := map[string]string{
+		"content-type":          "application/x-amz-json-1.1",
+		"x-amz-target":          "Kinesis_20131202.ListStreams",
+		"x-amz-user-agent":      "aws-sdk-js/3.1142.0",
+		"amz-sdk-invocation-id": "87cbbce0-2d48-4e7e-ba66-8ad617755564",
+		"amz-sdk-request":       "attempt=1; max=1",
+		"x-amz-date":            "20261130T090000Z",
+		"x-amz-content-sha256":  "1dd92f0d0f6e082c84a6472a0975083e33c9a095b75b9ad8f8ed9bde2482b5ef",
+		"authorization": "AWS4-HMAC-SHA256 Credential=AKID1/20261130/us-east-1/kinesis/aws4_request, " +
+			"SignedHeaders=:authority;amz-sdk-invocation-id;amz-sdk-request;content-length;content-type;x-amz-content-sha256;x-amz-date;x-amz-target;x-amz-user-agent, " +
+			"Signature=17e9e08c046f3995bdf4d599fdd4cce36a290d4e94596dd2eba02998ba1e03a9",
+	}
+	for _, tc := range []struct {
+		name      string
+		authority string
+		body      string
+		want      string // "" for accepted
+	}{
+		{name: "as signed", authority: "127.0.0.1:4567", body: body},
+		{name: "other authority", authority: "127.0.0.1:4568", body: body, want: errInvalidSignature},
+		{name: "other body", authority: "127.0.0.1:4567", body: `{"Limit":6}`, want: errInvalidSignature},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var only2 http.Protocols
+			only2.SetUnencryptedHTTP2(true)
+			got := make(chan error, 1)
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, err := io.ReadAll(r.Body)
+				if err == nil && r.ProtoMajor != 2 {
+					err = fmt.Errorf("request came over %s, want HTTP/2", r.Proto)
+				}
+				if err == nil {
+					err = s.authenticate(r, b, at)
+				}
+				got <- err
+			}))
+			srv.Config.Protocols = &only2
+			srv.Start()
+			defer srv.Close()
+			r, err := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Host = tc.authority // becomes :authority
+			for k, v := range jsHeaders {
+				r.Header.Set(k, v)
+			}
+			resp, err := (&http.Client{Transport: &http.Transport{Protocols: &only2}}).Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			err = <-got
+			typ := ""
+			if err != nil {
+				typ, _, _ = mapError(err)
+			}
+			if typ != tc.want {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

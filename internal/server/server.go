@@ -44,6 +44,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.KinesisAddr != "" {
+		kinOpts.Metrics = kinesis.NewMetrics(reg)
+	}
 	var isReady atomic.Bool
 	var served atomic.Pointer[engine.Engine] // set once recovered
 
