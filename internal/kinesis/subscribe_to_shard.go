@@ -157,7 +157,13 @@ func (sub *subscription) run() error {
 			sub.exception(err)
 			return err
 		}
-		recs, next, err := readCommitted(sub.sh, sub.next, maxGetRecords)
+		// Throttled (braid.kinesis.throttle): events of at most one
+		// second's budget, paced below.
+		maxBytes := maxGetRecordsBytes
+		if st.KinesisThrottle {
+			maxBytes = pushBytesPerSec
+		}
+		recs, next, err := readCommitted(sub.sh, sub.next, maxGetRecords, maxBytes)
 		if err != nil {
 			sub.exception(err)
 			return err
@@ -174,6 +180,13 @@ func (sub *subscription) run() error {
 		}
 		if ended {
 			return nil
+		}
+		if st.KinesisThrottle && len(recs) > 0 {
+			// Slow down, never fail: wait until what was pushed fits
+			// the consumer's 2 MiB/s on this shard.
+			if err := sub.pause(sub.s.throttle.push(sub.pushKey(), recordBytes(recs))); err != nil {
+				return err
+			}
 		}
 		if len(recs) > 0 {
 			continue // more may be there already
@@ -195,6 +208,29 @@ func (sub *subscription) run() error {
 		}
 		t.Stop()
 	}
+}
+
+// pushKey names this subscription's throttle budget: its consumer
+// registration on its shard.
+func (sub *subscription) pushKey() pushKey {
+	return pushKey{shardKey{sub.stream, sub.shard}, sub.s.consumerARN(sub.name, sub.consumer)}
+}
+
+// pause waits d, or less if the subscription ends meanwhile (a nil
+// error then: run sees closing or the deadline next).
+func (sub *subscription) pause(d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-sub.closing:
+	case <-sub.ctx.Done():
+		return sub.ctx.Err()
+	}
+	return nil
 }
 
 // current checks that the stream and the consumer still exist.
