@@ -171,6 +171,13 @@ func (sub *subscription) run() error {
 		sub.next = next
 		_, hw, _ := sub.sh.Offsets()
 		ended := cs.State == catalog.ShardClosed && next >= max(shard.Offset(cs.EndOffset), hw)
+		if st.KinesisThrottle && len(recs) > 0 {
+			// Slow down, never fail: hold the event until it fits the
+			// consumer's 2 MiB/s on this shard.
+			if err := sub.pause(sub.s.throttle.push(sub.pushKey(), recordBytes(recs))); err != nil {
+				return err
+			}
+		}
 		now := time.Now()
 		if len(recs) > 0 || ended || lastSent.IsZero() || now.Sub(lastSent) >= heartbeat {
 			if err := sub.event("SubscribeToShardEvent", sub.build(st, cs, recs, ended, now)); err != nil {
@@ -180,13 +187,6 @@ func (sub *subscription) run() error {
 		}
 		if ended {
 			return nil
-		}
-		if st.KinesisThrottle && len(recs) > 0 {
-			// Slow down, never fail: wait until what was pushed fits
-			// the consumer's 2 MiB/s on this shard.
-			if err := sub.pause(sub.s.throttle.push(sub.pushKey(), recordBytes(recs))); err != nil {
-				return err
-			}
 		}
 		if len(recs) > 0 {
 			continue // more may be there already
