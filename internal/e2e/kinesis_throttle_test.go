@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/braidstream/braid/internal/braidtest"
 	"github.com/braidstream/braid/internal/catalog"
@@ -155,6 +156,17 @@ func TestKinesisThrottlePutRecords(t *testing.T) {
 	wantRefused(t, "both shards", "tput", throttleShard1, both)
 	if got := endOffsets(t, p, "tput"); got[0] != 2 || got[1] != 2 {
 		t.Fatalf("shards hold %v records, want 2 and 2 (the refused calls wrote nothing)", got)
+	}
+
+	// The Kafka door is not throttled: 2 MiB more into the spent shard 0.
+	cl := newClient(t, p, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := range 8 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "tput", Partition: 0, Value: randomBytes(uint64(i), 256<<10)}).FirstErr(); err != nil {
+			t.Fatalf("Kafka produce %d into the throttled shard: %v", i, err)
+		}
+	}
+	if got := endOffsets(t, p, "tput")[0]; got != 10 {
+		t.Fatalf("shard 0 holds %d records after the Kafka produce, want 10", got)
 	}
 
 	// A bad value is refused with a clear error and changes nothing.
