@@ -160,6 +160,9 @@ type Stream struct {
 	// shards by range start (see route.go).
 	KeyRouting bool
 	routes     []route
+	// KinesisThrottle is set for braid.kinesis.throttle=true: the Kinesis
+	// door applies Kinesis' per-shard limits (internal/kinesis/throttle.go).
+	KinesisThrottle bool
 }
 
 // Engine is an open data directory.
@@ -451,6 +454,7 @@ func (e *Engine) installStreams(log shard.Log) map[uint64]*Stream {
 			}
 		}
 		st.KeyRouting = cs.Configs.Get(catalog.RoutingConfig, defaults) == "key"
+		st.KinesisThrottle = strings.EqualFold(cs.Configs.Get(catalog.KinesisThrottleConfig, defaults), "true")
 		st.routes = buildRoutes(cs)
 		next[cs.Name] = st
 		byID[uint64(cs.ID)] = st

@@ -79,9 +79,16 @@ func getRecords(_ context.Context, s *Server, body []byte) (any, error) {
 		return nil, errorf(errInvalidArgument, "StreamARN %s is not the stream of this shard iterator", in.StreamARN)
 	}
 	sh := st.Shards[it.shard]
-	recs, next, err := readCommitted(sh, it.offset, limit)
+	tk := shardKey{st.ID, it.shard}
+	if st.KinesisThrottle && !s.throttle.admitRead(tk) {
+		return nil, s.throttled(st.Name, it.shard)
+	}
+	recs, next, err := readCommitted(sh, it.offset, limit, maxGetRecordsBytes)
 	if err != nil {
 		return nil, err
+	}
+	if st.KinesisThrottle {
+		s.throttle.chargeRead(tk, recordBytes(recs))
 	}
 	out := getRecordsOutput{Records: make([]record, 0, len(recs))}
 	for _, r := range recs {
@@ -105,11 +112,10 @@ func getRecords(_ context.Context, s *Server, body []byte) (any, error) {
 	return out, nil
 }
 
-// readCommitted returns up to limit records (and at most
-// maxGetRecordsBytes of keys and values, at least one record) from offset
-// from, as a read_committed Kafka reader sees them, and the offset to go
-// on from.
-func readCommitted(sh *shard.Shard, from shard.Offset, limit int) ([]batchRecord, shard.Offset, error) {
+// readCommitted returns up to limit records (and at most maxBytes of keys
+// and values, at least one record) from offset from, as a read_committed
+// Kafka reader sees them, and the offset to go on from.
+func readCommitted(sh *shard.Shard, from shard.Offset, limit, maxBytes int) ([]batchRecord, shard.Offset, error) {
 	logStart, _, _ := sh.Offsets()
 	next := max(from, logStart) // trimmed away: go on at the trim horizon
 	var out []batchRecord
@@ -143,7 +149,7 @@ func readCommitted(sh *shard.Shard, from shard.Offset, limit int) ([]batchRecord
 				if r.offset < next {
 					continue
 				}
-				if len(out) == limit || (len(out) > 0 && size+len(r.key)+len(r.value) > maxGetRecordsBytes) {
+				if len(out) == limit || (len(out) > 0 && size+len(r.key)+len(r.value) > maxBytes) {
 					return out, next, nil
 				}
 				out = append(out, r)
@@ -193,4 +199,14 @@ func (s *Server) streamByID(id catalog.StreamID) *engine.Stream {
 		}
 	}
 	return nil
+}
+
+// recordBytes is the data and partition keys of recs, what Kinesis'
+// read limits count.
+func recordBytes(recs []batchRecord) int {
+	n := 0
+	for _, r := range recs {
+		n += len(r.key) + len(r.value)
+	}
+	return n
 }

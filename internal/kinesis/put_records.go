@@ -125,6 +125,17 @@ func putRecords(ctx context.Context, s *Server, body []byte) (any, error) {
 			// failed; the whole call fails like a timeout would.
 			return nil, err
 		}
+		if typ == errThroughput {
+			// Throttled (braid.kinesis.throttle): the whole call was
+			// refused before anything was written, so every record
+			// failed with the only per-record code AWS has for it.
+			_, _, msg := mapError(err)
+			for _, i := range index {
+				out.Records[i] = putRecordsResultEntry{ErrorCode: errThroughput, ErrorMessage: throttledCall(msg)}
+			}
+			out.FailedRecordCount = len(index)
+			return out, nil
+		}
 		for _, i := range index {
 			fail(i, err)
 		}

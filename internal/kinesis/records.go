@@ -106,6 +106,20 @@ func (s *Server) writeRecords(ctx context.Context, name string, entries []putEnt
 			recs[p] = append(recs[p], e)
 			sizes[p] += size
 		}
+		if st.KinesisThrottle {
+			loads := make([]shardLoad, len(out))
+			for p := range out {
+				loads[p] = shardLoad{shard: catalog.ShardID(out[p].Shard), records: len(recs[p])}
+				for _, e := range recs[p] {
+					loads[p].bytes += len(e.key) + len(e.data)
+				}
+			}
+			// Checked before anything is encoded or appended: a refused
+			// call writes nothing and takes nothing from the buckets.
+			if id, ok := s.throttle.admitWrite(st.ID, loads); !ok {
+				return nil, s.throttled(name, id)
+			}
+		}
 		for p := range out {
 			out[p].Batch = encodeBatch(recs[p], now)
 		}

@@ -85,6 +85,9 @@ type Server struct {
 	iterKey []byte
 	// subs ends SubscribeToShard streams on Close (subscribe_to_shard.go).
 	subs subscriptions
+	// throttle holds the per-shard limits of streams with
+	// braid.kinesis.throttle=true (throttle.go).
+	throttle *throttle
 }
 
 // handler is one operation: it decodes its input from the request body
@@ -110,7 +113,7 @@ func register(name string, h handler) {
 // NewServer returns a door on eng.
 func NewServer(eng *engine.Engine, opts Options) *Server {
 	opts.setDefaults()
-	s := &Server{eng: eng, opts: opts}
+	s := &Server{eng: eng, opts: opts, throttle: newThrottle(time.Now)}
 	s.iterKey = iteratorKey(eng.ClusterID())
 	// HTTP/1.1 and HTTP/2 on one listener: in cleartext HTTP/2 is h2c with
 	// prior knowledge (the AWS SDK for JavaScript v3 prefers it), under TLS

@@ -214,7 +214,13 @@ func (sub *subscription) run() error {
 			sub.exception(err)
 			return err
 		}
-		recs, next, err := readCommitted(sub.sh, sub.next, maxGetRecords)
+		// Throttled (braid.kinesis.throttle): events of at most one
+		// second's budget, paced below.
+		maxBytes := maxGetRecordsBytes
+		if st.KinesisThrottle {
+			maxBytes = pushBytesPerSec
+		}
+		recs, next, err := readCommitted(sub.sh, sub.next, maxGetRecords, maxBytes)
 		if err != nil {
 			sub.exception(err)
 			return err
@@ -222,6 +228,13 @@ func (sub *subscription) run() error {
 		sub.next = next
 		_, hw, _ := sub.sh.Offsets()
 		ended := cs.State == catalog.ShardClosed && next >= max(shard.Offset(cs.EndOffset), hw)
+		if st.KinesisThrottle && len(recs) > 0 {
+			// Slow down, never fail: hold the event until it fits the
+			// consumer's 2 MiB/s on this shard.
+			if err := sub.pause(sub.s.throttle.push(sub.pushKey(), recordBytes(recs))); err != nil {
+				return err
+			}
+		}
 		now := time.Now()
 		if len(recs) > 0 || ended || lastSent.IsZero() || now.Sub(lastSent) >= heartbeat {
 			if err := sub.event("SubscribeToShardEvent", sub.build(st, cs, recs, ended, now)); err != nil {
@@ -262,6 +275,30 @@ func (sub *subscription) takenOver() error {
 	err := errorf(errResourceInUse, "Another active subscription exists for this consumer: %s", sub.key.consumerARN)
 	sub.exception(err)
 	return err
+}
+
+// pushKey names this subscription's throttle budget: its consumer
+// registration on its shard.
+func (sub *subscription) pushKey() pushKey {
+	return pushKey{shardKey{sub.stream, sub.shard}, sub.key.consumerARN}
+}
+
+// pause waits d, or less if the subscription ends meanwhile (a nil
+// error then: run sees closing, a takeover or the deadline next).
+func (sub *subscription) pause(d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-sub.closing:
+	case <-sub.taken:
+	case <-sub.ctx.Done():
+		return sub.ctx.Err()
+	}
+	return nil
 }
 
 // current checks that the stream and the consumer still exist.
