@@ -226,9 +226,11 @@ func TestKinesisThrottlePutRecord(t *testing.T) {
 
 	// The SDK's default retryer retries the exception by itself: spend
 	// the bytes of a second, then a PutRecord that needs ~200 ms of refill
-	// fails once and then succeeds.
+	// fails once and then succeeds. Its backoff is random: 10 attempts
+	// instead of 3, so that a run of short backoffs all inside the refill
+	// cannot fail the test.
 	opts := kc.Options()
-	opts.Retryer, opts.RetryMaxAttempts = retry.NewStandard(), 0
+	opts.Retryer, opts.RetryMaxAttempts = retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 10 }), 0
 	dc := kinesis.New(opts)
 	for try := 0; ; try++ {
 		time.Sleep(1100 * time.Millisecond)
