@@ -3,6 +3,7 @@ package e2e
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -106,6 +108,15 @@ func wantAWSError(t *testing.T, what string, err error, code string) {
 	t.Helper()
 	if got := awsErrorCode(err); got != code {
 		t.Fatalf("%s: %v, want %s", what, err, code)
+	}
+	// The message is for an AWS client: no Go package names in it.
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		for _, pkg := range []string{"catalog: ", "engine: ", "shard: ", "wal: ", "kinesis: "} {
+			if strings.HasPrefix(ae.ErrorMessage(), pkg) {
+				t.Fatalf("%s: message %q starts with a Go package name", what, ae.ErrorMessage())
+			}
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/braidstream/braid/internal/catalog"
 	"github.com/braidstream/braid/internal/engine"
@@ -98,8 +99,18 @@ func mapError(err error) (typ string, status int, msg string) {
 	}
 	for _, d := range domainErrors {
 		if errors.Is(err, d.err) {
-			return d.typ, statusOf(d.typ), err.Error()
+			return d.typ, statusOf(d.typ), withoutPackage(err.Error())
 		}
 	}
 	return errInternalFailure, http.StatusInternalServerError, err.Error()
+}
+
+// withoutPackage drops the "catalog: " or "engine: " that starts Braid's
+// error texts: it names Go code, which means nothing to an AWS client.
+func withoutPackage(msg string) string {
+	pkg, rest, ok := strings.Cut(msg, ": ")
+	if !ok || pkg == "" || strings.TrimLeft(pkg, "abcdefghijklmnopqrstuvwxyz") != "" {
+		return msg
+	}
+	return rest
 }
