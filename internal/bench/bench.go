@@ -61,10 +61,11 @@ type Config struct {
 	// a split or merge this often through the admin HTTP API at
 	// AdminAddr (see reshard.go). Needs Consume and E2ELatency off.
 	ReshardEvery time.Duration
-	// AdminAddr is the node's HTTP address. When set, the run also reads
-	// the node's /metrics: background work during the produce phase and
-	// peak resident memory (see node.go).
-	AdminAddr string
+	AdminAddr    string
+	// MetricsAddr, when set, is the node's HTTP address: the run then reads
+	// its /metrics for the background work during the produce phase and
+	// the peak resident memory (see node.go).
+	MetricsAddr string
 	// ConsumeFromStart makes the consume phase read the stream from its
 	// first offset instead of from where this run began producing: a
 	// catch-up read of what an earlier run kept.
@@ -85,7 +86,7 @@ type Result struct {
 	Consume       *Phase          `json:"consume,omitempty"`
 	E2ELatency    *LatencySummary `json:"e2e_latency,omitempty"`
 	Reshard       *ReshardSummary `json:"reshard,omitempty"`
-	// Node is what the node's metrics said (nil without AdminAddr).
+	// Node is what the node's metrics said (nil without MetricsAddr).
 	Node *NodeStats `json:"node,omitempty"`
 	// Note, when set, says why the figures are burst figures (NoteShortRun,
 	// NoteNoBackground); Burst is true then.
@@ -168,6 +169,14 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
+	var node *nodeScraper
+	if cfg.MetricsAddr != "" {
+		// A wrong address fails the run before it creates anything.
+		node = newNodeScraper(cfg.MetricsAddr)
+		if _, err := node.scrape(ctx); err != nil {
+			return nil, err
+		}
+	}
 	adm, err := newAdmin(cfg.Brokers)
 	if err != nil {
 		return nil, err
@@ -215,10 +224,8 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 	}
 
-	var node *nodeScraper
 	var before nodeSample
-	if cfg.AdminAddr != "" {
-		node = newNodeScraper(cfg.AdminAddr)
+	if node != nil {
 		if before, err = node.scrape(ctx); err != nil {
 			prods.close()
 			if e2e != nil {

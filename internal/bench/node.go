@@ -16,7 +16,7 @@ import (
 // A burst (a few seconds of produce) fits in the write-ahead log and the
 // page cache and never pays for moving data into shard segments or for
 // checkpoints; a sustained run does. When the node's HTTP address is known
-// (Config.AdminAddr) the run scrapes its /metrics before and after the
+// (Config.MetricsAddr) the run scrapes its /metrics before and after the
 // produce phase to say which of the two it measured, and samples the
 // node's resident memory once a second.
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -64,8 +65,9 @@ Burst and sustained: a run of a few seconds fits in the write-ahead log
 and the page cache and never pays for the background work a node does
 under a sustained load: moving log data into shard segment files and
 writing checkpoints. Its figures are burst figures. For sustained ones,
-run for minutes with --duration (120s or more) and give --admin-addr: the
-run then reads the node's /metrics before and after producing, reports the
+run for minutes with --duration (120s or more) and give --admin-addr (or
+set $BRAID_ADMIN_ADDR; the default address alone is not used): the run then
+reads the node's /metrics before and after producing, reports the
 moves and checkpoints that happened meanwhile and the node's peak resident
 memory (sampled once a second), and prints "note: the run was too short to
 include background work ..." if there were none. Without --admin-addr, a
@@ -100,6 +102,12 @@ Examples:
 			}
 			cfg.Brokers = seeds
 			cfg.AdminAddr = f.adminAddr
+			// Metrics are read only from a node named on purpose: the
+			// default address is a local node's, maybe not the one the
+			// brokers point at.
+			if cmd.Flags().Changed("admin-addr") || strings.TrimSpace(os.Getenv(envAdminAddr)) != "" {
+				cfg.MetricsAddr = f.adminAddr
+			}
 			if cfg.StreamConfigs, err = parseConfigs(streamConfigs); err != nil {
 				return err
 			}
@@ -151,7 +159,7 @@ Examples:
 		},
 	}
 	f.register(cmd, false)
-	f.addAdminFlag(cmd, false, "braid's admin HTTP address, for --reshard-every and to read the node's /metrics (background work, peak RSS)")
+	f.addAdminFlag(cmd, false, "braid's admin HTTP address, for --reshard-every; when given, /metrics is read too (background work, peak RSS)")
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.Stream, "stream", "braid-bench", "stream to benchmark; created if missing")
 	fl.IntVar(&cfg.Partitions, "partitions", 1, "shards to create the stream with (ignored if it exists)")
