@@ -26,7 +26,9 @@
 #   DROP_CACHES=1       drop the page cache before row 4's read (root; the
 #                       whole machine's cache) so it reads from the device
 #   BRAID_BENCH_DIR     where the scratch data directories go (default: the
-#                       repository's filesystem)
+#                       repository's filesystem); a sustained run keeps its
+#                       data until its row ends: up to DURATION x the disk's
+#                       bandwidth must be free (the script warns)
 # It builds bin/braid, starts a fresh node per row on free 127.0.0.1 ports
 # and removes its data afterwards. Progress goes to stderr, the table to
 # stdout.
@@ -103,6 +105,19 @@ log "scratch directory $scratch; DURATION=$DURATION BURST=$BURST CATCHUP_BYTES=$
 log "row 0: disk"
 mkdir -p "$scratch/disk"
 bin/braid bench disk --dir "$scratch/disk" --size "$DISK_SIZE" --format json >"$results/disk.json"
+
+# Sustained runs keep their data: one may write DURATION times the
+# device's bandwidth before its node is removed.
+python3 - "$results/disk.json" "$DURATION" "$scratch" >&2 <<'PY' || true
+import json, os, re, sys
+d = json.load(open(sys.argv[1]))
+m = re.fullmatch(r"([0-9.]+)(ms|s|m|h)", sys.argv[2])
+secs = float(m.group(1)) * {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)] if m else 0
+st = os.statvfs(sys.argv[3])
+free, need = st.f_bavail * st.f_frsize / 1e9, max(d["fresh_mb_per_sec"], d["overwrite_mb_per_sec"]) * secs / 1e3
+if need > free:
+    print(f"sustained: warning: a {sys.argv[2]} run may write up to {need:.0f} GB at the disk's speed; {free:.0f} GB are free here (set BRAID_BENCH_DIR or a shorter DURATION)")
+PY
 
 log "row 1: one partition, burst then sustained"
 start_node
