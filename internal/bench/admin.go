@@ -170,6 +170,22 @@ func endOffsets(ctx context.Context, a *admin, stream string) (map[int32]int64, 
 	return out, nil
 }
 
+// startOffsets returns each partition's log start offset.
+func startOffsets(ctx context.Context, a *admin, stream string) (map[int32]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	listed, err := a.adm.ListStartOffsets(ctx, stream)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %q: %w", stream, err)
+	}
+	out := make(map[int32]int64)
+	listed.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
 // settledEndOffsets returns the end offsets after producing. With acks=0
 // the client finishes before the broker has appended everything, so the
 // offsets are re-read until they stop moving.

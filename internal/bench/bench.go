@@ -62,6 +62,14 @@ type Config struct {
 	// AdminAddr (see reshard.go). Needs Consume and E2ELatency off.
 	ReshardEvery time.Duration
 	AdminAddr    string
+	// MetricsAddr, when set, is the node's HTTP address: the run then reads
+	// its /metrics for the background work during the produce phase and
+	// the peak resident memory (see node.go).
+	MetricsAddr string
+	// ConsumeFromStart makes the consume phase read the stream from its
+	// first offset instead of from where this run began producing: a
+	// catch-up read of what an earlier run kept.
+	ConsumeFromStart bool
 
 	Keep     bool      // keep a stream the run created
 	Progress io.Writer // once-a-second progress lines; nil = quiet
@@ -78,7 +86,13 @@ type Result struct {
 	Consume       *Phase          `json:"consume,omitempty"`
 	E2ELatency    *LatencySummary `json:"e2e_latency,omitempty"`
 	Reshard       *ReshardSummary `json:"reshard,omitempty"`
-	Interrupted   bool            `json:"interrupted,omitempty"`
+	// Node is what the node's metrics said (nil without MetricsAddr).
+	Node *NodeStats `json:"node,omitempty"`
+	// Note, when set, says why the figures are burst figures (NoteShortRun,
+	// NoteNoBackground); Burst is true then.
+	Note        string `json:"note,omitempty"`
+	Burst       bool   `json:"burst"`
+	Interrupted bool   `json:"interrupted,omitempty"`
 }
 
 // Settings echoes the configuration in the result so a saved JSON report
@@ -155,6 +169,14 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
+	var node *nodeScraper
+	if cfg.MetricsAddr != "" {
+		// A wrong address fails the run before it creates anything.
+		node = newNodeScraper(cfg.MetricsAddr)
+		if _, err := node.scrape(ctx); err != nil {
+			return nil, err
+		}
+	}
 	adm, err := newAdmin(cfg.Brokers)
 	if err != nil {
 		return nil, err
@@ -202,6 +224,27 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 	}
 
+	var before nodeSample
+	if node != nil {
+		if before, err = node.scrape(ctx); err != nil {
+			prods.close()
+			if e2e != nil {
+				e2e.finish(nil)
+			}
+			return res, err
+		}
+		sampleCtx, stopSampling := context.WithCancel(ctx)
+		sampled := make(chan struct{})
+		go func() { defer close(sampled); node.sampleRSS(sampleCtx) }()
+		defer func() {
+			stopSampling()
+			<-sampled
+			if res.Node != nil {
+				res.Node.PeakRSSBytes = node.peak()
+			}
+		}()
+	}
+
 	var stormDone chan *ReshardSummary
 	stormCtx, stopStorm := context.WithCancel(ctx)
 	if cfg.ReshardEvery > 0 {
@@ -214,9 +257,22 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		res.Reshard = <-stormDone
 	}
 	interrupted := ctx.Err() != nil
+	if node != nil && !interrupted {
+		after, serr := node.scrape(ctx)
+		if serr != nil {
+			err = serr
+		} else {
+			d := backgroundDelta(before, after)
+			res.Node = &d
+		}
+	}
+	if !interrupted {
+		res.Note = burstNote(res.Node, res.Produce.Elapsed)
+		res.Burst = res.Note != ""
+	}
 
 	var to map[int32]int64
-	if !interrupted {
+	if !interrupted && err == nil {
 		to, err = settledEndOffsets(ctx, adm, cfg.Stream, cfg.Acks == "0")
 	}
 	if e2e != nil {
@@ -233,7 +289,13 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return res, err
 	}
 	if !interrupted && cfg.Consume {
-		res.Consume, err = consumePhase(ctx, cfg, from, to)
+		consumeFrom := from
+		if cfg.ConsumeFromStart {
+			if consumeFrom, err = startOffsets(ctx, adm, cfg.Stream); err != nil {
+				return res, err
+			}
+		}
+		res.Consume, err = consumePhase(ctx, cfg, consumeFrom, to)
 		interrupted = ctx.Err() != nil
 		if err != nil && !interrupted {
 			return res, err

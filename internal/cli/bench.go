@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -60,6 +61,24 @@ shard count near --partitions; the reshard row gives the time from request
 to answer (the new layout is installed when the answer comes). Compare the
 produce latency with a run without it.
 
+Burst and sustained: a run of a few seconds fits in the write-ahead log
+and the page cache and never pays for the background work a node does
+under a sustained load: moving log data into shard segment files and
+writing checkpoints. Its figures are burst figures. For sustained ones,
+run for minutes with --duration (120s or more) and give --admin-addr (or
+set $BRAID_ADMIN_ADDR; the default address alone is not used): the run then
+reads the node's /metrics before and after producing, reports the
+moves and checkpoints that happened meanwhile and the node's peak resident
+memory (sampled once a second), and prints "note: the run was too short to
+include background work ..." if there were none. Without --admin-addr, a
+produce phase shorter than 60s is labelled a burst figure. Use
+"braid bench disk" for the device's durable write bandwidth to compare
+with, and test/bench/sustained.sh for the whole sustained table.
+
+Catch-up reads (--consume-from-start): the consume phase reads the stream
+from its first offset, so a run against a stream an earlier --keep run
+filled measures reads of older data (e.g. --count 1 to add one record).
+
 Progress is printed to stderr once a second; the report goes to stdout.
 For the Kinesis API, see "braid bench kinesis --help".
 
@@ -67,6 +86,8 @@ Examples:
   braid bench
   braid bench --count 5000000 --record-size 100 --partitions 8 --producers 4
   braid bench --duration 60s --rate 50000 --e2e-latency --consume=false
+  braid bench --duration 120s --admin-addr 127.0.0.1:9644 --consume=false
+  braid bench disk --dir /var/lib/braid --size 1GiB
   braid bench --acks 1 --linger 0 --compression zstd --format json > result.json
   braid bench --txn-interval 100ms --partitions 4
   braid bench --keys 10000 --consume=false --stream-config cleanup.policy=compact
@@ -82,6 +103,12 @@ Examples:
 			}
 			cfg.Brokers = seeds
 			cfg.AdminAddr = f.adminAddr
+			// Metrics are read only from a node named on purpose: the
+			// default address is a local node's, maybe not the one the
+			// brokers point at.
+			if cmd.Flags().Changed("admin-addr") || strings.TrimSpace(os.Getenv(envAdminAddr)) != "" {
+				cfg.MetricsAddr = f.adminAddr
+			}
 			if cfg.StreamConfigs, err = parseConfigs(streamConfigs); err != nil {
 				return err
 			}
@@ -134,7 +161,7 @@ Examples:
 	}
 	cmd.AddCommand(newBenchKinesisCmd())
 	f.register(cmd, false)
-	f.addAdminFlag(cmd, false, "braid's admin HTTP address, for --reshard-every")
+	f.addAdminFlag(cmd, false, "braid's admin HTTP address, for --reshard-every; when given, /metrics is read too (background work, peak RSS)")
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.Stream, "stream", "braid-bench", "stream to benchmark; created if missing")
 	fl.IntVar(&cfg.Partitions, "partitions", 1, "shards to create the stream with (ignored if it exists)")
@@ -155,10 +182,12 @@ Examples:
 	fl.DurationVar(&cfg.ReshardEvery, "reshard-every", 0, "split or merge a shard this often while producing, through the admin HTTP API at --admin-addr (0 = off; needs --consume=false)")
 	fl.DurationVar(&cfg.TxnInterval, "txn-interval", 0, "produce in transactions, committing each once this long has passed since it began (0 = no transactions; needs --idempotent)")
 	fl.BoolVar(&cfg.Consume, "consume", true, "afterwards, consume everything produced and measure consume throughput")
+	fl.BoolVar(&cfg.ConsumeFromStart, "consume-from-start", false, "the consume phase reads the stream from its first offset, not from where this run began producing (catch-up reads)")
 	fl.BoolVar(&cfg.E2ELatency, "e2e-latency", false, "consume while producing and measure end-to-end latency")
 	fl.Int32Var(&cfg.FetchMaxBytes, "fetch-max-bytes", 64<<20, "maximum bytes per fetch response")
 	fl.Int32Var(&cfg.FetchMaxPartitionBytes, "fetch-max-partition-bytes", 8<<20, "maximum bytes per partition in a fetch response")
 	fl.BoolVar(&cfg.Keep, "keep", false, "keep the stream if the run created it")
+	cmd.AddCommand(newBenchDiskCmd())
 	return cmd
 }
 
@@ -208,6 +237,17 @@ func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "first reshard error: %s\n", r.FirstError)
 		}
+	}
+	if n := res.Node; n != nil {
+		fmt.Fprintf(w, "\nnode during produce: %d move%s (%.1f MB moved), %d checkpoint%s",
+			n.Moves, plural(n.Moves), float64(n.MovedBytes)/1e6, n.Checkpoints, plural(n.Checkpoints))
+		if n.PeakRSSBytes > 0 {
+			fmt.Fprintf(w, "; peak RSS over the run %.1f MB", float64(n.PeakRSSBytes)/1e6)
+		}
+		fmt.Fprintln(w)
+	}
+	if res.Note != "" {
+		fmt.Fprintf(w, "\nnote: %s\n", res.Note)
 	}
 	if res.Interrupted {
 		fmt.Fprintln(w, "\ninterrupted: results are partial")

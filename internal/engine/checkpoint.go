@@ -123,6 +123,9 @@ func (e *Engine) checkpoint() error {
 	}
 	e.ckptNeed.Store(int64(need))
 	e.lastCkptPos.Store(int64(upTo))
+	if e.opts.OnCheckpoint != nil {
+		e.opts.OnCheckpoint()
+	}
 	e.opts.Logger.Debug("engine: checkpoint written", "replay_from", upTo, "shards", n, "bytes", len(buf), "took", time.Since(began))
 	return nil
 }

@@ -90,6 +90,11 @@ type Options struct {
 	OnFlush func(bytes int, took time.Duration)
 	// OnRetention observes every retention pass (for metrics).
 	OnRetention func(RetentionStats)
+	// OnMove observes every completed move of closed log data into shard
+	// segments (bytes copied); OnCheckpoint every checkpoint written (for
+	// metrics: a benchmark uses them to tell a sustained run from a burst).
+	OnMove       func(bytes int64)
+	OnCheckpoint func()
 	// OnReshard observes every split, merge or scale that changed a
 	// stream's layout (kind: "split", "merge", "scale", "autoscale").
 	OnReshard func(stream, kind string, took time.Duration)

@@ -120,6 +120,9 @@ func (e *Engine) moveClosedWAL() error {
 		return err
 	}
 	e.reclaimWAL()
+	if e.opts.OnMove != nil {
+		e.opts.OnMove(moved)
+	}
 	e.opts.Logger.Info("engine: moved log data to shard segments", "bytes", moved, "before", before, "took", time.Since(began))
 	return nil
 }

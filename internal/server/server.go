@@ -96,6 +96,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	cleanerRead := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_cleaned_bytes_total", Help: "Bytes of log read by compaction passes."})
 	cleanerRemoved := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_removed_bytes_total", Help: "Bytes of log removed by compaction."})
 	cleanerRecords := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_removed_records_total", Help: "Records removed by compaction."})
+	movedBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_mover_moved_bytes_total", Help: "Bytes the mover copied from closed write-ahead log segments into shard segment files."})
+	moverRuns := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_mover_runs_total", Help: "Completed moves of closed write-ahead log data into shard segment files."})
+	checkpoints := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_checkpoints_total", Help: "Index checkpoints written."})
+	reg.MustRegister(movedBytes, moverRuns, checkpoints)
 	reg.MustRegister(flushBytes, flushSeconds, retainedShards, retainedBytes, cleanerRuns, cleanerRead, cleanerRemoved, cleanerRecords)
 	reshards := newReshardMetrics(reg)
 
@@ -124,6 +128,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 			retainedBytes.Add(float64(s.SegmentsBytes))
 		},
 		OnReshard: reshards.observe,
+		OnMove: func(n int64) {
+			moverRuns.Inc()
+			movedBytes.Add(float64(n))
+		},
+		OnCheckpoint: checkpoints.Inc,
 	})
 	if err != nil {
 		return err

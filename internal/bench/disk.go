@@ -1,0 +1,137 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/braidstream/braid/internal/vfs"
+)
+
+// Disk measures what bounds a durable log on a device: sequential writes
+// each made durable before the next, the way the WAL's group commit writes.
+// It writes a file in DiskChunk writes, each followed by fdatasync, twice:
+// first into a freshly preallocated file (the filesystem still has to
+// record that the extents are written), then over the same file again (a
+// WAL segment reused from the spare pool). The second is usually the
+// faster one.
+
+// DiskChunk is the size of one write of the disk benchmark.
+const DiskChunk = 1 << 20
+
+// DiskResult is what the disk benchmark measured; MB is 10^6 bytes.
+type DiskResult struct {
+	Dir               string  `json:"dir"`
+	Bytes             int64   `json:"bytes"`
+	FreshSeconds      float64 `json:"fresh_seconds"`
+	FreshMBPerSec     float64 `json:"fresh_mb_per_sec"`
+	OverwriteSeconds  float64 `json:"overwrite_seconds"`
+	OverwriteMBPerSec float64 `json:"overwrite_mb_per_sec"`
+}
+
+// Disk runs the disk benchmark on a file of size bytes (a whole number of
+// DiskChunk) in dir, and removes the file. progress, if set, gets a line
+// per pass.
+func Disk(ctx context.Context, fs vfs.FS, dir string, size int64, progress io.Writer) (*DiskResult, error) {
+	if size < DiskChunk || size%DiskChunk != 0 {
+		return nil, fmt.Errorf("disk benchmark size %d: must be a positive multiple of 1 MiB", size)
+	}
+	if st, err := fs.Stat(dir); err != nil {
+		return nil, fmt.Errorf("disk benchmark directory: %w", err)
+	} else if !st.IsDir {
+		return nil, fmt.Errorf("disk benchmark directory %s: not a directory", dir)
+	}
+	name := filepath.Join(dir, fmt.Sprintf("braid-bench-disk-%d.tmp", time.Now().UnixNano()))
+	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("disk benchmark: %w", err)
+	}
+	defer func() {
+		f.Close()
+		fs.Remove(name)
+	}()
+	buf := make([]byte, DiskChunk)
+	rand.Read(buf) // incompressible, in case the device compresses
+	if err := f.Preallocate(0, size); err != nil {
+		return nil, fmt.Errorf("disk benchmark: preallocate %d bytes: %w", size, err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("disk benchmark: sync after preallocation: %w", err)
+	}
+	res := &DiskResult{Dir: dir, Bytes: size}
+	for _, pass := range []struct {
+		name    string
+		seconds *float64
+		mbps    *float64
+	}{
+		{"fresh (preallocated)", &res.FreshSeconds, &res.FreshMBPerSec},
+		{"overwrite", &res.OverwriteSeconds, &res.OverwriteMBPerSec},
+	} {
+		took, err := writeDurably(ctx, f, buf, size)
+		if err != nil {
+			return nil, fmt.Errorf("disk benchmark, %s pass: %w", pass.name, err)
+		}
+		*pass.seconds = took.Seconds()
+		*pass.mbps = float64(size) / 1e6 / took.Seconds()
+		if progress != nil {
+			fmt.Fprintf(progress, "disk: %s: %d bytes in %s, %.1f MB/s\n", pass.name, size, took.Round(time.Millisecond), *pass.mbps)
+		}
+	}
+	return res, nil
+}
+
+// writeDurably writes size bytes from offset 0 in len(buf) writes, each
+// followed by fdatasync, and returns how long that took.
+func writeDurably(ctx context.Context, f vfs.File, buf []byte, size int64) (time.Duration, error) {
+	began := time.Now()
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if _, err := f.WriteAt(buf, off); err != nil {
+			return 0, err
+		}
+		if err := f.Datasync(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(began), nil
+}
+
+// ParseByteSize reads a size such as 1073741824, 512MiB, 1GiB or 10GB:
+// KiB, MiB, GiB and TiB are powers of 1024; KB, MB, GB and TB powers of
+// 1000 (as bench's MB/s); B or no unit is bytes.
+func ParseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   float64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, fmt.Errorf("size %q: want a number of bytes, optionally with a unit (KiB, MiB, GiB, TiB, KB, MB, GB, TB)", s)
+	}
+	n := v * mult
+	if n > math.MaxInt64/2 {
+		return 0, errors.New("size " + strconv.Quote(s) + ": too large")
+	}
+	return int64(n), nil
+}

@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/braidstream/braid/internal/vfs"
+)
+
+func TestDisk(t *testing.T) {
+	dir := t.TempDir()
+	var progress strings.Builder
+	res, err := Disk(context.Background(), vfs.Default, dir, 4*DiskChunk, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bytes != 4*DiskChunk || res.Dir != dir {
+		t.Fatalf("result %+v: want %d bytes in %s", res, 4*DiskChunk, dir)
+	}
+	for name, pass := range map[string][2]float64{
+		"fresh":     {res.FreshSeconds, res.FreshMBPerSec},
+		"overwrite": {res.OverwriteSeconds, res.OverwriteMBPerSec},
+	} {
+		if pass[0] <= 0 || pass[1] <= 0 {
+			t.Errorf("%s pass: %.6fs, %.1f MB/s; want both positive", name, pass[0], pass[1])
+		}
+		// MB/s is 10^6 bytes per second of the timed pass.
+		if want := float64(res.Bytes) / 1e6 / pass[0]; pass[1] < want*0.999 || pass[1] > want*1.001 {
+			t.Errorf("%s pass: %.3f MB/s, want %.3f", name, pass[1], want)
+		}
+	}
+	if !strings.Contains(progress.String(), "overwrite") {
+		t.Errorf("progress %q: want a line per pass", progress.String())
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("files left behind: %v", left)
+	}
+}
+
+func TestDiskFsyncsEveryWrite(t *testing.T) {
+	// The figure means "durable": every 1 MiB write is followed by a
+	// datasync. Count them on a filesystem that records operations.
+	fs := &countingFS{FS: vfs.Default}
+	if _, err := Disk(context.Background(), fs, t.TempDir(), 3*DiskChunk, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fs.writes != 6 || fs.datasyncs != 6 || fs.preallocs != 1 {
+		t.Fatalf("%d writes, %d datasyncs, %d preallocations; want 6, 6, 1 (two passes of 3 MiB)", fs.writes, fs.datasyncs, fs.preallocs)
+	}
+}
+
+func TestDiskRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/f"
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, dir string
+		size      int64
+		want      string
+	}{
+		{"zero", dir, 0, "multiple of 1 MiB"},
+		{"not whole MiB", dir, DiskChunk + 1, "multiple of 1 MiB"},
+		{"missing dir", dir + "/nope", DiskChunk, "no such file"},
+		{"file not dir", file, DiskChunk, "not a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Disk(context.Background(), vfs.Default, tc.dir, tc.size, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 1 {
+		t.Fatalf("bad input changed the directory: %v", left)
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{"1048576", 1 << 20, false},
+		{"1GiB", 1 << 30, false},
+		{"256MiB", 256 << 20, false},
+		{"4KiB", 4096, false},
+		{"10GB", 10_000_000_000, false},
+		{"1.5GB", 1_500_000_000, false},
+		{"2 MB", 2_000_000, false},
+		{"100B", 100, false},
+		{"", 0, true},
+		{"GiB", 0, true},
+		{"-1MiB", 0, true},
+		{"1XB", 0, true},
+		{"1e30TB", 0, true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseByteSize(tc.in)
+			switch {
+			case tc.bad && err == nil:
+				t.Fatalf("parsed as %d, want an error", got)
+			case !tc.bad && err != nil:
+				t.Fatal(err)
+			case got != tc.want:
+				t.Fatalf("got %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+type countingFS struct {
+	vfs.FS
+	writes, datasyncs, preallocs int
+}
+
+func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	f, err := c.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &countingFile{File: f, fs: c}, nil
+}
+
+type countingFile struct {
+	vfs.File
+	fs *countingFS
+}
+
+func (f *countingFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.writes++
+	return f.File.WriteAt(p, off)
+}
+
+func (f *countingFile) Datasync() error {
+	f.fs.datasyncs++
+	return f.File.Datasync()
+}
+
+func (f *countingFile) Preallocate(off, n int64) error {
+	f.fs.preallocs++
+	return f.File.Preallocate(off, n)
+}
