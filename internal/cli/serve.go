@@ -74,7 +74,7 @@ Examples:
 	f.Int64Var(&cfg.WALSegmentBytes, "wal-segment-bytes", cfg.WALSegmentBytes, "size of a write-ahead log segment, bytes")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "longest time between index checkpoints")
 	f.DurationVar(&cfg.RetentionCheckInterval, "retention-check-interval", cfg.RetentionCheckInterval, "how often time and size retention (cleanup.policy=delete) run")
-	f.DurationVar(&cfg.MoveInterval, "move-interval", cfg.MoveInterval, "longest time closed write-ahead log data waits before it is moved into shard segment files")
+	f.DurationVar(&cfg.MoveInterval, "move-interval", cfg.MoveInterval, "longest time closed write-ahead log data of compacted streams waits before it is moved into shard segment files for the cleaner (other data stays in the log)")
 	f.DurationVar(&cfg.CleanerInterval, "cleaner-interval", cfg.CleanerInterval, "how often the cleaner looks for compacted shards due for a pass (cleanup.policy=compact)")
 	f.Int64Var(&cfg.CleanerBytesPerSec, "cleaner-bytes-per-sec", cfg.CleanerBytesPerSec, "the cleaner's I/O budget, bytes read and written per second")
 	f.DurationVar(&cfg.ProducerIDExpiration, "producer-id-expiration", cfg.ProducerIDExpiration, "forget an idempotent producer's state on a shard after this long without a batch (Kafka's producer.id.expiration.ms)")

@@ -33,11 +33,14 @@ func TestCLIBenchBackgroundWork(t *testing.T) {
 
 	t.Run("moves and checkpoints", func(t *testing.T) {
 		t.Parallel()
-		// 1 MiB log segments close every MiB; closed ones are moved at
-		// the mover's next tick (1 s) and checkpoints come every second.
+		// 1 MiB log segments close every MiB; a compacted stream's closed
+		// log is moved for its cleaner at the mover's next tick (1 s;
+		// other streams stay in the log), and checkpoints come every
+		// second. Every key is new, so the cleaner removes nothing.
 		p := braidtest.Start(t, "--wal-segment-bytes", "1048576", "--move-interval", "100ms", "--checkpoint-interval", "1s")
 		ctx := testCtx(t, 60*time.Second)
 		r := runCLI(t, ctx, "", nil, "bench", "--stream", "bg-busy", "--keep", "--duration", "3s", "--rate", "2000",
+			"--keys", "1000000", "--stream-config", "cleanup.policy=compact",
 			"--consume=false", "--format", "json", "--brokers", p.KafkaAddr, "--admin-addr", p.HTTPAddr)
 		if r.code != 0 {
 			t.Fatalf("want exit 0; %s", r)
@@ -53,7 +56,9 @@ func TestCLIBenchBackgroundWork(t *testing.T) {
 
 		// Catch-up: a second run reads the kept stream from its start,
 		// most of it out of shard segment files by now.
-		r = runCLI(t, ctx, "", nil, "bench", "--stream", "bg-busy", "--count", "1", "--consume-from-start",
+		// (A compacted stream takes keyed records only; one repeated key
+		// is far below the cleaner's dirty ratio.)
+		r = runCLI(t, ctx, "", nil, "bench", "--stream", "bg-busy", "--count", "1", "--keys", "1000000", "--consume-from-start",
 			"--format", "json", "--brokers", p.KafkaAddr)
 		if r.code != 0 {
 			t.Fatalf("want exit 0; %s", r)

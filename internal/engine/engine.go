@@ -53,9 +53,11 @@ type Options struct {
 	// defaults 30 s and 256 MiB.
 	CheckpointEvery time.Duration
 	CheckpointBytes int64
-	// MoveAfterBytes is how much closed write-ahead log may pile up before
-	// its batches are moved into per-shard segments (also done for any
-	// closed log older than MoveAfter); defaults 1 GiB and 2 minutes.
+	// MoveAfterBytes is how much closed write-ahead log of compacted
+	// streams may pile up before their batches are moved into per-shard
+	// segments for the cleaner (also done for any such log older than
+	// MoveAfter); defaults 1 GiB and 2 minutes. Other streams' batches
+	// stay in the log unless they pin dead log (mover.go).
 	// MoveBytesPerSec is the mover's I/O budget (default 128 MiB/s), so
 	// that foreground writes keep the disk.
 	MoveAfterBytes  int64

@@ -78,9 +78,11 @@ type Config struct {
 	// RetentionCheckInterval is how often time and size retention run
 	// (default 30s).
 	RetentionCheckInterval time.Duration
-	// MoveInterval is the longest time closed write-ahead log data waits
-	// before the mover copies it into shard segment files (default 2m; it
-	// also moves as soon as 1 GiB is closed).
+	// MoveInterval is the longest time closed write-ahead log data of
+	// compacted streams waits before the mover copies it into shard
+	// segment files for the cleaner (default 2m; it also moves as soon as
+	// 1 GiB of it is closed). Other data stays in the log, written once
+	// (docs/design/storage.md).
 	MoveInterval time.Duration
 	// CleanerInterval is how often the cleaner looks for compacted shards
 	// due for a pass (default 15s); CleanerBytesPerSec is its I/O budget

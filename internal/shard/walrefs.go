@@ -1,0 +1,19 @@
+package shard
+
+import (
+	"sort"
+
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// WALRefs calls add, in log order, for every batch of this shard whose
+// bytes still live in the shared log: what the mover weighs when it
+// decides whether copying them out frees enough log to pay.
+func (s *Shard) WALRefs(add func(pos wal.Position, size int32)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
+	for _, e := range s.entries[i:] {
+		add(e.Loc.Pos, e.Loc.Size)
+	}
+}
