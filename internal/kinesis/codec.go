@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // The door speaks two encodings of the same API (the operation's input and
@@ -361,7 +362,7 @@ func encodeAnswer(c codec, out any) ([]byte, error) {
 	if c == codecCBOR {
 		return encodeCBOR(out)
 	}
-	b, err := json.Marshal(out)
+	b, err := fastjson.Marshal(out) // see decode: GetRecords answers are as big
 	if err != nil {
 		return nil, err
 	}
