@@ -196,14 +196,16 @@ func newKinesisClient(cfg KinesisConfig) *kinesis.Client {
 		BaseEndpoint:     aws.String(cfg.Endpoint),
 		Credentials:      creds,
 		RetryMaxAttempts: 1,
-		HTTPClient:       &http.Client{Transport: copyBody{tr}, Timeout: callTimeout},
+		HTTPClient:       &http.Client{Transport: CopyBody{tr}, Timeout: callTimeout},
 	})
 }
 
-// copyBody sends a copy of each request body (see newKinesisClient).
-type copyBody struct{ rt http.RoundTripper }
+// CopyBody is an http.RoundTripper that sends a copy of each request body,
+// so that the caller closing its own body early cannot disturb the send
+// (see newKinesisClient; braidtest's Kinesis client uses it too).
+type CopyBody struct{ RT http.RoundTripper }
 
-func (c copyBody) RoundTrip(r *http.Request) (*http.Response, error) {
+func (c CopyBody) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Body != nil {
 		b, err := io.ReadAll(r.Body)
 		r.Body.Close()
@@ -213,7 +215,7 @@ func (c copyBody) RoundTrip(r *http.Request) (*http.Response, error) {
 		r = r.Clone(r.Context())
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	return c.rt.RoundTrip(r)
+	return c.RT.RoundTrip(r)
 }
 
 // ensureKinesisStream returns the stream's open shard count, creating the

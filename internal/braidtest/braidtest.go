@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/braidstream/braid/internal/bench"
 	"github.com/braidstream/braid/internal/kafka"
 )
 
@@ -331,23 +332,6 @@ func (p *Proc) Kinesis() *kinesis.Client {
 		BaseEndpoint:     aws.String("http://" + p.KinesisAddr),
 		Credentials:      credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}},
 		RetryMaxAttempts: 1,
-		HTTPClient:       &http.Client{Transport: copyBody{http.DefaultTransport}},
+		HTTPClient:       &http.Client{Transport: bench.CopyBody{RT: http.DefaultTransport}},
 	})
-}
-
-// copyBody sends a copy of each request body, so that the caller closing
-// its own body early cannot disturb the send.
-type copyBody struct{ rt http.RoundTripper }
-
-func (c copyBody) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		b, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		r = r.Clone(r.Context())
-		r.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	return c.rt.RoundTrip(r)
 }

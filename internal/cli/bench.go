@@ -195,13 +195,7 @@ func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
 	if f.json() {
 		return writeJSON(w, res)
 	}
-	origin := "existing stream"
-	switch {
-	case res.DeletedStream:
-		origin = "created for this run and deleted"
-	case res.CreatedStream:
-		origin = "created for this run and kept"
-	}
+	origin := streamOrigin(res.CreatedStream, res.DeletedStream)
 	fmt.Fprintf(w, "stream %s: %d partition%s (%s)\n", res.Stream, res.Partitions, plural(int64(res.Partitions)), origin)
 	fmt.Fprintln(w, describeSettings(res.Settings))
 	fmt.Fprintln(w)
@@ -315,4 +309,16 @@ func fmtLatency(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.1fs", d.Seconds())
 	}
+}
+
+// streamOrigin says where a bench run's stream came from and what became
+// of it.
+func streamOrigin(created, deleted bool) string {
+	switch {
+	case deleted:
+		return "created for this run and deleted"
+	case created:
+		return "created for this run and kept"
+	}
+	return "existing stream"
 }

@@ -135,13 +135,7 @@ func printBenchKinesis(w io.Writer, f *clientFlags, res *bench.KinesisResult) er
 	if f.json() {
 		return writeJSON(w, res)
 	}
-	origin := "existing stream"
-	switch {
-	case res.DeletedStream:
-		origin = "created for this run and deleted"
-	case res.CreatedStream:
-		origin = "created for this run and kept"
-	}
+	origin := streamOrigin(res.CreatedStream, res.DeletedStream)
 	s := res.Settings
 	fmt.Fprintf(w, "endpoint %s, stream %s: %d open shard%s (%s)\n", res.Endpoint, res.Stream, res.Shards, plural(int64(res.Shards)), origin)
 	if s.Rate > 0 {
