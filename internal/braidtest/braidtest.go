@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,7 +114,22 @@ func StartData(t testing.TB, dataDir string, args ...string) *Proc {
 	if p.DataDir == "" {
 		p.DataDir = filepath.Join(p.Dir, "data")
 	}
-	p.Restart()
+	// FreeAddr's ports are free when chosen, not reserved: another test's
+	// process may take one before braid binds it. Braid then exits at
+	// start, saying so; choose new ports and start again.
+	for attempt := 1; ; attempt++ {
+		err := p.start()
+		if err == nil {
+			break
+		}
+		if attempt < 5 && strings.Contains(p.Logs(), "address already in use") {
+			t.Logf("braidtest: a port was taken before braid bound it (%v); new ports, attempt %d", err, attempt+1)
+			p.KafkaAddr, p.HTTPAddr, p.KinesisAddr = FreeAddr(t), FreeAddr(t), FreeAddr(t)
+			continue
+		}
+		p.dumpLogs()
+		t.Fatalf("braidtest: braid exited during start: %v", err)
+	}
 	t.Cleanup(func() {
 		p.Kill()
 		// A server built with -race (BRAID_BIN) reports races on its
@@ -137,6 +153,16 @@ func StartData(t testing.TB, dataDir string, args ...string) *Proc {
 // Restart starts the process again on the same directory and ports and waits
 // until /healthz answers 200.
 func (p *Proc) Restart() {
+	p.t.Helper()
+	if err := p.start(); err != nil {
+		p.dumpLogs()
+		p.t.Fatalf("braidtest: braid exited during start: %v", err)
+	}
+}
+
+// start starts the process and waits until /healthz answers 200; it
+// returns the process's exit error if braid exits first.
+func (p *Proc) start() error {
 	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -165,15 +191,17 @@ func (p *Proc) Restart() {
 		resp, err := http.Get("http://" + p.HTTPAddr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
+			// Another process on the port (see StartData) is not ready.
+			// (BRAID_BIN must be braid itself, or a script that execs it.)
+			if resp.StatusCode == 200 && resp.Header.Get("Braid-Pid") == strconv.Itoa(cmd.Process.Pid) {
+				return nil
 			}
 		}
 		select {
 		case err := <-p.done:
 			p.cmd = nil
-			p.dumpLogsLocked()
-			p.t.Fatalf("braidtest: braid exited during start: %v", err)
+			p.logs.Close()
+			return fmt.Errorf("%v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

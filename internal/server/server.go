@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -64,7 +65,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		// for operators (loopback by default).
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pid := strconv.Itoa(os.Getpid())
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			// Which process answered: a supervisor (or braidtest) that
+			// started one on a port another process holds must not take
+			// that one's answer for its own.
+			w.Header().Set("Braid-Pid", pid)
 			if !isReady.Load() {
 				http.Error(w, "recovering", http.StatusServiceUnavailable)
 				return
