@@ -26,6 +26,9 @@ type KinesisSettings struct {
 	// ShardLevelMetrics are the enhanced-monitoring metrics enabled, in
 	// the order Kinesis lists them.
 	ShardLevelMetrics []string `json:"shard_level_metrics,omitempty"`
+	// WarmThroughputMiBps is the warm throughput UpdateStreamWarmThroughput
+	// asked for (on-demand streams); nil if never set.
+	WarmThroughputMiBps *int `json:"warm_throughput_mibps,omitempty"`
 }
 
 func (k *KinesisSettings) clone() *KinesisSettings {
@@ -35,11 +38,16 @@ func (k *KinesisSettings) clone() *KinesisSettings {
 	c := *k
 	c.Tags = maps.Clone(k.Tags)
 	c.ShardLevelMetrics = slices.Clone(k.ShardLevelMetrics)
+	if k.WarmThroughputMiBps != nil {
+		v := *k.WarmThroughputMiBps
+		c.WarmThroughputMiBps = &v
+	}
 	return &c
 }
 
 func (k *KinesisSettings) empty() bool {
-	return len(k.Tags) == 0 && k.Policy == "" && k.EncryptionType == "" && k.KeyID == "" && len(k.ShardLevelMetrics) == 0
+	return len(k.Tags) == 0 && k.Policy == "" && k.EncryptionType == "" && k.KeyID == "" && len(k.ShardLevelMetrics) == 0 &&
+		k.WarmThroughputMiBps == nil
 }
 
 // SetKinesis changes a stream's Kinesis settings: change gets a copy it

@@ -585,3 +585,59 @@ func TestKinesisTagLimitConcurrent(t *testing.T) {
 		t.Fatalf("%d adds succeeded, stream has %d tags; want %d and %d", ok, len(out.Tags), 50/each, 50/each*each)
 	}
 }
+
+// TestKinesisWarmThroughput sets an on-demand stream's warm throughput:
+// refused on a provisioned stream, without the account's billing
+// commitment, and out of range, changing nothing; reached at once,
+// reported by DescribeStreamSummary, and durable.
+func TestKinesisWarmThroughput(t *testing.T) {
+	p := braidtest.Start(t)
+	kc := p.Kinesis()
+	ctx := testCtx(t, time.Minute)
+	for name, mode := range map[string]types.StreamMode{"warm": types.StreamModeOnDemand, "prov": types.StreamModeProvisioned} {
+		in := &kinesis.CreateStreamInput{StreamName: aws.String(name), StreamModeDetails: &types.StreamModeDetails{StreamMode: mode}}
+		if mode == types.StreamModeProvisioned {
+			in.ShardCount = aws.Int32(1)
+		}
+		if _, err := kc.CreateStream(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warm := func(name string, mibps *int32) (*kinesis.UpdateStreamWarmThroughputOutput, error) {
+		return kc.UpdateStreamWarmThroughput(ctx, &kinesis.UpdateStreamWarmThroughputInput{StreamName: aws.String(name), WarmThroughputMiBps: mibps})
+	}
+	reported := func() *types.WarmThroughputObject {
+		out, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("warm")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.StreamDescriptionSummary.WarmThroughput
+	}
+
+	_, err := warm("warm", aws.Int32(100))
+	wantAWSError(t, "without the billing commitment", err, "InvalidArgumentException")
+	if _, err := kc.UpdateAccountSettings(ctx, &kinesis.UpdateAccountSettingsInput{MinimumThroughputBillingCommitment: &types.MinimumThroughputBillingCommitmentInput{Status: types.MinimumThroughputBillingCommitmentInputStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = warm("prov", aws.Int32(100))
+	wantAWSError(t, "a provisioned stream", err, "InvalidArgumentException")
+	_, err = warm("warm", aws.Int32(-1))
+	wantAWSError(t, "a negative value", err, "ValidationException")
+	_, err = warm("warm", aws.Int32(10241))
+	wantAWSError(t, "over 10 GiB/s", err, "InvalidArgumentException")
+	_, err = warm("nope", aws.Int32(100))
+	wantAWSError(t, "an unknown stream", err, "ResourceNotFoundException")
+	if w := reported(); w != nil {
+		t.Fatalf("refused calls set the warm throughput: %+v", w)
+	}
+
+	out, err := warm("warm", aws.Int32(100))
+	if err != nil || *out.StreamName != "warm" || *out.WarmThroughput.TargetMiBps != 100 || *out.WarmThroughput.CurrentMiBps != 100 {
+		t.Fatalf("UpdateStreamWarmThroughput: %+v %v", out, err)
+	}
+	p.Kill() // SIGKILL: the change must already be durable
+	p.Restart()
+	if w := reported(); w == nil || *w.TargetMiBps != 100 || *w.CurrentMiBps != 100 {
+		t.Fatalf("DescribeStreamSummary after a restart: warm throughput %+v, want 100 MiBps", w)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/braidstream/braid/internal/catalog"
+	"github.com/braidstream/braid/internal/engine"
 )
 
 // DescribeStreamSummary describes a stream without its shards.
@@ -26,6 +27,7 @@ type streamDescriptionSummary struct {
 	KeyId                   string            `json:"KeyId,omitempty"`
 	OpenShardCount          int               `json:"OpenShardCount"`
 	ConsumerCount           int               `json:"ConsumerCount"`
+	WarmThroughput          *warmThroughput   `json:"WarmThroughput,omitempty"`
 }
 
 type describeStreamSummaryOutput struct {
@@ -59,5 +61,16 @@ func describeStreamSummary(_ context.Context, s *Server, body []byte) (any, erro
 		EncryptionType:          enc,
 		KeyId:                   key,
 		OpenShardCount:          open,
+		WarmThroughput:          streamWarmThroughput(st),
 	}}, nil
+}
+
+// streamWarmThroughput is what UpdateStreamWarmThroughput set, reached at
+// once; nil for a stream where it was never set or that is no longer
+// on-demand.
+func streamWarmThroughput(st *engine.Stream) *warmThroughput {
+	if k := st.Kinesis; k != nil && k.WarmThroughputMiBps != nil && streamMode(st.Configs) == "ON_DEMAND" {
+		return &warmThroughput{TargetMiBps: *k.WarmThroughputMiBps, CurrentMiBps: *k.WarmThroughputMiBps}
+	}
+	return nil
 }
