@@ -29,6 +29,10 @@ type KinesisSettings struct {
 	// WarmThroughputMiBps is the warm throughput UpdateStreamWarmThroughput
 	// asked for (on-demand streams); nil if never set.
 	WarmThroughputMiBps *int `json:"warm_throughput_mibps,omitempty"`
+	// RecordDistribution is the record distribution strategy
+	// UpdateStreamRecordDistributionStrategy set (AUTO or
+	// USER_PARTITION_KEY); "" if never set.
+	RecordDistribution string `json:"record_distribution,omitempty"`
 }
 
 func (k *KinesisSettings) clone() *KinesisSettings {
@@ -47,7 +51,7 @@ func (k *KinesisSettings) clone() *KinesisSettings {
 
 func (k *KinesisSettings) empty() bool {
 	return len(k.Tags) == 0 && k.Policy == "" && k.EncryptionType == "" && k.KeyID == "" && len(k.ShardLevelMetrics) == 0 &&
-		k.WarmThroughputMiBps == nil
+		k.WarmThroughputMiBps == nil && k.RecordDistribution == ""
 }
 
 // SetKinesis changes a stream's Kinesis settings: change gets a copy it

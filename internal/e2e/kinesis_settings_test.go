@@ -641,3 +641,84 @@ func TestKinesisWarmThroughput(t *testing.T) {
 		t.Fatalf("DescribeStreamSummary after a restart: warm throughput %+v, want 100 MiBps", w)
 	}
 }
+
+// TestKinesisRecordDistribution switches an on-demand stream between
+// USER_PARTITION_KEY (records of one key go to one shard) and AUTO
+// (spread evenly, keys ignored); the strategy is durable, refused for a
+// provisioned stream, and a refused call changes nothing.
+func TestKinesisRecordDistribution(t *testing.T) {
+	p := braidtest.Start(t)
+	kc := p.Kinesis()
+	ctx := testCtx(t, time.Minute)
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("dist"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("pdist"), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	set := func(stream string, strategy types.RecordDistributionStrategy) error {
+		_, err := kc.UpdateStreamRecordDistributionStrategy(ctx, &kinesis.UpdateStreamRecordDistributionStrategyInput{
+			StreamARN: aws.String(kStreamARN + stream), RecordDistributionStrategy: strategy})
+		return err
+	}
+	// spread puts 400 records of one partition key and counts them by shard.
+	spread := func() map[string]int {
+		recs := make([]types.PutRecordsRequestEntry, 400)
+		for i := range recs {
+			recs[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("one-key"), Data: []byte{byte(i)}}
+		}
+		out, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("dist"), Records: recs})
+		if err != nil || *out.FailedRecordCount != 0 {
+			t.Fatalf("PutRecords: %+v %v", out, err)
+		}
+		by := map[string]int{}
+		for _, r := range out.Records {
+			by[*r.ShardId]++
+		}
+		return by
+	}
+	reported := func() types.RecordDistributionStrategy {
+		out, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("dist")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.StreamDescriptionSummary.RecordDistributionStrategy
+	}
+
+	if by := spread(); len(by) != 1 {
+		t.Fatalf("by partition key (the default): one key went to %v", by)
+	}
+	wantAWSError(t, "a provisioned stream", set("pdist", types.RecordDistributionStrategyAuto), "InvalidArgumentException")
+	wantAWSError(t, "an unknown strategy", set("dist", "SOMEHOW"), "ValidationException")
+	wantAWSError(t, "an unknown stream", set("nope", types.RecordDistributionStrategyAuto), "ResourceNotFoundException")
+	if got := reported(); got != "" {
+		t.Fatalf("refused calls set the strategy: %q", got)
+	}
+
+	if err := set("dist", types.RecordDistributionStrategyAuto); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill() // SIGKILL: the change must already be durable
+	p.Restart()
+	if got := reported(); got != types.RecordDistributionStrategyAuto {
+		t.Fatalf("strategy after a restart: %q, want AUTO", got)
+	}
+	// 4 even shards, 400 records: about 100 each; under 40 is a bug, not
+	// chance (p < 1e-12).
+	by := spread()
+	if len(by) != 4 {
+		t.Fatalf("AUTO: one key went to %v, want all 4 shards", by)
+	}
+	for id, n := range by {
+		if n < 40 {
+			t.Fatalf("AUTO: shard %s got %d of 400 records: %v", id, n, by)
+		}
+	}
+
+	if err := set("dist", types.RecordDistributionStrategyUserPartitionKey); err != nil {
+		t.Fatal(err)
+	}
+	if by := spread(); len(by) != 1 || reported() != types.RecordDistributionStrategyUserPartitionKey {
+		t.Fatalf("back to USER_PARTITION_KEY: one key went to %v, strategy %q", by, reported())
+	}
+}

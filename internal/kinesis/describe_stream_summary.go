@@ -28,6 +28,8 @@ type streamDescriptionSummary struct {
 	OpenShardCount          int               `json:"OpenShardCount"`
 	ConsumerCount           int               `json:"ConsumerCount"`
 	WarmThroughput          *warmThroughput   `json:"WarmThroughput,omitempty"`
+	// RecordDistributionStrategy is reported once set (on-demand streams).
+	RecordDistributionStrategy string `json:"RecordDistributionStrategy,omitempty"`
 }
 
 type describeStreamSummaryOutput struct {
@@ -51,17 +53,18 @@ func describeStreamSummary(_ context.Context, s *Server, body []byte) (any, erro
 	}
 	enc, key := encryption(st)
 	return describeStreamSummaryOutput{StreamDescriptionSummary: streamDescriptionSummary{
-		StreamName:              st.Name,
-		StreamARN:               s.arn(st.Name),
-		StreamStatus:            "ACTIVE",
-		StreamModeDetails:       streamModeDetails{StreamMode: streamMode(st.Configs)},
-		RetentionPeriodHours:    retentionHours(s, st),
-		StreamCreationTimestamp: epochSeconds(st.CreatedMs),
-		EnhancedMonitoring:      []enhancedMetrics{{ShardLevelMetrics: shardLevelMetrics(st)}},
-		EncryptionType:          enc,
-		KeyId:                   key,
-		OpenShardCount:          open,
-		WarmThroughput:          streamWarmThroughput(st),
+		StreamName:                 st.Name,
+		StreamARN:                  s.arn(st.Name),
+		StreamStatus:               "ACTIVE",
+		StreamModeDetails:          streamModeDetails{StreamMode: streamMode(st.Configs)},
+		RetentionPeriodHours:       retentionHours(s, st),
+		StreamCreationTimestamp:    epochSeconds(st.CreatedMs),
+		EnhancedMonitoring:         []enhancedMetrics{{ShardLevelMetrics: shardLevelMetrics(st)}},
+		EncryptionType:             enc,
+		KeyId:                      key,
+		OpenShardCount:             open,
+		WarmThroughput:             streamWarmThroughput(st),
+		RecordDistributionStrategy: recordDistribution(st),
 	}}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"regexp"
 	"time"
 
@@ -87,8 +88,13 @@ func (s *Server) writeRecords(ctx context.Context, name string, entries []putEnt
 		var recs [][]putEntry
 		open := map[int32]int{} // shard -> its last (open) part
 		sizes := map[int]int{}
+		auto := distributesAuto(st)
 		for i, e := range entries {
-			d := st.Owner(e.hash)
+			h := e.hash
+			if auto {
+				h = randomHashKey()
+			}
+			d := st.Owner(h)
 			if d < 0 {
 				return nil, errorf(errInvalidArgument, "stream %s has no open shard with a hash key range (its shards were added as Kafka partitions)", name)
 			}
@@ -210,4 +216,10 @@ func decodeBatch(b []byte) (kmsg.RecordBatch, []batchRecord, error) {
 		out = append(out, batchRecord{offset: shard.Offset(rb.FirstOffset) + shard.Offset(r.OffsetDelta), ts: ts, key: r.Key, value: r.Value})
 	}
 	return rb, out, nil
+}
+
+// randomHashKey is a hash key drawn evenly from the whole 128-bit space
+// (the AUTO record distribution strategy).
+func randomHashKey() catalog.HashKey {
+	return catalog.HashKey{Hi: rand.Uint64(), Lo: rand.Uint64()}
 }
