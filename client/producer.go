@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -38,11 +39,20 @@ type Result struct {
 type Producer struct {
 	cl *kgo.Client
 
-	// mu orders Close against the calls that hand records to cl: a record
-	// handed over before Close marked the producer closed is flushed by
-	// Close; none is handed over after.
-	mu     sync.RWMutex
-	closed bool
+	// stop is cancelled when Close stops waiting (its ctx ended) or is
+	// done: callers blocked on a full buffer, and records still buffered,
+	// then fail with ErrClosed instead of holding Close up.
+	stop       context.Context
+	cancelStop context.CancelFunc
+
+	// mu guards closed and pending (callers between the closed check and
+	// the hand-off to cl). Close waits on idle until pending is 0, so no
+	// record reaches cl after cl.Close. The hand-off itself, which blocks
+	// while the buffer is full, runs without mu.
+	mu      sync.Mutex
+	idle    *sync.Cond
+	closed  bool
+	pending int
 }
 
 // NewProducer returns a producer that finds the cluster through seeds
@@ -63,7 +73,10 @@ func NewProducer(seeds []string, opts ...ProducerOption) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: new producer: %w", err)
 	}
-	return &Producer{cl: cl}, nil
+	p := &Producer{cl: cl}
+	p.stop, p.cancelStop = context.WithCancel(context.Background())
+	p.idle = sync.NewCond(&p.mu)
+	return p, nil
 }
 
 func toKgo(ctx context.Context, r *Record) *kgo.Record {
@@ -95,13 +108,32 @@ func checkRecord(r *Record) error {
 // once with the outcome. It blocks while the buffer is full, until ctx is
 // done.
 func (p *Producer) enqueue(ctx context.Context, r *Record, cb func(*kgo.Record, error)) error {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+	p.mu.Lock()
 	if p.closed {
+		p.mu.Unlock()
 		return ErrClosed
 	}
+	p.pending++
+	p.mu.Unlock()
+
 	p.cl.Produce(ctx, toKgo(ctx, r), cb)
+
+	p.mu.Lock()
+	p.pending--
+	if p.pending == 0 {
+		p.idle.Broadcast()
+	}
+	p.mu.Unlock()
 	return nil
+}
+
+// produceErr classifies the error for a record produced with the caller's
+// ctx (Background for ProduceAsync).
+func (p *Producer) produceErr(ctx context.Context, stream string, err error) error {
+	if err != nil && ctx.Err() == nil && p.stop.Err() != nil && errors.Is(err, context.Canceled) {
+		return &ProduceError{Stream: stream, Err: fmt.Errorf("%w: %w", ErrClosed, err)}
+	}
+	return produceErr(ctx, stream, err)
 }
 
 // Produce sends r and returns when it is durable on the server (acks all:
@@ -117,9 +149,13 @@ func (p *Producer) Produce(ctx context.Context, r *Record) (Result, error) {
 		res Result
 		err error
 	}
+	// The record lives until ctx is done or Close gives up on it.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(p.stop, cancel)()
 	done := make(chan outcome, 1) // the callback never blocks
-	err := p.enqueue(ctx, r, func(kr *kgo.Record, err error) {
-		done <- outcome{toResult(kr), produceErr(ctx, kr.Topic, err)}
+	err := p.enqueue(rctx, r, func(kr *kgo.Record, err error) {
+		done <- outcome{toResult(kr), p.produceErr(ctx, kr.Topic, err)}
 	})
 	if err != nil {
 		return Result{}, err
@@ -149,8 +185,8 @@ func (p *Producer) ProduceAsync(r *Record, callback func(Result, error)) {
 		callback(Result{}, err)
 		return
 	}
-	err := p.enqueue(context.Background(), r, func(kr *kgo.Record, err error) {
-		callback(toResult(kr), produceErr(context.Background(), kr.Topic, err))
+	err := p.enqueue(p.stop, r, func(kr *kgo.Record, err error) {
+		callback(toResult(kr), p.produceErr(context.Background(), kr.Topic, err))
 	})
 	if err != nil {
 		callback(Result{}, err)
@@ -160,9 +196,9 @@ func (p *Producer) ProduceAsync(r *Record, callback func(Result, error)) {
 // Flush waits until every record produced before the call has been
 // acknowledged or has failed (its callback has run), or until ctx is done.
 func (p *Producer) Flush(ctx context.Context) error {
-	p.mu.RLock()
+	p.mu.Lock()
 	closed := p.closed
-	p.mu.RUnlock()
+	p.mu.Unlock()
 	if closed {
 		return ErrClosed
 	}
@@ -174,9 +210,10 @@ func (p *Producer) Flush(ctx context.Context) error {
 
 // Close stops new records (they fail with ErrClosed from then on), waits
 // for buffered ones as Flush does, and releases the connections and
-// goroutines. If ctx is done before the buffer drains, records still
-// buffered fail with ErrClosed and Close returns ctx's error. A second Close
-// returns ErrClosed.
+// goroutines. Records produced while Close runs may fail with ErrClosed.
+// If ctx is done before the buffer drains, records still buffered (and
+// callers blocked on a full buffer) fail with ErrClosed and Close returns
+// ctx's error. A second Close returns ErrClosed.
 func (p *Producer) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -185,8 +222,16 @@ func (p *Producer) Close(ctx context.Context) error {
 	}
 	p.closed = true
 	p.mu.Unlock()
+
+	defer context.AfterFunc(ctx, p.cancelStop)()
 	err := p.cl.Flush(ctx)
+	p.mu.Lock()
+	for p.pending > 0 {
+		p.idle.Wait()
+	}
+	p.mu.Unlock()
 	p.cl.Close()
+	p.cancelStop()
 	if err != nil {
 		return fmt.Errorf("client: close: %w", err)
 	}

@@ -384,3 +384,64 @@ func TestNoGoroutineLeak(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The buffer bound holds: with WithMaxBufferedRecords(1) and the first
+// record stuck (the node is gone), ProduceAsync blocks; Close with a short
+// ctx does not hang on it, and both records fail with ErrClosed, each
+// callback once.
+func TestBufferBoundAndCloseUnblocks(t *testing.T) {
+	s := startServer(t)
+	s.createStream(t, "bound", 1, nil)
+	p, err := client.NewProducer([]string{s.KafkaAddr}, client.WithMaxBufferedRecords(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Produce(ctxFor(t, 10*time.Second), &client.Record{Stream: "bound", Value: []byte("ok")}); err != nil {
+		t.Fatalf("Produce: %v", err)
+	}
+	s.Kill()
+
+	var calls [2]atomic.Int32
+	errs := make(chan error, 4)
+	cb := func(i int) func(client.Result, error) {
+		return func(_ client.Result, err error) { calls[i].Add(1); errs <- err }
+	}
+	p.ProduceAsync(&client.Record{Stream: "bound", Value: []byte("stuck")}, cb(0))
+	returned := make(chan struct{})
+	go func() {
+		p.ProduceAsync(&client.Record{Stream: "bound", Value: []byte("blocked")}, cb(1))
+		close(returned)
+	}()
+	select {
+	case <-returned:
+		t.Fatal("ProduceAsync returned with the buffer full")
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		closed <- p.Close(ctx)
+	}()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close with undeliverable records: %v, want DeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung on a caller blocked on the full buffer")
+	}
+	<-returned
+	for range 2 {
+		if err := <-errs; !errors.Is(err, client.ErrClosed) {
+			t.Errorf("record failed with %v, want ErrClosed", err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // a second call would come now
+	for i := range calls {
+		if c := calls[i].Load(); c != 1 {
+			t.Errorf("callback %d ran %d times, want 1", i, c)
+		}
+	}
+}
