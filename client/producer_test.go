@@ -445,3 +445,29 @@ func TestBufferBoundAndCloseUnblocks(t *testing.T) {
 		}
 	}
 }
+
+// Produce returns promptly when its ctx ends, even while the record cannot
+// be delivered (the node is gone), with an error matching ctx.Err().
+func TestProduceReturnsAtDeadline(t *testing.T) {
+	s := startServer(t)
+	s.createStream(t, "late", 1, nil)
+	p := newProducer(t, s)
+	if _, err := p.Produce(ctxFor(t, 10*time.Second), &client.Record{Stream: "late", Value: []byte("ok")}); err != nil {
+		t.Fatalf("Produce: %v", err)
+	}
+	s.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err := p.Produce(ctx, &client.Record{Stream: "late", Value: []byte("late")})
+	took := time.Since(began)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Produce past its deadline: %v, want DeadlineExceeded", err)
+	}
+	if took > 800*time.Millisecond {
+		t.Fatalf("Produce with a 300ms deadline returned after %v", took)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	p.Close(ctx) // nothing can be delivered: do not wait
+}
