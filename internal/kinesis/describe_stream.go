@@ -40,12 +40,9 @@ func describeStream(_ context.Context, s *Server, body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	limit := 100
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > 10000 {
-			return nil, errorf(errValidation, "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 10000", *in.Limit)
-		}
-		limit = *in.Limit
+	limit, err := pageSize("limit", in.Limit, 100, 10000)
+	if err != nil {
+		return nil, err
 	}
 	after := -1
 	if in.ExclusiveStartShardId != "" {

@@ -56,12 +56,9 @@ func getRecords(_ context.Context, s *Server, body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	limit := maxGetRecords
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > maxGetRecords {
-			return nil, errorf(errValidation, "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and %d", *in.Limit, maxGetRecords)
-		}
-		limit = *in.Limit
+	limit, err := pageSize("limit", in.Limit, maxGetRecords, maxGetRecords)
+	if err != nil {
+		return nil, err
 	}
 	if in.ShardIterator == "" {
 		return nil, errorf(errValidation, "1 validation error detected: Value null at 'shardIterator' failed to satisfy constraint: Member must not be null")

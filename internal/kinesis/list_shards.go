@@ -68,12 +68,9 @@ func listShards(_ context.Context, s *Server, body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	limit := 10000
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
-			return nil, errorf(errValidation, "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 10000", *in.MaxResults)
-		}
-		limit = *in.MaxResults
+	limit, err := pageSize("maxResults", in.MaxResults, 10000, 10000)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	var tok listShardsToken

@@ -32,12 +32,9 @@ func listStreamConsumers(_ context.Context, s *Server, body []byte) (any, error)
 	if err := requireStreamARN(in.StreamARN); err != nil {
 		return nil, err
 	}
-	limit := 100
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
-			return nil, errorf(errValidation, "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 10000", *in.MaxResults)
-		}
-		limit = *in.MaxResults
+	limit, err := pageSize("maxResults", in.MaxResults, 100, 10000)
+	if err != nil {
+		return nil, err
 	}
 	st, err := s.stream(streamRef{StreamARN: in.StreamARN})
 	if err != nil {

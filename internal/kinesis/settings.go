@@ -208,6 +208,18 @@ func (s *Server) resourceStream(arn string) (*engine.Stream, error) {
 }
 
 // rangeError is the ValidationException AWS gives for a number out of range.
+// pageSize is an optional count of 1 to max (Limit, MaxResults), def
+// when the request leaves it out.
+func pageSize(field string, v *int, def, max int) (int, error) {
+	if v == nil {
+		return def, nil
+	}
+	if *v < 1 || *v > max {
+		return 0, rangeError(field, *v, 1, max)
+	}
+	return *v, nil
+}
+
 func rangeError(field string, v, lo, hi int) error {
 	return errorf(errValidation, "1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value between %d and %d", v, field, lo, hi)
 }
