@@ -29,7 +29,7 @@ func describeLimits(_ context.Context, s *Server, body []byte) (any, error) {
 			continue
 		}
 		out.OpenShardCount += openShards(st)
-		if streamMode(st.Configs) == "ON_DEMAND" {
+		if onDemand(st) {
 			out.OnDemandStreamCount++
 		}
 	}

@@ -72,7 +72,7 @@ func describeStreamSummary(_ context.Context, s *Server, body []byte) (any, erro
 // once; nil for a stream where it was never set or that is no longer
 // on-demand.
 func streamWarmThroughput(st *engine.Stream) *warmThroughput {
-	if k := st.Kinesis; k != nil && k.WarmThroughputMiBps != nil && streamMode(st.Configs) == "ON_DEMAND" {
+	if k := st.Kinesis; k != nil && k.WarmThroughputMiBps != nil && onDemand(st) {
 		return &warmThroughput{TargetMiBps: *k.WarmThroughputMiBps, CurrentMiBps: *k.WarmThroughputMiBps}
 	}
 	return nil

@@ -65,3 +65,6 @@ func openShards(st *engine.Stream) int {
 	}
 	return n
 }
+
+// onDemand says whether a stream is in ON_DEMAND capacity mode.
+func onDemand(st *engine.Stream) bool { return streamMode(st.Configs) == "ON_DEMAND" }

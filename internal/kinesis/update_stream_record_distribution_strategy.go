@@ -47,7 +47,7 @@ func updateStreamRecordDistributionStrategy(_ context.Context, s *Server, body [
 	if err != nil {
 		return nil, err
 	}
-	if streamMode(st.Configs) != "ON_DEMAND" {
+	if !onDemand(st) {
 		return nil, errorf(errInvalidArgument, "Stream %s under account %s is in PROVISIONED mode: the record distribution strategy applies to ON_DEMAND streams only.", st.Name, s.opts.Account)
 	}
 	return nil, s.eng.SetKinesis(st.Name, func(k *catalog.KinesisSettings) error {
@@ -58,14 +58,12 @@ func updateStreamRecordDistributionStrategy(_ context.Context, s *Server, body [
 
 // distributesAuto says whether the door spreads a stream's records evenly
 // instead of by their hash keys.
-func distributesAuto(st *engine.Stream) bool {
-	return st.Kinesis != nil && st.Kinesis.RecordDistribution == distributionAuto && streamMode(st.Configs) == "ON_DEMAND"
-}
+func distributesAuto(st *engine.Stream) bool { return recordDistribution(st) == distributionAuto }
 
 // recordDistribution is what DescribeStreamSummary reports: the strategy
 // set, for an on-demand stream; "" (not reported) otherwise.
 func recordDistribution(st *engine.Stream) string {
-	if st.Kinesis == nil || streamMode(st.Configs) != "ON_DEMAND" {
+	if st.Kinesis == nil || !onDemand(st) {
 		return ""
 	}
 	return st.Kinesis.RecordDistribution

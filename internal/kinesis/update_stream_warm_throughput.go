@@ -51,7 +51,7 @@ func updateStreamWarmThroughput(_ context.Context, s *Server, body []byte) (any,
 	if err != nil {
 		return nil, err
 	}
-	if streamMode(st.Configs) != "ON_DEMAND" {
+	if !onDemand(st) {
 		return nil, errorf(errInvalidArgument, "Stream %s under account %s is in PROVISIONED mode: warm throughput applies to ON_DEMAND streams only.", st.Name, s.opts.Account)
 	}
 	if s.eng.KinesisAccount().CommitmentStatus != "ENABLED" {
