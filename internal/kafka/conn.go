@@ -303,20 +303,34 @@ func (c *conn) writeLoop() {
 			if resp.IsFlexible() && p.key != apiVersionsKey {
 				buf = append(buf, 0) // response header v1: empty tagged fields
 			}
-			buf = resp.AppendTo(buf)
-			binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
 			// A client that does not take its answers within the request
 			// timeout is dropped, so it cannot pin their memory.
 			c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.RequestTimeout))
-			if _, err := w.Write(buf); err != nil {
-				fail()
-			} else if len(c.out) == 0 {
+			var sent int
+			if bufs, ok := spliceLarge(buf, resp); ok {
+				// Record bytes go out from where they lie: written after
+				// what is buffered, in one writev.
+				sent = int(binary.BigEndian.Uint32(bufs[0])) + 4
+				buf = bufs[0][:0] // the header buffer, kept for the next answer
 				if err := w.Flush(); err != nil {
 					fail()
+				} else if _, err := bufs.WriteTo(c.nc); err != nil {
+					fail()
+				}
+			} else {
+				buf = resp.AppendTo(buf)
+				binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+				sent = len(buf)
+				if _, err := w.Write(buf); err != nil {
+					fail()
+				} else if len(c.out) == 0 {
+					if err := w.Flush(); err != nil {
+						fail()
+					}
 				}
 			}
 			if !broken {
-				c.s.opts.Metrics.bytesOut.Add(float64(len(buf)))
+				c.s.opts.Metrics.bytesOut.Add(float64(sent))
 				c.s.opts.Metrics.observe(p.key, p.began)
 				c.lastActive.Store(time.Now().UnixNano())
 			}
