@@ -1068,6 +1068,8 @@ func TestCLIServe(t *testing.T) {
 		{"cache-bytes", []string{"--cache-bytes", "-1"}, []string{"cache bytes", "-1"}},
 		{"queued-max-request-bytes", []string{"--queued-max-request-bytes", "1000"}, []string{"queued max request bytes", "1000"}},
 		{"queued-below-max-request", []string{"--max-request-bytes", "2097152", "--queued-max-request-bytes", "1048576"}, []string{"queued max request bytes", "1048576", "2097152"}},
+		{"memory-limit-negative", []string{"--memory-limit", "-2"}, []string{"memory limit", "-2"}},
+		{"memory-limit-below-cache", []string{"--cache-bytes", "268435456", "--memory-limit", "300000000"}, []string{"memory limit", "300000000"}},
 		{"request-timeout", []string{"--request-timeout", "1ms"}, []string{"request timeout", "1ms"}},
 		{"connections-max-idle", []string{"--connections-max-idle", "0s"}, []string{"connections max idle", "0s"}},
 		{"max-connections", []string{"--max-connections", "-1"}, []string{"max connections", "-1"}},

@@ -48,6 +48,11 @@ type Config struct {
 	DefaultPartitions int
 	// CacheBytes bounds memory for recent batches (default 256 MiB).
 	CacheBytes int64
+	// MemoryLimit is the soft limit on the Go runtime's memory (heap,
+	// stacks, runtime data): 0 (the default) sets it to CacheBytes +
+	// MemoryHeadroom, -1 leaves it off. The GOMEMLIMIT environment
+	// variable, when set, wins. See EffectiveMemoryLimit.
+	MemoryLimit int64
 	// MaxRequestBytes bounds one Kafka request, and the unanswered request
 	// bytes one connection holds (Kafka's socket.request.max.bytes;
 	// default 100 MiB).
@@ -211,6 +216,10 @@ func (c Config) Validate() error {
 	}
 	if c.CacheBytes < 0 {
 		errs = append(errs, fmt.Errorf("cache bytes %d: must be >= 0", c.CacheBytes))
+	}
+	if c.MemoryLimit < -1 || (c.MemoryLimit > 0 && c.MemoryLimit < c.CacheBytes+minMemoryHeadroom) {
+		errs = append(errs, fmt.Errorf("memory limit %d: must be 0 (cache bytes + %d MiB), -1 (off), or at least cache bytes + %d MiB (%d)",
+			c.MemoryLimit, MemoryHeadroom>>20, minMemoryHeadroom>>20, c.CacheBytes+minMemoryHeadroom))
 	}
 	if c.MaxRequestBytes < 1024 || c.MaxRequestBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("max request bytes %d: must be 1 KiB to 1 GiB", c.MaxRequestBytes))
