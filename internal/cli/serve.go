@@ -80,6 +80,7 @@ Examples:
 	f.IntVar(&cfg.MaxConnectionsPerIP, "max-connections-per-ip", cfg.MaxConnectionsPerIP, "refuse Kafka connections past this many open from one IP address, 0 for no limit (Kafka's max.connections.per.ip)")
 	f.IntVar(&cfg.FetchMaxBytes, "fetch-max-bytes", cfg.FetchMaxBytes, "most record bytes in one fetch response, whatever the client asks; the first batch is sent whole even if larger, bytes (Kafka's broker fetch.max.bytes)")
 	f.Int64Var(&cfg.WALSegmentBytes, "wal-segment-bytes", cfg.WALSegmentBytes, "size of a write-ahead log segment, bytes")
+	f.BoolVar(&cfg.WALPrewrite, "wal-prewrite", cfg.WALPrewrite, "keep a spare write-ahead log segment of written zeros ready, so that fsyncs write data alone (lower latency on ext4 and XFS; turn off on copy-on-write filesystems); it takes one segment of disk while at least four are free")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "longest time between index checkpoints")
 	f.DurationVar(&cfg.RetentionCheckInterval, "retention-check-interval", cfg.RetentionCheckInterval, "how often time and size retention (cleanup.policy=delete) run")
 	f.DurationVar(&cfg.MoveInterval, "move-interval", cfg.MoveInterval, "longest time closed write-ahead log data of compacted streams waits before it is moved into shard segment files for the cleaner (other data stays in the log)")

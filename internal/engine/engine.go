@@ -48,6 +48,9 @@ type Options struct {
 	// WALSegmentBytes is the size at which a WAL segment is rolled; default
 	// 128 MiB.
 	WALSegmentBytes int64
+	// WALPrewrite keeps a spare WAL segment of written zeros ready (see
+	// wal.Options.Prewrite).
+	WALPrewrite bool
 	// CheckpointEvery and CheckpointBytes bound the time and the WAL bytes
 	// between index checkpoints, so restart replays at most that much;
 	// defaults 30 s and 256 MiB.
@@ -282,7 +285,7 @@ func Open(opts Options) (*Engine, error) {
 	}
 	var replayed, skipped int
 	w, err := wal.Open(wal.Options{
-		Dir: filepath.Join(opts.Dir, "wal"), SegmentBytes: opts.WALSegmentBytes,
+		Dir: filepath.Join(opts.Dir, "wal"), SegmentBytes: opts.WALSegmentBytes, Prewrite: opts.WALPrewrite,
 		Logger: opts.Logger, OnFlush: opts.OnFlush, FS: opts.FS,
 	}, ck.replayFrom, func(pos wal.Position, kind wal.Kind, body []byte) error {
 		switch kind {

@@ -78,6 +78,9 @@ type Config struct {
 	FetchMaxBytes int
 	// WALSegmentBytes is the shared log's segment size (default 128 MiB).
 	WALSegmentBytes int64
+	// WALPrewrite keeps a spare log segment of written zeros ready, so
+	// that the log's fsyncs write data alone (default on).
+	WALPrewrite bool
 	// CheckpointInterval bounds time between index checkpoints (default 30s).
 	CheckpointInterval time.Duration
 	// RetentionCheckInterval is how often time and size retention run
@@ -145,6 +148,7 @@ func Defaults() Config {
 		MaxConnections:             10000,
 		FetchMaxBytes:              55 << 20,
 		WALSegmentBytes:            128 << 20,
+		WALPrewrite:                true,
 		CheckpointInterval:         30 * time.Second,
 		RetentionCheckInterval:     30 * time.Second,
 		MoveInterval:               2 * time.Minute,

@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 
 	began := time.Now()
 	eng, err := engine.Open(engine.Options{
-		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALSegmentBytes: cfg.WALSegmentBytes,
+		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALSegmentBytes: cfg.WALSegmentBytes, WALPrewrite: cfg.WALPrewrite,
 		OnAutoscale:     autoscaleMetric(reg),
 		CheckpointEvery: cfg.CheckpointInterval, RetentionEvery: cfg.RetentionCheckInterval,
 		Defaults: cfg.StreamDefaults, Logger: logger,

@@ -129,6 +129,9 @@ type Options struct {
 	// RetryEvery is how often a write that ran out of space is tried
 	// again; default 1s.
 	RetryEvery time.Duration
+	// Prewrite keeps a spare segment of written, durable zeros ready, so
+	// that the log overwrites written blocks (see prewrite.go).
+	Prewrite bool
 }
 
 func (o *Options) setDefaults() {
@@ -177,6 +180,11 @@ type WAL struct {
 	durable atomic.Int64
 	failed  atomic.Pointer[error]
 	full    atomic.Pointer[error] // set while a write waits for space (StateFull)
+
+	// Pre-writing (prewrite.go): nil channels when off.
+	prewriteKick, prewriteStop, prewriteDone chan struct{}
+	activeSince                              time.Time    // when the active segment was created (flusher only)
+	lastFill                                 atomic.Int64 // how long the last segment took to fill, ns
 }
 
 // Replay is called by Open for every valid frame from the starting position
@@ -204,6 +212,9 @@ func Open(opts Options, from Position, replay Replay) (*WAL, error) {
 	w.written.Store(int64(end))
 	w.durable.Store(int64(end))
 	go w.flusher()
+	if opts.Prewrite {
+		w.startPrewriter()
+	}
 	return w, nil
 }
 
@@ -216,6 +227,13 @@ func (w *WAL) loadSegments() error {
 		return fmt.Errorf("wal: list dir: %w", err)
 	}
 	for _, name := range names {
+		if strings.HasSuffix(name, prewriteSuffix) {
+			// A spare whose writing a crash cut short.
+			if err := w.opts.FS.Remove(filepath.Join(w.opts.Dir, name)); err != nil {
+				return fmt.Errorf("wal: remove unfinished spare: %w", err)
+			}
+			continue
+		}
 		if strings.HasSuffix(name, spareSuffix) {
 			w.spares = append(w.spares, filepath.Join(w.opts.Dir, name))
 			continue
@@ -270,6 +288,11 @@ func (w *WAL) createSegment(start Position) error {
 	w.segMu.Lock()
 	w.segs = append(w.segs, &segment{start: start, f: f})
 	w.segMu.Unlock()
+	if !w.activeSince.IsZero() {
+		w.lastFill.Store(int64(time.Since(w.activeSince)))
+	}
+	w.activeSince = time.Now()
+	w.kickPrewriter()
 	return nil
 }
 
@@ -689,6 +712,7 @@ func (w *WAL) Close() error {
 	default:
 	}
 	<-w.done
+	w.stopPrewriter()
 	w.closeFiles()
 	if e := w.failed.Load(); e != nil {
 		return *e

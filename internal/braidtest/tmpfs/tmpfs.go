@@ -4,11 +4,13 @@
 package tmpfs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Mount mounts a tmpfs of size bytes on a fresh directory and returns it;
@@ -57,10 +59,22 @@ func Fill(t testing.TB, path string, leave int64) (remove func()) {
 		t.Fatalf("tmpfs: filler: %v", err)
 	}
 	defer f.Close()
-	if n := FreeBytes(t, filepath.Dir(path)) - leave; n > 0 {
-		if err := syscall.Fallocate(int(f.Fd()), 0, 0, n); err != nil {
+	// A node writing meanwhile (its log, a spare segment being
+	// pre-written) can take space between the measure and the
+	// allocation: measure again and retry.
+	for try := 1; ; try++ {
+		n := FreeBytes(t, filepath.Dir(path)) - leave
+		if n <= 0 {
+			break
+		}
+		err := syscall.Fallocate(int(f.Fd()), 0, 0, n)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ENOSPC) || try == 20 {
 			t.Fatalf("tmpfs: fill %d bytes: %v", n, err)
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	return func() {
 		if err := os.Remove(path); err != nil {
