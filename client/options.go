@@ -58,6 +58,8 @@ type producerConfig struct {
 	deliveryTimeout time.Duration
 	idempotent      bool
 	acks            Acks
+	adminAddr       string
+	layoutRefresh   time.Duration
 	kgoOpts         []kgo.Opt
 }
 
@@ -71,6 +73,7 @@ func defaultProducerConfig() producerConfig {
 		compression:     CompressionNone,
 		deliveryTimeout: 2 * time.Minute,
 		idempotent:      true,
+		layoutRefresh:   5 * time.Second,
 	}
 }
 
@@ -86,6 +89,8 @@ func (c *producerConfig) validate() error {
 		return fmt.Errorf("client: batch max bytes %d: want at least 1", c.batchMaxBytes)
 	case c.deliveryTimeout <= 0:
 		return fmt.Errorf("client: delivery timeout %v: want more than 0", c.deliveryTimeout)
+	case c.layoutRefresh <= 0:
+		return fmt.Errorf("client: layout refresh interval %v: want more than 0", c.layoutRefresh)
 	case !c.idempotent && c.acks != AcksLeader && c.acks != AcksNone:
 		return fmt.Errorf("client: acks %d: want AcksLeader (1) or AcksNone (0)", c.acks)
 	}
@@ -149,6 +154,25 @@ func WithDeliveryTimeout(d time.Duration) ProducerOption {
 // idempotent, acks all.
 func WithoutIdempotence(acks Acks) ProducerOption {
 	return func(c *producerConfig) { c.idempotent, c.acks = false, acks }
+}
+
+// WithAdminAddr turns client-side routing on: the producer reads each
+// stream's shard layout from the Braid admin HTTP API at addr (host:port of
+// `braid serve --http-addr`) and sends every keyed record straight to the
+// open shard owning MD5(key), the server's own rule, following splits and
+// merges (see the package docs, "Routing"). Unkeyed records are spread
+// over open shards. Default: off; kgo's partitioner chooses and the server
+// routes keyed records of braid.routing=key streams itself.
+func WithAdminAddr(addr string) ProducerOption {
+	return func(c *producerConfig) { c.adminAddr = addr }
+}
+
+// WithLayoutRefreshInterval sets how often the producer reloads the shard
+// layouts of the streams it writes to (WithAdminAddr). It reloads sooner
+// when kgo sees a stream's shard count change or the server reports it
+// routed a batch. Default 5s.
+func WithLayoutRefreshInterval(d time.Duration) ProducerOption {
+	return func(c *producerConfig) { c.layoutRefresh = d }
 }
 
 // WithKgoOptions passes franz-go options through, applied after the ones
