@@ -43,6 +43,8 @@ type Producer struct {
 	// without an admin address.
 	router *router
 	cfg    producerConfig
+	seeds  []string
+	batch  batcher // ProduceBatch's transactional client
 
 	// stop is cancelled when Close stops waiting (its ctx ended) or is
 	// done: callers blocked on a full buffer, and records still buffered,
@@ -74,7 +76,11 @@ func NewProducer(seeds []string, opts ...ProducerOption) (*Producer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p := &Producer{cfg: cfg}
+	p := &Producer{cfg: cfg, seeds: seeds}
+	p.batch.id = cfg.transactionalID
+	if p.batch.id == "" {
+		p.batch.id = newTransactionalID(cfg.clientID)
+	}
 	var extra []kgo.Opt
 	var built atomic.Pointer[kgo.Client]
 	if cfg.adminAddr != "" {
@@ -273,6 +279,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	p.cl.Close()
+	p.closeBatcher()
 	if p.router != nil {
 		p.router.close()
 	}
