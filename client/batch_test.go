@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -185,5 +186,37 @@ func TestProduceBatchErrors(t *testing.T) {
 	}
 	if _, err := p.ProduceBatch(ctx, batchOf("be", 3, 1)); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
+}
+
+// Close leaves no goroutine behind after routing (WithAdminAddr) and
+// atomic batches, which add a layout refresher, HTTP connections and a
+// transactional client.
+func TestNoGoroutineLeakRoutingAndBatches(t *testing.T) {
+	n := startNode(t)
+	n.createStream(t, "leak", 2, map[string]string{"braid.routing": "key"})
+	before := runtime.NumGoroutine()
+	p, err := client.NewProducer([]string{n.KafkaAddr}, client.WithAdminAddr(n.HTTPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t, 20*time.Second)
+	if _, err := p.Produce(ctx, &client.Record{Stream: "leak", Key: []byte("k"), Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ProduceBatch(ctx, batchOf("leak", 0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines 5s after Close, %d before NewProducer:\n%s",
+				runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

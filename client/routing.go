@@ -140,6 +140,7 @@ type router struct {
 	streams map[string]*streamRoute
 
 	kick chan struct{}
+	ctx  context.Context // done at close
 	stop context.CancelFunc
 	done chan struct{}
 	// fetches counts layout fetches (tests and metrics).
@@ -152,9 +153,12 @@ const firstLayoutWait = 2 * time.Second
 
 func newRouter(addr string, every time.Duration, refreshMeta func()) *router {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &router{addr: addr, every: every, http: &http.Client{Timeout: 5 * time.Second},
+	// Its own transport, so that close can drop its idle connections
+	// (and their goroutines).
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	r := &router{addr: addr, every: every, http: &http.Client{Timeout: 5 * time.Second, Transport: tr},
 		refreshMeta: refreshMeta, streams: map[string]*streamRoute{},
-		kick: make(chan struct{}, 1), stop: cancel, done: make(chan struct{})}
+		kick: make(chan struct{}, 1), ctx: ctx, stop: cancel, done: make(chan struct{})}
 	go r.loop(ctx)
 	return r
 }
@@ -162,6 +166,7 @@ func newRouter(addr string, every time.Duration, refreshMeta func()) *router {
 func (r *router) close() {
 	r.stop()
 	<-r.done
+	r.http.CloseIdleConnections()
 }
 
 // refreshSoon asks for a refresh of every stream's layout without waiting.
@@ -211,7 +216,7 @@ func (r *router) stream(name string) *streamRoute {
 		sr.cond = sync.NewCond(&sr.mu)
 		r.streams[name] = sr
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), firstLayoutWait)
+			ctx, cancel := context.WithTimeout(r.ctx, firstLayoutWait)
 			defer cancel()
 			r.fetch(ctx, name, sr)
 			close(sr.fetched)
