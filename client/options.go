@@ -168,6 +168,12 @@ func WithoutIdempotence(acks Acks) ProducerOption {
 // merges (see the package docs, "Routing"). Unkeyed records are spread
 // over open shards. Default: off; kgo's partitioner chooses and the server
 // routes keyed records of braid.routing=key streams itself.
+//
+// At a layout change, producing to that stream waits until the records
+// sent under the old layout are acknowledged (usually one round trip):
+// so do not produce to a stream from a ProduceAsync callback of a record
+// of the same stream, which could wait for callbacks queued behind its
+// own.
 func WithAdminAddr(addr string) ProducerOption {
 	return func(c *producerConfig) { c.adminAddr = addr }
 }
