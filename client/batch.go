@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -186,6 +188,13 @@ func (p *Producer) ProduceBatch(ctx context.Context, recs []*Record) ([]Result, 
 		return nil, &BatchError{Index: fail, Err: fmt.Errorf("%w: %w", ErrBatchAborted, cause)}
 	}
 	if err := cl.EndTransaction(endCtx, kgo.TryCommit); err != nil {
+		if errors.Is(err, kerr.OperationNotAttempted) || errors.Is(err, kerr.TransactionAbortable) {
+			// The commit was refused before it was written.
+			if aerr := cl.EndTransaction(endCtx, kgo.TryAbort); aerr != nil {
+				p.dropTxnClient()
+			}
+			return nil, &BatchError{Index: -1, Err: fmt.Errorf("%w: commit: %w", ErrBatchAborted, err)}
+		}
 		// The commit may or may not have been written; the next
 		// batch's client fences whatever is left open.
 		p.dropTxnClient()

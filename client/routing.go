@@ -143,8 +143,6 @@ type router struct {
 	ctx  context.Context // done at close
 	stop context.CancelFunc
 	done chan struct{}
-	// fetches counts layout fetches (tests and metrics).
-	fetches atomic.Int64
 }
 
 // firstLayoutWait bounds how long the first record to a stream waits for
@@ -228,7 +226,6 @@ func (r *router) stream(name string) *streamRoute {
 // fetch loads name's layout from the admin API. A failure keeps the last
 // layout: the server routes whatever it addresses wrongly.
 func (r *router) fetch(ctx context.Context, name string, sr *streamRoute) {
-	r.fetches.Add(1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.addr+"/v1/streams/"+url.PathEscape(name), nil)
 	if err != nil {
 		return
