@@ -1,6 +1,7 @@
 // Package client is the Go SDK for Braid, a durable streaming log that
-// speaks the Kafka protocol. This first slice holds the producer; a
-// consumer and an admin client come later.
+// speaks the Kafka protocol. This slice holds the producer, with atomic
+// batches and hash-range routing; package admin (client/admin) manages
+// streams, shards and groups.
 //
 // # Producing
 //
@@ -40,6 +41,40 @@
 // ErrNoStream, ErrRecordTooLarge, ErrUnknownStream, ErrDeliveryTimeout,
 // context.Canceled) and errors.As (*ProduceError, which names the stream
 // and unwraps to the cause, for example a franz-go *kerr.Error).
+//
+// # Atomic batches
+//
+// ProduceBatch writes several records all or nothing, in order, to any
+// shards and streams, and returns once they are durable. It runs a Kafka
+// transaction on a second, transactional client, even for a one-shard
+// batch, because kgo does not promise that records produced together
+// travel in one record batch. Readers with isolation read_committed (the
+// SDK's consumer, kgo.FetchIsolationLevel(kgo.ReadCommitted())) see a
+// batch whole or not at all, through crashes of the node or the producer;
+// read_uncommitted readers may see records of aborted batches. A failed
+// batch returns a *BatchError matching ErrBatchAborted (nothing visible)
+// or, when the commit's answer was lost, ErrBatchUnknown (all or nothing,
+// not known which). A batch may hold at most WithMaxBufferedRecords records
+// (ErrBatchTooLarge); batches of one producer run one at a time.
+//
+// # Routing
+//
+// Braid shards own ranges of a 128-bit hash-key space; a keyed record
+// belongs to the open shard owning MD5(key), and splits and merges move
+// ranges to new shards. Without further options, kgo's partitioner picks
+// a shard and the server re-routes the record (on braid.routing=key
+// streams), which costs the server a decode and re-encode of the batch.
+// With WithAdminAddr the producer reads the shard layout of each stream it
+// writes to from the admin HTTP API and sends each keyed record straight
+// to its owner. It reloads a layout every WithLayoutRefreshInterval (5s),
+// and at once when kgo sees the stream's shard count change or the server
+// answers that it routed a batch; producing never waits for a reload,
+// except a stream's first record, which waits up to 2s for the first. It
+// switches to a new layout only when every record sent under the old one
+// has been acknowledged (or has failed), so a key never has records in
+// flight to two shards and its order holds across splits and merges.
+// Until it switches, records sent to a closed shard are routed by the
+// server, in order.
 //
 // # Options
 //

@@ -101,3 +101,40 @@ func retriable(err error) bool {
 	return kerr.IsRetriable(err) || errors.As(err, &netErr) || errors.As(err, &sysErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
+
+// Errors of ProduceBatch. A failed batch comes as a *BatchError that
+// unwraps to ErrBatchAborted or ErrBatchUnknown and to the cause (for
+// example ErrRecordTooLarge, or ctx's error).
+var (
+	// ErrEmptyBatch: ProduceBatch was given no records.
+	ErrEmptyBatch = errors.New("client: empty batch")
+	// ErrBatchTooLarge: the batch holds more records than
+	// WithMaxBufferedRecords or more bytes than WithMaxBufferedBytes;
+	// nothing was sent.
+	ErrBatchTooLarge = errors.New("client: batch too large")
+	// ErrBatchAborted: the batch failed and its transaction was aborted
+	// (or will be, when the server times it out or the producer's next
+	// batch fences it): read_committed readers never see any of it.
+	ErrBatchAborted = errors.New("client: batch aborted")
+	// ErrBatchUnknown: the commit was sent but its answer was lost: the
+	// batch is either wholly present or wholly absent, and which is not
+	// known.
+	ErrBatchUnknown = errors.New("client: batch outcome unknown")
+)
+
+// BatchError is the error of a ProduceBatch that wrote nothing (or, with
+// ErrBatchUnknown, may have written everything). Index is the record the
+// error is about, or -1 when it is about the whole batch.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string {
+	if e.Index < 0 {
+		return fmt.Sprintf("client: produce batch: %v", e.Err)
+	}
+	return fmt.Sprintf("client: produce batch: record %d: %v", e.Index, e.Err)
+}
+
+func (e *BatchError) Unwrap() error { return e.Err }

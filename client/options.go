@@ -58,6 +58,10 @@ type producerConfig struct {
 	deliveryTimeout time.Duration
 	idempotent      bool
 	acks            Acks
+	adminAddr       string
+	layoutRefresh   time.Duration
+	transactionalID string
+	txnTimeout      time.Duration
 	kgoOpts         []kgo.Opt
 }
 
@@ -71,6 +75,8 @@ func defaultProducerConfig() producerConfig {
 		compression:     CompressionNone,
 		deliveryTimeout: 2 * time.Minute,
 		idempotent:      true,
+		layoutRefresh:   5 * time.Second,
+		txnTimeout:      40 * time.Second,
 	}
 }
 
@@ -86,6 +92,10 @@ func (c *producerConfig) validate() error {
 		return fmt.Errorf("client: batch max bytes %d: want at least 1", c.batchMaxBytes)
 	case c.deliveryTimeout <= 0:
 		return fmt.Errorf("client: delivery timeout %v: want more than 0", c.deliveryTimeout)
+	case c.txnTimeout < time.Second:
+		return fmt.Errorf("client: transaction timeout %v: want at least 1s", c.txnTimeout)
+	case c.layoutRefresh <= 0:
+		return fmt.Errorf("client: layout refresh interval %v: want more than 0", c.layoutRefresh)
 	case !c.idempotent && c.acks != AcksLeader && c.acks != AcksNone:
 		return fmt.Errorf("client: acks %d: want AcksLeader (1) or AcksNone (0)", c.acks)
 	}
@@ -151,6 +161,50 @@ func WithoutIdempotence(acks Acks) ProducerOption {
 	return func(c *producerConfig) { c.idempotent, c.acks = false, acks }
 }
 
+// WithAdminAddr turns client-side routing on: the producer reads each
+// stream's shard layout from the Braid admin HTTP API at addr (host:port of
+// `braid serve --http-addr`) and sends every keyed record straight to the
+// open shard owning MD5(key), the server's own rule, following splits and
+// merges (see the package docs, "Routing"). Unkeyed records are spread
+// over open shards. Default: off; kgo's partitioner chooses and the server
+// routes keyed records of braid.routing=key streams itself.
+//
+// At a layout change, producing to that stream waits until the records
+// sent under the old layout are acknowledged (usually one round trip):
+// so do not produce to a stream from a ProduceAsync callback of a record
+// of the same stream, which could wait for callbacks queued behind its
+// own.
+func WithAdminAddr(addr string) ProducerOption {
+	return func(c *producerConfig) { c.adminAddr = addr }
+}
+
+// WithLayoutRefreshInterval sets how often the producer reloads the shard
+// layouts of the streams it writes to (WithAdminAddr). It reloads sooner
+// when kgo sees a stream's shard count change or the server reports it
+// routed a batch. Default 5s.
+func WithLayoutRefreshInterval(d time.Duration) ProducerOption {
+	return func(c *producerConfig) { c.layoutRefresh = d }
+}
+
+// WithTransactionalID sets the Kafka transactional id of ProduceBatch's
+// transactions. Give a producer that restarts the same id as before to
+// have its first batch abort whatever batch the previous run left open
+// (otherwise the server aborts it when its transaction timeout passes).
+// Two live producers must not share one: the newer fences the older.
+// Default: the client id, "-batch-" and 16 random hex digits.
+func WithTransactionalID(id string) ProducerOption {
+	return func(c *producerConfig) { c.transactionalID = id }
+}
+
+// WithTransactionTimeout sets how long the server lets a ProduceBatch
+// transaction stay open before it aborts it: the longest a batch left
+// open by a crashed producer holds back read_committed readers of its
+// shards. At least 1s, at most the server's --transaction-max-timeout.
+// Default 40s (franz-go's).
+func WithTransactionTimeout(d time.Duration) ProducerOption {
+	return func(c *producerConfig) { c.txnTimeout = d }
+}
+
 // WithKgoOptions passes franz-go options through, applied after the ones
 // above (so they win). It is an escape hatch: options that change
 // delivery semantics (acks, idempotence, transactions, manual flushing)
@@ -160,6 +214,13 @@ func WithKgoOptions(opts ...kgo.Opt) ProducerOption {
 }
 
 func (c *producerConfig) kgoOptions(seeds []string) []kgo.Opt {
+	return c.kgoOptionsFor(seeds, false)
+}
+
+// kgoOptionsFor builds the options of the producer's client, or with txn of
+// ProduceBatch's transactional one (kgo forbids cancelling in-flight
+// records there: a batch's transaction is aborted instead).
+func (c *producerConfig) kgoOptionsFor(seeds []string, txn bool) []kgo.Opt {
 	codec, _ := c.compression.codec()
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
@@ -169,10 +230,12 @@ func (c *producerConfig) kgoOptions(seeds []string) []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(c.batchMaxBytes),
 		kgo.ProducerBatchCompression(codec),
 		kgo.RecordDeliveryTimeout(c.deliveryTimeout),
+	}
+	if !txn {
 		// Without this, kgo never fails an idempotent record that may be
 		// in flight (it waits to learn its fate, for ever if the node is
 		// gone), and the delivery timeout would not bound anything.
-		kgo.AllowIdempotentProduceCancellation(),
+		opts = append(opts, kgo.AllowIdempotentProduceCancellation())
 	}
 	if c.maxBytes > 0 {
 		opts = append(opts, kgo.MaxBufferedBytes(int(c.maxBytes)))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,6 +39,12 @@ type Result struct {
 // Create one with NewProducer and Close it when done.
 type Producer struct {
 	cl *kgo.Client
+	// router routes keyed records to their shards (WithAdminAddr); nil
+	// without an admin address.
+	router *router
+	cfg    producerConfig
+	seeds  []string
+	batch  batcher // ProduceBatch's transactional client
 
 	// stop is cancelled when Close stops waiting (its ctx ended) or is
 	// done: callers blocked on a full buffer, and records still buffered,
@@ -69,11 +76,30 @@ func NewProducer(seeds []string, opts ...ProducerOption) (*Producer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(cfg.kgoOptions(seeds)...)
+	p := &Producer{cfg: cfg, seeds: seeds}
+	p.batch.id = cfg.transactionalID
+	if p.batch.id == "" {
+		p.batch.id = newTransactionalID(cfg.clientID)
+	}
+	var extra []kgo.Opt
+	var built atomic.Pointer[kgo.Client]
+	if cfg.adminAddr != "" {
+		p.router = newRouter(cfg.adminAddr, cfg.layoutRefresh, func() {
+			if cl := built.Load(); cl != nil {
+				cl.ForceMetadataRefresh()
+			}
+		})
+		extra = append(extra, kgo.RecordPartitioner(routePartitioner{p.router}))
+	}
+	cl, err := kgo.NewClient(append(extra, cfg.kgoOptions(seeds)...)...)
 	if err != nil {
+		if p.router != nil {
+			p.router.close()
+		}
 		return nil, fmt.Errorf("client: new producer: %w", err)
 	}
-	p := &Producer{cl: cl}
+	p.cl = cl
+	built.Store(cl)
 	p.stop, p.cancelStop = context.WithCancel(context.Background())
 	p.idle = sync.NewCond(&p.mu)
 	return p, nil
@@ -115,15 +141,37 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, cb func(*kgo.Record, 
 	}
 	p.pending++
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.pending--
+		if p.pending == 0 {
+			p.idle.Broadcast()
+		}
+		p.mu.Unlock()
+	}()
 
-	p.cl.Produce(ctx, toKgo(ctx, r), cb)
-
-	p.mu.Lock()
-	p.pending--
-	if p.pending == 0 {
-		p.idle.Broadcast()
+	kr := toKgo(ctx, r)
+	if p.router != nil {
+		part, release, err := p.router.assign(ctx, r.Stream, r.Key)
+		if err != nil {
+			if p.stop.Err() != nil {
+				return ErrClosed
+			}
+			return &ProduceError{Stream: r.Stream, Err: err}
+		}
+		kr.Partition = part
+		inner := cb
+		cb = func(kr *kgo.Record, err error) {
+			release()
+			if err == nil && kr.Offset < 0 {
+				// The server routed the batch (it answers offset
+				// -1): the layout moved under us.
+				p.router.refreshSoon()
+			}
+			inner(kr, err)
+		}
 	}
-	p.mu.Unlock()
+	p.cl.Produce(ctx, kr, cb)
 	return nil
 }
 
@@ -231,6 +279,10 @@ func (p *Producer) Close(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	p.cl.Close()
+	p.closeBatcher()
+	if p.router != nil {
+		p.router.close()
+	}
 	p.cancelStop()
 	if err != nil {
 		return fmt.Errorf("client: close: %w", err)
