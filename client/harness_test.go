@@ -60,6 +60,7 @@ func binary(tb testing.TB) string {
 type server struct {
 	tb        testing.TB
 	KafkaAddr string
+	HTTPAddr  string // admin API (--http-addr)
 	cmd       *exec.Cmd
 	done      chan struct{}
 	logPath   string
@@ -82,6 +83,7 @@ func startServer(tb testing.TB, args ...string) *server {
 	dir := tb.TempDir()
 	s := &server{tb: tb, KafkaAddr: freeAddr(tb), logPath: filepath.Join(dir, "braid.log")}
 	httpAddr := freeAddr(tb)
+	s.HTTPAddr = httpAddr
 	logs, err := os.Create(s.logPath)
 	if err != nil {
 		tb.Fatal(err)
