@@ -196,6 +196,7 @@ func TestTransformerExactlyOnce(t *testing.T) {
 	if err := tr.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	checkNoLeak(t, before)
 	got = s.committedValues(t, "eos-out", 500*time.Millisecond)
 	count := map[string]int{}
 	for _, v := range got {
@@ -216,5 +217,4 @@ func TestTransformerExactlyOnce(t *testing.T) {
 	if len(all) <= n {
 		t.Errorf("no aborted output: the kills found no transaction open with output written")
 	}
-	checkNoLeak(t, before)
 }
