@@ -60,7 +60,8 @@ func binary(tb testing.TB) string {
 type server struct {
 	tb        testing.TB
 	KafkaAddr string
-	HTTPAddr  string // admin API (--http-addr)
+	HTTPAddr  string   // admin API (--http-addr)
+	args      []string // braid's arguments, for Restart
 	cmd       *exec.Cmd
 	done      chan struct{}
 	logPath   string
@@ -90,6 +91,7 @@ func startServer(tb testing.TB, args ...string) *server {
 	}
 	all := append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
 		"--kafka-addr", s.KafkaAddr, "--http-addr", httpAddr, "--kinesis-addr", freeAddr(tb)}, args...)
+	s.args = all
 	s.cmd = exec.Command(binary(tb), all...)
 	s.cmd.Stdout, s.cmd.Stderr = logs, logs
 	if err := s.cmd.Start(); err != nil {

@@ -127,11 +127,26 @@ func (t *Transformer) Run(ctx context.Context) error {
 	// offset fetch would wait for that transaction (RequireStable), the
 	// first transaction would never begin, and the pipeline would stall
 	// until the dead one's transaction timed out.
-	if _, _, err := t.sess.Client().ProducerID(runCtx); err != nil {
-		if runCtx.Err() != nil && ctx.Err() == nil {
+	for {
+		_, _, err := t.sess.Client().ProducerID(runCtx)
+		if err == nil {
+			break
+		}
+		if runCtx.Err() != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return nil // Close
 		}
-		return fmt.Errorf("client: init transactional producer: %w", err)
+		if !retriable(err) {
+			return fmt.Errorf("client: init transactional producer: %w", err)
+		}
+		// The node is unreachable or busy for now (restarting, say):
+		// try again, as kgo does for other requests.
+		select {
+		case <-runCtx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	for {
 		if err := t.batch(runCtx); err != nil {

@@ -218,3 +218,94 @@ func TestTransformerExactlyOnce(t *testing.T) {
 		t.Errorf("no aborted output: the kills found no transaction open with output written")
 	}
 }
+
+// stallOnce holds the acknowledgement of the n-th output batch for d and
+// closes stalled when it starts to.
+type stallOnce struct {
+	n       *atomic.Int64
+	d       time.Duration
+	stalled chan struct{}
+}
+
+func (s stallOnce) OnProduceBatchWritten(kgo.BrokerMetadata, string, int32, kgo.ProduceBatchMetrics) {
+	if s.n.Add(-1) == 0 {
+		close(s.stalled)
+		time.Sleep(s.d)
+	}
+}
+
+// Exactly once through a node crash: the node is SIGKILLed while the
+// pipeline has a transaction open with output written, and restarted on
+// the same data. A Transformer whose Run then fails is closed and
+// replaced by a new one with the same transactional id, as documented;
+// read committed, the output holds every input's output exactly once.
+func TestTransformerServerKilled(t *testing.T) {
+	s := startServer(t)
+	s.createStream(t, "eos-in", 2, nil)
+	s.createStream(t, "eos-out", 2, nil)
+	p := newProducer(t, s)
+	const n = 400
+	ctx := ctxFor(t, 90*time.Second)
+	for i := range n {
+		if _, err := p.Produce(ctx, &client.Record{Stream: "eos-in", Key: fmt.Appendf(nil, "k%d", i%7), Value: fmt.Appendf(nil, "in-%04d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var left atomic.Int64
+	left.Store(4)
+	stalled := make(chan struct{})
+	hook := client.WithConsumerKgoOptions(kgo.WithHooks(stallOnce{&left, time.Second, stalled}))
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runs := make(chan error, 1)
+	go func() {
+		restarts := 0
+		for {
+			tr := newUpper(t, s.KafkaAddr, hook)
+			err := tr.Run(runCtx)
+			tr.Close(context.Background())
+			if runCtx.Err() != nil {
+				runs <- nil
+				return
+			}
+			restarts++
+			t.Logf("Run: %v; a new Transformer (%d)", err, restarts)
+			if restarts > 10 {
+				runs <- fmt.Errorf("more than 10 restarts, last: %w", err)
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-stalled:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no output batch written in 20s")
+	}
+	s.Restart(t)
+	t.Log("node restarted with a transaction open")
+
+	var got []string
+	waitFor(t, 45*time.Second, "every input's output committed", func() bool {
+		got = s.committedValues(t, "eos-out", 300*time.Millisecond)
+		return len(got) >= n
+	})
+	stop()
+	if err := <-runs; err != nil {
+		t.Fatal(err)
+	}
+	got = s.committedValues(t, "eos-out", 500*time.Millisecond)
+	count := map[string]int{}
+	for _, v := range got {
+		count[v]++
+	}
+	for i := range n {
+		if v := fmt.Sprintf("IN-%04d", i); count[v] != 1 {
+			t.Errorf("output %s committed %d times, want once", v, count[v])
+		}
+	}
+	if len(got) != n {
+		t.Errorf("%d outputs committed for %d inputs", len(got), n)
+	}
+}
