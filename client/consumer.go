@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -97,11 +98,14 @@ func NewConsumer(seeds []string, group string, streams []string, opts ...Consume
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 	)
+	interval := cfg.commitInterval
 	if cfg.manualCommit {
-		kopts = append(kopts, kgo.DisableAutoCommit())
-	} else {
-		kopts = append(kopts, kgo.AutoCommitInterval(cfg.commitInterval))
+		// kgo keeps marks only with autocommit on (AutoCommitMarks
+		// and DisableAutoCommit exclude each other), so manual commit
+		// is an autocommit whose tick never comes.
+		interval = time.Duration(math.MaxInt64)
 	}
+	kopts = append(kopts, kgo.AutoCommitInterval(interval))
 	cl, err := kgo.NewClient(append(kopts, cfg.kgoOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("client: new consumer: %w", err)

@@ -526,3 +526,52 @@ func TestConsumerMisuse(t *testing.T) {
 	}
 	checkNoLeak(t, before)
 }
+
+// WithManualCommit: nothing is committed until Commit, however long the
+// consumer runs; Commit commits what was handled; Close commits the rest
+// and reports the revoked shards.
+func TestConsumerManualCommit(t *testing.T) {
+	s := startServer(t, "--group-initial-rebalance-delay", "0")
+	const stream = "manual"
+	s.createStream(t, stream, 1, nil)
+	p := newProducer(t, s)
+	produceN(t, p, stream, "k", 0, 20)
+	var revoked atomic.Value
+	c := newConsumer(t, s, "g-manual", []string{stream}, fastGroup, client.WithManualCommit(),
+		client.WithCommitInterval(100*time.Millisecond), // ignored under manual commit
+		client.WithOnRevoked(func(_ context.Context, r client.Shards) { revoked.Store(r) }))
+	ctx := ctxFor(t, 30*time.Second)
+	var handled atomic.Int64
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() {
+		ran <- c.Run(runCtx, func(_ context.Context, msgs []client.Message) error {
+			handled.Store(msgs[len(msgs)-1].Offset + 1)
+			return nil
+		})
+	}()
+	waitFor(t, 10*time.Second, "20 records handled", func() bool { return handled.Load() == 20 })
+	time.Sleep(500 * time.Millisecond) // five would-be commit intervals
+	if got := s.committed(t, "g-manual", stream, 0); got != -1 {
+		t.Fatalf("committed %d before Commit under WithManualCommit", got)
+	}
+	if err := c.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if got := s.committed(t, "g-manual", stream, 0); got != 20 {
+		t.Fatalf("committed %d after Commit, want 20", got)
+	}
+	produceN(t, p, stream, "k", 20, 5)
+	waitFor(t, 10*time.Second, "25 records handled", func() bool { return handled.Load() == 25 })
+	stop()
+	<-ran
+	if err := c.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := s.committed(t, "g-manual", stream, 0); got != 25 {
+		t.Fatalf("committed %d after Close, want 25", got)
+	}
+	if r, _ := revoked.Load().(client.Shards); !slices.Equal(r[stream], []int32{0}) {
+		t.Fatalf("revoked on Close: %v, want %s: [0]", r, stream)
+	}
+}
