@@ -309,3 +309,33 @@ func TestTransformerServerKilled(t *testing.T) {
 		t.Errorf("%d outputs committed for %d inputs", len(got), n)
 	}
 }
+
+// Misuse: NewTransformer refuses a missing transactional id, func or
+// stream; Run after Close returns ErrClosed.
+func TestTransformerMisuse(t *testing.T) {
+	seeds := []string{"127.0.0.1:1"}
+	if _, err := client.NewTransformer(seeds, "g", []string{"in"}, "", upper); err == nil {
+		t.Error("empty transactional id: no error")
+	}
+	if _, err := client.NewTransformer(seeds, "g", []string{"in"}, "id", nil); err == nil {
+		t.Error("nil func: no error")
+	}
+	if _, err := client.NewTransformer(seeds, "g", nil, "id", upper); err == nil {
+		t.Error("no input streams: no error")
+	}
+	before := runtime.NumGoroutine()
+	tr, err := client.NewTransformer(seeds, "g", []string{"in"}, "id", upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := tr.Run(context.Background()); !errors.Is(err, client.ErrClosed) {
+		t.Errorf("Run after Close: %v, want ErrClosed", err)
+	}
+	if err := tr.Close(context.Background()); !errors.Is(err, client.ErrClosed) {
+		t.Errorf("second Close: %v, want ErrClosed", err)
+	}
+	checkNoLeak(t, before)
+}
