@@ -73,7 +73,10 @@ func TestTransformerProcess(t *testing.T) {
 	n.Store(5)
 	tr := newUpper(t, kafka, client.WithConsumerKgoOptions(kgo.WithHooks(stallAfter{&n})))
 	fmt.Println("running")
-	tr.Run(context.Background())
+	// Bounded, in case the test that runs it dies without killing it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tr.Run(ctx)
 }
 
 // committedValues reads stream with read_committed until it has been
@@ -155,6 +158,7 @@ func TestTransformerExactlyOnce(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { cmd.Process.Kill() }) // if the test ends before the SIGKILL below
 		written := make(chan bool, 1)
 		go func() {
 			sc := bufio.NewScanner(stdout)
