@@ -575,3 +575,58 @@ func TestConsumerManualCommit(t *testing.T) {
 		t.Fatalf("revoked on Close: %v, want %s: [0]", r, stream)
 	}
 }
+
+// fetchedBytes counts the record batch bytes a client has fetched.
+type fetchedBytes struct{ n *atomic.Int64 }
+
+func (f fetchedBytes) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.FetchBatchMetrics) {
+	f.n.Add(int64(m.CompressedBytes))
+}
+
+// Backpressure: while the handler is busy, the consumer fetches about
+// WithMaxConcurrentFetches × WithFetchMaxBytes ahead, not the stream.
+func TestConsumerReadAheadBounded(t *testing.T) {
+	s := startServer(t, "--group-initial-rebalance-delay", "0")
+	const stream = "backlog"
+	s.createStream(t, stream, 8, nil)
+	p := newProducer(t, s)
+	value := make([]byte, 1024)
+	ctx := ctxFor(t, 30*time.Second)
+	const n = 8000 // 8 MiB over 8 shards
+	for i := range n {
+		p.ProduceAsync(&client.Record{Stream: stream, Key: fmt.Appendf(nil, "%d", i), Value: value}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var fetched atomic.Int64
+	c := newConsumer(t, s, "g-backlog", []string{stream}, fastGroup,
+		client.WithFetchMaxBytes(128<<10), client.WithMaxConcurrentFetches(1), client.WithMaxPollRecords(10),
+		client.WithConsumerKgoOptions(kgo.WithHooks(fetchedBytes{&fetched})))
+	busy, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var handled atomic.Int64
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() {
+		ran <- c.Run(runCtx, func(_ context.Context, msgs []client.Message) error {
+			once.Do(func() { close(busy); <-release })
+			if handled.Add(int64(len(msgs))) >= n {
+				stop()
+			}
+			return nil
+		})
+	}()
+	<-busy
+	time.Sleep(time.Second) // time enough to fetch everything, were it unbounded
+	ahead := fetched.Load()
+	close(release)
+	t.Logf("fetched %d KiB ahead of a busy handler (stream: %d KiB)", ahead>>10, n)
+	if ahead > 2<<20 {
+		t.Errorf("fetched %d KiB ahead of a busy handler; want one fetch: 128 KiB, or one batch when larger (at most 2 MiB)", ahead>>10)
+	}
+	<-ran
+	if handled.Load() < n {
+		t.Errorf("handled %d of %d", handled.Load(), n)
+	}
+}
