@@ -138,3 +138,37 @@ func (e *BatchError) Error() string {
 }
 
 func (e *BatchError) Unwrap() error { return e.Err }
+
+// Errors of the reading side: Consumer, Reader and Transformer. After
+// Close they return ErrClosed, like a closed Producer.
+var (
+	// ErrRunning: Run was called while another Run of the same
+	// Consumer or Transformer was active; nothing was read.
+	ErrRunning = errors.New("client: already running")
+	// ErrNoAdminAddr: NewReader was not given WithReaderAdminAddr, which it
+	// needs to learn the stream's lineage.
+	ErrNoAdminAddr = errors.New("client: reader needs an admin address (WithReaderAdminAddr)")
+)
+
+// HandlerError is what Run returns when the handler returned an error
+// (Err). The batch it failed on was not committed and is handed out again.
+type HandlerError struct{ Err error }
+
+func (e *HandlerError) Error() string { return "client: handler: " + e.Err.Error() }
+
+func (e *HandlerError) Unwrap() error { return e.Err }
+
+// ConsumeError is an error reading a stream's shard that retrying will not
+// fix (for example a group authorization failure). Err unwraps to the
+// cause, often a franz-go *kerr.Error.
+type ConsumeError struct {
+	Stream string
+	Shard  int32
+	Err    error
+}
+
+func (e *ConsumeError) Error() string {
+	return fmt.Sprintf("client: consume stream %q shard %d: %v", e.Stream, e.Shard, e.Err)
+}
+
+func (e *ConsumeError) Unwrap() error { return e.Err }

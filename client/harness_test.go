@@ -60,6 +60,8 @@ func binary(tb testing.TB) string {
 type server struct {
 	tb        testing.TB
 	KafkaAddr string
+	HTTPAddr  string   // admin API (--http-addr)
+	args      []string // braid's arguments, for Restart
 	cmd       *exec.Cmd
 	done      chan struct{}
 	logPath   string
@@ -82,12 +84,14 @@ func startServer(tb testing.TB, args ...string) *server {
 	dir := tb.TempDir()
 	s := &server{tb: tb, KafkaAddr: freeAddr(tb), logPath: filepath.Join(dir, "braid.log")}
 	httpAddr := freeAddr(tb)
+	s.HTTPAddr = httpAddr
 	logs, err := os.Create(s.logPath)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	all := append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
 		"--kafka-addr", s.KafkaAddr, "--http-addr", httpAddr, "--kinesis-addr", freeAddr(tb)}, args...)
+	s.args = all
 	s.cmd = exec.Command(binary(tb), all...)
 	s.cmd.Stdout, s.cmd.Stderr = logs, logs
 	if err := s.cmd.Start(); err != nil {
