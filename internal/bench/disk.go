@@ -135,3 +135,105 @@ func ParseByteSize(s string) (int64, error) {
 	}
 	return int64(n), nil
 }
+
+// DiskLatencyResult is the latency of durable writes at a steady rate: the
+// floor under a log's commit latency on this device at that rate.
+type DiskLatencyResult struct {
+	Dir         string  `json:"dir"`
+	BytesPerSec float64 `json:"bytes_per_sec"`
+	WriteBytes  int     `json:"write_bytes"`
+	Seconds     float64 `json:"seconds"`
+	// Prewritten: writes over blocks written beforehand (a WAL segment
+	// from the spare pool, pre-written or reclaimed); Preallocated: writes
+	// into fallocated space (a fresh WAL segment).
+	Prewritten   LatencySummary `json:"prewritten"`
+	Preallocated LatencySummary `json:"preallocated"`
+}
+
+// DiskLatency times writes of writeBytes, each followed by fdatasync, sent
+// at bytesPerSec for d, twice: over a file written beforehand (cycling
+// through 256 MiB of it), then into a freshly preallocated file. Each
+// sample is one write+fdatasync, the time a log's group commit of that
+// size takes at best. The files are removed afterwards.
+func DiskLatency(ctx context.Context, fs vfs.FS, dir string, bytesPerSec float64, writeBytes int, d time.Duration, progress io.Writer) (*DiskLatencyResult, error) {
+	if bytesPerSec <= 0 || writeBytes < 4096 || d <= 0 {
+		return nil, fmt.Errorf("disk latency: rate %.0f B/s, write %d bytes, duration %s: want a positive rate, writes of at least 4 KiB and a positive duration", bytesPerSec, writeBytes, d)
+	}
+	res := &DiskLatencyResult{Dir: dir, BytesPerSec: bytesPerSec, WriteBytes: writeBytes, Seconds: d.Seconds()}
+	buf := make([]byte, writeBytes)
+	rand.Read(buf)
+	const cycle = 256 << 20
+	fresh := int64(bytesPerSec*d.Seconds()) + int64(writeBytes)
+	for _, pass := range []struct {
+		name string
+		out  *LatencySummary
+		size int64
+		pre  bool
+	}{
+		{"pre-written", &res.Prewritten, max(cycle, int64(writeBytes)), true},
+		{"preallocated", &res.Preallocated, fresh, false},
+	} {
+		s, err := diskLatencyPass(ctx, fs, dir, buf, pass.size, pass.pre, bytesPerSec, d)
+		if err != nil {
+			return nil, fmt.Errorf("disk latency, %s pass: %w", pass.name, err)
+		}
+		*pass.out = s
+		if progress != nil {
+			fmt.Fprintf(progress, "disk: latency %s at %.1f MB/s in %d-byte writes: p50 %s p99 %s p99.9 %s max %s\n",
+				pass.name, bytesPerSec/1e6, writeBytes, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.P999.Round(10*time.Microsecond), s.Max.Round(10*time.Microsecond))
+		}
+	}
+	return res, nil
+}
+
+func diskLatencyPass(ctx context.Context, fs vfs.FS, dir string, buf []byte, size int64, prewrite bool, bytesPerSec float64, d time.Duration) (LatencySummary, error) {
+	name := filepath.Join(dir, fmt.Sprintf("braid-bench-disk-latency-%d.tmp", time.Now().UnixNano()))
+	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return LatencySummary{}, err
+	}
+	defer func() {
+		f.Close()
+		fs.Remove(name)
+	}()
+	size -= size % int64(len(buf))
+	if err := f.Preallocate(0, size); err != nil {
+		return LatencySummary{}, fmt.Errorf("preallocate %d bytes: %w", size, err)
+	}
+	if prewrite {
+		for off := int64(0); off < size; off += int64(len(buf)) {
+			if _, err := f.WriteAt(buf, off); err != nil {
+				return LatencySummary{}, err
+			}
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return LatencySummary{}, err
+	}
+	every := time.Duration(float64(len(buf)) / bytesPerSec * float64(time.Second))
+	rec := NewRecorder(DefaultMaxSamples, int64(d/every)+1, 1)
+	began := time.Now()
+	next := began
+	for off := int64(0); time.Since(began) < d; off = (off + int64(len(buf))) % size {
+		if err := ctx.Err(); err != nil {
+			return LatencySummary{}, err
+		}
+		if wait := time.Until(next); wait > 0 {
+			time.Sleep(wait)
+		}
+		t := time.Now()
+		if _, err := f.WriteAt(buf, off); err != nil {
+			return LatencySummary{}, err
+		}
+		if err := f.Datasync(); err != nil {
+			return LatencySummary{}, err
+		}
+		rec.Record(time.Since(t))
+		// A write late by more than one interval does not make the next
+		// ones come in a burst: the rate is what a steady producer sends.
+		if next = next.Add(every); time.Until(next) < -every {
+			next = time.Now()
+		}
+	}
+	return Summarize(rec), nil
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/braidstream/braid/internal/bench"
 	"github.com/braidstream/braid/internal/vfs"
@@ -11,7 +12,8 @@ import (
 
 func newBenchDiskCmd() *cobra.Command {
 	f := &clientFlags{}
-	var dir, size string
+	var dir, size, latencyRate, latencyWrite string
+	var latencyFor time.Duration
 	cmd := &cobra.Command{
 		Use:   "disk",
 		Short: "Measure the device's durable sequential write bandwidth",
@@ -23,12 +25,20 @@ file is overwritten the same way ("overwrite", as when the log reuses a
 segment). Both are printed in MB/s (1 MB = 10^6 bytes, as "braid bench").
 The file is removed afterwards.
 
+With --latency-rate, it then times writes of --latency-write bytes, each
+followed by fdatasync, sent at that rate for --latency-duration: first
+over a file written beforehand (as the log writes into a spare segment),
+then into a freshly preallocated one (a fresh segment). Each sample is
+one write+fdatasync, the least a group commit of that size can take, so
+produce latency at the same rate is best read against these figures.
+
 Run it on the filesystem that holds braid's --data-dir: a sustained
 produce figure is best read as a share of this bandwidth.
 
 Examples:
   braid bench disk --dir /var/lib/braid
-  braid bench disk --dir . --size 256MiB --format json`,
+  braid bench disk --dir . --size 256MiB --format json
+  braid bench disk --dir . --latency-rate 100MB --latency-duration 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -38,23 +48,58 @@ Examples:
 			if err != nil {
 				return fmt.Errorf("--size: %w", err)
 			}
+			var rate, write int64
+			if latencyRate != "" {
+				if rate, err = bench.ParseByteSize(latencyRate); err != nil || rate <= 0 {
+					return fmt.Errorf("--latency-rate %q: want bytes per second, such as 100MB", latencyRate)
+				}
+				if write, err = bench.ParseByteSize(latencyWrite); err != nil || write < 4096 || write > 64<<20 {
+					return fmt.Errorf("--latency-write %q: want 4KiB to 64MiB", latencyWrite)
+				}
+				if latencyFor <= 0 {
+					return fmt.Errorf("--latency-duration %s: must be positive", latencyFor)
+				}
+			}
 			res, err := bench.Disk(cmd.Context(), vfs.Default, dir, n, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
+			out := struct {
+				*bench.DiskResult
+				Latency *bench.DiskLatencyResult `json:"latency,omitempty"`
+			}{DiskResult: res}
+			if rate > 0 {
+				if out.Latency, err = bench.DiskLatency(cmd.Context(), vfs.Default, dir, float64(rate), int(write), latencyFor, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+			}
 			w := cmd.OutOrStdout()
 			if f.json() {
-				return writeJSON(w, res)
+				return writeJSON(w, out)
 			}
 			fmt.Fprintf(w, "durable sequential writes in %s, %d bytes in 1 MiB writes each followed by fdatasync:\n", res.Dir, res.Bytes)
-			return writeTable(w, []string{"PASS", "ELAPSED", "MB/S"}, [][]string{
+			if err := writeTable(w, []string{"PASS", "ELAPSED", "MB/S"}, [][]string{
 				{"fresh (preallocated)", fmt.Sprintf("%.2fs", res.FreshSeconds), fmt.Sprintf("%.1f", res.FreshMBPerSec)},
 				{"overwrite", fmt.Sprintf("%.2fs", res.OverwriteSeconds), fmt.Sprintf("%.1f", res.OverwriteMBPerSec)},
+			}); err != nil || out.Latency == nil {
+				return err
+			}
+			l := out.Latency
+			fmt.Fprintf(w, "\nwrite+fdatasync latency, %d-byte writes at %.1f MB/s for %s:\n", l.WriteBytes, l.BytesPerSec/1e6, latencyFor)
+			row := func(name string, s bench.LatencySummary) []string {
+				ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
+				return []string{name, ms(s.P50), ms(s.P99), ms(s.P999), ms(s.Max)}
+			}
+			return writeTable(w, []string{"INTO", "P50", "P99", "P99.9", "MAX"}, [][]string{
+				row("pre-written file", l.Prewritten), row("preallocated file", l.Preallocated),
 			})
 		},
 	}
 	f.addFormatFlag(cmd, false)
 	cmd.Flags().StringVar(&dir, "dir", "", "directory on the filesystem to measure (required)")
 	cmd.Flags().StringVar(&size, "size", "1GiB", "bytes to write per pass, a multiple of 1 MiB (e.g. 256MiB, 1GiB)")
+	cmd.Flags().StringVar(&latencyRate, "latency-rate", "", "also time write+fdatasync at this many bytes per second (e.g. 100MB); needs that rate x --latency-duration of free space")
+	cmd.Flags().StringVar(&latencyWrite, "latency-write", "512KiB", "bytes per write of the latency passes")
+	cmd.Flags().DurationVar(&latencyFor, "latency-duration", 30*time.Second, "length of each latency pass")
 	return cmd
 }

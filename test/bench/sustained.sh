@@ -8,7 +8,8 @@
 #   2. 1,000 partitions, keyed records, max-buffered-records 16384, linger
 #      5 ms (about 16 records per partition per request): produce and
 #      consume, burst and sustained, vs one partition;
-#   3. produce p99 and p99.9 at half of row 1's sustained rate, DURATION;
+#   3. produce p99 and p99.9 at half of row 1's sustained rate, DURATION,
+#      vs the device's own write+fdatasync latency at that byte rate;
 #   4. catch-up: read CATCHUP_BYTES from the start of a shard whose data
 #      lies in closed log segments and out of the tail cache, vs the tail
 #      read of row 1's burst;
@@ -22,6 +23,7 @@
 #   BURST=5s            burst runs
 #   CATCHUP_BYTES=10GB  row 4's size (bench's units: 10GB = 10^10 bytes)
 #   DISK_SIZE=1GiB      bytes per pass of the disk benchmark
+#   DISK_LATENCY_DURATION=30s  each pass of the device latency at row 3's rate
 #   CACHE_BYTES=268435456  serve --cache-bytes (256 MiB, the default)
 #   QUICK=1             check the script: 10s runs, 1GB catch-up, 256MiB disk
 #   DROP_CACHES=1       drop the page cache before row 4's read (root; the
@@ -37,12 +39,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 if [[ ${QUICK:-0} == 1 ]]; then
-  DURATION=${DURATION:-10s} BURST=${BURST:-3s} CATCHUP_BYTES=${CATCHUP_BYTES:-1GB} DISK_SIZE=${DISK_SIZE:-256MiB}
+  DURATION=${DURATION:-10s} BURST=${BURST:-3s} CATCHUP_BYTES=${CATCHUP_BYTES:-1GB} DISK_SIZE=${DISK_SIZE:-256MiB} DISK_LATENCY_DURATION=${DISK_LATENCY_DURATION:-5s}
 fi
 DURATION=${DURATION:-120s}
 BURST=${BURST:-5s}
 CATCHUP_BYTES=${CATCHUP_BYTES:-10GB}
 DISK_SIZE=${DISK_SIZE:-1GiB}
+DISK_LATENCY_DURATION=${DISK_LATENCY_DURATION:-30s}
 CACHE_BYTES=${CACHE_BYTES:-268435456}
 RECORD=1024
 
@@ -139,6 +142,12 @@ half=$(field r1-sustained 'round(d["produce"]["records_per_sec"] / 2)')
 log "row 3: latency at $half records/s (half of row 1's sustained rate)"
 start_node
 bench r3-latency --stream r3-latency --partitions 1 --duration "$DURATION" --rate "$half" --consume=false
+stop_node
+# The device's own write+fdatasync latency at the same byte rate: the floor
+# under row 3 (a group commit cannot be faster than one such write).
+log "row 3: the device's write+fdatasync latency at $half KiB/s"
+bin/braid bench disk --dir "$scratch/disk" --size 64MiB --latency-rate "$((half * RECORD))" \
+  --latency-duration "$DISK_LATENCY_DURATION" --format json >"$results/disk-latency.json"
 
 log "row 4: catch-up read of $CATCHUP_BYTES from closed log segments"
 # The log is the storage of record (docs/design/storage.md): a stream that
@@ -192,9 +201,14 @@ l = r["r3-latency"]["produce"]["latency"]
 rate = r["r3-latency"]["settings"]["rate"]
 ach = r["r3-latency"]["produce"]["records_per_sec"]
 row("3 latency", f"1 partition at {rate:.0f}/s (achieved {ach:.0f}/s), {duration}", f'p99 {l["p99_ms"]:.2f} ms', "p99.9", f'{l["p999_ms"]:.2f} ms', "", kind("r3-latency"))
+dl = r["disk-latency"]["latency"]
+for name, key in (("pre-written", "prewritten"), ("preallocated", "preallocated")):
+    d = dl[key]
+    row("", f'device write+fdatasync, {dl["write_bytes"] // 1024} KiB at {dl["bytes_per_sec"] / 1e6:.1f} MB/s, into a {name} file',
+        f'p99 {d["p99_ms"]:.2f} ms', "p99.9", f'{d["p999_ms"]:.2f} ms', f'{l["p99_ms"] / d["p99_ms"]:.1f}x' if d["p99_ms"] else "-", "")
 c, t = mbs("r4-catchup", "consume"), mbs("r1-burst", "consume")
 row("4 catch-up", f'{r["r4-catchup"]["consume"]["bytes"] / 1e9:.2f} GB from closed log segments, page cache {page_cache}', f"{c:.1f} MB/s", "tail read (row 1 burst)", f"{t:.1f} MB/s", ratio(c, t), "")
-peaks = {n: (d.get("node") or {}).get("peak_rss_bytes", 0) for n, d in r.items() if n != "disk"}
+peaks = {n: (d.get("node") or {}).get("peak_rss_bytes", 0) for n, d in r.items() if not n.startswith("disk")}
 worst = max(peaks, key=peaks.get)
 row("5 memory", f"peak RSS (max over runs: {worst})", f"{peaks[worst] / 2**20:.0f} MiB", "--cache-bytes", f"{cache / 2**20:.0f} MiB", ratio(peaks[worst], cache), "")
 
