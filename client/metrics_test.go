@@ -269,3 +269,38 @@ func TestConsumerMetrics(t *testing.T) {
 	l.closed.Store(true)
 	time.Sleep(200 * time.Millisecond)
 }
+
+// A Close that gives up (its ctx ends) while records are stuck on a dead
+// node still returns only after the last hook: the records fail with
+// ErrClosed, and their hooks run before Close returns or not at all.
+func TestProducerHooksStopAtClose(t *testing.T) {
+	s := startServer(t)
+	s.createStream(t, "stuck", 4, nil)
+	l := newHookLog(t)
+	var calls atomic.Int64
+	hooks := l.producerHooks("stuck")
+	onErr := hooks.OnProduceError
+	hooks.OnProduceError = func(stream string, err error) {
+		calls.Add(1)
+		time.Sleep(time.Millisecond) // hooks still running when Close gives up
+		onErr(stream, err)
+	}
+	p, err := client.NewProducer([]string{s.KafkaAddr}, client.WithProducerHooks(hooks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t, 30*time.Second)
+	if _, err := p.Produce(ctx, &client.Record{Stream: "stuck", Value: []byte("warm")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Kill()
+	for i := range 500 {
+		p.ProduceAsync(&client.Record{Stream: "stuck", Key: fmt.Appendf(nil, "%d", i), Value: []byte("v")}, nil)
+	}
+	closeCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	p.Close(closeCtx)
+	l.closed.Store(true)
+	time.Sleep(500 * time.Millisecond)
+	t.Logf("%d error hooks ran", calls.Load())
+}
