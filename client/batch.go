@@ -77,7 +77,7 @@ func (p *Producer) dropTxnClient() {
 // the record when one record caused it, unwrapping to its cause such as
 // ErrNilRecord, ErrNoStream, ErrRecordTooLarge, ErrUnknownStream or ctx's
 // error). Batches run one at a time per producer.
-func (p *Producer) ProduceBatch(ctx context.Context, recs []*Record) ([]Result, error) {
+func (p *Producer) ProduceBatch(ctx context.Context, recs []*Record) (results []Result, err error) {
 	if len(recs) == 0 {
 		return nil, &BatchError{Index: -1, Err: ErrEmptyBatch}
 	}
@@ -86,10 +86,7 @@ func (p *Producer) ProduceBatch(ctx context.Context, recs []*Record) ([]Result, 
 		if err := checkRecord(r); err != nil {
 			return nil, &BatchError{Index: i, Err: err}
 		}
-		bytes += int64(len(r.Key) + len(r.Value))
-		for _, h := range r.Headers {
-			bytes += int64(len(h.Key) + len(h.Value))
-		}
+		bytes += int64(recordBytes(r))
 	}
 	if len(recs) > p.cfg.maxRecords || (p.cfg.maxBytes > 0 && bytes > p.cfg.maxBytes) {
 		return nil, &BatchError{Index: -1, Err: fmt.Errorf("%w: %d records, %d bytes; the producer buffers at most %d records and %d bytes (0: no bound)",
@@ -111,6 +108,16 @@ func (p *Producer) ProduceBatch(ctx context.Context, recs []*Record) ([]Result, 
 		}
 		p.mu.Unlock()
 	}()
+	start := p.metrics.start()
+	defer func() {
+		for i, r := range recs {
+			var shard int32 = -1
+			if err == nil {
+				shard = results[i].Shard
+			}
+			p.metrics.record(r.Stream, shard, recordBytes(r), start, err)
+		}
+	}()
 
 	p.batch.mu.Lock()
 	defer p.batch.mu.Unlock()
@@ -127,7 +134,7 @@ func (p *Producer) ProduceBatch(ctx context.Context, recs []*Record) ([]Result, 
 		return nil, &BatchError{Index: -1, Err: fmt.Errorf("%w: begin transaction: %w", ErrBatchAborted, err)}
 	}
 
-	results := make([]Result, len(recs))
+	results = make([]Result, len(recs))
 	errs := make([]error, len(recs))
 	var wg sync.WaitGroup
 	for i, r := range recs {

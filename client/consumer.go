@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Message is one record read from a Braid stream.
@@ -64,6 +66,8 @@ type Consumer struct {
 	running bool
 	stopRun context.CancelFunc
 	runDone chan struct{} // closed when the running Run returns
+
+	metrics consumerMetrics
 }
 
 // NewConsumer returns a consumer of streams in group, finding the cluster
@@ -82,6 +86,7 @@ func NewConsumer(seeds []string, group string, streams []string, opts ...Consume
 		return nil, err
 	}
 	c := &Consumer{cfg: cfg}
+	c.metrics.hooks = cfg.hooks
 	kopts := append(cfg.fetchOptions(seeds),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(streams...),
@@ -97,6 +102,7 @@ func NewConsumer(seeds []string, group string, streams []string, opts ...Consume
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
+		kgo.AutoCommitCallback(c.autoCommitted),
 	)
 	interval := cfg.commitInterval
 	if cfg.manualCommit {
@@ -141,7 +147,7 @@ func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, a map[string][]i
 // (all marks: the handler is not running, BlockRebalanceOnPoll) before the
 // next owner reads them.
 func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, r map[string][]int32) {
-	cl.CommitMarkedOffsets(ctx) // a failure means duplicates for the next owner, never loss
+	c.commit(ctx, cl) // a failure means duplicates for the next owner, never loss
 	if c.cfg.onRevoked != nil && len(r) > 0 {
 		c.cfg.onRevoked(ctx, r)
 	}
@@ -229,7 +235,10 @@ func (c *Consumer) handle(ctx context.Context, fs kgo.Fetches, handler Handler) 
 		c.rewind(recs)
 		return nil
 	}
-	if err := handler(ctx, toMessages(recs)); err != nil {
+	start := time.Now()
+	err := handler(ctx, toMessages(recs))
+	c.metrics.handled(recs, time.Since(start), err)
+	if err != nil {
 		c.rewind(recs)
 		return &HandlerError{Err: err}
 	}
@@ -256,6 +265,28 @@ func (c *Consumer) rewind(recs []*kgo.Record) {
 	c.cl.SetOffsets(to)
 }
 
+// commit commits what the handler returned from and counts it.
+func (c *Consumer) commit(ctx context.Context, cl *kgo.Client) error {
+	err := cl.CommitMarkedOffsets(ctx)
+	c.metrics.committed(err)
+	return err
+}
+
+// autoCommitted counts a periodic commit (kgo calls it only when there was
+// something to commit).
+func (c *Consumer) autoCommitted(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	if err == nil {
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil && err == nil {
+					err = perr
+				}
+			}
+		}
+	}
+	c.metrics.committed(err)
+}
+
 // Commit commits, synchronously, the offsets after the last records the
 // handler returned from. It is the only periodic commit under
 // WithManualCommit; without it, it commits now rather than at the next
@@ -267,7 +298,7 @@ func (c *Consumer) Commit(ctx context.Context) error {
 	if closed {
 		return ErrClosed
 	}
-	if err := c.cl.CommitMarkedOffsets(ctx); err != nil {
+	if err := c.commit(ctx, c.cl); err != nil {
 		return fmt.Errorf("client: commit: %w", err)
 	}
 	return nil
@@ -300,7 +331,7 @@ func (c *Consumer) Close(ctx context.Context) error {
 		}
 	}
 	if err == nil {
-		err = c.cl.CommitMarkedOffsets(ctx)
+		err = c.commit(ctx, c.cl)
 	}
 	if err == nil {
 		// Leaving revokes every shard: revoked commits again (nothing
@@ -308,6 +339,7 @@ func (c *Consumer) Close(ctx context.Context) error {
 		err = c.cl.LeaveGroupContext(ctx)
 	}
 	c.cl.CloseAllowingRebalance()
+	c.metrics.stop()
 	if err != nil {
 		return fmt.Errorf("client: close consumer: %w", err)
 	}

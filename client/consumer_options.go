@@ -30,6 +30,7 @@ type consumerConfig struct {
 	adminAddr            string
 	refresh              time.Duration
 	kgoOpts              []kgo.Opt
+	hooks                ConsumerHooks
 }
 
 func defaultConsumerConfig() consumerConfig {

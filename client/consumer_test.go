@@ -522,6 +522,8 @@ func TestConsumerMisuse(t *testing.T) {
 	} {
 		if !errors.Is(err, client.ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		} else if strings.Contains(err.Error(), "producer") {
+			t.Errorf("%s after Close: %q names the producer, on a Consumer", name, err)
 		}
 	}
 	checkNoLeak(t, before)

@@ -143,6 +143,13 @@
 // instance with the same transactional id: it fences its predecessor and
 // aborts the transaction that was open, before it reads anything.
 //
+// # Metrics
+//
+// WithProducerHooks and WithConsumerHooks take callbacks (counts, bytes,
+// latencies, errors, commits) and Producer.Stats and Consumer.Stats
+// return counters and buffer use, so any metrics library plugs in
+// without this module depending on one; docs/sdk.md shows Prometheus.
+//
 // Consumer, Reader and Transformer errors: ErrClosed after Close,
 // ErrRunning for a second concurrent Run, *HandlerError (unwraps to the
 // handler's error), *ConsumeError (a shard cannot be read),

@@ -17,8 +17,9 @@ import (
 // both the sentinel below and the underlying cause (for example a
 // *kerr.Error), so errors.Is(err, kerr.MessageTooLarge) holds as well.
 var (
-	// ErrClosed: the producer was closed; nothing was sent.
-	ErrClosed = errors.New("client: producer closed")
+	// ErrClosed: the Producer (or Consumer, Reader, Transformer) was
+	// closed; nothing was sent or read.
+	ErrClosed = errors.New("client: closed")
 	// ErrNilRecord: Produce or ProduceAsync was given a nil *Record;
 	// nothing was sent.
 	ErrNilRecord = errors.New("client: nil record")

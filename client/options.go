@@ -63,6 +63,7 @@ type producerConfig struct {
 	transactionalID string
 	txnTimeout      time.Duration
 	kgoOpts         []kgo.Opt
+	hooks           ProducerHooks
 }
 
 func defaultProducerConfig() producerConfig {

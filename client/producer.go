@@ -60,6 +60,8 @@ type Producer struct {
 	idle    *sync.Cond
 	closed  bool
 	pending int
+
+	metrics producerMetrics
 }
 
 // NewProducer returns a producer that finds the cluster through seeds
@@ -77,6 +79,7 @@ func NewProducer(seeds []string, opts ...ProducerOption) (*Producer, error) {
 		return nil, err
 	}
 	p := &Producer{cfg: cfg, seeds: seeds}
+	p.metrics.hooks = cfg.hooks
 	p.batch.id = cfg.transactionalID
 	if p.batch.id == "" {
 		p.batch.id = newTransactionalID(cfg.clientID)
@@ -202,8 +205,11 @@ func (p *Producer) Produce(ctx context.Context, r *Record) (Result, error) {
 	defer cancel()
 	defer context.AfterFunc(p.stop, cancel)()
 	done := make(chan outcome, 1) // the callback never blocks
+	start := p.metrics.start()
 	err := p.enqueue(rctx, r, func(kr *kgo.Record, err error) {
-		done <- outcome{toResult(kr), p.produceErr(ctx, kr.Topic, err)}
+		err = p.produceErr(ctx, kr.Topic, err)
+		p.metrics.record(kr.Topic, kr.Partition, kgoRecordBytes(kr), start, err)
+		done <- outcome{toResult(kr), err}
 	})
 	if err != nil {
 		return Result{}, err
@@ -233,8 +239,11 @@ func (p *Producer) ProduceAsync(r *Record, callback func(Result, error)) {
 		callback(Result{}, err)
 		return
 	}
+	start := p.metrics.start()
 	err := p.enqueue(p.stop, r, func(kr *kgo.Record, err error) {
-		callback(toResult(kr), p.produceErr(context.Background(), kr.Topic, err))
+		err = p.produceErr(context.Background(), kr.Topic, err)
+		p.metrics.record(kr.Topic, kr.Partition, kgoRecordBytes(kr), start, err)
+		callback(toResult(kr), err)
 	})
 	if err != nil {
 		callback(Result{}, err)
@@ -284,6 +293,7 @@ func (p *Producer) Close(ctx context.Context) error {
 		p.router.close()
 	}
 	p.cancelStop()
+	p.metrics.stop()
 	if err != nil {
 		return fmt.Errorf("client: close: %w", err)
 	}
