@@ -13,8 +13,8 @@
 #   4. catch-up: read CATCHUP_BYTES from the start of a shard whose data
 #      lies in closed log segments and out of the tail cache, vs the tail
 #      read of row 1's burst;
-#   5. the node's peak RSS (sampled once a second) vs --cache-bytes plus
-#      the default memory limit's headroom (768 MiB).
+#   5. the node's peak RSS (sampled once a second) vs its documented bound,
+#      --cache-bytes + 1 GiB (README, "Memory").
 # Every bench run reads the node's /metrics: a figure whose run saw no move
 # and no checkpoint is marked "burst".
 #
@@ -211,8 +211,10 @@ c, t = mbs("r4-catchup", "consume"), mbs("r1-burst", "consume")
 row("4 catch-up", f'{r["r4-catchup"]["consume"]["bytes"] / 1e9:.2f} GB from closed log segments, page cache {page_cache}', f"{c:.1f} MB/s", "tail read (row 1 burst)", f"{t:.1f} MB/s", ratio(c, t), "")
 peaks = {n: (d.get("node") or {}).get("peak_rss_bytes", 0) for n, d in r.items() if not n.startswith("disk")}
 worst = max(peaks, key=peaks.get)
-bound = cache + 768 * 2**20  # the default --memory-limit (server.MemoryHeadroom)
-row("5 memory", f"peak RSS (max over runs: {worst})", f"{peaks[worst] / 2**20:.0f} MiB", "--cache-bytes + 768 MiB", f"{bound / 2**20:.0f} MiB", ratio(peaks[worst], bound), "")
+# The documented bound: the default --memory-limit (--cache-bytes + 768
+# MiB of Go memory) plus 256 MiB for what that limit does not count.
+bound = cache + 2**30
+row("5 memory", f"peak RSS (max over runs: {worst})", f"{peaks[worst] / 2**20:.0f} MiB", "--cache-bytes + 1 GiB", f"{bound / 2**20:.0f} MiB", ratio(peaks[worst], bound), "")
 
 print(f"Braid sustained benchmark: {os.cpu_count()} cores, data on {base}, DURATION={duration}, BURST={burst}, "
       f"CATCHUP_BYTES={catchup}, --cache-bytes={cache}; MB = 10^6 bytes")
