@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -60,12 +59,7 @@ type Consumer struct {
 	cl  *kgo.Client
 	cfg consumerConfig
 
-	// mu guards closed, running and stopRun; Run and Close meet here.
-	mu      sync.Mutex
-	closed  bool
-	running bool
-	stopRun context.CancelFunc
-	runDone chan struct{} // closed when the running Run returns
+	life runGate // Run and Close meet here
 
 	metrics consumerMetrics
 }
@@ -177,26 +171,11 @@ func (c *Consumer) Run(ctx context.Context, handler Handler) error {
 	if handler == nil {
 		return fmt.Errorf("client: nil handler")
 	}
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return ErrClosed
-	case c.running:
-		c.mu.Unlock()
-		return ErrRunning
+	runCtx, end, err := c.life.begin(ctx)
+	if err != nil {
+		return err
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	c.running, c.stopRun, c.runDone = true, stop, make(chan struct{})
-	done := c.runDone
-	c.mu.Unlock()
-	defer func() {
-		stop()
-		c.mu.Lock()
-		c.running = false
-		c.mu.Unlock()
-		close(done)
-	}()
+	defer end()
 
 	for {
 		fs := c.cl.PollRecords(runCtx, c.cfg.maxPollRecords)
@@ -292,10 +271,7 @@ func (c *Consumer) autoCommitted(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, res
 // WithManualCommit; without it, it commits now rather than at the next
 // interval.
 func (c *Consumer) Commit(ctx context.Context) error {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.life.isClosed() {
 		return ErrClosed
 	}
 	if err := c.commit(ctx, c.cl); err != nil {
@@ -312,23 +288,9 @@ func (c *Consumer) Commit(ctx context.Context) error {
 // last commit are then read again by the shards' next owner. A second
 // Close returns ErrClosed.
 func (c *Consumer) Close(ctx context.Context) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return ErrClosed
-	}
-	c.closed = true
-	running, stop, done := c.running, c.stopRun, c.runDone
-	c.mu.Unlock()
-
-	var err error
-	if running {
-		stop()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
+	err := c.life.close(ctx)
+	if errors.Is(err, ErrClosed) {
+		return err
 	}
 	if err == nil {
 		err = c.commit(ctx, c.cl)

@@ -264,10 +264,7 @@ func (c *Consumer) Stats() ConsumerStats {
 		Commits:       c.metrics.commits.Load(),
 		CommitErrors:  c.metrics.commitErrors.Load(),
 	}
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if !closed {
+	if !c.life.isClosed() {
 		s.BufferedRecords = c.cl.BufferedFetchRecords()
 		s.BufferedBytes = c.cl.BufferedFetchBytes()
 	}

@@ -27,12 +27,10 @@ type Reader struct {
 	hc     *http.Client
 	gate   *lineage // owned by the running Run
 
-	mu      sync.Mutex // guards the fields below
-	cl      *kgo.Client
-	closed  bool
-	running bool
-	stopRun context.CancelFunc
-	runDone chan struct{}
+	life runGate // Run and Close meet here
+
+	mu sync.Mutex // guards cl
+	cl *kgo.Client
 }
 
 // NewReader returns a reader of stream through seeds (host:port of Braid
@@ -67,27 +65,12 @@ func (r *Reader) Run(ctx context.Context, handler Handler) error {
 	if handler == nil {
 		return fmt.Errorf("client: nil handler")
 	}
-	r.mu.Lock()
-	switch {
-	case r.closed:
-		r.mu.Unlock()
-		return ErrClosed
-	case r.running:
-		r.mu.Unlock()
-		return ErrRunning
+	runCtx, end, err := r.life.begin(ctx)
+	if err != nil {
+		return err
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	r.running, r.stopRun, r.runDone = true, stop, make(chan struct{})
-	done := r.runDone
-	r.mu.Unlock()
-	defer func() {
-		stop()
-		r.mu.Lock()
-		r.running = false
-		r.mu.Unlock()
-		close(done)
-	}()
-	err := r.run(runCtx, handler)
+	defer end()
+	err = r.run(runCtx, handler)
 	switch {
 	case err == nil || runCtx.Err() == nil:
 		return err
@@ -222,22 +205,12 @@ func (r *Reader) rewind(cl *kgo.Client, recs []*kgo.Record) {
 // and releases the connections and goroutines. A second Close returns
 // ErrClosed.
 func (r *Reader) Close(ctx context.Context) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return ErrClosed
-	}
-	r.closed = true
-	running, stop, done := r.running, r.stopRun, r.runDone
-	r.mu.Unlock()
-	var err error
-	if running {
-		stop()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = fmt.Errorf("client: close reader: %w", ctx.Err())
-		}
+	err := r.life.close(ctx)
+	switch {
+	case errors.Is(err, ErrClosed):
+		return err
+	case err != nil:
+		err = fmt.Errorf("client: close reader: %w", err)
 	}
 	r.mu.Lock()
 	cl := r.cl

@@ -34,11 +34,7 @@ type Transformer struct {
 	fn   TransformFunc
 	cfg  consumerConfig
 
-	mu      sync.Mutex // guards the fields below
-	closed  bool
-	running bool
-	stopRun context.CancelFunc
-	runDone chan struct{}
+	life runGate // Run and Close meet here
 }
 
 // endTimeout bounds how long ending one transaction (flush, offsets,
@@ -101,26 +97,11 @@ func NewTransformer(seeds []string, group string, in []string, transactionalID s
 // one with the same transactional ID starts over from the committed
 // offsets). One Run at a time (else ErrRunning).
 func (t *Transformer) Run(ctx context.Context) error {
-	t.mu.Lock()
-	switch {
-	case t.closed:
-		t.mu.Unlock()
-		return ErrClosed
-	case t.running:
-		t.mu.Unlock()
-		return ErrRunning
+	runCtx, end, err := t.life.begin(ctx)
+	if err != nil {
+		return err
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	t.running, t.stopRun, t.runDone = true, stop, make(chan struct{})
-	done := t.runDone
-	t.mu.Unlock()
-	defer func() {
-		stop()
-		t.mu.Lock()
-		t.running = false
-		t.mu.Unlock()
-		close(done)
-	}()
+	defer end()
 	// Take the transactional ID over before reading: InitProducerId
 	// fences a predecessor that died with a transaction open and aborts
 	// it. Left to the first transaction (franz-go's default), the group's
@@ -236,22 +217,12 @@ func firstErr(first, next error) error {
 // ends), leaves the group and releases the connections and goroutines. An
 // open transaction is aborted. A second Close returns ErrClosed.
 func (t *Transformer) Close(ctx context.Context) error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return ErrClosed
-	}
-	t.closed = true
-	running, stop, done := t.running, t.stopRun, t.runDone
-	t.mu.Unlock()
-	var err error
-	if running {
-		stop()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = fmt.Errorf("client: close transformer: %w", ctx.Err())
-		}
+	err := t.life.close(ctx)
+	switch {
+	case errors.Is(err, ErrClosed):
+		return err
+	case err != nil:
+		err = fmt.Errorf("client: close transformer: %w", err)
 	}
 	t.sess.Close()
 	return err
