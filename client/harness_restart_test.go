@@ -1,95 +1,31 @@
 package client_test
 
-// A node that keeps its data directory and ports across a SIGKILL and a
-// restart, and knows its admin HTTP address: for the tests of routing,
-// atomic batches and admin. (harness_test.go's startServer hides both.)
+// Admin API helpers (metrics, POST) for the tests of routing, atomic
+// batches and faults.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
+// node is a server with the admin API helpers the routing, batch and
+// fault tests use; Restart comes from testnode.Node.
 type node struct {
 	*server
-	HTTPAddr string
-	dir      string
-	args     []string
 }
 
-// startNode runs braid serve as startServer does and returns a node that
-// can be restarted on the same data directory and ports.
+// startNode runs braid serve as startServer does.
 func startNode(tb testing.TB, args ...string) *node {
 	tb.Helper()
-	n := &node{dir: tb.TempDir(), HTTPAddr: freeAddr(tb), args: args}
-	n.server = &server{tb: tb, KafkaAddr: freeAddr(tb)}
-	kinesis := freeAddr(tb)
-	n.args = append([]string{"serve", "--data-dir", filepath.Join(n.dir, "data"),
-		"--kafka-addr", n.KafkaAddr, "--http-addr", n.HTTPAddr, "--kinesis-addr", kinesis}, args...)
-	n.launch(tb)
-	tb.Cleanup(func() {
-		n.Kill()
-		if tb.Failed() {
-			b, _ := os.ReadFile(n.logPath)
-			tb.Logf("braid log (last run):\n%s", b)
-		}
-	})
-	return n
-}
-
-// Restart SIGKILLs the node if it runs and starts it again on the same
-// data directory and ports.
-func (n *node) Restart(tb testing.TB) {
-	tb.Helper()
-	n.Kill()
-	n.launch(tb)
-}
-
-func (n *node) launch(tb testing.TB) {
-	tb.Helper()
-	n.logPath = filepath.Join(n.dir, fmt.Sprintf("braid-%d.log", time.Now().UnixNano()))
-	logs, err := os.Create(n.logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(binary(tb), n.args...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start braid: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logs.Close(); close(done) }()
-	n.cmd, n.done = cmd, done
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + n.HTTPAddr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 && resp.Header.Get("Braid-Pid") == strconv.Itoa(cmd.Process.Pid) {
-				return
-			}
-		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(n.logPath)
-			tb.Fatalf("braid exited during start:\n%s", b)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("braid not ready after 60s")
-		}
-	}
+	return &node{startServer(tb, args...)}
 }
 
 // metric returns the value of an unlabelled Prometheus metric.
