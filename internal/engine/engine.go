@@ -348,6 +348,7 @@ func Open(opts Options) (*Engine, error) {
 	opts.Logger.Info("engine: recovered", "dir", opts.Dir, "streams", len(*e.streams.Load()),
 		"checkpoint_at", ck.replayFrom, "frames_replayed", replayed, "frames_skipped", skipped,
 		"wal_end", w.Durable(), "took", time.Since(began))
+	w.Start()
 	e.wg.Add(5)
 	go e.background()
 	go e.mover()

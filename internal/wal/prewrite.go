@@ -33,7 +33,7 @@ import (
 
 const (
 	// prewriteSuffix names a spare being written; one left by a crash is
-	// removed when the log opens.
+	// removed by Start.
 	prewriteSuffix = ".prewrite"
 	// prewriteChunk is one write of zeros; the file is made durable every
 	// prewriteSyncEvery bytes, so that its writeback never queues more
@@ -51,6 +51,23 @@ const (
 )
 
 var errPrewriteStopped = errors.New("wal: pre-writing stopped")
+
+// Start begins the log's background work once its opener has accepted the
+// recovered state: it removes the unfinished spares an earlier crash left
+// (not before, so that a start refused after Open changes nothing on
+// disk) and, with Options.Prewrite, starts keeping a spare ready. Call it
+// at most once.
+func (w *WAL) Start() {
+	for _, path := range w.unfinished {
+		if err := w.opts.FS.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			w.opts.Logger.Warn("wal: could not remove an unfinished spare segment", "path", path, "err", err)
+		}
+	}
+	w.unfinished = nil
+	if w.opts.Prewrite {
+		w.startPrewriter()
+	}
+}
 
 // startPrewriter starts the goroutine that keeps a spare ready.
 func (w *WAL) startPrewriter() {

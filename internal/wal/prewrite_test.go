@@ -51,6 +51,7 @@ func TestPrewrite(t *testing.T) {
 	const seg = 1 << 20
 	opts := Options{SegmentBytes: seg, Prewrite: true}
 	w, _ := replayAll(t, dir, 0, opts)
+	w.Start()
 	spare := waitSpare(t, w)
 	if !strings.HasSuffix(spare, spareSuffix) {
 		t.Fatalf("spare %q", spare)
@@ -101,6 +102,10 @@ func TestPrewrite(t *testing.T) {
 	}
 	w, got := replayAll(t, dir, 0, opts)
 	defer w.Close()
+	if _, err := os.Stat(leftover); err != nil {
+		t.Fatalf("Open removed the unfinished spare before Start (a refused start must change nothing): %v", err)
+	}
+	w.Start()
 	if len(got) != len(want) {
 		t.Fatalf("replayed %d frames, want %d", len(got), len(want))
 	}
@@ -120,6 +125,7 @@ func TestPrewriteStopsOnClose(t *testing.T) {
 	dir := t.TempDir()
 	// 1 GiB segments at the first spare's pace take seconds to pre-write.
 	w, _ := replayAll(t, dir, 0, Options{SegmentBytes: 1 << 30, Prewrite: true})
+	w.Start()
 	time.Sleep(50 * time.Millisecond)
 	began := time.Now()
 	if err := w.Close(); err != nil {

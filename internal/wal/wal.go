@@ -183,6 +183,7 @@ type WAL struct {
 
 	// Pre-writing (prewrite.go): nil channels when off.
 	prewriteKick, prewriteStop, prewriteDone chan struct{}
+	unfinished                               []string     // .prewrite files found by Open, removed by Start
 	activeSince                              time.Time    // when the active segment was created (flusher only)
 	lastFill                                 atomic.Int64 // how long the last segment took to fill, ns
 }
@@ -212,9 +213,6 @@ func Open(opts Options, from Position, replay Replay) (*WAL, error) {
 	w.written.Store(int64(end))
 	w.durable.Store(int64(end))
 	go w.flusher()
-	if opts.Prewrite {
-		w.startPrewriter()
-	}
 	return w, nil
 }
 
@@ -228,10 +226,9 @@ func (w *WAL) loadSegments() error {
 	}
 	for _, name := range names {
 		if strings.HasSuffix(name, prewriteSuffix) {
-			// A spare whose writing a crash cut short.
-			if err := w.opts.FS.Remove(filepath.Join(w.opts.Dir, name)); err != nil {
-				return fmt.Errorf("wal: remove unfinished spare: %w", err)
-			}
+			// A spare whose writing a crash cut short: removed once
+			// recovery has succeeded (a refused start changes nothing).
+			w.unfinished = append(w.unfinished, filepath.Join(w.opts.Dir, name))
 			continue
 		}
 		if strings.HasSuffix(name, spareSuffix) {
