@@ -109,14 +109,20 @@ func NewProducer(seeds []string, opts ...ProducerOption) (*Producer, error) {
 }
 
 func toKgo(ctx context.Context, r *Record) *kgo.Record {
-	kr := &kgo.Record{Topic: r.Stream, Key: r.Key, Value: r.Value, Context: ctx}
+	kr := new(kgo.Record)
+	fillKgo(kr, ctx, r)
+	return kr
+}
+
+// fillKgo sets kr to r, produced under ctx.
+func fillKgo(kr *kgo.Record, ctx context.Context, r *Record) {
+	*kr = kgo.Record{Topic: r.Stream, Key: r.Key, Value: r.Value, Context: ctx}
 	if len(r.Headers) > 0 {
 		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
 		for i, h := range r.Headers {
 			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
-	return kr
 }
 
 func toResult(kr *kgo.Record) Result {
@@ -133,10 +139,10 @@ func checkRecord(r *Record) error {
 	return nil
 }
 
-// enqueue hands r to the client unless the producer is closed; cb is called
-// once with the outcome. It blocks while the buffer is full, until ctx is
-// done.
-func (p *Producer) enqueue(ctx context.Context, r *Record, cb func(*kgo.Record, error)) error {
+// enqueue hands kr to the client unless the producer is closed; cb is
+// called once with the outcome. It blocks while the buffer is full, until
+// ctx is done.
+func (p *Producer) enqueue(ctx context.Context, kr *kgo.Record, cb func(*kgo.Record, error)) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -153,14 +159,13 @@ func (p *Producer) enqueue(ctx context.Context, r *Record, cb func(*kgo.Record, 
 		p.mu.Unlock()
 	}()
 
-	kr := toKgo(ctx, r)
 	if p.router != nil {
-		part, release, err := p.router.assign(ctx, r.Stream, r.Key)
+		part, release, err := p.router.assign(ctx, kr.Topic, kr.Key)
 		if err != nil {
 			if p.stop.Err() != nil {
 				return ErrClosed
 			}
-			return &ProduceError{Stream: r.Stream, Err: err}
+			return &ProduceError{Stream: kr.Topic, Err: err}
 		}
 		kr.Partition = part
 		inner := cb
@@ -206,7 +211,7 @@ func (p *Producer) Produce(ctx context.Context, r *Record) (Result, error) {
 	defer context.AfterFunc(p.stop, cancel)()
 	done := make(chan outcome, 1) // the callback never blocks
 	start := p.metrics.start()
-	err := p.enqueue(rctx, r, func(kr *kgo.Record, err error) {
+	err := p.enqueue(rctx, toKgo(rctx, r), func(kr *kgo.Record, err error) {
 		err = p.produceErr(ctx, kr.Topic, err)
 		p.metrics.record(kr.Topic, kr.Partition, kgoRecordBytes(kr), start, err)
 		done <- outcome{toResult(kr), err}
@@ -239,15 +244,30 @@ func (p *Producer) ProduceAsync(r *Record, callback func(Result, error)) {
 		callback(Result{}, err)
 		return
 	}
-	start := p.metrics.start()
-	err := p.enqueue(p.stop, r, func(kr *kgo.Record, err error) {
-		err = p.produceErr(context.Background(), kr.Topic, err)
-		p.metrics.record(kr.Topic, kr.Partition, kgoRecordBytes(kr), start, err)
-		callback(toResult(kr), err)
-	})
-	if err != nil {
+	a := &asyncRecord{Context: p.stop, p: p, callback: callback, start: p.metrics.start()}
+	fillKgo(&a.kr, a, r)
+	if err := p.enqueue(a, &a.kr, asyncPromise); err != nil {
 		callback(Result{}, err)
 	}
+}
+
+// asyncRecord is one ProduceAsync record: the kgo record and what its
+// outcome needs, in one allocation instead of a record and a closure. It
+// is the record's context (the producer's stop context underneath), which
+// is how asyncPromise, shared by all, finds it.
+type asyncRecord struct {
+	context.Context
+	kr       kgo.Record
+	p        *Producer
+	callback func(Result, error)
+	start    time.Time
+}
+
+func asyncPromise(kr *kgo.Record, err error) {
+	a := kr.Context.(*asyncRecord)
+	err = a.p.produceErr(context.Background(), kr.Topic, err)
+	a.p.metrics.record(kr.Topic, kr.Partition, kgoRecordBytes(kr), a.start, err)
+	a.callback(toResult(kr), err)
 }
 
 // Flush waits until every record produced before the call has been
