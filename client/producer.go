@@ -290,7 +290,10 @@ func (p *Producer) Flush(ctx context.Context) error {
 // goroutines. Records produced while Close runs may fail with ErrClosed.
 // If ctx is done before the buffer drains, records still buffered (and
 // callers blocked on a full buffer) fail with ErrClosed and Close returns
-// ctx's error. A second Close returns ErrClosed.
+// ctx's error. In that case a record already sent to a node that does not
+// answer may have its ProduceAsync callback called after Close returned
+// (with an error): franz-go fails it only when its request gives up. A
+// second Close returns ErrClosed.
 func (p *Producer) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
