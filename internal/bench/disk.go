@@ -49,20 +49,13 @@ func Disk(ctx context.Context, fs vfs.FS, dir string, size int64, progress io.Wr
 	} else if !st.IsDir {
 		return nil, fmt.Errorf("disk benchmark directory %s: not a directory", dir)
 	}
-	name := filepath.Join(dir, fmt.Sprintf("braid-bench-disk-%d.tmp", time.Now().UnixNano()))
-	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, remove, err := scratchFile(fs, dir, "braid-bench-disk", size)
 	if err != nil {
 		return nil, fmt.Errorf("disk benchmark: %w", err)
 	}
-	defer func() {
-		f.Close()
-		fs.Remove(name)
-	}()
+	defer remove()
 	buf := make([]byte, DiskChunk)
 	rand.Read(buf) // incompressible, in case the device compresses
-	if err := f.Preallocate(0, size); err != nil {
-		return nil, fmt.Errorf("disk benchmark: preallocate %d bytes: %w", size, err)
-	}
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("disk benchmark: sync after preallocation: %w", err)
 	}
@@ -187,19 +180,12 @@ func DiskLatency(ctx context.Context, fs vfs.FS, dir string, bytesPerSec float64
 }
 
 func diskLatencyPass(ctx context.Context, fs vfs.FS, dir string, buf []byte, size int64, prewrite bool, bytesPerSec float64, d time.Duration) (LatencySummary, error) {
-	name := filepath.Join(dir, fmt.Sprintf("braid-bench-disk-latency-%d.tmp", time.Now().UnixNano()))
-	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	size -= size % int64(len(buf))
+	f, remove, err := scratchFile(fs, dir, "braid-bench-disk-latency", size)
 	if err != nil {
 		return LatencySummary{}, err
 	}
-	defer func() {
-		f.Close()
-		fs.Remove(name)
-	}()
-	size -= size % int64(len(buf))
-	if err := f.Preallocate(0, size); err != nil {
-		return LatencySummary{}, fmt.Errorf("preallocate %d bytes: %w", size, err)
-	}
+	defer remove()
 	if prewrite {
 		for off := int64(0); off < size; off += int64(len(buf)) {
 			if _, err := f.WriteAt(buf, off); err != nil {
@@ -236,4 +222,24 @@ func diskLatencyPass(ctx context.Context, fs vfs.FS, dir string, buf []byte, siz
 		}
 	}
 	return Summarize(rec), nil
+}
+
+// scratchFile creates a new file of size preallocated bytes in dir, named
+// after prefix, and returns it with the function that closes and removes
+// it.
+func scratchFile(fs vfs.FS, dir, prefix string, size int64) (vfs.File, func(), error) {
+	name := filepath.Join(dir, fmt.Sprintf("%s-%d.tmp", prefix, time.Now().UnixNano()))
+	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	remove := func() {
+		f.Close()
+		fs.Remove(name)
+	}
+	if err := f.Preallocate(0, size); err != nil {
+		remove()
+		return nil, nil, fmt.Errorf("preallocate %d bytes: %w", size, err)
+	}
+	return f, remove, nil
 }
