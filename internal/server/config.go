@@ -51,7 +51,7 @@ type Config struct {
 	// MemoryLimit is the soft limit on the Go runtime's memory (heap,
 	// stacks, runtime data): 0 (the default) sets it to CacheBytes +
 	// MemoryHeadroom, -1 leaves it off. The GOMEMLIMIT environment
-	// variable, when set, wins. See EffectiveMemoryLimit.
+	// variable, when set, wins. See ApplyMemoryLimit.
 	MemoryLimit int64
 	// MaxRequestBytes bounds one Kafka request, and the unanswered request
 	// bytes one connection holds (Kafka's socket.request.max.bytes;

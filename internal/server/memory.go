@@ -17,31 +17,24 @@ const MemoryHeadroom = 768 << 20
 // above --cache-bytes: below it the collector would run all the time.
 const minMemoryHeadroom = 128 << 20
 
-// EffectiveMemoryLimit is the soft memory limit the node runs with, and
-// where it comes from: GOMEMLIMIT when set (the runtime has applied it
-// already), else cfg.MemoryLimit, else CacheBytes + MemoryHeadroom; 0
-// means none.
-func EffectiveMemoryLimit(cfg Config, getenv func(string) string) (limit int64, source string) {
-	if v := getenv("GOMEMLIMIT"); v != "" {
-		return debug.SetMemoryLimit(-1), "GOMEMLIMIT"
-	}
+// ApplyMemoryLimit sets the process's soft memory limit from cfg and says
+// what it is and where it comes from: GOMEMLIMIT when set (the runtime has
+// applied it already), else cfg.MemoryLimit, else CacheBytes +
+// MemoryHeadroom; 0 means none. With a limit, the collector runs more
+// often as the heap nears it instead of letting the heap double its live
+// size, so the node's resident memory stays near the cache plus a
+// constant rather than twice its working set.
+func ApplyMemoryLimit(cfg Config) (limit int64, source string) {
 	switch {
+	case os.Getenv("GOMEMLIMIT") != "":
+		return debug.SetMemoryLimit(-1), "GOMEMLIMIT"
 	case cfg.MemoryLimit < 0:
 		return 0, "off"
 	case cfg.MemoryLimit > 0:
-		return cfg.MemoryLimit, "--memory-limit"
+		limit, source = cfg.MemoryLimit, "--memory-limit"
+	default:
+		limit, source = cfg.CacheBytes+MemoryHeadroom, fmt.Sprintf("--cache-bytes + %d MiB", MemoryHeadroom>>20)
 	}
-	return cfg.CacheBytes + MemoryHeadroom, fmt.Sprintf("--cache-bytes + %d MiB", MemoryHeadroom>>20)
-}
-
-// ApplyMemoryLimit sets the process's soft memory limit from cfg. With a
-// limit, the collector runs more often as the heap nears it instead of
-// letting the heap double its live size, so the node's resident memory
-// stays near the cache plus a constant rather than twice its working set.
-func ApplyMemoryLimit(cfg Config) (int64, string) {
-	limit, source := EffectiveMemoryLimit(cfg, os.Getenv)
-	if limit > 0 && source != "GOMEMLIMIT" {
-		debug.SetMemoryLimit(limit)
-	}
+	debug.SetMemoryLimit(limit)
 	return limit, source
 }
