@@ -164,29 +164,121 @@ func merge(a, b kind) kind {
 type parquetCodec struct {
 	compression string
 	schema      []Column
+	schemaTypes map[string]string // schema's name -> type
 }
 
 func (p *parquetCodec) check(value []byte) (any, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(value, &fields); err != nil || fields == nil {
-		if !json.Valid(value) {
-			return nil, fmt.Errorf("%w", ErrNotJSON)
-		}
+	if !json.Valid(value) {
+		return nil, ErrNotJSON
+	}
+	fields, ok := objectFields(value)
+	if !ok {
 		return nil, ErrNotObject
 	}
-	for _, col := range p.schema {
-		raw, ok := fields[col.Name]
+	if p.schema == nil {
+		return fields, nil
+	}
+	if p.schemaTypes == nil {
+		p.schemaTypes = map[string]string{}
+		for _, c := range p.schema {
+			p.schemaTypes[c.Name] = c.Type
+		}
+	}
+	for _, f := range fields {
+		typ, ok := p.schemaTypes[f.name]
 		if !ok {
 			continue
 		}
-		got := kindOf(raw)
-		want := kindNames[col.Type]
+		got, want := kindOf(f.raw), kindNames[typ]
 		if got == kindNull || got == want || want == kindJSON || (want == kindDouble && got == kindInt64) {
 			continue
 		}
-		return nil, fmt.Errorf("%w: field %q is %s, the schema says %s", ErrSchema, col.Name, kindName(got), col.Type)
+		return nil, fmt.Errorf("%w: field %q is %s, the schema says %s", ErrSchema, f.name, kindName(got), typ)
 	}
 	return fields, nil
+}
+
+// field is one top-level field of a JSON object value.
+type field struct {
+	name string
+	raw  json.RawMessage
+}
+
+// objectFields splits a valid JSON value into its top-level fields, in
+// order (a repeated name: the last one counts, as in encoding/json); ok
+// is false for a value that is not an object. It scans instead of
+// decoding into a map: a map per record was most of the parquet path's
+// time.
+func objectFields(v []byte) (fields []field, ok bool) {
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '{' {
+		return nil, false
+	}
+	fields = []field{}
+	i = skipSpace(v, i+1)
+	if v[i] == '}' {
+		return fields, true
+	}
+	for {
+		end := stringEnd(v, i)
+		name := string(v[i+1 : end-1])
+		if bytes.IndexByte(v[i:end], '\\') >= 0 {
+			if err := json.Unmarshal(v[i:end], &name); err != nil {
+				return nil, false
+			}
+		}
+		i = skipSpace(v, skipSpace(v, end)+1) // past the colon
+		vend := valueEnd(v, i)
+		fields = append(fields, field{name: name, raw: v[i:vend]})
+		i = skipSpace(v, vend)
+		if v[i] != ',' {
+			return fields, true // the closing brace
+		}
+		i = skipSpace(v, i+1)
+	}
+}
+
+func skipSpace(v []byte, i int) int {
+	for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd is the index after the string that opens at v[i].
+func stringEnd(v []byte, i int) int {
+	for i++; v[i] != '"'; i++ {
+		if v[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// valueEnd is the index after the value that starts at v[i].
+func valueEnd(v []byte, i int) int {
+	switch v[i] {
+	case '"':
+		return stringEnd(v, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch v[i] {
+			case '"':
+				i = stringEnd(v, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(v) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(v[i])) {
+		i++
+	}
+	return i
 }
 
 func kindName(k kind) string {
@@ -207,8 +299,8 @@ func (p *parquetCodec) columns(rows []any) map[string]kind {
 		return cols
 	}
 	for _, r := range rows {
-		for name, raw := range r.(map[string]json.RawMessage) {
-			cols[name] = merge(cols[name], kindOf(raw))
+		for _, f := range r.([]field) {
+			cols[f.name] = merge(cols[f.name], kindOf(f.raw))
 		}
 	}
 	for name, k := range cols {
@@ -249,12 +341,26 @@ func (p *parquetCodec) encode(rows []any) ([]byte, error) {
 	}
 	var out bytes.Buffer
 	w := parquet.NewWriter(&out, schema, parquet.Compression(parquetCompression(p.compression)))
+	index := make(map[string]int, len(names))
+	for i, name := range names {
+		index[name] = i
+	}
+	kinds := make([]kind, len(names))
+	for i, name := range names {
+		kinds[i] = cols[name]
+	}
 	batch := make([]parquet.Row, 0, 256)
+	raws := make([]json.RawMessage, len(names))
 	for _, r := range rows {
-		fields := r.(map[string]json.RawMessage)
+		clear(raws)
+		for _, f := range r.([]field) {
+			if i, ok := index[f.name]; ok {
+				raws[i] = f.raw
+			}
+		}
 		row := make(parquet.Row, len(names))
-		for i, name := range names {
-			v, err := parquetValue(cols[name], fields[name])
+		for i, raw := range raws {
+			v, err := parquetValue(kinds[i], raw)
 			if err != nil {
 				return nil, err
 			}
@@ -290,6 +396,9 @@ func parquetValue(k kind, raw json.RawMessage) (parquet.Value, error) {
 	switch k {
 	case kindString:
 		if kindOf(raw) == kindString {
+			if bytes.IndexByte(raw, '\\') < 0 { // nothing escaped: the text between the quotes
+				return parquet.ValueOf(string(raw[1 : len(raw)-1])), nil
+			}
 			var s string
 			if err := json.Unmarshal(raw, &s); err != nil {
 				return parquet.Value{}, err
