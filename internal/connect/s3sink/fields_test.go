@@ -10,7 +10,7 @@ import (
 // encoding/json on whether it is an object and on its fields (the last
 // of a repeated name counting).
 func FuzzObjectFields(f *testing.F) {
-	for _, s := range []string{`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "d\"e":"x\\"y", "a": null } `,
+	for _, s := range []string{`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "d\"e":"x\\y\"z", "a": null } `,
 		`[1]`, `"s"`, `12`, `{"nested":{"a":{"b":[]}},"t":true,"f":false,"n":-1.5e3}`, `{"\u00e9":"\u00e9"}`} {
 		f.Add([]byte(s))
 	}
