@@ -31,5 +31,10 @@
 // replay neither duplicates them nor cuts the object at another point.
 // Records below a shard's state are skipped too.
 //
+// Bad records (connect.BadRecordError at Put): for jsonl a value that is
+// not JSON (a nil value, a tombstone, is a null line); for parquet a
+// value that is not a JSON object, {} without a configured schema, or a
+// field whose type the configured schema does not take.
+//
 // Concurrency: the runtime calls one method at a time (connect.Sink).
 package s3sink

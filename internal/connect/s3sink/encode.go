@@ -26,6 +26,9 @@ var ErrNotJSON = errors.New("s3-sink: value is not JSON")
 // ErrNotObject is a value parquet cannot take: not a JSON object.
 var ErrNotObject = errors.New("s3-sink: parquet needs a JSON object value")
 
+// ErrEmptyObject is {} for parquet without a configured schema.
+var ErrEmptyObject = errors.New("s3-sink: parquet without a schema needs a value with at least one field")
+
 // ErrSchema is a value a configured parquet schema refuses.
 var ErrSchema = errors.New("s3-sink: value does not fit the schema")
 
@@ -176,6 +179,12 @@ func (p *parquetCodec) check(value []byte) (any, error) {
 		return nil, ErrNotObject
 	}
 	if p.schema == nil {
+		if len(fields) == 0 {
+			// A file of objects that are all {} would have no column,
+			// and parquet counts rows by their columns: the records
+			// would vanish.
+			return nil, ErrEmptyObject
+		}
 		return fields, nil
 	}
 	if p.schemaTypes == nil {
