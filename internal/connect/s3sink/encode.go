@@ -223,7 +223,7 @@ func objectFields(v []byte) (fields []field, ok bool) {
 	if i >= len(v) || v[i] != '{' {
 		return nil, false
 	}
-	fields = []field{}
+	fields = make([]field, 0, 8)
 	i = skipSpace(v, i+1)
 	if v[i] == '}' {
 		return fields, true
@@ -284,8 +284,11 @@ func valueEnd(v []byte, i int) int {
 			}
 		}
 	}
-	for i < len(v) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(v[i])) {
-		i++
+	for ; i < len(v); i++ { // a number, true, false or null
+		switch v[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
 	}
 	return i
 }

@@ -165,7 +165,7 @@ func (s *Sink) bucketError(err error) error {
 		case "NotFound", "NoSuchBucket":
 			return fmt.Errorf("%w: bucket %q does not exist at %s", ErrBucket, s.cfg.Bucket, where)
 		case "Forbidden", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
-			return fmt.Errorf("%w: access to bucket %q at %s refused: check access_key and secret_key (%s)",
+			return fmt.Errorf("%w: access to bucket %q at %s refused (%s): check access_key and secret_key, and that they may read and write the bucket",
 				ErrBucket, s.cfg.Bucket, where, apiErr.ErrorCode())
 		}
 	}
