@@ -472,3 +472,43 @@ func TestServerRestart(t *testing.T) {
 	flush(t, s2)
 	exactlyOnce(t, allOffsets(t, tg, bucket), 0, 50)
 }
+
+// TestDefaultCredentialChain: with no keys in the config, the AWS SDK's
+// default chain supplies them (here from the environment).
+func TestDefaultCredentialChain(t *testing.T) {
+	tg := needS3(t)
+	bucket := tg.newBucket(t)
+	cfg := json.RawMessage(`{"endpoint": "` + tg.endpoint + `", "bucket": "` + bucket + `", "path_style": true}`)
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_ACCESS_KEY_ID", tg.access)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", tg.secret)
+	s, _ := openSink(t, cfg)
+	put(t, s, records("s", 0, 0, 3))
+	flush(t, s)
+	if keys := tg.dataObjects(t, bucket); len(keys) != 1 {
+		t.Fatalf("objects %v", keys)
+	}
+
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+	s2, err := New(testEnv("archive"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Open(ctx, nil); !errors.Is(err, ErrBucket) {
+		t.Fatalf("Open with a wrong secret in the environment: %v, want ErrBucket", err)
+	}
+}
+
+func TestType(t *testing.T) {
+	if Type.Name != "s3-sink" || !Type.ExactlyOnce || Type.NewSink == nil || Type.NewSource != nil || Type.Doc == "" {
+		t.Fatalf("Type %+v", Type)
+	}
+	// A bad config is refused by NewSink, before any target is reached.
+	if _, err := Type.NewSink(testEnv("x"), json.RawMessage(`{"bucket": "b", "format": "csv"}`)); err == nil {
+		t.Fatal("NewSink took format csv")
+	}
+	if _, err := Type.NewSink(connect.Env{}, json.RawMessage(`{"bucket": "b"}`)); err == nil {
+		t.Fatal("NewSink took a connector without a name")
+	}
+}
