@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -97,10 +98,10 @@ func readDefinition(stdin io.Reader, file string) ([]byte, error) {
 	return b, nil
 }
 
-// definitionContentType says JSON for a document that opens with "{",
-// YAML otherwise (YAML is a superset of JSON, so the node reads either).
+// definitionContentType says JSON for a document that is valid JSON, YAML
+// otherwise: "{name: x}" opens like JSON but only YAML reads it.
 func definitionContentType(def []byte) string {
-	if t := bytes.TrimSpace(def); len(t) > 0 && t[0] == '{' {
+	if json.Valid(def) {
 		return "application/json"
 	}
 	return "application/yaml"

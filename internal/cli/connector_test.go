@@ -155,6 +155,13 @@ func TestConnectorCLI(t *testing.T) {
 			want:  "connector \"orders-archive\" created (s3-sink, state running)\n",
 		},
 		{
+			name:  "create from YAML flow style",
+			args:  []string{"connector", "create", "-f", "-"},
+			stdin: "{name: a, type: file-sink, streams: [s]}",
+			calls: []apiCall{{method: "POST", path: "/v1/connectors", contentType: "application/yaml", body: "{name: a, type: file-sink, streams: [s]}", status: 201, answer: `{"name":"a","type":"file-sink","state":"starting"}`}},
+			want:  "connector \"a\" created (file-sink, state starting)\n",
+		},
+		{
 			name:  "create refused by the node",
 			args:  []string{"connector", "create", "-f", yamlFile},
 			calls: []apiCall{{method: "POST", path: "/v1/connectors", status: 400, answer: `{"error":"transforms: transform 0: unknown transform \"script\""}`}},
