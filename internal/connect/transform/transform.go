@@ -70,11 +70,14 @@ func (c Chain) Apply(r *connect.Record) (keep bool, err error) {
 		return true, nil
 	}
 	if !fastjson.Valid(r.Value) {
+		if len(bytes.TrimSpace(r.Value)) == 0 {
+			return false, fmt.Errorf("%w: the value is empty", ErrNotObject)
+		}
 		return false, fmt.Errorf("%w: not valid JSON", ErrNotObject)
 	}
 	o, err := parseObject(r.Value)
 	if err != nil {
-		return false, ErrNotObject
+		return false, fmt.Errorf("%w: it is %s", ErrNotObject, jsonKind(r.Value))
 	}
 	changed := false
 	for i, s := range c.steps {
@@ -221,4 +224,20 @@ func (m *member) rawValue() []byte {
 		return m.obj.appendJSON(nil)
 	}
 	return bytes.TrimSpace(m.raw)
+}
+
+// jsonKind names the kind of a valid JSON value, for an error.
+func jsonKind(b []byte) string {
+	t := bytes.TrimSpace(b)
+	switch t[0] {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }

@@ -89,10 +89,12 @@ func TestApply(t *testing.T) {
 		{"a duplicate key reads as its last value", `[{"drop":["b"]},{"filter":{"field":"a","op":"eq","value":2}}]`, `{"a":1,"b":0,"a":2}`,
 			`{"a":2}`, false, ""},
 		{"whitespace inside values kept", `[{"drop":["b"]}]`, "{\"a\" : [1, 2],\n \"b\":0}", `{"a":[1, 2]}`, false, ""},
-		{"not an object: array", `[{"drop":["a"]}]`, `[1]`, "", false, ErrNotObject.Error()},
-		{"not an object: invalid JSON", `[{"drop":["a"]}]`, `{"a":tru}`, "", false, ErrNotObject.Error()},
-		{"not an object: empty (a tombstone)", `[{"drop":["a"]}]`, ``, "", false, ErrNotObject.Error()},
-		{"not an object: a string", `[{"drop":["a"]}]`, `"{}"`, "", false, ErrNotObject.Error()},
+		{"not an object: array", `[{"drop":["a"]}]`, `[1]`, "", false, ErrNotObject.Error() + ": it is an array"},
+		{"not an object: invalid JSON", `[{"drop":["a"]}]`, `{"a":tru}`, "", false, ErrNotObject.Error() + ": not valid JSON"},
+		{"not an object: empty (a tombstone)", `[{"drop":["a"]}]`, ``, "", false, ErrNotObject.Error() + ": the value is empty"},
+		{"not an object: null", `[{"drop":["a"]}]`, ` null `, "", false, ErrNotObject.Error() + ": it is null"},
+		{"not an object: a number", `[{"drop":["a"]}]`, `-1`, "", false, ErrNotObject.Error() + ": it is a number"},
+		{"not an object: a string", `[{"drop":["a"]}]`, `"{}"`, "", false, ErrNotObject.Error() + ": it is a string"},
 		{"empty chain leaves anything alone", `[]`, `not json`, `not json`, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
