@@ -3,6 +3,8 @@ package transform
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +221,51 @@ func BenchmarkSelectRename(b *testing.B) {
 			b.Fatal(keep, err)
 		}
 	}
+}
+
+// One Chain serves every worker of a connector at once.
+func TestApplyConcurrent(t *testing.T) {
+	c := mustParse(t, `[{"select":["a","b.c"]},{"rename":{"a":"x"}},{"insert_metadata":{"offset":"b.o"}},{"filter":{"field":"x","op":"in","value":[1,2]}}]`)
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			var err error
+			for i := range 200 {
+				r := testRecord(`{"a":1,"b":{"c":2,"d":3},"e":4}`)
+				r.Offset = int64(g*1000 + i)
+				keep, aerr := c.Apply(r)
+				want := `{"x":1,"b":{"c":2,"o":` + strconv.FormatInt(r.Offset, 10) + `}}`
+				if aerr != nil || !keep || string(r.Value) != want {
+					err = fmt.Errorf("Apply = %v, %v, %s; want %s", keep, aerr, r.Value, want)
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func ExampleChain_Apply() {
+	var steps []json.RawMessage
+	_ = json.Unmarshal([]byte(`[
+		{"select": ["id", "total", "customer"]},
+		{"drop": ["customer.ssn"]},
+		{"rename": {"total": "amount"}},
+		{"insert_metadata": {"offset": "_offset"}},
+		{"filter": {"field": "amount", "op": "ne", "value": 0}}
+	]`), &steps)
+	chain, err := Parse(steps)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r := &connect.Record{Offset: 42, Value: []byte(`{"id":7,"status":"paid","total":12.5,"customer":{"name":"Ann","ssn":"123"}}`)}
+	keep, err := chain.Apply(r)
+	fmt.Println(keep, err, string(r.Value))
+	// Output: true <nil> {"id":7,"amount":12.5,"customer":{"name":"Ann"},"_offset":42}
 }
