@@ -1,0 +1,23 @@
+// Package pgsink is the postgres-sink connector: it writes a stream's JSON
+// records as rows of a PostgreSQL table, exactly once.
+//
+// Each Put is one transaction: the rows (batch_size at a time, each batch
+// one INSERT ... SELECT FROM json_populate_recordset, so PostgreSQL itself
+// converts JSON to the column types) and the connector's progress, one row
+// per shard in braid_connect_offsets(connector, stream, shard,
+// next_offset). Open reads that table back; the runtime starts there, and
+// Put drops records below a shard's next_offset, so a replay after a
+// crash writes no row twice. Put writes at once, so Durable is the table's
+// progress and Flush has nothing to do.
+//
+// A record the table refuses for good (not a JSON object, a field that is
+// no column, a value of the wrong type, a NULL in a NOT NULL column, a
+// check or unique violation in insert mode) is a *connect.BadRecordError:
+// when a batch fails, the rows are tried one by one, each under a
+// savepoint, to find the first bad one; the rows before it are committed
+// with their progress. Any other failure (connection lost, permission
+// denied) is a plain error and the runtime retries.
+//
+// Concurrency: one sink is used by one goroutine at a time (the runtime's
+// contract); it owns one connection.
+package pgsink
