@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/braidstream/braid/internal/connect/pgurl"
 )
 
 // Mode is how rows are written.
@@ -65,7 +66,7 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 		return c, errors.New("postgres-sink: config: url is required")
 	}
 	if _, err := pgx.ParseConfig(c.URL); err != nil {
-		return c, fmt.Errorf("postgres-sink: config: url: %v", redactErr(err, c.URL))
+		return c, fmt.Errorf("postgres-sink: config: url: %v", pgurl.RedactErr(err, c.URL))
 	}
 	if c.Table == "" {
 		return c, errors.New("postgres-sink: config: table is required")
@@ -116,26 +117,4 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 // splitTable splits "schema.table" (schema may be absent).
 func splitTable(name string) pgx.Identifier {
 	return pgx.Identifier(strings.Split(name, "."))
-}
-
-// redactErr keeps a URL's password out of an error message.
-func redactErr(err error, raw string) string {
-	msg := err.Error()
-	u, perr := url.Parse(raw)
-	if perr != nil || u.User == nil {
-		return msg
-	}
-	if p, ok := u.User.Password(); ok && p != "" {
-		msg = strings.ReplaceAll(msg, p, "xxxxx")
-	}
-	return msg
-}
-
-// redactURL is the URL without its password, for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable url)"
-	}
-	return u.Redacted()
 }

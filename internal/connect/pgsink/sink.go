@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/braidstream/braid/internal/connect"
+	"github.com/braidstream/braid/internal/connect/pgurl"
 )
 
 // Type is the postgres-sink connector type.
@@ -61,15 +62,15 @@ func New(env connect.Env, raw json.RawMessage) (*Sink, error) {
 func (s *Sink) Open(ctx context.Context, shards []connect.ShardKey) (map[connect.ShardKey]int64, error) {
 	pcfg, err := pgx.ParseConfig(s.cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("postgres-sink: url: %s", redactErr(err, s.cfg.URL))
+		return nil, fmt.Errorf("postgres-sink: url: %s", pgurl.RedactErr(err, s.cfg.URL))
 	}
 	if pcfg.RuntimeParams["application_name"] == "" {
 		// Names the connector in pg_stat_activity.
-		pcfg.RuntimeParams["application_name"] = "braid-connect-" + s.env.Name
+		pcfg.RuntimeParams["application_name"] = pgurl.ApplicationName(s.env.Name)
 	}
 	conn, err := pgx.ConnectConfig(ctx, pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres-sink: connect to %s: %s", redactURL(s.cfg.URL), redactErr(err, s.cfg.URL))
+		return nil, fmt.Errorf("postgres-sink: connect to %s: %s", pgurl.Redacted(s.cfg.URL), pgurl.RedactErr(err, s.cfg.URL))
 	}
 	s.conn = conn
 	if err := s.ensureOffsetsTable(ctx); err != nil {

@@ -1,0 +1,39 @@
+// Package pgcdc is the postgres-cdc connector: a source that streams the
+// changes of PostgreSQL tables (inserts, updates, deletes) into Braid
+// through logical replication with the built-in pgoutput plugin.
+//
+// Open makes sure of the publication (FOR TABLE the configured tables;
+// created if missing, missing tables added) and the replication slot
+// (created if missing), then starts replication at the stored position.
+// Poll hands out whole transactions only, in commit order; each change is
+// one record, keyed by the primary key's values as a JSON object, its
+// value a JSON change event:
+//
+//	{"op": "c"|"u"|"d", "before": {...}|null, "after": {...}|null,
+//	 "source": {"lsn": "0/16B3748", "txid": 731, "commit_time": "...",
+//	            "schema": "public", "table": "orders"}}
+//
+// "before" is the old row when the table's REPLICA IDENTITY is FULL, the
+// old key columns when an update changed the key or for a delete under
+// the default identity, else null. A delete is followed by a tombstone
+// (same key, nil value), as Debezium does, so a compacted stream drops
+// the row. Column values: booleans, integers, floats and numerics are
+// JSON numbers (NaN and infinities strings), json/jsonb are embedded,
+// everything else is its PostgreSQL text form; an unchanged TOASTed value
+// (not sent by PostgreSQL) is left out of "after".
+//
+// Position: the end LSN of the last transaction handed out (text, e.g.
+// "0/16B3748"), or, when no transaction is open, the server's position
+// from a keepalive, so a quiet table does not pin WAL. Committed sends a
+// standby status update confirming that LSN, so PostgreSQL keeps the WAL
+// Braid does not have yet; Open restarts at the position and drops any
+// transaction that ends at or before it.
+//
+// Not done: an initial snapshot of the rows already in the tables (only
+// changes after the slot was created are streamed); TRUNCATE is logged
+// and not turned into records; a transaction is held in memory until its
+// commit.
+//
+// Concurrency: the runtime calls one method at a time; a mutex guards the
+// replication connection all the same.
+package pgcdc
