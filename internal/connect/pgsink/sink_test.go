@@ -28,7 +28,7 @@ func rec(shard int32, off int64, key, value string) connect.Record {
 
 var shard0 = connect.ShardKey{Stream: "orders", Shard: 0}
 
-func openSink(t *testing.T, name string, cfg map[string]any) *Sink {
+func openSink(t testing.TB, name string, cfg map[string]any) *Sink {
 	t.Helper()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
