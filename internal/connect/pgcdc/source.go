@@ -96,8 +96,18 @@ func DecodePosition(pos []byte) (pglogrepl.LSN, error) {
 // Open prepares the publication and the slot and starts replication after
 // pos.
 func (s *Source) Open(ctx context.Context, pos []byte) error {
+	_ = s.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	err := s.startReplication(ctx, pos)
+	if err != nil && s.conn != nil {
+		_ = s.conn.Close(context.Background())
+		s.conn = nil
+	}
+	return err
+}
+
+func (s *Source) startReplication(ctx context.Context, pos []byte) error {
 	if pos != nil {
 		lsn, err := DecodePosition(pos)
 		if err != nil {

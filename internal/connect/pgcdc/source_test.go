@@ -21,9 +21,17 @@ func setup(t *testing.T) (url string, db *pgx.Conn, name string) {
 	t.Helper()
 	url, db = pgtest.Schema(t)
 	name = fmt.Sprintf("cdc_%d", time.Now().UnixNano()%1e12)
-	admin := pgtest.Connect(t, pgtest.URL(t))
+	base := pgtest.URL(t)
 	t.Cleanup(func() {
-		ctx := context.Background()
+		// A new connection: a test may have restarted the server.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		admin, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop slot braid_%s: %v", name, err)
+			return
+		}
+		defer admin.Close(ctx)
 		for i := 0; i < 50; i++ {
 			_, err := admin.Exec(ctx, "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1", "braid_"+name)
 			if err == nil {

@@ -60,6 +60,15 @@ func New(env connect.Env, raw json.RawMessage) (*Sink, error) {
 // Open connects, makes sure the offsets table exists, reads the target
 // table's columns and returns the stored progress of the given shards.
 func (s *Sink) Open(ctx context.Context, shards []connect.ShardKey) (map[connect.ShardKey]int64, error) {
+	_ = s.Close()
+	out, err := s.open(ctx, shards)
+	if err != nil {
+		_ = s.Close()
+	}
+	return out, err
+}
+
+func (s *Sink) open(ctx context.Context, shards []connect.ShardKey) (map[connect.ShardKey]int64, error) {
 	pcfg, err := pgx.ParseConfig(s.cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres-sink: url: %s", pgurl.RedactErr(err, s.cfg.URL))

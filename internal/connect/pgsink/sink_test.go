@@ -286,6 +286,12 @@ func TestBadCredentials(t *testing.T) {
 	if strings.Contains(err.Error(), "wrongsecret") {
 		t.Fatalf("error shows the password: %v", err)
 	}
+	// Nothing listens on port 1.
+	s = openSink(t, "cred", map[string]any{"url": "postgres://braid:wrongsecret@127.0.0.1:1/braid?connect_timeout=5", "table": "t"})
+	_, err = s.Open(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "wrongsecret") {
+		t.Fatalf("Open of a closed port = %v, want connection refused (and no password)", err)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {

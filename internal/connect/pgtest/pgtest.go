@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +27,7 @@ func URL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("BRAID_TEST_POSTGRES_URL")
 	if u != "" {
+		share(t)
 		return u
 	}
 	if os.Getenv("CI") != "" {
@@ -41,11 +45,57 @@ func Restart(t testing.TB) {
 	if cmd == "" {
 		t.Skip("BRAID_TEST_POSTGRES_RESTART not set")
 	}
+	URL(t) // holds the shared lock for the rest of the test
+	lock.Lock()
+	defer lock.Unlock()
+	// Wait for the tests of other packages (other processes) to finish
+	// theirs; they start no new one until the restart is over.
+	if err := syscall.Flock(int(lock.f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("lock %s: %v", lock.f.Name(), err)
+	}
+	defer func() { _ = syscall.Flock(int(lock.f.Fd()), syscall.LOCK_SH) }()
 	f := strings.Fields(cmd)
 	out, err := exec.Command(f[0], f[1:]...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("restart postgres (%s): %v\n%s", cmd, err, out)
 	}
+}
+
+// lock keeps a restart from pulling the server from under a test of
+// another package (go test runs packages in parallel processes): every
+// test that uses the server holds a shared flock on one file, a restart
+// an exclusive one. Tests of one package run one at a time, so one
+// process holds one lock, counted by the tests that hold it.
+var lock struct {
+	sync.Mutex
+	f *os.File
+	n int
+}
+
+func share(t testing.TB) {
+	lock.Lock()
+	defer lock.Unlock()
+	if lock.n == 0 {
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), "braid-postgres-tests.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			t.Fatalf("postgres test lock: %v", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+			f.Close()
+			t.Fatalf("postgres test lock: %v", err)
+		}
+		lock.f = f
+	}
+	lock.n++
+	t.Cleanup(func() {
+		lock.Lock()
+		defer lock.Unlock()
+		lock.n--
+		if lock.n == 0 {
+			_ = lock.f.Close() // releases the flock
+			lock.f = nil
+		}
+	})
 }
 
 var seq atomic.Int64
@@ -63,7 +113,13 @@ func Schema(t testing.TB) (string, *pgx.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "drop schema "+name+" cascade")
+		// A new connection: a test may have restarted the server.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "drop schema "+name+" cascade")
+			_ = c.Close(ctx)
+		}
 	})
 	u, err := url.Parse(base)
 	if err != nil {
