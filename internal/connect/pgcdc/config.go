@@ -30,6 +30,9 @@ type Config struct {
 	// Stream names the records' stream from {schema} and {table}
 	// (default "{schema}.{table}").
 	Stream string `json:"stream"`
+	// Snapshot is "initial" (the default: on a first start, the rows
+	// already in the tables come first, as op "r") or "never".
+	Snapshot string `json:"snapshot"`
 }
 
 var (
@@ -96,6 +99,13 @@ func parseConfig(connector string, raw json.RawMessage) (Config, []table, error)
 	}
 	if !pgName.MatchString(c.Slot) {
 		return c, nil, fmt.Errorf("postgres-cdc: config: slot %q: want [a-z0-9_]{1,63}", c.Slot)
+	}
+	switch c.Snapshot {
+	case "":
+		c.Snapshot = "initial"
+	case "initial", "never":
+	default:
+		return c, nil, fmt.Errorf("postgres-cdc: config: snapshot %q: want initial or never", c.Snapshot)
 	}
 	if c.Stream == "" {
 		c.Stream = "{schema}.{table}"

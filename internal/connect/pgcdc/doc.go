@@ -5,6 +5,7 @@
 // Open makes sure of the publication (FOR TABLE the configured tables;
 // created if missing, missing tables added) and the replication slot
 // (created if missing), then starts replication at the stored position.
+// The slot is the connector's own: Open may drop and recreate it (below).
 // Poll hands out whole transactions only, in commit order; each change is
 // one record, keyed by the primary key's values as a JSON object, its
 // value a JSON change event:
@@ -29,10 +30,19 @@
 // Braid does not have yet; Open restarts at the position and drops any
 // transaction that ends at or before it.
 //
-// Not done: an initial snapshot of the rows already in the tables (only
-// changes after the slot was created are streamed); TRUNCATE is logged
-// and not turned into records; a transaction is held in memory until its
-// commit.
+// Initial snapshot (snapshot: initial, the default): on a first start
+// (no position) the slot is created, dropped first if it exists, inside a
+// repeatable-read transaction that reads the tables as of the slot's
+// consistent point (USE_SNAPSHOT); their rows come first, as op "r"
+// (source.snapshot true), then the changes committed after that point.
+// While the snapshot is handed out the position is "snapshot"; PostgreSQL
+// cannot resume an exported snapshot, so Open, given that position, takes
+// the snapshot again with a new slot, and the rows handed out before come
+// again (exactly once holds for changes, at least once for a snapshot cut
+// short). snapshot: never streams changes only.
+//
+// Not done: TRUNCATE is logged and not turned into records; a transaction
+// is held in memory until its commit.
 //
 // Concurrency: the runtime calls one method at a time; a mutex guards the
 // replication connection all the same.

@@ -77,7 +77,15 @@ func appendValue(b []byte, oid uint32, col *pglogrepl.TupleDataColumn) []byte {
 	if col.DataType != pglogrepl.TupleDataTypeText {
 		return append(b, "null"...)
 	}
-	text := col.Data
+	return appendText(b, oid, col.Data)
+}
+
+// appendText appends a value in PostgreSQL's text form as JSON; nil is
+// NULL.
+func appendText(b []byte, oid uint32, text []byte) []byte {
+	if text == nil {
+		return append(b, "null"...)
+	}
 	switch oid {
 	case oidBool:
 		if string(text) == "t" {

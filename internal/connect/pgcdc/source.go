@@ -48,6 +48,9 @@ type Source struct {
 	// wait is how long Poll waits for a first transaction (pollWait; tests
 	// shorten it to end Polls in the middle of a transaction).
 	wait time.Duration
+	// batch ends a Poll early (maxPollRecords; tests lower it).
+	batch int
+	snap  *snapshot // the initial snapshot, while it is handed out
 
 	mu    sync.Mutex
 	conn  *pgconn.PgConn
@@ -78,7 +81,7 @@ func New(env connect.Env, raw json.RawMessage) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{cfg: cfg, tables: tables, env: env, wait: pollWait}, nil
+	return &Source{cfg: cfg, tables: tables, env: env, wait: pollWait, batch: maxPollRecords}, nil
 }
 
 // EncodePosition and DecodePosition are the position's format: the LSN
@@ -101,6 +104,7 @@ func (s *Source) Open(ctx context.Context, pos []byte) error {
 	defer s.mu.Unlock()
 	err := s.startReplication(ctx, pos)
 	if err != nil && s.conn != nil {
+		s.closeSnapshot()
 		_ = s.conn.Close(context.Background())
 		s.conn = nil
 	}
@@ -108,14 +112,16 @@ func (s *Source) Open(ctx context.Context, pos []byte) error {
 }
 
 func (s *Source) startReplication(ctx context.Context, pos []byte) error {
-	if pos != nil {
+	s.start, s.pos, s.confirmed = 0, 0, 0
+	snap := s.cfg.Snapshot == "initial" && (pos == nil || string(pos) == snapshotPosition)
+	if pos != nil && string(pos) != snapshotPosition {
 		lsn, err := DecodePosition(pos)
 		if err != nil {
 			return err
 		}
 		s.start = lsn
 	}
-	slotExists, slotConfirmed, err := s.prepare(ctx)
+	slotExists, slotConfirmed, err := s.prepare(ctx, snap)
 	if err != nil {
 		return err
 	}
@@ -132,6 +138,11 @@ func (s *Source) startReplication(ctx context.Context, pos []byte) error {
 		return fmt.Errorf("postgres-cdc: replication connection to %s: %s", pgurl.Redacted(s.cfg.URL), pgurl.RedactErr(err, s.cfg.URL))
 	}
 	s.conn = conn
+	s.rels = map[uint32]*pglogrepl.RelationMessage{}
+	s.open, s.cur, s.ready, s.readyEnd, s.idleAfter = false, nil, nil, 0, 0
+	if snap {
+		return s.beginSnapshot(ctx)
+	}
 	if !slotExists {
 		res, err := pglogrepl.CreateReplicationSlot(ctx, conn, s.cfg.Slot, "pgoutput",
 			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication})
@@ -146,9 +157,13 @@ func (s *Source) startReplication(ctx context.Context, pos []byte) error {
 	// Never confirm less than the slot already has.
 	s.confirmed = max(s.start, slotConfirmed)
 	s.pos = s.start
-	s.rels = map[uint32]*pglogrepl.RelationMessage{}
-	s.open, s.cur, s.ready, s.readyEnd, s.idleAfter = false, nil, nil, 0, 0
-	err = pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, s.start, pglogrepl.StartReplicationOptions{
+	return s.replicate(ctx)
+}
+
+// replicate starts replication at s.start (0: the slot's confirmed
+// position).
+func (s *Source) replicate(ctx context.Context) error {
+	err := pglogrepl.StartReplication(ctx, s.conn, s.cfg.Slot, s.start, pglogrepl.StartReplicationOptions{
 		Mode:       pglogrepl.LogicalReplication,
 		PluginArgs: []string{"proto_version '1'", "publication_names '" + s.cfg.Publication + "'"},
 	})
@@ -161,8 +176,9 @@ func (s *Source) startReplication(ctx context.Context, pos []byte) error {
 
 // prepare checks the server and the tables, reads the primary keys, makes
 // sure of the publication and says whether the slot exists (and its
-// confirmed position), on an ordinary connection.
-func (s *Source) prepare(ctx context.Context) (bool, pglogrepl.LSN, error) {
+// confirmed position), on an ordinary connection. dropSlot: a snapshot
+// follows, with a new slot.
+func (s *Source) prepare(ctx context.Context, dropSlot bool) (bool, pglogrepl.LSN, error) {
 	pcfg, err := pgx.ParseConfig(s.cfg.URL)
 	if err != nil {
 		return false, 0, fmt.Errorf("postgres-cdc: url: %s", pgurl.RedactErr(err, s.cfg.URL))
@@ -217,6 +233,12 @@ func (s *Source) prepare(ctx context.Context) (bool, pglogrepl.LSN, error) {
 	if err != nil {
 		return false, 0, fmt.Errorf("postgres-cdc: slot %s: %w", s.cfg.Slot, err)
 	}
+	if dropSlot {
+		if _, err := db.Exec(ctx, "select pg_drop_replication_slot($1)", s.cfg.Slot); err != nil {
+			return false, 0, fmt.Errorf("postgres-cdc: drop slot %s to take a new snapshot: %w", s.cfg.Slot, err)
+		}
+		return false, 0, nil
+	}
 	if plugin != "pgoutput" {
 		return false, 0, fmt.Errorf("postgres-cdc: slot %s uses the %s plugin; postgres-cdc needs pgoutput", s.cfg.Slot, plugin)
 	}
@@ -269,8 +291,11 @@ func (s *Source) Poll(ctx context.Context) ([]connect.Record, []byte, error) {
 	if s.conn == nil {
 		return nil, nil, errors.New("postgres-cdc: Poll before Open")
 	}
+	if s.snap != nil {
+		return s.pollSnapshot(ctx)
+	}
 	deadline := time.Now().Add(s.wait)
-	for len(s.ready) < maxPollRecords {
+	for len(s.ready) < s.batch {
 		wait := deadline
 		if len(s.ready) > 0 {
 			wait = time.Now().Add(linger)
@@ -452,6 +477,9 @@ type eventSource struct {
 	CommitTime string `json:"commit_time"`
 	Schema     string `json:"schema"`
 	Table      string `json:"table"`
+	// Snapshot marks the rows of the initial snapshot (op "r"); their
+	// lsn is the slot's consistent point, commit_time the snapshot's.
+	Snapshot bool `json:"snapshot,omitempty"`
 }
 
 func orNull(b []byte) []byte {
@@ -463,6 +491,9 @@ func orNull(b []byte) []byte {
 
 // Committed confirms pos to the server: it may recycle the WAL before it.
 func (s *Source) Committed(ctx context.Context, pos []byte) error {
+	if string(pos) == snapshotPosition {
+		return nil // the slot's consistent point is confirmed already
+	}
 	lsn, err := DecodePosition(pos)
 	if err != nil {
 		return err
@@ -473,7 +504,7 @@ func (s *Source) Committed(ctx context.Context, pos []byte) error {
 		return nil
 	}
 	s.confirmed = lsn
-	if s.conn == nil {
+	if s.conn == nil || s.snap != nil {
 		return nil
 	}
 	return s.sendStatus(ctx)
@@ -503,6 +534,7 @@ func (s *Source) Close() error {
 	if s.conn == nil {
 		return nil
 	}
+	s.closeSnapshot()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.conn.Close(ctx)

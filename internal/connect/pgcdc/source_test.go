@@ -375,6 +375,7 @@ func TestConfigErrors(t *testing.T) {
 		"unknown field":  `{"url":"postgres://h/db","tables":["a"],"slots":"x"}`,
 		"bad url":        `{"url":"postgres://h:port/db","tables":["a"]}`,
 		"tables not str": `{"url":"postgres://h/db","tables":"a"}`,
+		"bad snapshot":   `{"url":"postgres://h/db","tables":["a"],"snapshot":"always"}`,
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -432,4 +433,73 @@ func TestQuietTableDoesNotPinWAL(t *testing.T) {
 	txn(t, db, "insert into t values (2)")
 	recs, _ := pollN(t, s, 1)
 	check(t, recs, sch+`.t {"id":2} c null {"id":2}`)
+}
+
+// TestSnapshot: on a first start the rows already there come first (op
+// "r"), consistent with the stream that follows: a change committed
+// while the snapshot is read comes after it as a change, not in it. A
+// source that stopped in the middle of the snapshot takes it again; one
+// that stopped after it does not.
+func TestSnapshot(t *testing.T) {
+	url, db, name := setup(t)
+	sch := schemaOf(t, db)
+	exec(t, db,
+		"create table a (id int primary key, v text)",
+		"create table b (k text primary key)",
+		"insert into a select g, 'v' || g from generate_series(1, 5) g",
+		"insert into b values ('x')")
+	cfg := map[string]any{"url": url, "tables": []string{sch + ".a", sch + ".b"}, "stream": "{table}"}
+	s := open(t, name, cfg, nil)
+	s.batch = 2
+	recs, pos, err := s.Poll(context.Background())
+	if err != nil || len(recs) != 2 || string(pos) != snapshotPosition {
+		t.Fatalf("first snapshot Poll: %d records, position %q, %v", len(recs), pos, err)
+	}
+	_ = s.Close() // stopped in the middle of the snapshot
+
+	s = open(t, name, cfg, pos)
+	s.batch = 2
+	// Committed after the new slot's consistent point, before the
+	// snapshot is read: not in the snapshot, but streamed after it.
+	txn(t, db, "insert into a values (6, 'v6')", "delete from b")
+	snapRecs, _ := pollN(t, s, 6)
+	check(t, snapRecs,
+		`a {"id":1} r null {"id":1,"v":"v1"}`,
+		`a {"id":2} r null {"id":2,"v":"v2"}`,
+		`a {"id":3} r null {"id":3,"v":"v3"}`,
+		`a {"id":4} r null {"id":4,"v":"v4"}`,
+		`a {"id":5} r null {"id":5,"v":"v5"}`,
+		`b {"k":"x"} r null {"k":"x"}`,
+	)
+	var ev event
+	if err := json.Unmarshal(snapRecs[0].Value, &ev); err != nil || !ev.Source.Snapshot {
+		t.Fatalf("snapshot row's source %+v, %v", ev.Source, err)
+	}
+	changes, pos := pollN(t, s, 3)
+	check(t, changes,
+		`a {"id":6} c null {"id":6,"v":"v6"}`,
+		`b {"k":"x"} d {"k":"x"} null`,
+		`b {"k":"x"} <tombstone>`,
+	)
+	if _, err := DecodePosition(pos); err != nil {
+		t.Fatalf("position after the snapshot and a change: %q, want an LSN", pos)
+	}
+	_ = s.Close()
+
+	// Stopped after the snapshot: no snapshot again.
+	s = open(t, name, cfg, pos)
+	txn(t, db, "insert into a values (7, 'v7')")
+	recs, _ = pollN(t, s, 1)
+	check(t, recs, `a {"id":7} c null {"id":7,"v":"v7"}`)
+	pollNone(t, s)
+}
+
+func TestSnapshotNever(t *testing.T) {
+	url, db, name := setup(t)
+	sch := schemaOf(t, db)
+	exec(t, db, "create table a (id int primary key)", "insert into a values (1)")
+	s := open(t, name, map[string]any{"url": url, "tables": []string{sch + ".a"}, "stream": "a", "snapshot": "never"}, nil)
+	txn(t, db, "insert into a values (2)")
+	recs, _ := pollN(t, s, 1)
+	check(t, recs, `a {"id":2} c null {"id":2}`)
 }
