@@ -465,14 +465,29 @@ func (s *Sink) insert(ctx context.Context, tx pgx.Tx, rows []row) error {
 	if s.cfg.Mode == Upsert {
 		rows = lastPerKey(rows, s.cfg.KeyColumns)
 	}
-	payload := make([]map[string]json.RawMessage, len(rows))
+	// The values are valid JSON already (cut from a decoded value): the
+	// array is written as is, not encoded again.
+	body := make([]byte, 0, 64*len(rows))
+	body = append(body, '[')
 	for i := range rows {
-		payload[i] = rows[i].fields
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, '{')
+		first := true
+		for name, v := range rows[i].fields {
+			if !first {
+				body = append(body, ',')
+			}
+			first = false
+			q, _ := json.Marshal(name)
+			body = append(body, q...)
+			body = append(body, ':')
+			body = append(body, v...)
+		}
+		body = append(body, '}')
 	}
-	body, err := json.Marshal(payload)
-	if err != nil {
-		return err
-	}
+	body = append(body, ']')
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
 		quoted[i] = pgx.Identifier{c}.Sanitize()
@@ -501,7 +516,7 @@ func (s *Sink) insert(ctx context.Context, tx pgx.Tx, rows []row) error {
 			sql.WriteString("update set " + strings.Join(set, ", "))
 		}
 	}
-	_, err = tx.Exec(ctx, sql.String(), string(body))
+	_, err := tx.Exec(ctx, sql.String(), string(body))
 	return err
 }
 
