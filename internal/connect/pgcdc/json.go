@@ -2,7 +2,6 @@ package pgcdc
 
 import (
 	"encoding/json"
-	"strconv"
 
 	"github.com/jackc/pglogrepl"
 )
@@ -92,10 +91,8 @@ func appendText(b []byte, oid uint32, text []byte) []byte {
 			return append(b, "true"...)
 		}
 		return append(b, "false"...)
-	case oidInt2, oidInt4, oidInt8, oidOID:
-		return append(b, text...)
-	case oidFloat4, oidFloat8, oidNumeric:
-		if _, err := strconv.ParseFloat(string(text), 64); err == nil && json.Valid(text) {
+	case oidInt2, oidInt4, oidInt8, oidOID, oidFloat4, oidFloat8, oidNumeric:
+		if isJSONNumber(text) {
 			return append(b, text...)
 		}
 		return appendString(b, string(text)) // NaN, Infinity
@@ -105,6 +102,11 @@ func appendText(b []byte, oid uint32, text []byte) []byte {
 		}
 	}
 	return appendString(b, string(text))
+}
+
+// isJSONNumber: valid JSON starting like a number is a number.
+func isJSONNumber(text []byte) bool {
+	return len(text) > 0 && (text[0] == '-' || (text[0] >= '0' && text[0] <= '9')) && json.Valid(text)
 }
 
 func appendString(b []byte, s string) []byte {

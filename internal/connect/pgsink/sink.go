@@ -465,29 +465,7 @@ func (s *Sink) insert(ctx context.Context, tx pgx.Tx, rows []row) error {
 	if s.cfg.Mode == Upsert {
 		rows = lastPerKey(rows, s.cfg.KeyColumns)
 	}
-	// The values are valid JSON already (cut from a decoded value): the
-	// array is written as is, not encoded again.
-	body := make([]byte, 0, 64*len(rows))
-	body = append(body, '[')
-	for i := range rows {
-		if i > 0 {
-			body = append(body, ',')
-		}
-		body = append(body, '{')
-		first := true
-		for name, v := range rows[i].fields {
-			if !first {
-				body = append(body, ',')
-			}
-			first = false
-			q, _ := json.Marshal(name)
-			body = append(body, q...)
-			body = append(body, ':')
-			body = append(body, v...)
-		}
-		body = append(body, '}')
-	}
-	body = append(body, ']')
+	body := jsonArray(rows)
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
 		quoted[i] = pgx.Identifier{c}.Sanitize()
@@ -518,6 +496,34 @@ func (s *Sink) insert(ctx context.Context, tx pgx.Tx, rows []row) error {
 	}
 	_, err := tx.Exec(ctx, sql.String(), string(body))
 	return err
+}
+
+// jsonArray is the rows as a JSON array of objects. The values are valid
+// JSON already (cut from a decoded value), so they are written as they
+// are, not encoded again.
+func jsonArray(rows []row) []byte {
+	body := make([]byte, 0, 64*len(rows))
+	body = append(body, '[')
+	for i := range rows {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, '{')
+		first := true
+		for name, v := range rows[i].fields {
+			if !first {
+				body = append(body, ',')
+			}
+			first = false
+			q, _ := json.Marshal(name)
+			body = append(body, q...)
+			body = append(body, ':')
+			body = append(body, v...)
+		}
+		body = append(body, '}')
+	}
+	body = append(body, ']')
+	return body
 }
 
 // lastPerKey keeps, of rows with the same key, the last: one upsert
