@@ -44,6 +44,21 @@
 // Not done: TRUNCATE is logged and not turned into records; a transaction
 // is held in memory until its commit.
 //
+// A definition (config fields: config.go); the user needs REPLICATION and
+// the server wal_level = logical:
+//
+//	name: shop-cdc
+//	type: postgres-cdc
+//	stream: shop-changes        # unused when the template names each record's
+//	delivery: exactly-once
+//	config:
+//	  url: postgres://braid:secret@db:5432/shop
+//	  tables: [public.orders, public.customers]
+//	  stream: "pg.{schema}.{table}"  # default {schema}.{table}
+//	  publication: shop_cdc     # default braid_<connector>
+//	  slot: shop_cdc            # default braid_<connector>
+//	  snapshot: initial         # or never
+//
 // Concurrency: the runtime calls one method at a time; a mutex guards the
 // replication connection all the same.
 package pgcdc

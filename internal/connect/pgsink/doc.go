@@ -18,6 +18,21 @@
 // with their progress. Any other failure (connection lost, permission
 // denied) is a plain error and the runtime retries.
 //
+// A definition (config fields: config.go):
+//
+//	name: orders-to-pg
+//	type: postgres-sink
+//	streams: [orders]
+//	delivery: exactly-once
+//	config:
+//	  url: postgres://braid:secret@db:5432/shop
+//	  table: public.orders
+//	  mode: upsert              # or insert (default)
+//	  key_columns: [id]         # default: the record key in key_column "key"
+//	  columns: {id: id, total: amount.value, customer: customer.name}
+//	  create_table: true        # types from column_types or the first batch
+//	  batch_size: 500
+//
 // Concurrency: one sink is used by one goroutine at a time (the runtime's
 // contract); it owns one connection.
 package pgsink
