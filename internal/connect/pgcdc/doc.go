@@ -41,6 +41,9 @@
 // again (exactly once holds for changes, at least once for a snapshot cut
 // short). snapshot: never streams changes only.
 //
+// The streams the template names must exist (braid stream create), unless
+// the node runs with --auto-create-topics: the runtime produces to them.
+//
 // Not done: TRUNCATE is logged and not turned into records; a transaction
 // is held in memory until its commit.
 //
