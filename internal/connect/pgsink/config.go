@@ -47,6 +47,11 @@ type Config struct {
 	ColumnTypes map[string]string `json:"column_types"`
 	// BatchSize is the number of rows per INSERT statement (default 500).
 	BatchSize int `json:"batch_size"`
+	// Deletes (mode upsert) makes a tombstone (a record with a null
+	// value) delete the row with its key: the record key in key_column,
+	// or, with key_columns, the record key as a JSON object holding them
+	// (as postgres-cdc writes keys). Default: a tombstone is refused.
+	Deletes bool `json:"deletes"`
 }
 
 const defaultBatchSize = 500
@@ -86,6 +91,9 @@ func parseConfig(raw json.RawMessage) (Config, error) {
 			c.KeyColumn = "key"
 		}
 		c.KeyColumns = []string{c.KeyColumn}
+	}
+	if c.Deletes && c.Mode != Upsert {
+		return c, errors.New("postgres-sink: config: deletes is for mode upsert")
 	}
 	if c.Mode == Insert && len(c.KeyColumns) > 0 {
 		return c, errors.New("postgres-sink: config: key_columns is for mode upsert")

@@ -10,6 +10,11 @@
 // crash writes no row twice. Put writes at once, so Durable is the table's
 // progress and Flush has nothing to do.
 //
+// With deletes (mode upsert), a tombstone deletes the row with its key,
+// in order with the writes around it: a postgres-cdc stream replicates a
+// table this way, with a transform that filters out its op "d" events
+// (the tombstone after each does the delete).
+//
 // A record the table refuses for good (not a JSON object, a field that is
 // no column, a value of the wrong type, a NULL in a NOT NULL column, a
 // check or unique violation in insert mode) is a *connect.BadRecordError:
@@ -32,6 +37,7 @@
 //	  columns: {id: id, total: amount.value, customer: customer.name}
 //	  create_table: true        # types from column_types or the first batch
 //	  batch_size: 500
+//	  deletes: true             # a tombstone deletes its key's row (upsert)
 //
 // Concurrency: one sink is used by one goroutine at a time (the runtime's
 // contract); it owns one connection.

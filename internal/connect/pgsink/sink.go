@@ -143,6 +143,7 @@ type row struct {
 	shard  connect.ShardKey
 	offset int64
 	fields map[string]json.RawMessage
+	del    bool // a tombstone: delete the row with these key columns
 }
 
 // Put writes the records' rows and the progress they make in one
@@ -160,12 +161,19 @@ func (s *Sink) Put(ctx context.Context, recs []connect.Record) error {
 		if next, ok := s.next[k]; ok && r.Offset < next {
 			continue // in the table already: a replay after a crash
 		}
-		fields, err := s.fields(r)
+		del := r.Value == nil && s.cfg.Deletes
+		var fields map[string]json.RawMessage
+		var err error
+		if del {
+			fields, err = s.keyFields(r)
+		} else {
+			fields, err = s.fields(r)
+		}
 		if err != nil {
 			bad, badErr = i, err
 			break
 		}
-		rows = append(rows, row{idx: i, shard: k, offset: r.Offset, fields: fields})
+		rows = append(rows, row{idx: i, shard: k, offset: r.Offset, fields: fields, del: del})
 	}
 	if s.cols == nil && len(rows) > 0 {
 		if err := s.createTable(ctx, rows); err != nil {
@@ -223,6 +231,30 @@ func (s *Sink) fields(r *connect.Record) (map[string]json.RawMessage, error) {
 	return out, nil
 }
 
+// keyFields maps a tombstone's key to the key columns.
+func (s *Sink) keyFields(r *connect.Record) (map[string]json.RawMessage, error) {
+	if r.Key == nil {
+		return nil, errors.New("tombstone without a key: no row to delete")
+	}
+	if s.cfg.KeyColumn != "" && len(s.cfg.KeyColumns) == 1 && s.cfg.KeyColumns[0] == s.cfg.KeyColumn {
+		k, _ := json.Marshal(string(r.Key))
+		return map[string]json.RawMessage{s.cfg.KeyColumn: k}, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(r.Key, &obj); err != nil || obj == nil {
+		return nil, errors.New("tombstone's key is not a JSON object holding the key columns")
+	}
+	out := make(map[string]json.RawMessage, len(s.cfg.KeyColumns))
+	for _, c := range s.cfg.KeyColumns {
+		v, ok := obj[c]
+		if !ok || string(v) == "null" {
+			return nil, fmt.Errorf("tombstone's key has no %q", c)
+		}
+		out[c] = v
+	}
+	return out, nil
+}
+
 // lookup follows a dotted path through nested objects.
 func lookup(obj map[string]json.RawMessage, path string) (json.RawMessage, bool) {
 	parts := strings.Split(path, ".")
@@ -260,9 +292,8 @@ func (s *Sink) write(ctx context.Context, rows []row) (int, error) {
 		return 0, s.connErr("begin", err)
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }()
-	bs := s.cfg.BatchSize
-	for start := 0; start < len(rows); start += bs {
-		end := min(start+bs, len(rows))
+	for start, end := 0, 0; start < len(rows); start = end {
+		end = s.chunkEnd(rows, start, len(rows))
 		if err := s.insert(ctx, tx, rows[start:end]); err != nil {
 			if !isRecordErr(err) {
 				return 0, s.connErr("insert", err)
@@ -287,9 +318,9 @@ func (s *Sink) writeFindingBad(ctx context.Context, rows []row, start, end int, 
 		return 0, s.connErr("begin", err)
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }()
-	bs := s.cfg.BatchSize
-	for i := 0; i < start; i += bs {
-		if err := s.insert(ctx, tx, rows[i:min(i+bs, start)]); err != nil {
+	for i, j := 0, 0; i < start; i = j {
+		j = s.chunkEnd(rows, i, start)
+		if err := s.insert(ctx, tx, rows[i:j]); err != nil {
 			return 0, s.connErr("insert", err)
 		}
 	}
@@ -379,6 +410,9 @@ func (s *Sink) commit(ctx context.Context, tx pgx.Tx, rows []row) error {
 // the column types (json_populate_recordset), so a type error is its
 // judgement, not ours.
 func (s *Sink) insert(ctx context.Context, tx pgx.Tx, rows []row) error {
+	if rows[0].del {
+		return s.delete(ctx, tx, rows)
+	}
 	present := map[string]bool{}
 	for _, r := range rows {
 		for c := range r.fields {
@@ -456,6 +490,31 @@ func jsonArray(rows []row) []byte {
 	}
 	body = append(body, ']')
 	return body
+}
+
+// chunkEnd is where the statement that starts at rows[from] ends: after
+// batch_size rows, at limit, or where writes and deletes change.
+func (s *Sink) chunkEnd(rows []row, from, limit int) int {
+	end := min(from+s.cfg.BatchSize, limit)
+	for i := from + 1; i < end; i++ {
+		if rows[i].del != rows[from].del {
+			return i
+		}
+	}
+	return end
+}
+
+// delete deletes the rows with the tombstones' keys.
+func (s *Sink) delete(ctx context.Context, tx pgx.Tx, rows []row) error {
+	var cond []string
+	for _, k := range s.cfg.KeyColumns {
+		q := pgx.Identifier{k}.Sanitize()
+		cond = append(cond, "t."+q+" = d."+q)
+	}
+	sql := fmt.Sprintf("delete from %s t using json_populate_recordset(null::%s, $1::json) d where %s",
+		s.table.Sanitize(), s.table.Sanitize(), strings.Join(cond, " and "))
+	_, err := tx.Exec(ctx, sql, string(jsonArray(rows)))
+	return err
 }
 
 // lastPerKey keeps, of rows with the same key, the last: one upsert

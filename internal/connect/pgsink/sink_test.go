@@ -302,6 +302,7 @@ func TestConfigErrors(t *testing.T) {
 		"unknown field":     `{"url":"postgres://h/db","table":"t","tabel":"x"}`,
 		"keys for insert":   `{"url":"postgres://h/db","table":"t","key_columns":["id"]}`,
 		"bad batch":         `{"url":"postgres://h/db","table":"t","batch_size":-1}`,
+		"deletes on insert": `{"url":"postgres://h/db","table":"t","deletes":true}`,
 		"bad url":           `{"url":"postgres://h:notaport/db","table":"t"}`,
 		"unmapped key":      `{"url":"postgres://h/db","table":"t","mode":"upsert","key_columns":["id"],"columns":{"a":"a"}}`,
 		"three-part table":  `{"url":"postgres://h/db","table":"a.b.c"}`,
@@ -387,4 +388,38 @@ func TestTargetFault(t *testing.T) {
 		t.Fatalf("Durable = %v after a failed Put", d)
 	}
 	equal(t, "progress", dump(t, db, "select next_offset from braid_connect_offsets"), nil)
+}
+
+// TestDeletes: with deletes, a tombstone deletes the row with its key, in
+// order with the writes around it; the key is the record key in
+// key_column, or a JSON key holding key_columns (postgres-cdc's keys).
+func TestDeletes(t *testing.T) {
+	tomb := func(off int64, key string) connect.Record { return rec(0, off, key, "") }
+	t.Run("record key", func(t *testing.T) {
+		url, db := pgtest.Schema(t)
+		s := openSink(t, "del", map[string]any{"url": url, "table": "kv", "mode": "upsert", "create_table": true, "deletes": true, "batch_size": 2})
+		mustOpen(t, s)
+		put(t, s,
+			rec(0, 0, "a", `{"v":1}`), rec(0, 1, "b", `{"v":1}`), tomb(2, "a"),
+			rec(0, 3, "a", `{"v":2}`), tomb(4, "b"), tomb(5, "c"), rec(0, 6, "c", `{"v":3}`))
+		equal(t, "rows", dump(t, db, "select key, v from kv order by key"), []string{"a|2", "c|3"})
+		equal(t, "progress", dump(t, db, "select next_offset from braid_connect_offsets"), []string{"7"})
+	})
+	t.Run("json key", func(t *testing.T) {
+		url, db := pgtest.Schema(t)
+		exec(t, db, "create table orders (id int primary key, name text)")
+		s := openSink(t, "del2", map[string]any{"url": url, "table": "orders", "mode": "upsert", "deletes": true,
+			"key_columns": []string{"id"}, "columns": map[string]string{"id": "after.id", "name": "after.name"}})
+		mustOpen(t, s)
+		put(t, s,
+			rec(0, 0, `{"id":1}`, `{"op":"c","after":{"id":1,"name":"x"}}`),
+			rec(0, 1, `{"id":2}`, `{"op":"c","after":{"id":2,"name":"y"}}`),
+			tomb(2, `{"id":1}`))
+		equal(t, "rows", dump(t, db, "select id, name from orders"), []string{"2|y"})
+		err := s.Put(context.Background(), []connect.Record{tomb(3, `{"other":1}`), tomb(4, `{"id":2}`)})
+		var bre *connect.BadRecordError
+		if !errors.As(err, &bre) || bre.Index != 0 || !strings.Contains(err.Error(), `no "id"`) {
+			t.Fatalf("tombstone without the key column: %v", err)
+		}
+	})
 }
