@@ -49,6 +49,9 @@ func (c *connector) runSink(ctx context.Context, def *Definition) error {
 	if err != nil {
 		return &fatalError{err}
 	}
+	if err := evictMembers(ctx, c.m.opts.KafkaAddr, GroupID(def.Name)); err != nil {
+		return fmt.Errorf("group %s: %w", GroupID(def.Name), err)
+	}
 	r := &sinkRun{c: c, def: def, chain: chain, owned: map[ShardKey]bool{}, opened: map[ShardKey]int64{}, committed: map[ShardKey]int64{}}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(c.m.opts.KafkaAddr),
@@ -61,6 +64,7 @@ func (c *connector) runSink(ctx context.Context, def *Definition) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.HeartbeatInterval(time.Second),
+		kgo.SessionTimeout(10*time.Second),
 		kgo.MetadataMaxAge(2*time.Second),
 		kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.OnPartitionsAssigned(r.assigned),
@@ -182,7 +186,13 @@ func (r *sinkRun) bad(ctx context.Context, rec Record, cause error) error {
 	case OnBadDeadLetter:
 		return deadLetter(ctx, r.cl, r.def, rec, cause)
 	default:
-		if err := r.commit(ctx); err != nil {
+		// The records before it were taken: keep them, so that a restart
+		// starts at the bad record.
+		err := r.sink.Flush(ctx)
+		if err == nil {
+			err = r.commit(ctx)
+		}
+		if err != nil {
 			r.c.m.log.Warn("connector: commit before failing", "connector", r.def.Name, "err", err)
 		}
 		return &fatalError{fmt.Errorf("bad record %s/%d at offset %d: %w", rec.Stream, rec.Shard, rec.Offset, cause)}
@@ -395,4 +405,39 @@ func ensureStream(ctx context.Context, adm *kadm.Client, name string, configs ma
 		return nil
 	}
 	return err
+}
+
+// evictMembers removes the members a group still lists before a sink run
+// joins it. The group is this connector's alone and one run at a time
+// uses it, so any member is one a killed process or an ended run left
+// behind; waiting out its session would stall the run's first rebalance.
+func evictMembers(ctx context.Context, addr, group string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	described, err := kadm.NewClient(cl).DescribeGroups(ctx, group)
+	if err != nil {
+		return err
+	}
+	dg, ok := described[group]
+	if !ok || dg.Err != nil || len(dg.Members) == 0 {
+		return nil // no such group yet: nothing to remove
+	}
+	req := kmsg.NewPtrLeaveGroupRequest()
+	req.Group = group
+	for _, m := range dg.Members {
+		lm := kmsg.NewLeaveGroupRequestMember()
+		lm.MemberID, lm.InstanceID = m.MemberID, m.InstanceID
+		req.Members = append(req.Members, lm)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	return nil
 }
