@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 )
 
 // Definition is the document a user writes for one connector (YAML or
@@ -106,7 +107,7 @@ func (r Registry) Names() []string {
 // checks everything but the type's own config (see Check). Unknown keys are
 // refused: a misspelt "on_bad_recrod" must not silently mean "fail".
 func ParseDefinition(doc []byte, types Registry) (*Definition, error) {
-	js, err := yaml.YAMLToJSON(doc)
+	js, err := yamlToJSON(doc)
 	if err != nil {
 		return nil, &DefinitionError{Err: fmt.Errorf("not YAML or JSON: %w", err)}
 	}
@@ -268,4 +269,93 @@ func (d *Definition) Build(types Registry, env Env) (Sink, Source, error) {
 		return nil, nil, &DefinitionError{Field: "config", Err: err}
 	}
 	return nil, s, nil
+}
+
+// yamlToJSON reads a YAML 1.2 document (JSON is one) and writes it as
+// JSON. YAML 1.2 matters: under 1.1 rules a key or value n, no, on or off
+// is a boolean, and {n: 3} would reach a connector as {"false": 3}.
+// Scalars keep their text where JSON has no type for them (a date stays
+// the string written).
+func yamlToJSON(doc []byte) ([]byte, error) {
+	var n yaml.Node
+	if err := yaml.Unmarshal(doc, &n); err != nil {
+		return nil, err
+	}
+	if n.Kind == 0 {
+		return []byte("null"), nil
+	}
+	v, err := nodeValue(&n, 0)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+func nodeValue(n *yaml.Node, depth int) (any, error) {
+	if depth > 64 {
+		return nil, errors.New("nested too deep")
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return nodeValue(n.Content[0], depth+1)
+	case yaml.AliasNode:
+		return nodeValue(n.Alias, depth+1)
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("line %d: a key must be a string", k.Line)
+			}
+			if k.Tag == "!!merge" {
+				return nil, fmt.Errorf("line %d: merge keys (<<) are not supported", k.Line)
+			}
+			c, err := nodeValue(v, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k.Value] = c
+		}
+		return out, nil
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, e := range n.Content {
+			c, err := nodeValue(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, nil
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return nil, nil
+		case "!!bool":
+			var b bool
+			err := n.Decode(&b)
+			return b, err
+		case "!!int":
+			var i int64
+			if err := n.Decode(&i); err != nil {
+				return nil, fmt.Errorf("line %d: %w", n.Line, err)
+			}
+			return i, nil
+		case "!!float":
+			var f float64
+			if err := n.Decode(&f); err != nil {
+				return nil, fmt.Errorf("line %d: %w", n.Line, err)
+			}
+			if math.IsInf(f, 0) || math.IsNaN(f) {
+				return nil, fmt.Errorf("line %d: %s is not a JSON number", n.Line, n.Value)
+			}
+			return f, nil
+		default: // strings, timestamps, binary: as written
+			return n.Value, nil
+		}
+	}
+	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
 }
