@@ -314,6 +314,7 @@ func (r *sinkRun) assigned(ctx context.Context, _ *kgo.Client, as map[string][]i
 }
 
 func (r *sinkRun) reopen(ctx context.Context) {
+	clear(r.opened) // a new sink says again where its shards start
 	if r.failed != nil || len(r.owned) == 0 {
 		return
 	}
