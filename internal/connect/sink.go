@@ -42,6 +42,10 @@ type sinkRun struct {
 	opened    map[ShardKey]int64 // offsets the sink asked to start at, until applied
 	failed    error              // an Open that failed in a callback
 	committed map[ShardKey]int64
+	// Since the sink was opened: the offset after the last record read
+	// (readEnd) and after the last one the sink took (putEnd). Records in
+	// between were filtered, skipped or dead-lettered by the runtime.
+	readEnd, putEnd map[ShardKey]int64
 }
 
 func (c *connector) runSink(ctx context.Context, def *Definition) error {
@@ -52,7 +56,8 @@ func (c *connector) runSink(ctx context.Context, def *Definition) error {
 	if err := evictMembers(ctx, c.m.opts.KafkaAddr, GroupID(def.Name)); err != nil {
 		return fmt.Errorf("group %s: %w", GroupID(def.Name), err)
 	}
-	r := &sinkRun{c: c, def: def, chain: chain, owned: map[ShardKey]bool{}, opened: map[ShardKey]int64{}, committed: map[ShardKey]int64{}}
+	r := &sinkRun{c: c, def: def, chain: chain, owned: map[ShardKey]bool{}, opened: map[ShardKey]int64{}, committed: map[ShardKey]int64{},
+		readEnd: map[ShardKey]int64{}, putEnd: map[ShardKey]int64{}}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(c.m.opts.KafkaAddr),
 		kgo.ClientID("braid-connect-"+def.Name),
@@ -138,8 +143,19 @@ func (c *connector) runSink(ctx context.Context, def *Definition) error {
 }
 
 // put hands records to the sink after the transforms, applying the error
-// policy to records it refuses.
+// policy to records it refuses. Once it returns nil, every record of recs
+// was taken by the sink or handled by the runtime.
 func (r *sinkRun) put(ctx context.Context, recs []Record) error {
+	if err := r.putChain(ctx, recs); err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		r.readEnd[ShardKey{rec.Stream, rec.Shard}] = rec.Offset + 1
+	}
+	return nil
+}
+
+func (r *sinkRun) putChain(ctx context.Context, recs []Record) error {
 	out := recs[:0:0]
 	for _, rec := range recs {
 		orig := rec
@@ -161,11 +177,13 @@ func (r *sinkRun) put(ctx context.Context, recs []Record) error {
 		err := r.sink.Put(ctx, out)
 		var bre *BadRecordError
 		if err == nil {
+			r.took(out)
 			return nil
 		}
 		if !errors.As(err, &bre) || bre.Index < 0 || bre.Index >= len(out) {
 			return err
 		}
+		r.took(out[:bre.Index])
 		if err := r.bad(ctx, out[bre.Index], bre); err != nil {
 			return err
 		}
@@ -173,6 +191,12 @@ func (r *sinkRun) put(ctx context.Context, recs []Record) error {
 		if len(out) == 0 {
 			return nil
 		}
+	}
+}
+
+func (r *sinkRun) took(recs []Record) {
+	for _, rec := range recs {
+		r.putEnd[ShardKey{rec.Stream, rec.Shard}] = rec.Offset + 1
 	}
 }
 
@@ -227,8 +251,19 @@ func (r *sinkRun) commit(ctx context.Context) error {
 	}
 	offs := map[string]map[int32]kgo.EpochOffset{}
 	var keys []ShardKey
-	for k, off := range r.sink.Durable() {
-		if !r.owned[k] || r.committed[k] == off {
+	durable := r.sink.Durable()
+	for k := range r.owned {
+		off, ok := durable[k]
+		// Once all the sink took is durable, records read after it that
+		// the runtime handled itself (filtered, skipped, dead-lettered)
+		// are done too: without this a shard ending in one would never
+		// be committed to its end, and its children never assigned.
+		if read, ok2 := r.readEnd[k]; ok2 {
+			if put, took := r.putEnd[k]; !took || (ok && off >= put) {
+				off, ok = max(off, read), true
+			}
+		}
+		if !ok || r.committed[k] == off {
 			continue
 		}
 		if offs[k.Stream] == nil {
@@ -281,6 +316,8 @@ func (r *sinkRun) closeSink(ctx context.Context, flush bool) error {
 	}
 	r.sink.Close()
 	r.sink = nil
+	clear(r.readEnd)
+	clear(r.putEnd)
 	return err
 }
 
@@ -381,6 +418,8 @@ func (r *sinkRun) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32
 	if r.sink != nil {
 		r.sink.Close() // the shards are someone else's now: commit nothing
 		r.sink = nil
+		clear(r.readEnd)
+		clear(r.putEnd)
 	}
 	for t, ps := range lost {
 		for _, p := range ps {
