@@ -488,3 +488,79 @@ func TestConnectorsDisabled(t *testing.T) {
 		t.Fatalf("a connector ran on a node with connectors disabled: %d records", n)
 	}
 }
+
+// TestSinkReadsSplitChildrenAfterParent: a sink behind a split reads the
+// children only once the parent is done (Braid's lineage gate on the
+// connector's group), so each key's records reach the target in order.
+func TestSinkReadsSplitChildrenAfterParent(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	key := "key"
+	p.CreateStream(ctx, "ks", 1, map[string]*string{"braid.routing": &key})
+	out := t.TempDir()
+	mustCall(t, p, "POST", "/v1/connectors", fmt.Sprintf(`{"name":"x","type":"file-sink","streams":["ks"],"config":{"dir":%q}}`, out), 201, nil)
+	mustCall(t, p, "POST", "/v1/connectors/x/pause", "", 200, nil)
+	cl := p.Client(kgo.DefaultProduceTopic("ks"))
+	const keys, per = 20, 400
+	produce := func(from, to int) {
+		var recs []*kgo.Record
+		for s := from; s < to; s++ {
+			for k := 0; k < keys; k++ {
+				recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint("k", k)), Value: []byte(fmt.Sprintf("k%d:%d", k, s))})
+			}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, per)
+	if code, body := call(t, p, "POST", "/v1/streams/ks/split", `{"shard":0}`, nil); code != 200 {
+		t.Fatalf("split: %d %s", code, body)
+	}
+	produce(per, 2*per)
+	mustCall(t, p, "POST", "/v1/connectors/x/resume", "", 200, nil)
+	countIn := func(glob string) (files, n int) {
+		paths, _ := filepath.Glob(filepath.Join(out, glob))
+		for _, f := range paths {
+			b, _ := os.ReadFile(f)
+			n += bytes.Count(b, []byte("\n"))
+		}
+		return len(paths), n
+	}
+	// The moment a child's file appears, the parent's lines are all there.
+	waitFor(t, "a child shard's file", 30*time.Second, func() bool {
+		c1, _ := countIn("ks.1.*.log")
+		c2, _ := countIn("ks.2.*.log")
+		if c1+c2 == 0 {
+			return false
+		}
+		if _, n := countIn("ks.0.*.log"); n != keys*per {
+			t.Fatalf("a child was read while the parent had %d of %d lines out", n, keys*per)
+		}
+		return true
+	})
+	waitFor(t, "every line", 30*time.Second, func() bool { return len(lines(t, out)) >= 2*keys*per })
+	// Per key, in the order written: the parent's lines, then a child's.
+	for _, glob := range []string{"ks.1.*.log", "ks.2.*.log"} {
+		paths, _ := filepath.Glob(filepath.Join(out, glob))
+		last := map[string]int{}
+		for _, f := range paths {
+			b, _ := os.ReadFile(f)
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				var k string
+				var s int
+				if _, err := fmt.Sscanf(strings.Replace(l, ":", " ", 1), "%s %d", &k, &s); err != nil {
+					t.Fatalf("line %q: %v", l, err)
+				}
+				if prev, ok := last[k]; ok && s <= prev {
+					t.Fatalf("%s: key %s record %d after %d", glob, k, s, prev)
+				}
+				if s < per {
+					t.Fatalf("%s: key %s record %d was written before the split", glob, k, s)
+				}
+				last[k] = s
+			}
+		}
+	}
+}
