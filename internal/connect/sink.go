@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -431,7 +432,12 @@ func (r *sinkRun) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32
 	}
 }
 
+// env is the Env of a run; the connector's data directory is created here
+// (not when a definition is checked: a refused one leaves nothing behind).
 func (c *connector) env(def *Definition) Env {
+	if err := os.MkdirAll(c.m.store.DataDir(def.Name), 0o755); err != nil {
+		c.m.log.Warn("connector data directory", "connector", def.Name, "err", err)
+	}
 	return Env{Name: def.Name, Delivery: def.Delivery, DataDir: c.m.store.DataDir(def.Name), Logger: c.m.log.With("connector", def.Name)}
 }
 

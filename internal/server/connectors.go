@@ -9,7 +9,17 @@ import (
 	"github.com/braidstream/braid/internal/connect/file"
 )
 
-// connectorTypes are the connector types this build knows.
+// connectorTypes are the connector types this build knows. Transforms are
+// wired in connectorOptions (ParseTransforms) once the transform package
+// is merged:
+//
+//	ParseTransforms: func(raw []json.RawMessage) (connect.Chain, error) {
+//		c, err := transform.Parse(raw)
+//		if err != nil {
+//			return nil, err
+//		}
+//		return c, nil
+//	},
 var connectorTypes = connect.NewRegistry(
 	file.SinkType,
 	file.SourceType,
