@@ -3,10 +3,12 @@ package connect
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -70,6 +72,9 @@ func (m *Manager) Offsets(ctx context.Context, name string) (Offsets, error) {
 	}
 	defer done()
 	offs, err := adm.FetchOffsets(ctx, GroupID(name))
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return out, nil // nothing committed yet
+	}
 	if err != nil {
 		return out, err
 	}

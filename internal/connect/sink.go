@@ -93,7 +93,6 @@ func (c *connector) runSink(ctx context.Context, def *Definition) error {
 	}
 	stopStatus := c.watchEnds(ctx, kadm.NewClient(cl), def.Streams)
 	defer stopStatus()
-	c.setState(StateRunning)
 	lastCommit := time.Now()
 	for {
 		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
@@ -123,6 +122,8 @@ func (c *connector) runSink(ctx context.Context, def *Definition) error {
 		if err == nil && r.sink != nil {
 			err = r.put(ctx, recs)
 		}
+		// Running once the sink is open (or there is nothing to read yet).
+		running := err == nil && (r.sink != nil || len(r.owned) == 0)
 		if err == nil && r.sink != nil && time.Since(lastCommit) >= time.Second {
 			err = r.commit(ctx)
 			lastCommit = time.Now()
@@ -134,6 +135,9 @@ func (c *connector) runSink(ctx context.Context, def *Definition) error {
 			r.closeSink(ctx, false)
 			r.mu.Unlock()
 			return err
+		}
+		if running {
+			c.setRunning()
 		}
 		if len(recs) > 0 {
 			c.countRecords(len(recs), size)

@@ -151,6 +151,14 @@ func (c *connector) setState(s string) {
 	c.mu.Unlock()
 }
 
+func (c *connector) setRunning() {
+	c.mu.Lock()
+	if c.state != StateRunning {
+		c.state = StateRunning
+	}
+	c.mu.Unlock()
+}
+
 func (c *connector) setFailed(err error) {
 	c.mu.Lock()
 	c.state = StateFailed
