@@ -342,11 +342,13 @@ func TestBadRecordPolicies(t *testing.T) {
 		t.Fatalf("fail wrote %d lines, want the 1 before the bad record", len(got))
 	}
 	// The retrying connector recovers once its target works; a restart
-	// tries at once instead of waiting out the grown backoff.
+	// tries at once instead of waiting out the grown backoff (after the
+	// third retry the next is 4s away).
+	waitFor(t, "broken's backoff to grow to 4s", 15*time.Second, func() bool { return get(t, p, "broken").Restarts >= 3 })
 	os.Remove(filepath.Join(dir, "file"))
 	var restarted describe
 	mustCall(t, p, "POST", "/v1/connectors/broken/restart", "", 200, &restarted)
-	if restarted.Restarts < 2 {
+	if restarted.Restarts < 4 {
 		t.Fatalf("broken: %d restarts counted, want the retries and the restart", restarted.Restarts)
 	}
 	waitFor(t, "broken to run once its target works", 3*time.Second, func() bool {
