@@ -128,6 +128,10 @@ func (m *Manager) newConnector(name string, def *Definition) *connector {
 // check builds the connector once and closes it: the type refuses a bad
 // config here, and transforms are parsed.
 func (m *Manager) check(d *Definition) error {
+	// The definition's own parts first, then the type's config.
+	if _, err := m.chain(d); err != nil {
+		return err
+	}
 	sink, src, err := d.Build(m.opts.Types, Env{Name: d.Name, Delivery: d.Delivery, DataDir: m.store.DataDir(d.Name), Logger: m.log})
 	if err != nil {
 		return err
@@ -138,8 +142,7 @@ func (m *Manager) check(d *Definition) error {
 	if src != nil {
 		src.Close()
 	}
-	_, err = m.chain(d)
-	return err
+	return nil
 }
 
 func (m *Manager) chain(d *Definition) (Chain, error) {

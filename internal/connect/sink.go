@@ -121,6 +121,8 @@ func (c *connector) runSink(ctx context.Context, def *Definition) error {
 		err := r.failed
 		if err == nil && r.sink != nil {
 			err = r.put(ctx, recs)
+		} else if err == nil && len(recs) > 0 {
+			err = errors.New("records of a shard no sink was opened for") // never dropped
 		}
 		// Running once the sink is open (or there is nothing to read yet).
 		running := err == nil && (r.sink != nil || len(r.owned) == 0)
