@@ -117,9 +117,21 @@ func (m *Manager) Close() {
 			c.stopWorker()
 		}()
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	// A connector stuck in its target (a call that ignores its context)
+	// must not hold the node's shutdown: what it had not committed is
+	// read again after the restart.
+	select {
+	case <-done:
+	case <-time.After(CloseTimeout):
+		m.log.Warn("connectors did not stop in time; shutting down without them", "after", CloseTimeout)
+	}
 	m.cancel()
 }
+
+// CloseTimeout bounds how long Close waits for the connectors to stop.
+const CloseTimeout = 20 * time.Second
 
 func (m *Manager) newConnector(name string, def *Definition) *connector {
 	return &connector{m: m, name: name, def: def, state: StateStarting, shards: map[ShardKey]*shardStatus{}, errs: map[string]int64{}}
