@@ -199,6 +199,8 @@ func (m *Manager) Create(doc []byte) (Describe, error) {
 		return Describe{}, fmt.Errorf("%w: %s", ErrExists, d.Name)
 	}
 	c := m.newConnector(d.Name, d)
+	// opMu under Manager.mu breaks the lock order only in appearance: c
+	// is not in the map yet, so nobody else can hold or wait for it.
 	c.opMu.Lock()
 	m.conns[d.Name] = c
 	m.mu.Unlock()
