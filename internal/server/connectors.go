@@ -7,6 +7,7 @@ import (
 
 	"github.com/braidstream/braid/internal/connect"
 	"github.com/braidstream/braid/internal/connect/file"
+	"github.com/braidstream/braid/internal/connect/s3sink"
 )
 
 // connectorTypes are the connector types this build knows. Transforms are
@@ -23,6 +24,7 @@ import (
 var connectorTypes = connect.NewRegistry(
 	file.SinkType,
 	file.SourceType,
+	s3sink.Type,
 )
 
 // connectorOptions points the connect runtime at this node: its data
