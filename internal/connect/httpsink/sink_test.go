@@ -436,6 +436,11 @@ func TestPoisonBisection(t *testing.T) {
 			if err := s.Put(t.Context(), recs[bad.Index+1:]); err != nil {
 				t.Fatalf("Put of the rest: %v", err)
 			}
+			// The runtime applied its policy to the refused record: the
+			// sink's progress passes it (the rest is only buffered).
+			if d, _ := durableOf(s); d != tc.poison+1 {
+				t.Fatalf("Durable after the next Put = %d, want %d (past the refused record)", d, tc.poison+1)
+			}
 			if err := s.Flush(t.Context()); err != nil {
 				t.Fatalf("Flush: %v", err)
 			}

@@ -33,6 +33,10 @@ func open(t *testing.T, cfg map[string]any) (*Source, string) {
 	return s, "http://" + s.Addr().String() + s.cfg.Path
 }
 
+// testClient bounds every request, so a test of a broken source fails
+// instead of hanging.
+var testClient = &http.Client{Timeout: 15 * time.Second}
+
 type answer struct {
 	status int
 	body   string
@@ -48,7 +52,7 @@ func post(url, body string, hdr map[string]string) <-chan answer {
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testClient.Do(req)
 		if err != nil {
 			ch <- answer{err: err}
 			return
@@ -119,17 +123,23 @@ func TestHeldUntilCommitted(t *testing.T) {
 		t.Fatal("no timestamp")
 	}
 	notYet(t, ch, 200*time.Millisecond, "Committed")
-	// A position before this request's does not answer it.
-	if err := s.Committed(t.Context(), binary.BigEndian.AppendUint64(nil, binary.BigEndian.Uint64(pos)-1)); err != nil {
-		t.Fatal(err)
-	}
-	notYet(t, ch, 100*time.Millisecond, "a Committed that covers it")
+
+	ch2 := post(url, `{"value":3}`, nil)
+	_, pos2 := pollN(t, s, 1)
+	// The first request's position answers it, not the second.
 	if err := s.Committed(t.Context(), pos); err != nil {
 		t.Fatalf("Committed: %v", err)
 	}
 	a := wait(t, ch)
 	if a.status != 200 || strings.TrimSpace(a.body) != `{"accepted":2}` {
 		t.Fatalf("answer %d %s, want 200 {\"accepted\":2}", a.status, a.body)
+	}
+	notYet(t, ch2, 100*time.Millisecond, "a Committed that covers it")
+	if err := s.Committed(t.Context(), pos2); err != nil {
+		t.Fatalf("Committed: %v", err)
+	}
+	if a := wait(t, ch2); a.status != 200 || strings.TrimSpace(a.body) != `{"accepted":1}` {
+		t.Fatalf("second answer %d %s", a.status, a.body)
 	}
 }
 
@@ -197,7 +207,7 @@ func TestRefusedRequestsWriteNothing(t *testing.T) {
 		{"no token", `[{"value":1}]`, nil, 401, "bearer"},
 		{"wrong token", `[{"value":1}]`, map[string]string{"Authorization": "Bearer nope"}, 401, "bearer"},
 		{"array syntax", "[{\"value\":1},\n {\"value\": }]", auth, 400, "line 2, column 12"},
-		{"jsonl syntax", "{\"value\":1}\n{\"value\":2}\n{\"value\":3\n", auth, 400, "line 3"},
+		{"jsonl syntax", "{\"value\":1}\n{\"value\":2}\n{\"value\":3\n", auth, 400, "line 3, column 10"},
 		{"not an object", `[{"value":1}, 7]`, auth, 400, "record 1"},
 		{"unknown field", "{\"value\":1}\n{\"vlaue\":1}", auth, 400, "line 2"},
 		{"bad base64", `[{"value":"!!","value_encoding":"base64"}]`, auth, 400, "record 0: value"},
@@ -219,7 +229,7 @@ func TestRefusedRequestsWriteNothing(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, url, io.MultiReader(strings.NewReader(`[{"value":"`), strings.NewReader(strings.Repeat("y", 300)+`"}]`)))
 	req.Header.Set("Authorization", "Bearer tok")
 	req.ContentLength = -1
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +240,7 @@ func TestRefusedRequestsWriteNothing(t *testing.T) {
 	if a := wait(t, post(strings.TrimSuffix(url, "records")+"other", `[]`, auth)); a.status != 404 {
 		t.Fatalf("other path: %d, want 404", a.status)
 	}
-	resp, err = http.Get(url)
+	resp, err = testClient.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,5 +426,45 @@ func TestListenError(t *testing.T) {
 	if err := s.Open(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "listen") {
 		s.Close()
 		t.Fatalf("Open on a taken port: %v", err)
+	}
+}
+
+// A Poll's batch ends at a request's edge, never inside one, even when
+// the next request would take it past pollMaxRecords.
+func TestPollTakesWholeRequests(t *testing.T) {
+	s, url := open(t, map[string]any{})
+	const perReq = pollMaxRecords * 2 / 5
+	var chans []<-chan answer
+	for c := 0; c < 3; c++ {
+		var b strings.Builder
+		for i := 0; i < perReq; i++ {
+			fmt.Fprintf(&b, "{\"value\":[%d,%d]}\n", c, i)
+		}
+		chans = append(chans, post(url, b.String(), nil))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		n := len(s.queue)
+		s.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued, want 3", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, want := range []int{2 * perReq, perReq} {
+		recs, pos, err := s.Poll(t.Context())
+		if err != nil || len(recs) != want {
+			t.Fatalf("Poll: %d records, %v; want %d (whole requests only)", len(recs), err, want)
+		}
+		s.Committed(t.Context(), pos) //nolint:errcheck
+	}
+	for _, ch := range chans {
+		if a := wait(t, ch); a.status != 200 {
+			t.Fatalf("answer %d %s", a.status, a.body)
+		}
 	}
 }
