@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
@@ -25,8 +26,115 @@ type wireRecord struct {
 
 // parseBody decodes a request body into records stamped with now. The
 // error names where the body is wrong; no records come with it.
+//
+// One decoder reads the whole body; only a body it refuses is read again,
+// item by item, to say where it is wrong.
 func parseBody(body []byte, mode string, now time.Time) ([]connect.Record, error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	recs, ok := parseFast(body, mode, now)
+	if ok {
+		return recs, nil
+	}
+	if _, err := parseItems(body, mode, now); err != nil {
+		return nil, err
+	}
+	return nil, errors.New("malformed body") // the two readers disagree; not reached
+}
+
+// parseFast decodes a well-formed body; ok is false for anything else.
+func parseFast(body []byte, mode string, now time.Time) (recs []connect.Record, ok bool) {
+	trimmed := bytes.TrimLeft(body, jsonSpace)
+	isArray := len(trimmed) > 0 && trimmed[0] == '['
+	if mode == bodyValues {
+		var raws []json.RawMessage
+		if isArray {
+			if json.Unmarshal(body, &raws) != nil {
+				return nil, false
+			}
+		} else {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			for {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err == io.EOF {
+					break
+				} else if err != nil {
+					return nil, false
+				}
+				raws = append(raws, raw)
+			}
+			if len(raws) != nonBlankLines(body) {
+				return nil, false
+			}
+		}
+		recs = make([]connect.Record, len(raws))
+		for i, raw := range raws {
+			recs[i] = connect.Record{Value: compact(raw), Timestamp: now}
+		}
+		return recs, true
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var ws []*wireRecord
+	if isArray {
+		if dec.Decode(&ws) != nil || dec.More() {
+			return nil, false
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, false
+		}
+	} else {
+		for {
+			var w *wireRecord
+			if err := dec.Decode(&w); err == io.EOF {
+				break
+			} else if err != nil {
+				return nil, false
+			}
+			ws = append(ws, w)
+		}
+		if len(ws) != nonBlankLines(body) {
+			return nil, false
+		}
+	}
+	recs = make([]connect.Record, len(ws))
+	for i, w := range ws {
+		if w == nil {
+			return nil, false
+		}
+		r, err := w.record()
+		if err != nil {
+			return nil, false
+		}
+		r.Timestamp = now
+		recs[i] = r
+	}
+	return recs, true
+}
+
+// jsonSpace is JSON's whitespace (bytes.TrimSpace also trims \f and \v,
+// which JSON refuses).
+const jsonSpace = " \t\r\n"
+
+func blank(line []byte) bool { return len(bytes.Trim(line, jsonSpace)) == 0 }
+
+func nonBlankLines(body []byte) int {
+	n := 0
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		if !blank(line) {
+			n++
+		}
+	}
+	return n
+}
+
+// parseItems reads body item by item and says where it is wrong.
+func parseItems(body []byte, mode string, now time.Time) ([]connect.Record, error) {
+	trimmed := bytes.TrimLeft(body, jsonSpace)
 	var items []item
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var raws []json.RawMessage
@@ -46,7 +154,7 @@ func parseBody(body []byte, mode string, now time.Time) ([]connect.Record, error
 				end += start
 			}
 			l := body[start:end]
-			if len(bytes.TrimSpace(l)) > 0 {
+			if !blank(l) {
 				if !json.Valid(l) {
 					var v any
 					return nil, locate(body, start, json.Unmarshal(l, &v))
@@ -78,7 +186,7 @@ func (it item) record(mode string) (connect.Record, error) {
 	if mode == bodyValues {
 		return connect.Record{Value: compact(it.raw)}, nil
 	}
-	if t := bytes.TrimSpace(it.raw); len(t) == 0 || t[0] != '{' {
+	if t := bytes.Trim(it.raw, jsonSpace); len(t) == 0 || t[0] != '{' {
 		return connect.Record{}, errors.New(`not a record object (send {"key":..,"value":..}, or set body: values for plain values)`)
 	}
 	var w wireRecord
@@ -87,6 +195,10 @@ func (it item) record(mode string) (connect.Record, error) {
 	if err := dec.Decode(&w); err != nil {
 		return connect.Record{}, err
 	}
+	return w.record()
+}
+
+func (w *wireRecord) record() (connect.Record, error) {
 	var r connect.Record
 	var err error
 	if r.Key, err = payload("key", w.Key, w.KeyEncoding); err != nil {
