@@ -43,6 +43,9 @@ const (
 // error for a record refused in an earlier Put: it must be opened again.
 var ErrBroken = errors.New("http-sink: must be reopened after an earlier refusal")
 
+// ErrNotOpen is returned by Put and Flush before Open or after Close.
+var ErrNotOpen = errors.New("http-sink: not open")
+
 // Sink is an http-sink. See the package doc.
 type Sink struct {
 	cfg    config
@@ -125,6 +128,9 @@ func (s *Sink) Put(ctx context.Context, recs []connect.Record) error {
 	if s.broken != nil {
 		return s.broken
 	}
+	if s.batches == nil {
+		return ErrNotOpen
+	}
 	s.passSkipped()
 	s.putSeq++
 	for i := range recs {
@@ -174,6 +180,9 @@ func (s *Sink) Put(ctx context.Context, recs []connect.Record) error {
 func (s *Sink) Flush(ctx context.Context) error {
 	if s.broken != nil {
 		return s.broken
+	}
+	if s.batches == nil {
+		return ErrNotOpen
 	}
 	s.passSkipped()
 	for k, b := range s.batches {

@@ -622,6 +622,21 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+func TestNotOpen(t *testing.T) {
+	s, err := New(connect.Env{Name: "c"}, json.RawMessage(`{"url":"http://127.0.0.1:9/"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(t.Context(), records(0, 1)); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("Put before Open: %v", err)
+	}
+	s.Open(t.Context(), nil) //nolint:errcheck
+	s.Close()
+	if err := s.Flush(t.Context()); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("Flush after Close: %v", err)
+	}
+}
+
 func TestTimeoutIsTransient(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
