@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	fastjson "github.com/segmentio/encoding/json"
+
 	"github.com/braidstream/braid/internal/connect"
 )
 
@@ -25,7 +27,7 @@ func appendRecord(buf *bytes.Buffer, r *connect.Record) {
 		buf.WriteString("null")
 	} else {
 		buf.WriteByte('"')
-		buf.WriteString(r.Timestamp.UTC().Format(time.RFC3339Nano))
+		buf.Write(r.Timestamp.UTC().AppendFormat(buf.AvailableBuffer(), time.RFC3339Nano))
 		buf.WriteByte('"')
 	}
 	appendPayload(buf, "key", r.Key)
@@ -78,8 +80,8 @@ func dedupHeaders(hs []connect.Header) []connect.Header {
 	return out
 }
 
-// appendPayload writes ,"name":<JSON> when b is valid JSON (compacted, so
-// a JSON line stays one line), else ,"name":"<base64>","name_encoding":"base64".
+// appendPayload writes ,"name":<JSON> when b is valid JSON (line breaks
+// compacted away, so a JSON line stays one line), else ,"name":"<base64>","name_encoding":"base64".
 func appendPayload(buf *bytes.Buffer, name string, b []byte) {
 	buf.WriteString(`,"`)
 	buf.WriteString(name)
@@ -88,12 +90,19 @@ func appendPayload(buf *bytes.Buffer, name string, b []byte) {
 		buf.WriteString("null")
 		return
 	}
-	n := buf.Len()
-	if json.Compact(buf, b) == nil {
+	switch {
+	case !fastjson.Valid(b):
+		appendBase64(buf, b)
+	case bytes.ContainsAny(b, "\r\n"):
+		// Only insignificant whitespace can hold a line break: compact
+		// it away so a JSON line stays one line.
+		json.Compact(buf, b) //nolint:errcheck // valid, checked above
+		return
+	default:
+		// Valid JSON is written as the producer wrote it.
+		buf.Write(b)
 		return
 	}
-	buf.Truncate(n)
-	appendBase64(buf, b)
 	buf.WriteString(`,"`)
 	buf.WriteString(name)
 	buf.WriteString(`_encoding":"base64"`)

@@ -66,24 +66,44 @@ type Sink struct {
 	// that could not be reported from the Put that was given it.
 	refused map[connect.ShardKey]int64
 	broken  error
-	body    bytes.Buffer
+	enc     bytes.Buffer // scratch for one record
 	// firstBackoff is the wait before the first retry (tests shorten it).
 	firstBackoff time.Duration
 }
 
 // batch is one shard's records waiting to be sent.
 type batch struct {
-	recs  []pending
-	bytes int // body bytes: records and their separators
+	recs []pending
+	// data holds the encoded records, each followed by its separator
+	// (',' or '\n'), so the records of any run of recs are one slice.
+	data  []byte
 	first time.Time
 }
 
-// pending is one encoded record and where the runtime gave it.
+// pending is one encoded record, data[start:end] of its batch, and where
+// the runtime gave it.
 type pending struct {
-	offset int64
-	enc    []byte
-	put    int64 // the Put call (s.putSeq) that gave it
-	index  int   // its index in that Put's slice
+	offset     int64
+	start, end int
+	put        int64 // the Put call (s.putSeq) that gave it
+	index      int   // its index in that Put's slice
+}
+
+// size is the bytes of b's records and separators.
+func (b *batch) size() int {
+	if len(b.recs) == 0 {
+		return 0
+	}
+	return b.recs[len(b.recs)-1].end - b.recs[0].start
+}
+
+// trim drops the data of records no longer in recs.
+func (b *batch) trim() {
+	if len(b.recs) == 0 {
+		b.recs, b.data = b.recs[:0], b.data[:0]
+		return
+	}
+	b.data = b.data[:b.recs[len(b.recs)-1].end]
 }
 
 // New builds an http-sink from its config; it does not contact the URL.
@@ -148,9 +168,10 @@ func (s *Sink) Put(ctx context.Context, recs []connect.Record) error {
 			b = &batch{}
 			s.batches[k] = b
 		}
-		var enc bytes.Buffer
-		appendRecord(&enc, r)
-		if len(b.recs) > 0 && s.bodyLen(b.bytes+enc.Len()+1) > s.cfg.BatchMaxBytes {
+		s.enc.Reset()
+		appendRecord(&s.enc, r)
+		enc := s.enc.Bytes()
+		if len(b.recs) > 0 && s.bodyLen(b.size()+len(enc)+1) > s.cfg.BatchMaxBytes {
 			if err := s.send(ctx, k); err != nil {
 				return err
 			}
@@ -158,9 +179,10 @@ func (s *Sink) Put(ctx context.Context, recs []connect.Record) error {
 		if len(b.recs) == 0 {
 			b.first = time.Now()
 		}
-		b.recs = append(b.recs, pending{offset: r.Offset, enc: enc.Bytes(), put: s.putSeq, index: i})
-		b.bytes += enc.Len() + 1
-		if len(b.recs) >= s.cfg.BatchMaxRecords || s.bodyLen(b.bytes) >= s.cfg.BatchMaxBytes {
+		start := len(b.data)
+		b.data = append(append(b.data, enc...), s.separator())
+		b.recs = append(b.recs, pending{offset: r.Offset, start: start, end: len(b.data), put: s.putSeq, index: i})
+		if len(b.recs) >= s.cfg.BatchMaxRecords || s.bodyLen(b.size()) >= s.cfg.BatchMaxBytes {
 			if err := s.send(ctx, k); err != nil {
 				return err
 			}
@@ -223,15 +245,12 @@ func (e *refusal) Error() string { return e.err.Error() }
 // refused record.
 func (s *Sink) send(ctx context.Context, k connect.ShardKey) error {
 	b := s.batches[k]
-	n, err := s.deliver(ctx, k, b.recs)
+	n, err := s.deliver(ctx, k, b.data, b.recs)
 	if n > 0 {
 		s.durable[k] = b.recs[n-1].offset + 1
 	}
 	b.recs = b.recs[n:]
-	b.bytes = 0
-	for _, p := range b.recs {
-		b.bytes += len(p.enc) + 1
-	}
+	b.trim()
 	var ref *refusal
 	if !errors.As(err, &ref) {
 		return err
@@ -242,10 +261,7 @@ func (s *Sink) send(ctx context.Context, k connect.ShardKey) error {
 		// already buffered, and the refused one.
 		for _, ob := range s.batches {
 			ob.recs = dropFromPut(ob.recs, s.putSeq, ref.rec.index)
-			ob.bytes = 0
-			for _, p := range ob.recs {
-				ob.bytes += len(p.enc) + 1
-			}
+			ob.trim()
 		}
 		s.skip(k, ref.rec.offset)
 		return &connect.BadRecordError{Index: ref.rec.index, Err: ref.err}
@@ -281,7 +297,8 @@ func (s *Sink) passSkipped() {
 	}
 }
 
-// dropFromPut removes the records of Put put from index on.
+// dropFromPut removes the records of Put put from index on: a suffix of
+// recs, as that Put's records come last.
 func dropFromPut(recs []pending, put int64, index int) []pending {
 	out := recs[:0]
 	for _, p := range recs {
@@ -295,8 +312,8 @@ func dropFromPut(recs []pending, put int64, index int) []pending {
 // deliver POSTs recs and returns how many leading records are delivered.
 // A refused batch is bisected; the error is then a *refusal naming the
 // refused record, recs[n].
-func (s *Sink) deliver(ctx context.Context, k connect.ShardKey, recs []pending) (int, error) {
-	refusedErr, err := s.post(ctx, k, recs)
+func (s *Sink) deliver(ctx context.Context, k connect.ShardKey, data []byte, recs []pending) (int, error) {
+	refusedErr, err := s.post(ctx, k, data, recs)
 	if err != nil {
 		return 0, err
 	}
@@ -307,20 +324,19 @@ func (s *Sink) deliver(ctx context.Context, k connect.ShardKey, recs []pending) 
 		return 0, &refusal{rec: recs[0], err: refusedErr}
 	}
 	mid := len(recs) / 2
-	n, err := s.deliver(ctx, k, recs[:mid])
+	n, err := s.deliver(ctx, k, data, recs[:mid])
 	if err != nil {
 		return n, err
 	}
-	n2, err := s.deliver(ctx, k, recs[mid:])
+	n2, err := s.deliver(ctx, k, data, recs[mid:])
 	return mid + n2, err
 }
 
 // post sends one POST of recs, retrying transient failures. It returns
 // the receiver's refusal (a 4xx that refuses the batch) or a plain error
 // when the target failed.
-func (s *Sink) post(ctx context.Context, k connect.ShardKey, recs []pending) (refused, err error) {
-	s.encodeBody(recs)
-	body := s.body.Bytes()
+func (s *Sink) post(ctx context.Context, k connect.ShardKey, data []byte, recs []pending) (refused, err error) {
+	body := s.body(data[recs[0].start:recs[len(recs)-1].end])
 	idemKey := fmt.Sprintf("%s-%s-%d-%d", s.name, k.Stream, k.Shard, recs[0].offset)
 	contentType := "application/json"
 	if s.cfg.Format == formatJSONL {
@@ -389,23 +405,24 @@ func (s *Sink) bodyLen(recBytes int) int {
 	return recBytes
 }
 
-func (s *Sink) encodeBody(recs []pending) {
-	s.body.Reset()
+func (s *Sink) separator() byte {
 	if s.cfg.Format == formatJSONArray {
-		s.body.WriteByte('[')
+		return ','
 	}
-	for i, p := range recs {
-		if i > 0 && s.cfg.Format == formatJSONArray {
-			s.body.WriteByte(',')
-		}
-		s.body.Write(p.enc)
-		if s.cfg.Format == formatJSONL {
-			s.body.WriteByte('\n')
-		}
+	return '\n'
+}
+
+// body is a POST's body for records (each followed by its separator). It
+// is a copy: the transport may still read a body after Do returns, while
+// the batch's data is reused.
+func (s *Sink) body(records []byte) []byte {
+	if s.cfg.Format == formatJSONL {
+		return append([]byte(nil), records...)
 	}
-	if s.cfg.Format == formatJSONArray {
-		s.body.WriteByte(']')
-	}
+	body := make([]byte, 0, len(records)+1)
+	body = append(body, '[')
+	body = append(body, records[:len(records)-1]...)
+	return append(body, ']')
 }
 
 // readErrorBody reads the start of a non-2xx answer for the error
