@@ -460,6 +460,47 @@ func TestPoisonBisection(t *testing.T) {
 	}
 }
 
+// A refusal in one shard's batch drops the records of the same Put the
+// runtime gives again from the other shards' batches too, and only those.
+func TestPoisonAcrossShards(t *testing.T) {
+	rv := newReceiver(t)
+	rv.setAnswer(func(_ int, recs []wireRecord, _ http.ResponseWriter) int {
+		for _, r := range recs {
+			if r.Shard == 1 && r.Offset == 1 {
+				return http.StatusUnprocessableEntity
+			}
+		}
+		return http.StatusOK
+	})
+	s := newSink(t, rv, map[string]any{"batch_max_records": 3}, "")
+	rec := func(shard int32, off int64) connect.Record {
+		return connect.Record{Stream: "orders", Shard: shard, Offset: off, Value: []byte(`{}`)}
+	}
+	recs := []connect.Record{rec(1, 0), rec(0, 0), rec(1, 1), rec(0, 1), rec(1, 2)}
+	err := s.Put(t.Context(), recs)
+	var bad *connect.BadRecordError
+	if !errors.As(err, &bad) || bad.Index != 2 {
+		t.Fatalf("Put: %v, want BadRecordError for index 2 (orders/1 offset 1)", err)
+	}
+	if err := s.Put(t.Context(), recs[3:]); err != nil {
+		t.Fatalf("Put of the rest: %v", err)
+	}
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	got := map[int32][]int64{}
+	for _, p := range rv.all() {
+		if p.status == http.StatusOK {
+			for _, r := range p.recs {
+				got[r.Shard] = append(got[r.Shard], r.Offset)
+			}
+		}
+	}
+	if !equal(got[0], []int64{0, 1}) || !equal(got[1], []int64{0, 2}) {
+		t.Fatalf("delivered %v, want shard 0: 0 1, shard 1: 0 2, each once", got)
+	}
+}
+
 // A record of an earlier Put refused in a batch cannot be named by this
 // Put's BadRecordError: the sink fails, and after the restart names it
 // in the first Put that holds it.
