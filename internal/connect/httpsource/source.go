@@ -117,7 +117,10 @@ func (s *Source) Open(ctx context.Context, pos []byte) error {
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// No write timeout: a request is held until its records are
+		// durable, however long that takes; its caller decides.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.served = make(chan struct{})
 	go func() {
