@@ -220,3 +220,35 @@ func TestNoGoroutineLeakRoutingAndBatches(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A record the node refuses (over the stream's max.message.bytes, which
+// the client does not know) fails the whole batch after the other
+// records were written to their shards: none of them becomes visible.
+func TestProduceBatchServerRefusalAbortsAll(t *testing.T) {
+	n := startNode(t)
+	n.createStream(t, "bm", 4, map[string]string{"max.message.bytes": "2000"})
+	p := newProducer(t, n.server, client.WithLinger(time.Millisecond))
+	ctx := ctxFor(t, 30*time.Second)
+	recs := batchOf("bm", 1, 12)
+	big := &client.Record{Stream: "bm", Key: []byte("big"), Value: make([]byte, 5000)}
+	recs = append(recs[:6], append([]*client.Record{big}, recs[6:]...)...)
+	_, err := p.ProduceBatch(ctx, recs)
+	var be *client.BatchError
+	// The index names the first record that failed: one of those sharing
+	// the refused record's shard (and so its produce batch).
+	if !errors.Is(err, client.ErrBatchAborted) || !errors.Is(err, client.ErrRecordTooLarge) || !errors.As(err, &be) || be.Index < 0 || be.Index > 6 {
+		t.Fatalf("batch with a refused record: %v, want ErrBatchAborted for ErrRecordTooLarge at an index up to 6", err)
+	}
+	if _, err := p.ProduceBatch(ctx, batchOf("bm", 2, 5)); err != nil {
+		t.Fatalf("good batch: %v", err)
+	}
+	vals := readCommitted(t, n.KafkaAddr, "bm", 5, time.Second)
+	for _, v := range vals {
+		if !strings.HasPrefix(v, "2/") {
+			t.Fatalf("read_committed sees %q of the refused batch: it was not all or nothing", v)
+		}
+	}
+	if len(vals) != 5 {
+		t.Fatalf("read_committed sees %d records, want the good batch's 5", len(vals))
+	}
+}

@@ -77,27 +77,38 @@ type errAdminStatus struct {
 
 func (e *errAdminStatus) Error() string { return e.msg }
 
-// adminCall sends one request to the admin API and decodes a 200 answer
-// into out. Other answers become an *errAdminStatus carrying the server's
-// message ({"error": ...} or plain text).
+// adminCall sends one request to the admin API with body as JSON and
+// decodes a 2xx answer into out. Other answers become an *errAdminStatus
+// carrying the server's message ({"error": ...} or plain text).
 func (f *clientFlags) adminCall(ctx context.Context, method, path string, body, out any) error {
-	if f.adminAddr == "" {
-		return errors.New("no admin address: set --admin-addr or $" + envAdminAddr + " to braid's HTTP address")
-	}
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		raw = b
+	}
+	return f.adminDo(ctx, method, path, "application/json", raw, out)
+}
+
+// adminDo is adminCall with the body as bytes of the given content type
+// (nil for none). A 2xx answer is decoded into out unless out is nil or
+// the answer is empty (204).
+func (f *clientFlags) adminDo(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	if f.adminAddr == "" {
+		return errors.New("no admin address: set --admin-addr or $" + envAdminAddr + " to braid's HTTP address")
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+f.adminAddr+path, rd)
 	if err != nil {
 		return fmt.Errorf("admin address %q: %w", f.adminAddr, err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -108,7 +119,7 @@ func (f *clientFlags) adminCall(ctx context.Context, method, path string, body, 
 	if err != nil {
 		return fmt.Errorf("admin API at %s: read answer: %w", f.adminAddr, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e struct {
 			Error string `json:"error"`
 		}
@@ -120,6 +131,9 @@ func (f *clientFlags) adminCall(ctx context.Context, method, path string, body, 
 			msg = resp.Status
 		}
 		return &errAdminStatus{status: resp.StatusCode, msg: msg}
+	}
+	if out == nil || len(bytes.TrimSpace(raw)) == 0 {
+		return nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
 		return fmt.Errorf("admin API at %s: answer is not the expected JSON: %w", f.adminAddr, err)

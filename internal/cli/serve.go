@@ -68,6 +68,7 @@ Examples:
 	f.StringVar(&cfg.KinesisTLSKey, "kinesis-tls-key", cfg.KinesisTLSKey, "PEM private key file for --kinesis-tls-cert")
 	f.DurationVar(&cfg.KinesisSubscriptionTTL, "kinesis-subscription-ttl", cfg.KinesisSubscriptionTTL, "how long one Kinesis SubscribeToShard stream lasts before the client must subscribe again")
 	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "this node's broker id")
+	f.BoolVar(&cfg.Connectors, "connectors", cfg.Connectors, "run the connectors defined on this node and serve /v1/connectors (false: the API answers 503 and no connector runs)")
 	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", cfg.AutoCreateTopics, "create a stream when a client asks for metadata of a missing one")
 	f.IntVar(&cfg.DefaultPartitions, "default-partitions", cfg.DefaultPartitions, "shards of auto-created streams and of CreateTopics with -1")
 	f.Int64Var(&cfg.CacheBytes, "cache-bytes", cfg.CacheBytes, "memory for recent batches, all shards together, bytes")

@@ -16,4 +16,31 @@
 //     same transaction as the records it covers.
 //
 // The interfaces a connector implements are in connector.go.
+//
+// The runtime (manager.go) runs one goroutine per connector; a failing
+// connector never stops another. A worker's run builds the connector from
+// its type, opens it and moves records until it is stopped (pause, restart,
+// delete, node shutdown: a sink flushes and commits on the way out) or
+// fails: a bad record under the fail policy, or a bad config, ends in
+// state failed; anything else is retried with backoff (1s doubling up to
+// errors.retry_backoff_max), each retry a fresh run from the durable
+// position.
+//
+// Invariants:
+//
+//   - a sink's group offsets never pass what its sink reports durable, so
+//     a crash re-reads and never skips;
+//   - a sink run is the only member of its group: it removes members left
+//     over by a killed run before it joins;
+//   - an exactly-once source writes each batch and the position after it
+//     in one transaction, and takes its transactional id over before it
+//     reads its position (read_committed), so a batch is never written
+//     twice;
+//   - a definition is saved (temp file, fsync, rename, directory fsync)
+//     before the API answers, and a file that cannot be read is shown as
+//     a failed connector, never dropped.
+//
+// Concurrency: Manager.mu guards the set of connectors; connector.opMu
+// orders one connector's life-cycle changes; connector.mu (a leaf) guards
+// its status. docs/design.md has the lock order.
 package connect

@@ -27,7 +27,9 @@ import (
 // Appends happen here, in request order; the wait for durability (acks=all:
 // fsync; acks=1: written to the kernel) happens in the completion, so
 // pipelined requests share one group commit. acks=0 gets no response.
-func init() { register(0, 0, 12, handleProduce) }
+const produceKey = 0
+
+func init() { register(produceKey, 0, 12, handleProduce) }
 
 // minProduceVersion is the first Produce version that is served.
 const minProduceVersion = 3

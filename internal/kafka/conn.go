@@ -121,6 +121,9 @@ func (c *conn) readLoop() error {
 		c.lastActive.Store(time.Now().UnixNano())
 		c.s.opts.Metrics.bytesIn.Add(float64(size + 4))
 		p, err := c.handle(body)
+		if reusableBody(int16(binary.BigEndian.Uint16(body))) {
+			putBody(body)
+		}
 		if p == nil {
 			c.giveBack(held)
 		} else {
@@ -162,16 +165,19 @@ func (c *conn) awaitRequest(r *bufio.Reader) error {
 }
 
 // readBody reads a request body of size bytes, growing its buffer only as
-// bytes arrive and taking each growth from the connection's and the
-// server's request budgets first. It returns the bytes taken.
+// bytes arrive (×4 per step) and taking each growth from the connection's
+// and the server's request budgets first. It returns the bytes taken.
+// Bodies of 64 KiB or more live in pooled buffers (bodypool.go).
 func (c *conn) readBody(r *bufio.Reader, size int, deadline time.Time) ([]byte, int64, error) {
 	var body []byte
-	var held int64
+	var held int64 // bytes taken: how far body may be filled
 	for len(body) < size {
-		if len(body) == cap(body) {
-			grow := min(size, max(2*cap(body), firstChunk)) - cap(body)
+		if len(body) == int(held) {
+			want := min(size, max(bodyGrowth*int(held), firstChunk))
+			grow := int64(want) - held
 			began := time.Now()
-			if err := c.take(int64(grow)); err != nil {
+			if err := c.take(grow); err != nil {
+				putBody(body)
 				c.giveBack(held)
 				return nil, 0, err
 			}
@@ -180,14 +186,23 @@ func (c *conn) readBody(r *bufio.Reader, size int, deadline time.Time) ([]byte, 
 				deadline = deadline.Add(waited)
 				c.nc.SetReadDeadline(deadline)
 			}
-			held += int64(grow)
-			nb := make([]byte, len(body), cap(body)+grow)
-			copy(nb, body)
-			body = nb
+			held += grow
+			if cap(body) < want {
+				var nb []byte
+				if size < firstChunk {
+					nb = make([]byte, 0, size) // small: not worth a pooled 64 KiB
+				} else {
+					nb = getBody(want)
+				}
+				nb = append(nb, body...)
+				putBody(body)
+				body = nb
+			}
 		}
-		n, err := r.Read(body[len(body):cap(body)])
+		n, err := r.Read(body[len(body):held])
 		body = body[:len(body)+n]
 		if err != nil && len(body) < size {
+			putBody(body)
 			c.giveBack(held)
 			return nil, 0, c.readErr(err)
 		}

@@ -41,6 +41,9 @@ type Config struct {
 	// (default 5m, as in AWS).
 	KinesisSubscriptionTTL time.Duration
 	NodeID                 int32
+	// Connectors runs the node's connectors and serves /v1/connectors
+	// (default on); off, the API answers 503 and nothing runs.
+	Connectors bool
 	// AutoCreateTopics lets Metadata create missing topics (default off);
 	// DefaultPartitions is their shard count, and the count for CreateTopics
 	// with -1 (default 1).
@@ -149,6 +152,7 @@ func Defaults() Config {
 		FetchMaxBytes:              55 << 20,
 		WALSegmentBytes:            128 << 20,
 		WALPrewrite:                true,
+		Connectors:                 true,
 		CheckpointInterval:         30 * time.Second,
 		RetentionCheckInterval:     30 * time.Second,
 		MoveInterval:               2 * time.Minute,

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/braidstream/braid/internal/connect"
 	"github.com/braidstream/braid/internal/engine"
 	"github.com/braidstream/braid/internal/group"
 	"github.com/braidstream/braid/internal/kafka"
@@ -50,6 +51,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	}
 	var isReady atomic.Bool
 	var served atomic.Pointer[engine.Engine] // set once recovered
+	var connectors atomic.Pointer[connect.Manager]
 
 	var httpSrv *http.Server
 	var httpLn net.Listener
@@ -88,6 +90,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 			serveStreamState(w, r, served.Load())
 		})
 		registerReshard(mux, served.Load)
+		connect.RegisterAPI(mux, !cfg.Connectors, connectors.Load)
 		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go httpSrv.Serve(ln)
 		defer httpSrv.Close()
@@ -191,6 +194,22 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		}()
 	}
 	served.Store(eng)
+	// Connectors talk to the node through its own Kafka listener, so they
+	// start once it serves and stop (flush, final commit) before it closes.
+	var mgr *connect.Manager
+	if cfg.Connectors {
+		mgr, err = connect.NewManager(connectorOptions(cfg, ln.Addr(), logger))
+		if err != nil {
+			ks.Close()
+			if kin != nil {
+				kin.Close()
+			}
+			eng.Close()
+			return fmt.Errorf("connectors: %w", err)
+		}
+		reg.MustRegister(mgr.Collector())
+		connectors.Store(mgr)
+	}
 	isReady.Store(true)
 	var httpAddr net.Addr
 	if httpLn != nil {
@@ -211,6 +230,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	}
 	logger.Info("braid shutting down")
 	isReady.Store(false)
+	if mgr != nil {
+		connectors.Store(nil)
+		mgr.Close()
+	}
 	if kin != nil {
 		kin.Close()
 	}
