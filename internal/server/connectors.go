@@ -7,6 +7,8 @@ import (
 
 	"github.com/braidstream/braid/internal/connect"
 	"github.com/braidstream/braid/internal/connect/file"
+	"github.com/braidstream/braid/internal/connect/httpsink"
+	"github.com/braidstream/braid/internal/connect/httpsource"
 )
 
 // connectorTypes are the connector types this build knows. Transforms are
@@ -23,6 +25,8 @@ import (
 var connectorTypes = connect.NewRegistry(
 	file.SinkType,
 	file.SourceType,
+	httpsink.Type,
+	httpsource.Type,
 )
 
 // connectorOptions points the connect runtime at this node: its data
