@@ -15,7 +15,7 @@ import (
 )
 
 // These tests run `braid connector ...` against an httptest server that
-// plays the node's connector API as the contract in docs/connectors-cli.md
+// plays the node's connector API as the contract in docs/connectors.md
 // has it: it checks each request the CLI sends and answers with what the
 // node would. They test the CLI's own logic; internal/e2e runs the binary
 // against a real node.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -28,9 +27,6 @@ func TestCLIConnector(t *testing.T) {
 	t.Parallel()
 	p := braidtest.Start(t)
 	ctx := testCtx(t, 60*time.Second)
-	if code, _ := cliHTTPGet(t, ctx, "http://"+p.HTTPAddr+"/v1/connector-types"); code == http.StatusNotFound {
-		t.Skip("needs the connect runtime")
-	}
 	checkCLIConnector(t, ctx, p.HTTPAddr)
 }
 

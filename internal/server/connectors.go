@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net"
 	"strconv"
@@ -9,25 +10,29 @@ import (
 	"github.com/braidstream/braid/internal/connect/file"
 	"github.com/braidstream/braid/internal/connect/httpsink"
 	"github.com/braidstream/braid/internal/connect/httpsource"
+	"github.com/braidstream/braid/internal/connect/pgcdc"
+	"github.com/braidstream/braid/internal/connect/pgsink"
+	"github.com/braidstream/braid/internal/connect/transform"
 )
 
-// connectorTypes are the connector types this build knows. Transforms are
-// wired in connectorOptions (ParseTransforms) once the transform package
-// is merged:
-//
-//	ParseTransforms: func(raw []json.RawMessage) (connect.Chain, error) {
-//		c, err := transform.Parse(raw)
-//		if err != nil {
-//			return nil, err
-//		}
-//		return c, nil
-//	},
+// connectorTypes are the connector types this build knows.
 var connectorTypes = connect.NewRegistry(
 	file.SinkType,
 	file.SourceType,
 	httpsink.Type,
 	httpsource.Type,
+	pgsink.Type,
+	pgcdc.Type,
 )
+
+// parseTransforms is the transforms language (internal/connect/transform).
+func parseTransforms(raw []json.RawMessage) (connect.Chain, error) {
+	c, err := transform.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
 // connectorOptions points the connect runtime at this node: its data
 // directory and its own Kafka listener on loopback.
@@ -36,5 +41,6 @@ func connectorOptions(cfg Config, kafkaAddr net.Addr, logger *slog.Logger) conne
 	if tcp, ok := kafkaAddr.(*net.TCPAddr); ok && (tcp.IP.IsUnspecified() || tcp.IP == nil) {
 		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 	}
-	return connect.Options{DataDir: cfg.DataDir, KafkaAddr: addr, Types: connectorTypes, Logger: logger}
+	return connect.Options{DataDir: cfg.DataDir, KafkaAddr: addr, Types: connectorTypes, Logger: logger,
+		ParseTransforms: parseTransforms}
 }
