@@ -22,7 +22,8 @@
 // "headers_encoding":"base64"; of repeated header names the last wins.
 //
 // Idempotency-Key. Every POST carries the header
-// Idempotency-Key: <connector>-<stream>-<shard>-<first offset of the batch>.
+// Idempotency-Key: <connector>/<stream>/<shard>/<first offset of the batch>
+// ("/" appears in no connector or stream name, so keys never collide).
 // A retry of a batch, and the first batch after a restart (which starts at
 // the first record not yet acknowledged), carry the same key, so a
 // receiver that drops requests whose key it has seen gets every record

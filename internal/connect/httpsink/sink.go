@@ -337,7 +337,7 @@ func (s *Sink) deliver(ctx context.Context, k connect.ShardKey, data []byte, rec
 // when the target failed.
 func (s *Sink) post(ctx context.Context, k connect.ShardKey, data []byte, recs []pending) (refused, err error) {
 	body := s.body(data[recs[0].start:recs[len(recs)-1].end])
-	idemKey := fmt.Sprintf("%s-%s-%d-%d", s.name, k.Stream, k.Shard, recs[0].offset)
+	idemKey := fmt.Sprintf("%s/%s/%d/%d", s.name, k.Stream, k.Shard, recs[0].offset)
 	contentType := "application/json"
 	if s.cfg.Format == formatJSONL {
 		contentType = "application/x-ndjson"

@@ -207,7 +207,7 @@ func TestBatchByCount(t *testing.T) {
 		t.Fatalf("received offsets %v, want 0..6 once each", got)
 	}
 	for i, p := range rv.all() {
-		want := fmt.Sprintf("hook-orders-0-%d", 3*i)
+		want := fmt.Sprintf("hook/orders/0/%d", 3*i)
 		if p.idemKey != want {
 			t.Errorf("POST %d Idempotency-Key %q, want %q", i, p.idemKey, want)
 		}
@@ -314,8 +314,8 @@ func TestRetryAfter503(t *testing.T) {
 	if len(posts) != 2 || posts[0].status != 503 || posts[1].status != 200 {
 		t.Fatalf("POSTs %+v, want a 503 then a 200", posts)
 	}
-	if posts[0].idemKey != posts[1].idemKey || posts[0].idemKey != "hook-orders-0-0" {
-		t.Fatalf("Idempotency-Keys %q, %q: want hook-orders-0-0 on both", posts[0].idemKey, posts[1].idemKey)
+	if posts[0].idemKey != posts[1].idemKey || posts[0].idemKey != "hook/orders/0/0" {
+		t.Fatalf("Idempotency-Keys %q, %q: want hook/orders/0/0 on both", posts[0].idemKey, posts[1].idemKey)
 	}
 	if d, _ := durableOf(s); d != 3 {
 		t.Fatalf("Durable = %d, want 3", d)
@@ -575,8 +575,8 @@ func TestIdempotencyKeyStableAcrossRestart(t *testing.T) {
 	for _, p := range rv.all() {
 		keys[p.idemKey]++
 	}
-	if len(keys) != 2 || keys["hook-orders-0-3"] != maxAttempts+1 || keys["hook-orders-0-0"] != 1 {
-		t.Fatalf("Idempotency-Keys %v, want hook-orders-0-3 on all %d attempts and the replay", keys, maxAttempts+1)
+	if len(keys) != 2 || keys["hook/orders/0/3"] != maxAttempts+1 || keys["hook/orders/0/0"] != 1 {
+		t.Fatalf("Idempotency-Keys %v, want hook/orders/0/3 on all %d attempts and the replay", keys, maxAttempts+1)
 	}
 }
 
