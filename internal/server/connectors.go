@@ -8,6 +8,8 @@ import (
 
 	"github.com/braidstream/braid/internal/connect"
 	"github.com/braidstream/braid/internal/connect/file"
+	"github.com/braidstream/braid/internal/connect/httpsink"
+	"github.com/braidstream/braid/internal/connect/httpsource"
 	"github.com/braidstream/braid/internal/connect/pgcdc"
 	"github.com/braidstream/braid/internal/connect/pgsink"
 	"github.com/braidstream/braid/internal/connect/s3sink"
@@ -19,6 +21,8 @@ var connectorTypes = connect.NewRegistry(
 	file.SinkType,
 	file.SourceType,
 	s3sink.Type,
+	httpsink.Type,
+	httpsource.Type,
 	pgsink.Type,
 	pgcdc.Type,
 )
