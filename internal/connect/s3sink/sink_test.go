@@ -512,3 +512,31 @@ func TestType(t *testing.T) {
 		t.Fatal("NewSink took a connector without a name")
 	}
 }
+
+// TestShardNotOpened: records of a shard Open was not given still start
+// from its state object, read on the shard's first Put.
+func TestShardNotOpened(t *testing.T) {
+	tg := needS3(t)
+	bucket := tg.newBucket(t)
+	cfg := tg.config(bucket, map[string]any{"max_records": 10})
+	s1, _ := openSink(t, cfg)
+	put(t, s1, records("s", 1, 0, 20))
+	s1.Close()
+	second := "s/s-1-00000000000000000010.jsonl"
+	before, _ := tg.get(t, bucket, second)
+	// Objects of 15 now: without the state, the replay would write
+	// 10-24 over the object holding 10-19.
+	s2, next := openSink(t, tg.config(bucket, map[string]any{"max_records": 15})) // no shards named
+	if len(next) != 0 {
+		t.Fatalf("Open without shards: %v", next)
+	}
+	put(t, s2, records("s", 1, 0, 25))
+	flush(t, s2)
+	exactlyOnce(t, allOffsets(t, tg, bucket), 0, 25)
+	if after, _ := tg.get(t, bucket, second); !bytes.Equal(after, before) {
+		t.Fatalf("%s rewritten:\n%s\nwas\n%s", second, after, before)
+	}
+	if d := s2.Durable()[connect.ShardKey{Stream: "s", Shard: 1}]; d != 25 {
+		t.Fatalf("Durable %d, want 25", d)
+	}
+}
