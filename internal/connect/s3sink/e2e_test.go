@@ -19,9 +19,11 @@ import (
 
 // TestE2EThroughBraid runs the s3-sink inside a real braid serve through
 // the connect runtime: records produced before and after a SIGKILL of
-// braid land in the bucket exactly once, in Hive-style keys.
+// braid, and while the S3 server is down long enough for the connector to
+// go retrying, land in the bucket exactly once, in Hive-style keys.
 func TestE2EThroughBraid(t *testing.T) {
-	tg := needS3(t)
+	s3 := startS3(t) // a server of this test's own, to stop and restart
+	tg := s3.target()
 	bucket := tg.newBucket(t)
 	p := braidtest.Start(t)
 	p.CreateStream(ctx, "orders", 2, nil)
@@ -66,7 +68,24 @@ func TestE2EThroughBraid(t *testing.T) {
 	cl2 := p.Client(kgo.DefaultProduceTopic("orders"))
 	defer cl2.Close()
 	cl = cl2
-	produce(300, 500)
+	produce(300, 400)
+	s3.stop()
+	produce(400, 500)
+	var d struct {
+		State     string `json:"state"`
+		Lag       int64  `json:"lag"`
+		LastError *struct {
+			Message string `json:"message"`
+		} `json:"last_error"`
+	}
+	waitUntil(t, "the connector retrying while S3 is down", func() bool {
+		_, err := p.GetJSON("/v1/connectors/orders-archive", &d)
+		return err == nil && d.State == "retrying"
+	})
+	t.Logf("S3 down: %s (%s)", d.State, d.LastError.Message)
+	if err := s3.start(); err != nil {
+		t.Fatal(err)
+	}
 	waitUntil(t, "all 500 records in the bucket", func() bool { return len(count()) == 500 })
 	time.Sleep(2 * time.Second) // a duplicate would come with the next roll
 	seen := count()
@@ -85,10 +104,6 @@ func TestE2EThroughBraid(t *testing.T) {
 		if !keyRE.MatchString(k) {
 			t.Errorf("key %s does not match %s", k, keyRE)
 		}
-	}
-	var d struct {
-		State string `json:"state"`
-		Lag   int64  `json:"lag"`
 	}
 	if _, err := p.GetJSON("/v1/connectors/orders-archive", &d); err != nil || d.State != "running" {
 		b, _ := json.Marshal(d)
