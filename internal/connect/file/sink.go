@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,11 +222,7 @@ func (s *sink) Flush(ctx context.Context) error {
 }
 
 func (s *sink) Durable() map[connect.ShardKey]int64 {
-	out := make(map[connect.ShardKey]int64, len(s.durable))
-	for k, v := range s.durable {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.durable)
 }
 
 func (s *sink) Close() error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -219,11 +220,7 @@ func (s *Sink) Flush(ctx context.Context) error {
 
 // Durable implements connect.Sink.
 func (s *Sink) Durable() map[connect.ShardKey]int64 {
-	out := make(map[connect.ShardKey]int64, len(s.durable))
-	for k, v := range s.durable {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.durable)
 }
 
 // Close implements connect.Sink.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -566,11 +567,7 @@ func (s *Sink) Flush(ctx context.Context) error { return nil }
 
 // Durable is the progress committed with the rows.
 func (s *Sink) Durable() map[connect.ShardKey]int64 {
-	out := make(map[connect.ShardKey]int64, len(s.next))
-	for k, v := range s.next {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.next)
 }
 
 // Close closes the connection.
