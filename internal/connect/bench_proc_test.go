@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,5 +193,22 @@ func TestParseVmHWM(t *testing.T) {
 	}
 	if got := parseVmHWM([]byte("Name:\tx\n")); got != 0 {
 		t.Fatalf("no VmHWM line: %v, want 0", got)
+	}
+}
+
+// TestTreeCPUCountsReapedChildren: a child that burned CPU and exited
+// still counts (PostgreSQL's backends end with their connections).
+func TestTreeCPUCountsReapedChildren(t *testing.T) {
+	if _, ok := readProcStat(os.Getpid()); !ok {
+		t.Skip("no /proc")
+	}
+	before := treeCPU(os.Getpid())
+	out, err := exec.Command("sh", "-c", `i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo $i`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v %s", err, out)
+	}
+	// The child is reaped: only cutime/cstime hold its time now.
+	if used := treeCPU(os.Getpid()) - before; used < 0.05 {
+		t.Fatalf("tree CPU grew by %.2fs over a child that used CPU", used)
 	}
 }
