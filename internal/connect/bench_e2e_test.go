@@ -53,6 +53,8 @@ import (
 // (VmHWM, reset when the phase starts), and the CPU of the S3 server
 // (s3srv-cpu-s) and of PostgreSQL (pg-cpu-s: the postmaster and all its
 // processes, whatever else uses that server included) when found.
+// BRAID_BENCH_CONNECT_PROFILE=DIR also saves a CPU profile of braid's first
+// seconds of each phase (see benchProfile).
 //
 // Without BRAID_TEST_S3_ENDPOINT or BRAID_TEST_POSTGRES_URL the matching
 // sub-benchmarks skip (fail in CI), as the other target tests do.
@@ -218,6 +220,7 @@ func benchS3Sink(b *testing.B, mb int, format, compression string) {
 	resetPeakRSS(braid)
 	s3srv := benchPid("s3server")
 	meter := startMeter(braid, s3srv, 0)
+	profiled := benchProfile(b, p, 5)
 	start := time.Now()
 	benchCreate(b, p, map[string]any{
 		"name": name, "type": "s3-sink", "streams": []string{stream}, "delivery": "exactly-once",
@@ -247,6 +250,7 @@ func benchS3Sink(b *testing.B, mb int, format, compression string) {
 	})
 	took := time.Since(start)
 	used := meter.stop()
+	profiled()
 
 	// The figure counts only if the bucket holds every record once.
 	stored, objects, records := benchCountObjects(b, ctx, s3c, bucket, "bench/"+stream+"/", format)
@@ -339,6 +343,7 @@ func benchPGSink(b *testing.B, rows int, mode string) {
 	braid := benchBraidPid(b, p)
 	resetPeakRSS(braid)
 	meter := startMeter(braid, 0, benchPostmaster(b, db))
+	profiled := benchProfile(b, p, 5)
 	name := "bench-pg-" + mode
 	cfg := map[string]any{"url": url, "table": "orders", "mode": mode,
 		"columns": map[string]string{"id": "id", "seq": "seq", "customer": "customer", "total": "total", "status": "status", "note": "note"}}
@@ -357,6 +362,7 @@ func benchPGSink(b *testing.B, rows int, mode string) {
 	})
 	took := time.Since(start)
 	used := meter.stop()
+	profiled()
 
 	var count, latest int64
 	if err := db.QueryRow(ctx, "select count(*), count(*) filter (where seq >= $1) from orders", rows-distinct).Scan(&count, &latest); err != nil {
@@ -418,6 +424,7 @@ func benchPGCDC(b *testing.B, rows int) {
 	braid := benchBraidPid(b, p)
 	resetPeakRSS(braid)
 	meter := startMeter(braid, 0, benchPostmaster(b, db))
+	profiled := benchProfile(b, p, 4)
 	start := time.Now()
 	// The rows are made by PostgreSQL itself, ~1 KiB each like the other
 	// runs' values, in transactions of 10,000.
@@ -446,6 +453,7 @@ func benchPGCDC(b *testing.B, rows int) {
 	}
 	took := time.Since(start)
 	used := meter.stop()
+	profiled()
 	if got != rows {
 		b.Fatalf("%d changes in the stream, want %d", got, rows)
 	}
@@ -503,4 +511,42 @@ func benchPostmaster(b *testing.B, db *pgx.Conn) int {
 		return 0 // not on this machine (or not visible)
 	}
 	return st.ppid
+}
+
+// benchProfile, with BRAID_BENCH_CONNECT_PROFILE set to a directory, takes
+// a CPU profile of braid over the next seconds of the phase into
+// <dir>/<sub-benchmark>.pprof (go tool pprof braid FILE); the returned
+// function waits for it. Without the variable it does nothing.
+func benchProfile(b *testing.B, p *braidtest.Proc, seconds int) (wait func()) {
+	dir := os.Getenv("BRAID_BENCH_CONNECT_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	path := fmt.Sprintf("%s/%s.pprof", dir, strings.ReplaceAll(b.Name(), "/", "_"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.HTTPAddr, seconds))
+		if err != nil {
+			b.Logf("profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			err = os.WriteFile(path, data, 0o644)
+		}
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Logf("profile: %d %v", resp.StatusCode, err)
+			return
+		}
+		b.Logf("profile of braid: %s", path)
+	}()
+	return func() {
+		select {
+		case <-done:
+		case <-time.After(time.Duration(seconds+10) * time.Second):
+			b.Logf("profile: no answer")
+		}
+	}
 }
