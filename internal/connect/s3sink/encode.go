@@ -18,6 +18,7 @@ import (
 	psnappy "github.com/parquet-go/parquet-go/compress/snappy"
 	"github.com/parquet-go/parquet-go/compress/uncompressed"
 	pzstd "github.com/parquet-go/parquet-go/compress/zstd"
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // ErrNotJSON is a record value that is not one JSON value.
@@ -59,10 +60,18 @@ func (j *jsonlCodec) check(value []byte) (any, error) {
 	if value == nil {
 		return []byte("null"), nil
 	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, value); err != nil {
+	if !fastjson.Valid(value) {
+		var b bytes.Buffer
+		err := json.Compact(&b, value) // for its message: where the value breaks
 		return nil, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
+	if !bytes.ContainsAny(value, "\r\n") {
+		return value, nil // one line already: written as the producer wrote it
+	}
+	// Only insignificant whitespace can hold a line break: compact it
+	// away so the value stays one line.
+	var b bytes.Buffer
+	json.Compact(&b, value) //nolint:errcheck // valid, checked above
 	return b.Bytes(), nil
 }
 
@@ -171,7 +180,7 @@ type parquetCodec struct {
 }
 
 func (p *parquetCodec) check(value []byte) (any, error) {
-	if !json.Valid(value) {
+	if !fastjson.Valid(value) {
 		return nil, ErrNotJSON
 	}
 	fields, ok := objectFields(value)
