@@ -221,8 +221,22 @@ func (c *Consumer) handle(ctx context.Context, fs kgo.Fetches, handler Handler) 
 		c.rewind(recs)
 		return &HandlerError{Err: err}
 	}
-	c.cl.MarkCommitRecords(recs...)
+	c.cl.MarkCommitRecords(lastOfEachShard(recs)...)
 	return nil
+}
+
+// lastOfEachShard returns, of each run of one shard's records in recs, the
+// last: kgo commits the offset after the highest record marked per shard,
+// so marking these marks all, without kgo sorting and looking up every
+// record under its lock.
+func lastOfEachShard(recs []*kgo.Record) []*kgo.Record {
+	var lasts []*kgo.Record
+	for i, r := range recs {
+		if i+1 == len(recs) || recs[i+1].Partition != r.Partition || recs[i+1].Topic != r.Topic {
+			lasts = append(lasts, r)
+		}
+	}
+	return lasts
 }
 
 // rewind sets each shard in recs back to its first record in recs.
