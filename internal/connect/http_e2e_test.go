@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,7 +20,8 @@ import (
 // keeps the records of the batches it accepts, by (stream, shard,
 // offset), and refuses (400) any batch holding a value {"poison": true}.
 type httpReceiver struct {
-	srv *httptest.Server
+	srvMu sync.Mutex
+	srv   *httptest.Server
 
 	mu      sync.Mutex
 	byPlace map[string]string // "stream/shard/offset" → value
@@ -28,7 +30,35 @@ type httpReceiver struct {
 
 func newHTTPReceiver(t *testing.T) *httpReceiver {
 	rv := &httpReceiver{byPlace: map[string]string{}, keys: map[string]int{}}
-	rv.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rv.srv = httptest.NewServer(rv.handler())
+	t.Cleanup(func() {
+		rv.srvMu.Lock()
+		defer rv.srvMu.Unlock()
+		rv.srv.Close()
+	})
+	return rv
+}
+
+// restart stops the receiver (its connections drop, new ones are
+// refused) for down, then serves again on the same address.
+func (rv *httpReceiver) restart(t *testing.T, down time.Duration) {
+	rv.srvMu.Lock()
+	defer rv.srvMu.Unlock()
+	addr := rv.srv.Listener.Addr().String()
+	rv.srv.Close()
+	time.Sleep(down)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("receiver back on %s: %v", addr, err)
+	}
+	rv.srv = httptest.NewUnstartedServer(rv.handler())
+	rv.srv.Listener.Close()
+	rv.srv.Listener = ln
+	rv.srv.Start()
+}
+
+func (rv *httpReceiver) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var recs []struct {
 			Stream string          `json:"stream"`
 			Shard  int32           `json:"shard"`
@@ -51,9 +81,7 @@ func newHTTPReceiver(t *testing.T) *httpReceiver {
 		for _, rec := range recs {
 			rv.byPlace[fmt.Sprintf("%s/%d/%d", rec.Stream, rec.Shard, rec.Offset)] = string(rec.Value)
 		}
-	}))
-	t.Cleanup(rv.srv.Close)
-	return rv
+	})
 }
 
 // values is the set of values the receiver holds.
@@ -98,7 +126,8 @@ func postUntil200(t *testing.T, url, token, body string, deadline time.Time) {
 // stream once the POST is answered 200, and reach an http-sink's
 // receiver; a record the receiver refuses goes to the dead-letter
 // stream, the others in its batch are delivered; across a SIGKILL of
-// braid every record answered 200 is delivered (at-least-once).
+// braid and a restart of the receiver every record answered 200 is
+// delivered (at-least-once).
 func TestHTTPSourceToSink(t *testing.T) {
 	p := braidtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -189,6 +218,9 @@ config: {url: %q, batch_max_records: 100, batch_max_wait: 200ms}
 	p.Kill()
 	time.Sleep(200 * time.Millisecond)
 	p.Restart()
+	// Then the receiver goes away for a while and comes back, while
+	// callers still post: the sink retries and delivers the rest.
+	rv.restart(t, 3*time.Second)
 	wg.Wait()
 
 	waitFor(t, "the receiver to hold every record answered 200", 40*time.Second, func() bool {
