@@ -598,6 +598,11 @@ func cliCheckConsumed(t testing.TB, got []cliRecord, want []cliWant) {
 	}
 }
 
+// idleTimeout is braid consume's --timeout where a test reads until
+// nothing more arrives: the clock starts before the client has connected,
+// so on a loaded machine 700 ms once ended a read before its first fetch.
+const idleTimeout = "3s"
+
 // TestCLIProduceConsume feeds `braid produce` lines on stdin with every
 // codec and acks value and reads them back with `braid consume`.
 func TestCLIProduceConsume(t *testing.T) {
@@ -710,7 +715,7 @@ func TestCLIProduceConsume(t *testing.T) {
 
 			// --from OFFSET over every shard: the other shards are empty,
 			// so their start is clamped to their end.
-			r = cliOK(t, ctx, p, "", "consume", c.name, "--from", strconv.Itoa(n-3), "--timeout", "700ms", "--format", "json")
+			r = cliOK(t, ctx, p, "", "consume", c.name, "--from", strconv.Itoa(n-3), "--timeout", idleTimeout, "--format", "json")
 			cliCheckConsumed(t, cliParseConsumed(t, r, began), c.want[n-3:])
 		})
 	}
@@ -770,7 +775,7 @@ func TestCLIProduceConsume(t *testing.T) {
 		// --from N over every shard starts each shard at N, or at its end
 		// when it holds fewer records.
 		const from = 9
-		r = cliOK(t, ctx, p, "", "consume", stream, "--from", strconv.Itoa(from), "--timeout", "700ms", "--format", "json")
+		r = cliOK(t, ctx, p, "", "consume", stream, "--from", strconv.Itoa(from), "--timeout", idleTimeout, "--format", "json")
 		var want []cliWant
 		for part := range int32(shards) {
 			for off, line := range perShard[part] {
@@ -793,7 +798,7 @@ func TestCLIProduceConsume(t *testing.T) {
 		cliOK(t, ctx, p, "ignored\nstdin\n", "produce", stream, "--value", "multi\nline", "--key", "user-42", "--partition", "1",
 			"--header", "h=1")
 		cliOK(t, ctx, p, "", "produce", stream, "--value", "", "--key", "user-42", "--partition", "1")
-		r := cliOK(t, ctx, p, "", "consume", stream, "--timeout", "700ms", "--format", "json")
+		r := cliOK(t, ctx, p, "", "consume", stream, "--timeout", idleTimeout, "--format", "json")
 		cliCheckConsumed(t, cliParseConsumed(t, r, began), []cliWant{
 			{partition: 1, offset: 0, key: ptr("user-42"), value: "multi\nline", headers: []string{"h", "1"}},
 			{partition: 1, offset: 1, key: ptr("user-42"), value: ""},
