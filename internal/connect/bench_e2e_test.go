@@ -389,22 +389,8 @@ func benchPGCDC(b *testing.B, rows int) {
 		b.Fatal(err)
 	}
 	name := fmt.Sprintf("benchcdc%d", time.Now().UnixNano()%1e9)
-	base := pgtest.URL(b)
-	// Registered before braid starts, so it runs after braid stopped.
-	b.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		for i := 0; i < 50; i++ {
-			if _, err := c.Exec(context.Background(), "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1", "braid_"+name); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		_, _ = c.Exec(context.Background(), "drop publication if exists braid_"+name)
-	})
+	// Before braid starts, so it runs after braid stopped.
+	pgtest.DropReplicationAtEnd(b, name)
 	p := braidtest.Start(b)
 	const stream = "changes"
 	p.CreateStream(ctx, stream, benchShards, nil)

@@ -40,7 +40,7 @@ type describe struct {
 }
 
 // call sends body (raw: YAML or JSON) and decodes the JSON answer into out.
-func call(t *testing.T, p *braidtest.Proc, method, path, body string, out any) (int, string) {
+func call(t testing.TB, p *braidtest.Proc, method, path, body string, out any) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://"+p.HTTPAddr+path, strings.NewReader(body))
 	if err != nil {
@@ -60,7 +60,7 @@ func call(t *testing.T, p *braidtest.Proc, method, path, body string, out any) (
 	return resp.StatusCode, string(b)
 }
 
-func mustCall(t *testing.T, p *braidtest.Proc, method, path, body string, want int, out any) {
+func mustCall(t testing.TB, p *braidtest.Proc, method, path, body string, want int, out any) {
 	t.Helper()
 	if code, b := call(t, p, method, path, body, out); code != want {
 		t.Fatalf("%s %s: %d, want %d: %s", method, path, code, want, b)

@@ -3,7 +3,6 @@ package connect_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,39 +35,25 @@ func TestPostgresCDCToSinkSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	name := fmt.Sprintf("cdc%d", time.Now().UnixNano()%1e9)
-	base := pgtest.URL(t)
-	// Registered before braid starts, so it runs after braid stopped.
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		for i := 0; i < 50; i++ {
-			if _, err := c.Exec(context.Background(), "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1", "braid_"+name); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		_, _ = c.Exec(context.Background(), "drop publication if exists braid_"+name)
-	})
+	// Before braid starts, so it runs after braid stopped.
+	pgtest.DropReplicationAtEnd(t, name)
 
 	p := braidtest.Start(t)
 	p.CreateStream(ctx, "pgchanges", 2, nil)
-	pgMustPost(t, p, fmt.Sprintf(`
+	mustCall(t, p, "POST", "/v1/connectors", fmt.Sprintf(`
 name: %s
 type: postgres-cdc
 stream: pgchanges
 delivery: exactly-once
 config: {url: %q, tables: [%s.src], stream: pgchanges}
-`, name, url, schema))
-	pgMustPost(t, p, fmt.Sprintf(`
+`, name, url, schema), http.StatusCreated, nil)
+	mustCall(t, p, "POST", "/v1/connectors", fmt.Sprintf(`
 name: topg
 type: postgres-sink
 streams: [pgchanges]
 delivery: exactly-once
 config: {url: %q, table: dst, columns: {id: after.id, name: after.name}}
-`, url))
+`, url), http.StatusCreated, nil)
 
 	// Rows 0..999 go in while braid runs and is killed (the second half
 	// only once it was killed, so the kill is always mid-run); rows
@@ -116,8 +101,8 @@ config: {url: %q, table: dst, columns: {id: after.id, name: after.name}}
 	deadline := time.Now().Add(30 * time.Second)
 	for count("select count(*) from dst") < 300 {
 		if time.Now().After(deadline) {
-			_, src := pgCall(t, p, "GET", "/v1/connectors/"+name, "")
-			_, snk := pgCall(t, p, "GET", "/v1/connectors/topg", "")
+			_, src := call(t, p, "GET", "/v1/connectors/"+name, "", nil)
+			_, snk := call(t, p, "GET", "/v1/connectors/topg", "", nil)
 			t.Fatalf("no rows in the target\nsource: %s\nsink: %s", src, snk)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -140,8 +125,8 @@ config: {url: %q, table: dst, columns: {id: after.id, name: after.name}}
 	deadline = time.Now().Add(60 * time.Second)
 	for count("select count(*) from dst") < n {
 		if time.Now().After(deadline) {
-			_, src := pgCall(t, p, "GET", "/v1/connectors/"+name, "")
-			_, snk := pgCall(t, p, "GET", "/v1/connectors/topg", "")
+			_, src := call(t, p, "GET", "/v1/connectors/"+name, "", nil)
+			_, snk := call(t, p, "GET", "/v1/connectors/topg", "", nil)
 			t.Fatalf("target has %d of %d rows\nsource: %s\nsink: %s", count("select count(*) from dst"), n, src, snk)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -159,29 +144,5 @@ config: {url: %q, table: dst, columns: {id: after.id, name: after.name}}
 	}
 	if len(ids) != n {
 		t.Fatalf("stream has %d changes, want %d (%s...)", len(ids), n, strings.Join(ids[:min(5, len(ids))], " "))
-	}
-}
-
-// pgCall sends a request to braid's admin API and returns the status and
-// body. (Named apart from the runtime's own e2e helpers.)
-func pgCall(t *testing.T, p *braidtest.Proc, method, path, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, "http://"+p.HTTPAddr+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func pgMustPost(t *testing.T, p *braidtest.Proc, definition string) {
-	t.Helper()
-	if code, b := pgCall(t, p, "POST", "/v1/connectors", definition); code != http.StatusCreated {
-		t.Fatalf("POST /v1/connectors: %d: %s\n%s", code, b, definition)
 	}
 }

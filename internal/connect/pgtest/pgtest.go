@@ -143,3 +143,27 @@ func Connect(t testing.TB, u string) *pgx.Conn {
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	return c
 }
+
+// DropReplicationAtEnd removes, when the test ends, the replication slot
+// and publication a postgres-cdc connector named name creates (both
+// braid_<name>). Call it before starting braid: cleanups run last first,
+// so this one runs once braid is stopped and the slot is no longer in use
+// (it retries while the walsender lets go).
+func DropReplicationAtEnd(t testing.TB, name string) {
+	t.Helper()
+	base := URL(t)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		for i := 0; i < 50; i++ {
+			if _, err := c.Exec(context.Background(), "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1", "braid_"+name); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_, _ = c.Exec(context.Background(), "drop publication if exists braid_"+name)
+	})
+}
