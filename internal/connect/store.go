@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/braidstream/braid/internal/vfs"
 )
 
 // Store keeps connector definitions and their paused/running intent on
@@ -16,8 +18,9 @@ import (
 //	<data-dir>/connectors/defs/<name>.json   {"definition": {...}, "paused": bool, "caught_up": bool}
 //	<data-dir>/connectors/data/<name>/       the connector's Env.DataDir
 //
-// A file is replaced whole: written to <name>.json.tmp, fsync'd, renamed,
-// and the directory fsync'd, so a crash leaves the old file or the new.
+// A file is replaced whole (vfs.WriteFileAtomic: written to
+// <name>.json.tmp, fsync'd, renamed, the directory fsync'd), so a crash
+// leaves the old file or the new.
 type Store struct {
 	dir string
 }
@@ -97,27 +100,8 @@ func (s *Store) Save(c storedConnector) error {
 	if err != nil {
 		return err
 	}
-	final := s.file(c.Definition.Name)
-	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("connect: store: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(final))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := vfs.WriteFileAtomic(vfs.Default, s.file(c.Definition.Name), b); err != nil {
+		os.Remove(s.file(c.Definition.Name) + ".tmp")
 		return fmt.Errorf("connect: store: save %s: %w", c.Definition.Name, err)
 	}
 	return nil
@@ -128,17 +112,8 @@ func (s *Store) Remove(name string) error {
 	if err := os.Remove(s.file(name)); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("connect: store: %w", err)
 	}
-	if err := syncDir(filepath.Join(s.dir, "defs")); err != nil {
+	if err := vfs.Default.SyncDir(filepath.Join(s.dir, "defs")); err != nil {
 		return fmt.Errorf("connect: store: %w", err)
 	}
 	return os.RemoveAll(s.DataDir(name))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/braidstream/braid/internal/connect"
+	"github.com/braidstream/braid/internal/vfs"
 )
 
 // SinkType is the file-sink connector type.
@@ -179,7 +180,7 @@ func (s *sink) create(k connect.ShardKey, first int64) (*openFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file-sink: %w", err)
 	}
-	if err := syncDir(s.cfg.Dir); err != nil {
+	if err := vfs.Default.SyncDir(s.cfg.Dir); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("file-sink: %w", err)
 	}
@@ -232,13 +233,4 @@ func (s *sink) Close() error {
 		delete(s.files, k)
 	}
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
