@@ -121,6 +121,11 @@ type Shard struct {
 	// since the shard was loaded, for write rates and autoscale.
 	wroteRecords atomic.Int64
 	wroteBytes   atomic.Int64
+
+	// prefetchedTo: batches below it were asked for by read-ahead;
+	// prefetching: a read-ahead request is under way (prefetch.go).
+	prefetchedTo atomic.Int64
+	prefetching  atomic.Bool
 }
 
 // Written returns the records and bytes appended to the shard since the
@@ -358,12 +363,19 @@ func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]b
 	}
 	out := make([]byte, 0, total)
 	next := from
+	fromDisk := false
+	defer func() {
+		if fromDisk {
+			s.prefetch(next)
+		}
+	}()
 	for _, e := range pick {
 		if e.data != nil {
 			out = append(out, e.data...)
 			next = e.Last + 1
 			continue
 		}
+		fromDisk = true
 		n := len(out)
 		out = out[:n+int(e.Loc.Size)]
 		if err := s.readAt(out[n:], e.Loc); err != nil {

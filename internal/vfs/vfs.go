@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // FS is the filesystem the storage engine runs on.
@@ -214,4 +216,18 @@ func (f osFile) Size() (int64, error) {
 
 func (f osFile) Preallocate(off, n int64) error {
 	return syscall.Fallocate(int(f.Fd()), 0, off, n)
+}
+
+// WillNeed tells the kernel that [off, off+n) of the file will be read
+// soon, so that it starts reading it into the page cache without waiting
+// for the read (posix_fadvise WILLNEED). It is a hint: files that cannot
+// take it (other filesystems, tests) ignore it, and so do errors.
+func WillNeed(f File, off, n int64) {
+	if w, ok := f.(interface{ willNeed(off, n int64) }); ok {
+		w.willNeed(off, n)
+	}
+}
+
+func (f osFile) willNeed(off, n int64) {
+	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED)
 }

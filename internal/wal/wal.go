@@ -615,6 +615,22 @@ func (w *WAL) ReadAt(p []byte, pos Position) error {
 	return nil
 }
 
+// WillNeed asks the kernel to start reading [pos, pos+n) into the page
+// cache (see vfs.WillNeed); a range the log no longer holds, or one that
+// crosses a segment boundary, is cut to what the segment at pos holds.
+func (w *WAL) WillNeed(pos Position, n int64) {
+	w.segMu.RLock()
+	defer w.segMu.RUnlock()
+	i := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > pos }) - 1
+	if i < 0 {
+		return
+	}
+	if i+1 < len(w.segs) {
+		n = min(n, int64(w.segs[i+1].start-pos))
+	}
+	vfs.WillNeed(w.segs[i].f, int64(pos-w.segs[i].start), n)
+}
+
 // RemoveBefore deletes every segment that lies wholly before pos. The active
 // segment is never removed.
 func (w *WAL) RemoveBefore(pos Position) (removed int, err error) {
