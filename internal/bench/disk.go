@@ -141,18 +141,32 @@ type DiskLatencyResult struct {
 	// into fallocated space (a fresh WAL segment).
 	Prewritten   LatencySummary `json:"prewritten"`
 	Preallocated LatencySummary `json:"preallocated"`
+	// GroupCommit is the latency of each record of RecordBytes arriving
+	// at BytesPerSec, from its arrival to the end of the write+fdatasync
+	// that held it, when every write takes all the records that arrived
+	// since the last one (the best a group-committing log can do on this
+	// device): a stall of the device counts for every record that waited
+	// behind it, as it does in a producer's latency, and not once as in
+	// the passes above.
+	RecordBytes int            `json:"record_bytes"`
+	GroupCommit LatencySummary `json:"group_commit"`
 }
+
+// groupCommitMaxWrite bounds one write of the group-commit pass.
+const groupCommitMaxWrite = 8 << 20
 
 // DiskLatency times writes of writeBytes, each followed by fdatasync, sent
 // at bytesPerSec for d, twice: over a file written beforehand (cycling
 // through 256 MiB of it), then into a freshly preallocated file. Each
 // sample is one write+fdatasync, the time a log's group commit of that
-// size takes at best. The files are removed afterwards.
-func DiskLatency(ctx context.Context, fs vfs.FS, dir string, bytesPerSec float64, writeBytes int, d time.Duration, progress io.Writer) (*DiskLatencyResult, error) {
-	if bytesPerSec <= 0 || writeBytes < 4096 || d <= 0 {
-		return nil, fmt.Errorf("disk latency: rate %.0f B/s, write %d bytes, duration %s: want a positive rate, writes of at least 4 KiB and a positive duration", bytesPerSec, writeBytes, d)
+// size takes at best. A third pass, over a file written beforehand,
+// commits records of recordBytes arriving at bytesPerSec in groups (see
+// DiskLatencyResult.GroupCommit). The files are removed afterwards.
+func DiskLatency(ctx context.Context, fs vfs.FS, dir string, bytesPerSec float64, writeBytes, recordBytes int, d time.Duration, progress io.Writer) (*DiskLatencyResult, error) {
+	if bytesPerSec <= 0 || writeBytes < 4096 || d <= 0 || recordBytes < 1 || recordBytes > groupCommitMaxWrite {
+		return nil, fmt.Errorf("disk latency: rate %.0f B/s, write %d bytes, record %d bytes, duration %s: want a positive rate, writes of at least 4 KiB, records of 1 byte to 8 MiB and a positive duration", bytesPerSec, writeBytes, recordBytes, d)
 	}
-	res := &DiskLatencyResult{Dir: dir, BytesPerSec: bytesPerSec, WriteBytes: writeBytes, Seconds: d.Seconds()}
+	res := &DiskLatencyResult{Dir: dir, BytesPerSec: bytesPerSec, WriteBytes: writeBytes, RecordBytes: recordBytes, Seconds: d.Seconds()}
 	buf := make([]byte, writeBytes)
 	rand.Read(buf)
 	const cycle = 256 << 20
@@ -176,26 +190,100 @@ func DiskLatency(ctx context.Context, fs vfs.FS, dir string, bytesPerSec float64
 				pass.name, bytesPerSec/1e6, writeBytes, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.P999.Round(10*time.Microsecond), s.Max.Round(10*time.Microsecond))
 		}
 	}
+	s, err := groupCommitPass(ctx, fs, dir, max(cycle, groupCommitMaxWrite), recordBytes, bytesPerSec, d)
+	if err != nil {
+		return nil, fmt.Errorf("disk latency, group-commit pass: %w", err)
+	}
+	res.GroupCommit = s
+	if progress != nil {
+		fmt.Fprintf(progress, "disk: latency of %d-byte records at %.1f MB/s, group commit: p50 %s p99 %s p99.9 %s max %s\n",
+			recordBytes, bytesPerSec/1e6, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.P999.Round(10*time.Microsecond), s.Max.Round(10*time.Microsecond))
+	}
 	return res, nil
 }
 
-func diskLatencyPass(ctx context.Context, fs vfs.FS, dir string, buf []byte, size int64, prewrite bool, bytesPerSec float64, d time.Duration) (LatencySummary, error) {
+// groupCommitPass writes records of recordBytes arriving at bytesPerSec,
+// on schedule whatever the device does, into a file of size bytes written
+// beforehand: each write+fdatasync takes every record that has arrived
+// (at most groupCommitMaxWrite bytes), and each record's latency runs from
+// its arrival to the end of its write. Records that arrived within d are
+// all written.
+func groupCommitPass(ctx context.Context, fs vfs.FS, dir string, size int64, recordBytes int, bytesPerSec float64, d time.Duration) (LatencySummary, error) {
+	buf := make([]byte, groupCommitMaxWrite-groupCommitMaxWrite%recordBytes)
+	rand.Read(buf)
 	size -= size % int64(len(buf))
-	f, remove, err := scratchFile(fs, dir, "braid-bench-disk-latency", size)
+	f, remove, err := latencyFile(fs, dir, buf, size, true)
 	if err != nil {
 		return LatencySummary{}, err
 	}
 	defer remove()
+	every := time.Duration(float64(recordBytes) / bytesPerSec * float64(time.Second))
+	if every <= 0 {
+		return LatencySummary{}, fmt.Errorf("%d-byte records at %.0f B/s arrive faster than a nanosecond apart", recordBytes, bytesPerSec)
+	}
+	total := int64(d / every) // records arriving within d: 0 .. total-1
+	rec := NewRecorder(DefaultMaxSamples, total, 1)
+	began := time.Now()
+	var off int64
+	for done := int64(0); done < total; {
+		if err := ctx.Err(); err != nil {
+			return LatencySummary{}, err
+		}
+		arrived := min(int64(time.Since(began)/every)+1, total)
+		if arrived <= done {
+			time.Sleep(time.Until(began.Add(time.Duration(done) * every)))
+			continue
+		}
+		n := min(arrived-done, int64(len(buf)/recordBytes))
+		b := buf[:n*int64(recordBytes)]
+		if off+int64(len(b)) > size {
+			off = 0
+		}
+		if _, err := f.WriteAt(b, off); err != nil {
+			return LatencySummary{}, err
+		}
+		if err := f.Datasync(); err != nil {
+			return LatencySummary{}, err
+		}
+		off += int64(len(b))
+		end := time.Since(began)
+		for i := done; i < done+n; i++ {
+			rec.Record(end - time.Duration(i)*every)
+		}
+		done += n
+	}
+	return Summarize(rec), nil
+}
+
+// latencyFile creates a scratch file of size bytes for a latency pass,
+// written through with buf first if prewrite, and durable.
+func latencyFile(fs vfs.FS, dir string, buf []byte, size int64, prewrite bool) (vfs.File, func(), error) {
+	f, remove, err := scratchFile(fs, dir, "braid-bench-disk-latency", size)
+	if err != nil {
+		return nil, nil, err
+	}
 	if prewrite {
 		for off := int64(0); off < size; off += int64(len(buf)) {
 			if _, err := f.WriteAt(buf, off); err != nil {
-				return LatencySummary{}, err
+				remove()
+				return nil, nil, err
 			}
 		}
 	}
 	if err := f.Sync(); err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return f, remove, nil
+}
+
+func diskLatencyPass(ctx context.Context, fs vfs.FS, dir string, buf []byte, size int64, prewrite bool, bytesPerSec float64, d time.Duration) (LatencySummary, error) {
+	size -= size % int64(len(buf))
+	f, remove, err := latencyFile(fs, dir, buf, size, prewrite)
+	if err != nil {
 		return LatencySummary{}, err
 	}
+	defer remove()
 	every := time.Duration(float64(len(buf)) / bytesPerSec * float64(time.Second))
 	rec := NewRecorder(DefaultMaxSamples, int64(d/every)+1, 1)
 	began := time.Now()

@@ -12,7 +12,7 @@ import (
 
 func newBenchDiskCmd() *cobra.Command {
 	f := &clientFlags{}
-	var dir, size, latencyRate, latencyWrite string
+	var dir, size, latencyRate, latencyWrite, latencyRecord string
 	var latencyFor time.Duration
 	cmd := &cobra.Command{
 		Use:   "disk",
@@ -29,8 +29,14 @@ With --latency-rate, it then times writes of --latency-write bytes, each
 followed by fdatasync, sent at that rate for --latency-duration: first
 over a file written beforehand (as the log writes into a spare segment),
 then into a freshly preallocated one (a fresh segment). Each sample is
-one write+fdatasync, the least a group commit of that size can take, so
-produce latency at the same rate is best read against these figures.
+one write+fdatasync, the least a group commit of that size can take. A
+third pass, over a file written beforehand, plays a group-committing log:
+records of --latency-record bytes arrive on schedule at that rate, whatever
+the device does, each write+fdatasync takes all that have arrived, and
+each record counts from its arrival to the end of its write. A stall of
+the device so counts for every record that waited behind it, as it does
+in a producer's latency: produce latency at the same rate is best read
+against this pass.
 
 Run it on the filesystem that holds braid's --data-dir: a sustained
 produce figure is best read as a share of this bandwidth.
@@ -48,13 +54,16 @@ Examples:
 			if err != nil {
 				return fmt.Errorf("--size: %w", err)
 			}
-			var rate, write int64
+			var rate, write, record int64
 			if latencyRate != "" {
 				if rate, err = bench.ParseByteSize(latencyRate); err != nil || rate <= 0 {
 					return fmt.Errorf("--latency-rate %q: want bytes per second, such as 100MB", latencyRate)
 				}
 				if write, err = bench.ParseByteSize(latencyWrite); err != nil || write < 4096 || write > 64<<20 {
 					return fmt.Errorf("--latency-write %q: want 4KiB to 64MiB", latencyWrite)
+				}
+				if record, err = bench.ParseByteSize(latencyRecord); err != nil || record < 1 || record > 8<<20 {
+					return fmt.Errorf("--latency-record %q: want 1B to 8MiB", latencyRecord)
 				}
 				if latencyFor <= 0 {
 					return fmt.Errorf("--latency-duration %s: must be positive", latencyFor)
@@ -69,7 +78,7 @@ Examples:
 				Latency *bench.DiskLatencyResult `json:"latency,omitempty"`
 			}{DiskResult: res}
 			if rate > 0 {
-				if out.Latency, err = bench.DiskLatency(cmd.Context(), vfs.Default, dir, float64(rate), int(write), latencyFor, cmd.ErrOrStderr()); err != nil {
+				if out.Latency, err = bench.DiskLatency(cmd.Context(), vfs.Default, dir, float64(rate), int(write), int(record), latencyFor, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 			}
@@ -90,9 +99,13 @@ Examples:
 				ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
 				return []string{name, ms(s.P50), ms(s.P99), ms(s.P999), ms(s.Max)}
 			}
-			return writeTable(w, []string{"INTO", "P50", "P99", "P99.9", "MAX"}, [][]string{
+			if err := writeTable(w, []string{"INTO", "P50", "P99", "P99.9", "MAX"}, [][]string{
 				row("pre-written file", l.Prewritten), row("preallocated file", l.Preallocated),
-			})
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\n%d-byte records arriving at %.1f MB/s for %s, committed in groups into a pre-written file (arrival to durable):\n", l.RecordBytes, l.BytesPerSec/1e6, latencyFor)
+			return writeTable(w, []string{"PASS", "P50", "P99", "P99.9", "MAX"}, [][]string{row("group commit", l.GroupCommit)})
 		},
 	}
 	f.addFormatFlag(cmd, false)
@@ -100,6 +113,7 @@ Examples:
 	cmd.Flags().StringVar(&size, "size", "1GiB", "bytes to write per pass, a multiple of 1 MiB (e.g. 256MiB, 1GiB)")
 	cmd.Flags().StringVar(&latencyRate, "latency-rate", "", "also time write+fdatasync at this many bytes per second (e.g. 100MB); needs that rate x --latency-duration of free space")
 	cmd.Flags().StringVar(&latencyWrite, "latency-write", "512KiB", "bytes per write of the latency passes")
+	cmd.Flags().StringVar(&latencyRecord, "latency-record", "1KiB", "bytes per record of the group-commit latency pass")
 	cmd.Flags().DurationVar(&latencyFor, "latency-duration", 30*time.Second, "length of each latency pass")
 	return cmd
 }

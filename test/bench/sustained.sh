@@ -9,7 +9,11 @@
 #      5 ms (about 16 records per partition per request): produce and
 #      consume, burst and sustained, vs one partition;
 #   3. produce p99 and p99.9 at half of row 1's sustained rate, DURATION,
-#      vs the device's own write+fdatasync latency at that byte rate;
+#      vs the device's own write+fdatasync latency at that byte rate, and
+#      vs the device playing an ideal group-committing log at that rate
+#      (records arriving on schedule, each counted from its arrival, so a
+#      stall of the device counts for every record behind it, as in a
+#      producer's latency);
 #   4. catch-up: read CATCHUP_BYTES from the start of a shard whose data
 #      lies in closed log segments and out of the tail cache, vs the tail
 #      read of row 1's burst;
@@ -24,7 +28,9 @@
 #   BURST=5s            burst runs
 #   CATCHUP_BYTES=10GB  row 4's size (bench's units: 10GB = 10^10 bytes)
 #   DISK_SIZE=1GiB      bytes per pass of the disk benchmark
-#   DISK_LATENCY_DURATION=30s  each pass of the device latency at row 3's rate
+#   DISK_LATENCY_DURATION=DURATION  each pass of the device latency at
+#                       row 3's rate (the device's stalls are rare: a
+#                       shorter pass sees fewer than row 3's run)
 #   CACHE_BYTES=268435456  serve --cache-bytes (256 MiB, the default)
 #   QUICK=1             check the script: 10s runs, 1GB catch-up, 256MiB disk
 #   DROP_CACHES=1       drop the page cache before row 4's read (root; the
@@ -46,7 +52,7 @@ DURATION=${DURATION:-120s}
 BURST=${BURST:-5s}
 CATCHUP_BYTES=${CATCHUP_BYTES:-10GB}
 DISK_SIZE=${DISK_SIZE:-1GiB}
-DISK_LATENCY_DURATION=${DISK_LATENCY_DURATION:-30s}
+DISK_LATENCY_DURATION=${DISK_LATENCY_DURATION:-$DURATION}
 CACHE_BYTES=${CACHE_BYTES:-268435456}
 RECORD=1024
 
@@ -148,7 +154,7 @@ stop_node
 # under row 3 (a group commit cannot be faster than one such write).
 log "row 3: the device's write+fdatasync latency at $half KiB/s"
 bin/braid bench disk --dir "$scratch/disk" --size 64MiB --latency-rate "$((half * RECORD))" \
-  --latency-duration "$DISK_LATENCY_DURATION" --format json >"$results/disk-latency.json"
+  --latency-record "$RECORD" --latency-duration "$DISK_LATENCY_DURATION" --format json >"$results/disk-latency.json"
 
 log "row 4: catch-up read of $CATCHUP_BYTES from closed log segments"
 # The log is the storage of record (docs/design/storage.md): a stream that
@@ -207,6 +213,11 @@ for name, key in (("pre-written", "prewritten"), ("preallocated", "preallocated"
     d = dl[key]
     row("", f'device write+fdatasync, {dl["write_bytes"] // 1024} KiB at {dl["bytes_per_sec"] / 1e6:.1f} MB/s, into a {name} file',
         f'p99 {d["p99_ms"]:.2f} ms', "p99.9", f'{d["p999_ms"]:.2f} ms', f'{l["p99_ms"] / d["p99_ms"]:.1f}x' if d["p99_ms"] else "-", "")
+g = dl.get("group_commit")
+if g:
+    row("", f'device as an ideal group-committing log, {dl["record_bytes"]} B records at {dl["bytes_per_sec"] / 1e6:.1f} MB/s, {dl["seconds"]:.0f} s',
+        f'p99 {g["p99_ms"]:.2f} ms', "p99.9", f'{g["p999_ms"]:.2f} ms',
+        f'{l["p99_ms"] / g["p99_ms"]:.1f}x, {l["p999_ms"] / g["p999_ms"]:.1f}x' if g["p99_ms"] and g["p999_ms"] else "-", "")
 c, t = mbs("r4-catchup", "consume"), mbs("r1-burst", "consume")
 row("4 catch-up", f'{r["r4-catchup"]["consume"]["bytes"] / 1e9:.2f} GB from closed log segments, page cache {page_cache}', f"{c:.1f} MB/s", "tail read (row 1 burst)", f"{t:.1f} MB/s", ratio(c, t), "")
 peaks = {n: (d.get("node") or {}).get("peak_rss_bytes", 0) for n, d in r.items() if not n.startswith("disk")}
