@@ -7,6 +7,9 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/braidstream/braid/internal/shard"
@@ -14,12 +17,31 @@ import (
 	"github.com/braidstream/braid/internal/wal"
 )
 
-// checkpointMagic starts every checkpoint; "BRDCKPT1" (before
-// transactions: no transaction state per shard, no coordinator section) is
-// still read.
+// A checkpoint is a chain: a base file, "checkpoint", holding every
+// shard's whole index, followed by deltas, "checkpoint.<chain>.<seq>",
+// each holding what changed since the one before (for most shards, the
+// batches appended and how many left the front). A checkpoint's cost so
+// follows what was written since the last one, not everything retained;
+// the base is written again once its deltas add up to its size or number
+// maxCheckpointDeltas (docs/design/storage.md).
+//
+// checkpointMagic starts a base; "BRDCKPT2" (no chain: no deltas follow)
+// and "BRDCKPT1" (also before transactions: no transaction state per
+// shard, no coordinator section) are still read. deltaMagic starts a
+// delta.
 const (
-	checkpointMagic   = "BRDCKPT2"
-	checkpointMagicV1 = "BRDCKPT1"
+	checkpointMagic     = "BRDCKPT3"
+	checkpointMagicV2   = "BRDCKPT2"
+	checkpointMagicV1   = "BRDCKPT1"
+	deltaMagic          = "BRDCKDL1"
+	checkpointName      = "checkpoint"
+	maxCheckpointDeltas = 64
+)
+
+// A delta holds each shard either whole or as a change to the one before.
+const (
+	deltaShardWhole  = 0
+	deltaShardChange = 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -29,105 +51,350 @@ var ErrCorruptCheckpoint = errors.New("engine: corrupt checkpoint")
 
 type checkpointData struct {
 	replayFrom wal.Position
+	chain      uint64 // the base's chain; 0 for a base written before chains
+	deltas     int    // deltas applied by loadCheckpoint
 	shards     []shard.Snapshot
 	offsets    []byte // group.Offsets snapshot
 	txns       []byte // txn.Coordinator snapshot
 }
 
-func loadCheckpoint(fs vfs.FS, path string) (checkpointData, error) {
-	data, err := vfs.ReadFile(fs, path)
+// checkpointChain is what the engine knows of the chain it writes.
+type checkpointChain struct {
+	id         uint64
+	deltas     int   // written since the base
+	baseBytes  int64 // the base's size
+	deltaBytes int64 // the deltas' sizes, summed
+	// marks is what the last checkpoint holds of each shard; nil until
+	// this engine has written a base.
+	marks map[shard.Key]shard.CheckpointMark
+}
+
+func deltaName(chain uint64, seq int) string {
+	return fmt.Sprintf("%s.%d.%d", checkpointName, chain, seq)
+}
+
+// parseDeltaName returns the chain and sequence number of a delta's file
+// name; ok is false for any other name.
+func parseDeltaName(name string) (chain uint64, seq int, ok bool) {
+	rest, found := strings.CutPrefix(name, checkpointName+".")
+	if !found {
+		return 0, 0, false
+	}
+	c, q, found := strings.Cut(rest, ".")
+	if !found {
+		return 0, 0, false
+	}
+	chain, err := strconv.ParseUint(c, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	seq, err = strconv.Atoi(q)
+	if err != nil || seq < 1 {
+		return 0, 0, false
+	}
+	return chain, seq, true
+}
+
+// loadCheckpoint reads the checkpoint chain in dir: the base and, in
+// order, every delta of its chain. A missing delta before one that is
+// there, or a delta that fails its checks, is corruption: deltas are
+// written one at a time, each durable before the next, so neither comes
+// from a crash.
+func loadCheckpoint(fs vfs.FS, dir string) (checkpointData, error) {
+	data, err := vfs.ReadFile(fs, filepath.Join(dir, checkpointName))
 	if errors.Is(err, os.ErrNotExist) {
 		return checkpointData{}, nil
 	}
 	if err != nil {
 		return checkpointData{}, fmt.Errorf("engine: read checkpoint: %w", err)
 	}
-	return decodeCheckpoint(data)
+	ck, err := decodeCheckpoint(data)
+	if err != nil || ck.chain == 0 {
+		return ck, err
+	}
+	names, err := fs.List(dir)
+	if err != nil {
+		return ck, fmt.Errorf("engine: list checkpoint deltas: %w", err)
+	}
+	var seqs []int
+	for _, name := range names {
+		if chain, seq, ok := parseDeltaName(name); ok && chain == ck.chain {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	for i, seq := range seqs {
+		if seq != i+1 {
+			return ck, fmt.Errorf("%w: delta %s is missing, %s is there", ErrCorruptCheckpoint, deltaName(ck.chain, i+1), deltaName(ck.chain, seq))
+		}
+		name := deltaName(ck.chain, seq)
+		data, err := vfs.ReadFile(fs, filepath.Join(dir, name))
+		if err != nil {
+			return ck, fmt.Errorf("engine: read checkpoint delta: %w", err)
+		}
+		if err := ck.applyDelta(data, seq); err != nil {
+			return ck, fmt.Errorf("%w: %s: %v", ErrCorruptCheckpoint, name, err)
+		}
+	}
+	return ck, nil
+}
+
+// checkedBody returns data without its trailing checksum, which it checks.
+func checkedBody(data []byte) ([]byte, error) {
+	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, errors.New("checksum mismatch")
+	}
+	return body, nil
 }
 
 func decodeCheckpoint(data []byte) (checkpointData, error) {
 	var ck checkpointData
-	if len(data) < len(checkpointMagic)+16 || string(data[:8]) != checkpointMagic && string(data[:8]) != checkpointMagicV1 {
+	if len(data) < len(checkpointMagic)+16 {
 		return ck, fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
 	}
-	v2 := string(data[:8]) == checkpointMagic
-	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
-		return ck, fmt.Errorf("%w: checksum mismatch", ErrCorruptCheckpoint)
+	magic := string(data[:8])
+	if magic != checkpointMagic && magic != checkpointMagicV2 && magic != checkpointMagicV1 {
+		return ck, fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
+	}
+	body, err := checkedBody(data)
+	if err != nil {
+		return ck, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
 	}
 	ck.replayFrom = wal.Position(binary.LittleEndian.Uint64(body[8:]))
-	n := int(binary.LittleEndian.Uint32(body[16:]))
-	rest := body[20:]
+	rest := body[16:]
+	if magic == checkpointMagic {
+		if len(rest) < 12 {
+			return ck, fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
+		}
+		ck.chain = binary.LittleEndian.Uint64(rest)
+		if ck.chain == 0 {
+			return ck, fmt.Errorf("%w: chain 0", ErrCorruptCheckpoint)
+		}
+		rest = rest[8:]
+	}
+	n := int(binary.LittleEndian.Uint32(rest))
+	rest = rest[4:]
+	withTxns := magic != checkpointMagicV1
 	for range n {
-		snap, r, err := shard.ReadSnapshot(rest, v2)
+		snap, r, err := shard.ReadSnapshot(rest, withTxns)
 		if err != nil {
 			return ck, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
 		}
 		ck.shards = append(ck.shards, snap)
 		rest = r
 	}
-	if len(rest) < 4 {
-		return ck, fmt.Errorf("%w: no offsets section", ErrCorruptCheckpoint)
+	if err := ck.decodeSections(rest, withTxns); err != nil {
+		return ck, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
 	}
-	n = int(binary.LittleEndian.Uint32(rest))
-	if !v2 {
+	return ck, nil
+}
+
+// decodeSections reads the committed offsets and transactions sections
+// that end a base and a delta.
+func (ck *checkpointData) decodeSections(rest []byte, withTxns bool) error {
+	if len(rest) < 4 {
+		return errors.New("no offsets section")
+	}
+	n := int(binary.LittleEndian.Uint32(rest))
+	if !withTxns {
 		if n != len(rest)-4 {
-			return ck, fmt.Errorf("%w: offsets section of %d bytes in %d", ErrCorruptCheckpoint, n, len(rest)-4)
+			return fmt.Errorf("offsets section of %d bytes in %d", n, len(rest)-4)
 		}
-		ck.offsets = rest[4:]
-		return ck, nil
+		ck.offsets, ck.txns = rest[4:], nil
+		return nil
 	}
 	if n > len(rest)-8 {
-		return ck, fmt.Errorf("%w: offsets section of %d bytes in %d", ErrCorruptCheckpoint, n, len(rest)-4)
+		return fmt.Errorf("offsets section of %d bytes in %d", n, len(rest)-4)
 	}
 	ck.offsets, rest = rest[4:4+n], rest[4+n:]
 	n = int(binary.LittleEndian.Uint32(rest))
 	if n != len(rest)-4 {
-		return ck, fmt.Errorf("%w: transactions section of %d bytes in %d", ErrCorruptCheckpoint, n, len(rest)-4)
+		return fmt.Errorf("transactions section of %d bytes in %d", n, len(rest)-4)
 	}
 	ck.txns = rest[4:]
-	return ck, nil
+	return nil
+}
+
+// applyDelta applies delta number seq of ck's chain to ck.
+func (ck *checkpointData) applyDelta(data []byte, seq int) error {
+	if len(data) < len(deltaMagic)+32 || string(data[:8]) != deltaMagic {
+		return errors.New("bad header")
+	}
+	body, err := checkedBody(data)
+	if err != nil {
+		return err
+	}
+	le := binary.LittleEndian
+	chain, gotSeq := le.Uint64(body[8:]), int(le.Uint32(body[16:]))
+	replayFrom := wal.Position(le.Uint64(body[20:]))
+	if chain != ck.chain || gotSeq != seq {
+		return fmt.Errorf("holds delta %d of chain %d", gotSeq, chain)
+	}
+	if replayFrom < ck.replayFrom {
+		return fmt.Errorf("replays from %d, before %d", replayFrom, ck.replayFrom)
+	}
+	n := int(le.Uint32(body[28:]))
+	rest := body[32:]
+	// Maps and slices are sized by n: each shard takes a kind byte and a
+	// snapshot header at least.
+	if n > len(rest)/(1+32) {
+		return fmt.Errorf("%d shards do not fit in %d bytes", n, len(rest))
+	}
+	byKey := make(map[shard.Key]int, len(ck.shards))
+	for i, snap := range ck.shards {
+		byKey[snap.Key] = i
+	}
+	seen := make(map[shard.Key]bool, n)
+	shards := make([]shard.Snapshot, 0, n)
+	for range n {
+		if len(rest) < 1 {
+			return errors.New("truncated shard")
+		}
+		kind, drop := rest[0], 0
+		rest = rest[1:]
+		switch kind {
+		case deltaShardWhole:
+		case deltaShardChange:
+			if len(rest) < 4 {
+				return errors.New("truncated shard")
+			}
+			drop, rest = int(le.Uint32(rest)), rest[4:]
+		default:
+			return fmt.Errorf("shard of kind %d", kind)
+		}
+		snap, r, err := shard.ReadSnapshot(rest, true)
+		if err != nil {
+			return err
+		}
+		rest = r
+		if seen[snap.Key] {
+			return fmt.Errorf("shard %s twice", snap.Key)
+		}
+		seen[snap.Key] = true
+		if kind == deltaShardChange {
+			i, ok := byKey[snap.Key]
+			if !ok {
+				return fmt.Errorf("a change to shard %s, which the checkpoint before does not hold", snap.Key)
+			}
+			prev := ck.shards[i]
+			if err := prev.ApplyChange(snap, drop); err != nil {
+				return err
+			}
+			snap = prev
+		}
+		shards = append(shards, snap)
+	}
+	next := checkpointData{replayFrom: replayFrom, chain: ck.chain, deltas: seq, shards: shards}
+	if err := next.decodeSections(rest, true); err != nil {
+		return err
+	}
+	*ck = next
+	return nil
 }
 
 // checkpoint snapshots every shard's index up to the durable log position
-// and writes it atomically; afterwards recovery replays only what follows.
+// and writes it atomically, as a base or as a delta of the chain this
+// engine writes (the first checkpoint of an engine is a base); afterwards
+// recovery replays only what follows.
 func (e *Engine) checkpoint() error {
 	e.ckptMu.Lock()
 	defer e.ckptMu.Unlock()
 	began := time.Now()
+	le := binary.LittleEndian
+	c := &e.ckChain
+	base := c.marks == nil || c.deltas >= maxCheckpointDeltas || c.deltaBytes >= c.baseBytes
 	upTo := e.wal.Durable()
-	buf := []byte(checkpointMagic)
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(upTo))
+	chain, seq := c.id, c.deltas+1
+	var buf []byte
+	if base {
+		chain, seq = c.id+1, 0
+		buf = append(buf, checkpointMagic...)
+		buf = le.AppendUint64(buf, uint64(upTo))
+		buf = le.AppendUint64(buf, chain)
+	} else {
+		buf = append(buf, deltaMagic...)
+		buf = le.AppendUint64(buf, chain)
+		buf = le.AppendUint32(buf, uint32(seq))
+		buf = le.AppendUint64(buf, uint64(upTo))
+	}
 	countAt := len(buf)
 	buf = append(buf, 0, 0, 0, 0)
-	n := 0
+	marks := make(map[shard.Key]shard.CheckpointMark, len(c.marks))
+	n, whole := 0, 0
 	need := upTo
 	for _, st := range e.Streams() {
 		for _, sh := range st.Shards {
-			snap := sh.Snapshot(upTo)
-			need = min(need, snapshotOldestWAL(snap, upTo))
+			var prev shard.CheckpointMark
+			if !base {
+				prev = c.marks[sh.Key()]
+			}
+			snap, drop, full, oldest, mark := sh.SnapshotSince(upTo, prev)
+			if oldest >= 0 {
+				need = min(need, oldest)
+			}
+			if !base {
+				if full {
+					buf = append(buf, deltaShardWhole)
+					whole++
+				} else {
+					buf = append(buf, deltaShardChange)
+					buf = le.AppendUint32(buf, uint32(drop))
+				}
+			}
 			buf = shard.AppendSnapshot(buf, snap)
+			marks[snap.Key] = mark
 			n++
 		}
 	}
-	binary.LittleEndian.PutUint32(buf[countAt:], uint32(n))
+	le.PutUint32(buf[countAt:], uint32(n))
 	offsets := e.offsets.Snapshot()
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(offsets)))
+	buf = le.AppendUint32(buf, uint32(len(offsets)))
 	buf = append(buf, offsets...)
 	txns := e.txns.Snapshot()
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(txns)))
+	buf = le.AppendUint32(buf, uint32(len(txns)))
 	buf = append(buf, txns...)
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
-	if err := vfs.WriteFileAtomic(e.opts.FS, filepath.Join(e.opts.Dir, "checkpoint"), buf); err != nil {
+	buf = le.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	name := checkpointName
+	if !base {
+		name = deltaName(chain, seq)
+	}
+	if err := vfs.WriteFileAtomic(e.opts.FS, filepath.Join(e.opts.Dir, name), buf); err != nil {
 		return fmt.Errorf("engine: write checkpoint: %w", err)
+	}
+	if base {
+		*c = checkpointChain{id: chain, baseBytes: int64(len(buf)), marks: marks}
+		e.removeStaleDeltas(chain)
+	} else {
+		c.deltas, c.deltaBytes, c.marks = seq, c.deltaBytes+int64(len(buf)), marks
 	}
 	e.ckptNeed.Store(int64(need))
 	e.lastCkptPos.Store(int64(upTo))
 	if e.opts.OnCheckpoint != nil {
 		e.opts.OnCheckpoint()
 	}
-	e.opts.Logger.Debug("engine: checkpoint written", "replay_from", upTo, "shards", n, "bytes", len(buf), "took", time.Since(began))
+	e.opts.Logger.Debug("engine: checkpoint written", "file", name, "replay_from", upTo, "shards", n,
+		"shards_whole", whole, "bytes", len(buf), "took", time.Since(began))
 	return nil
+}
+
+// removeStaleDeltas removes the deltas of chains before chain: the base
+// of chain, durable now, holds everything they did. One left behind by a
+// crash is never read (its chain is not the base's) and goes at the next
+// base.
+func (e *Engine) removeStaleDeltas(chain uint64) {
+	names, err := e.opts.FS.List(e.opts.Dir)
+	if err != nil {
+		e.opts.Logger.Warn("engine: list old checkpoint deltas", "err", err)
+		return
+	}
+	for _, name := range names {
+		if c, _, ok := parseDeltaName(name); ok && c != chain {
+			if err := e.opts.FS.Remove(filepath.Join(e.opts.Dir, name)); err != nil {
+				e.opts.Logger.Warn("engine: remove old checkpoint delta", "file", name, "err", err)
+			}
+		}
+	}
 }
 
 // snapshotOldestWAL returns the oldest WAL position snap's entries point

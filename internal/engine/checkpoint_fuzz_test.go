@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,11 +21,13 @@ import (
 	"github.com/braidstream/braid/internal/txn"
 )
 
-// encodeCheckpoint writes ck in the BRDCKPT2 format, as Engine.checkpoint
-// does; TestEncodeCheckpointMatchesEngine keeps the two in step.
+// encodeCheckpoint writes ck as a base in the BRDCKPT3 format, as
+// Engine.checkpoint does; TestEncodeCheckpointMatchesEngine keeps the two
+// in step.
 func encodeCheckpoint(ck checkpointData) []byte {
 	buf := []byte(checkpointMagic)
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(ck.replayFrom))
+	buf = binary.LittleEndian.AppendUint64(buf, ck.chain)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(ck.shards)))
 	for _, snap := range ck.shards {
 		buf = shard.AppendSnapshot(buf, snap)
@@ -163,7 +166,7 @@ func TestEncodeCheckpointMatchesEngine(t *testing.T) {
 // the input gets a valid checksum, so the fuzzer reaches the sections
 // behind it (a writer bug, not a disk error, would produce those). The
 // decoder returns an error or a checkpoint, never panics, and what it
-// decodes from a BRDCKPT2 file encodes back to the same bytes.
+// decodes from a BRDCKPT3 file encodes back to the same bytes.
 func FuzzDecodeCheckpoint(f *testing.F) {
 	dir, _ := buildSampleDir(f)
 	real, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
@@ -172,7 +175,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	}
 	f.Add(real, false)
 	f.Add(real[:len(real)-4], true)
-	empty := encodeCheckpoint(checkpointData{replayFrom: 7, offsets: []byte("[]"), txns: []byte("[]")})
+	empty := encodeCheckpoint(checkpointData{replayFrom: 7, chain: 1, offsets: []byte("[]"), txns: []byte("[]")})
 	f.Add(empty[:len(empty)-4], true)
 	v1 := append([]byte(checkpointMagicV1), make([]byte, 16)...)
 	f.Add(v1, true)
@@ -194,6 +197,48 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		}
 		if !reflect.DeepEqual(again, ck) {
 			t.Fatalf("checkpoint changed in a round trip:\n%+v\n%+v", ck, again)
+		}
+	})
+}
+
+// FuzzApplyCheckpointDelta applies garbage as a delta to the sample
+// data directory's base checkpoint (with fixCRC, with a valid checksum, so
+// the fuzzer reaches the shard records behind it). It returns an error or
+// a checkpoint, never panics, and what it applies leaves every shard's
+// entries ascending.
+func FuzzApplyCheckpointDelta(f *testing.F) {
+	dir, _ := buildSampleDir(f)
+	baseData, err := os.ReadFile(filepath.Join(dir, checkpointName))
+	if err != nil {
+		f.Fatal(err)
+	}
+	base, err := decodeCheckpoint(baseData)
+	if err != nil {
+		f.Fatal(err)
+	}
+	// Close wrote a delta after the sample's checkpoint.
+	delta, err := os.ReadFile(filepath.Join(dir, deltaName(base.chain, 1)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(delta, false)
+	f.Add(delta[:len(delta)-4], true)
+	f.Fuzz(func(t *testing.T, data []byte, fixCRC bool) {
+		if fixCRC {
+			data = binary.LittleEndian.AppendUint32(bytes.Clone(data), crc32.Checksum(data, castagnoli))
+		}
+		ck := base
+		ck.shards = slices.Clone(base.shards)
+		if err := ck.applyDelta(data, 1); err != nil {
+			return
+		}
+		ck.oldestWAL()
+		for _, snap := range ck.shards {
+			for i := 1; i < len(snap.Entries); i++ {
+				if snap.Entries[i].Base <= snap.Entries[i-1].Last {
+					t.Fatalf("shard %s: entry %d at %d follows one ending at %d", snap.Key, i, snap.Entries[i].Base, snap.Entries[i-1].Last)
+				}
+			}
 		}
 	})
 }

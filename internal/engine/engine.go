@@ -191,7 +191,8 @@ type Engine struct {
 	mu      sync.Mutex                         // serialises catalog changes
 	streams atomic.Pointer[map[string]*Stream] // by name; immutable, swapped
 
-	ckptMu      sync.Mutex // one checkpoint at a time
+	ckptMu      sync.Mutex // one checkpoint at a time; guards ckChain
+	ckChain     checkpointChain
 	lastCkptPos atomic.Int64
 	// ckptNeed is the oldest WAL position an index entry of the last
 	// written checkpoint points at: recovery reads it, so the WAL below it
@@ -260,10 +261,11 @@ func Open(opts Options) (*Engine, error) {
 	if err := e.cat.EnsureInternal(catalog.OffsetsStream, 1); err != nil {
 		return nil, fmt.Errorf("engine: internal stream %s: %w", catalog.OffsetsStream, err)
 	}
-	ck, err := loadCheckpoint(opts.FS, filepath.Join(opts.Dir, "checkpoint"))
+	ck, err := loadCheckpoint(opts.FS, opts.Dir)
 	if err != nil {
 		return nil, err
 	}
+	e.ckChain.id = ck.chain
 	// The log is opened in two steps: shards need the WAL to read from, and
 	// replay needs the shards; walRef lets shards reach the WAL once open.
 	ref := &walRef{}
@@ -346,7 +348,7 @@ func Open(opts Options) (*Engine, error) {
 	e.recovery = RecoveryStats{CheckpointAt: ck.replayFrom, FramesReplayed: replayed,
 		BytesReplayed: int64(w.Durable() - ck.replayFrom), Took: time.Since(began)}
 	opts.Logger.Info("engine: recovered", "dir", opts.Dir, "streams", len(*e.streams.Load()),
-		"checkpoint_at", ck.replayFrom, "frames_replayed", replayed, "frames_skipped", skipped,
+		"checkpoint_at", ck.replayFrom, "checkpoint_deltas", ck.deltas, "frames_replayed", replayed, "frames_skipped", skipped,
 		"wal_end", w.Durable(), "took", time.Since(began))
 	w.Start()
 	e.wg.Add(5)

@@ -78,7 +78,7 @@ func Repair(fs vfs.FS, dir string, apply bool) (RepairReport, error) {
 			names[uint64(st.ID)] = st.Name
 		}
 	}
-	ck, err := loadCheckpoint(fs, filepath.Join(dir, "checkpoint"))
+	ck, err := loadCheckpoint(fs, dir)
 	if err != nil {
 		return rep, err
 	}

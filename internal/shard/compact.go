@@ -514,6 +514,7 @@ func (s *Shard) applyCompactLocked(changes []compactChange) {
 		newCacheFrom = len(kept)
 	}
 	s.entries, s.cacheFrom = kept, newCacheFrom
+	s.rewrites++
 }
 
 func isAborted(aborted []AbortedTxn, pid int64, off Offset) bool {

@@ -265,12 +265,17 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 		s.publishSegsLocked()
 	}
 	s.mu.Lock()
+	repointed := false
 	for k, e := range move {
 		j := sort.Search(len(s.entries), func(j int) bool { return s.entries[j].Base >= e.Base })
 		// The entry may have been dropped by DeleteRecords meanwhile.
 		if j < len(s.entries) && s.entries[j].Base == e.Base && s.entries[j].Loc == e.Loc {
 			s.entries[j].Loc = newLocs[k]
+			repointed = true
 		}
+	}
+	if repointed {
+		s.rewrites++
 	}
 	s.mu.Unlock()
 	return moved, nil

@@ -93,6 +93,12 @@ type Shard struct {
 	producers  map[int64]*producerState // idempotent producers; see producers.go
 	txns       map[int64]*openTxn       // by producer id; see txn.go
 	aborted    []AbortedTxn             // ascending by Last
+	// dropped counts entries ever removed from the front of entries, and
+	// rewrites the changes to entries other than appends and front drops
+	// (compaction, moves, restores): together they let a checkpoint write
+	// only what changed since the last one (SnapshotSince).
+	dropped  int64
+	rewrites uint64
 
 	dir   string     // segment files
 	fs    vfs.FS     // where dir is
@@ -436,6 +442,7 @@ func (s *Shard) setLogStartLocked(to Offset) {
 		}
 	}
 	s.entries = append(s.entries[:0:0], s.entries[drop:]...)
+	s.dropped += int64(drop)
 	s.cacheFrom = max(0, s.cacheFrom-drop)
 	s.pruneTxnsLocked(Offset(s.hw.Load()))
 	if s.next < to {

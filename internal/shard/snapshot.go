@@ -3,6 +3,7 @@ package shard
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -23,6 +24,28 @@ type Snapshot struct {
 // now, which is at least upTo (the checkpoint's replay position): replay
 // skips batches a snapshot already holds. Later frames are left to replay.
 func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
+	snap, _, _, _, _ := s.SnapshotSince(upTo, CheckpointMark{})
+	return snap
+}
+
+// CheckpointMark records which of a shard's entries a checkpoint holds, so
+// that the next checkpoint can write only what changed since
+// (SnapshotSince). The zero mark holds nothing.
+type CheckpointMark struct {
+	set      bool
+	rewrites uint64 // the shard's rewrites when taken
+	from     int64  // the first entry held, counted from the shard's first entry ever
+	to       int64  // one past the last entry held, counted the same way
+}
+
+// SnapshotSince returns what Snapshot(upTo) returns, as a change to the
+// snapshot that prev marks when it can: drop entries leave the front of
+// prev's entries and snap.Entries follow the rest. full says snap holds
+// every entry instead: prev is the zero mark, or compaction, a move or a
+// restore changed entries prev holds. oldest is the lowest log position
+// the snapshot's entries (all of them, not only the change's) point at,
+// or -1 if none is in the log. next marks the entries the result holds.
+func (s *Shard) SnapshotSince(upTo wal.Position, prev CheckpointMark) (snap Snapshot, drop int, full bool, oldest wal.Position, next CheckpointMark) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	// Frames of this shard are appended under s.mu, so every frame of it
@@ -33,21 +56,60 @@ func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
 	// derived from the last entry kept: compaction can drop trailing
 	// batches, and DeleteRecords every batch, and offsets below next must
 	// never be handed out again after a restart.
-	snap := Snapshot{Key: s.key, LogStart: s.logStart, Next: s.next}
+	snap = Snapshot{Key: s.key, LogStart: s.logStart, Next: s.next}
 	snap.txns, snap.aborted = s.snapshotTxnsLocked(upTo)
-	for _, e := range s.entries {
-		if e.Loc.Seg == InWAL && e.Loc.Pos >= upTo {
-			snap.Next = e.Base
-			break
-		}
-		e.data = nil
-		snap.Entries = append(snap.Entries, e)
+	// Entries in segments precede those in the log, and the log's are in
+	// log order: the snapshot holds a prefix, up to the first entry in the
+	// log at or past upTo.
+	inLog := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
+	cut := inLog + sort.Search(len(s.entries)-inLog, func(i int) bool { return s.entries[inLog+i].Loc.Pos >= upTo })
+	if cut < len(s.entries) {
+		snap.Next = s.entries[cut].Base
+	}
+	oldest = -1
+	if inLog < cut {
+		oldest = s.entries[inLog].Loc.Pos
+	}
+	next = CheckpointMark{set: true, rewrites: s.rewrites, from: s.dropped, to: s.dropped + int64(cut)}
+	first := 0
+	full = !prev.set || prev.rewrites != s.rewrites || next.from < prev.from || next.to < prev.to
+	if !full {
+		// prev held [prev.from, prev.to); the snapshot holds [next.from,
+		// next.to): the front of prev's that is gone, then what follows.
+		drop = int(min(next.from, prev.to) - prev.from)
+		first = int(max(prev.to, next.from) - next.from)
+	}
+	snap.Entries = make([]Entry, cut-first)
+	copy(snap.Entries, s.entries[first:cut])
+	for i := range snap.Entries {
+		snap.Entries[i].data = nil
 	}
 	// Only the sequence windows of batches the snapshot holds: a batch
 	// that is not durable yet must not be answered as a duplicate after a
 	// crash took it back.
 	snap.producers = cloneProducers(s.producers, snap.Next, upTo)
-	return snap
+	return snap, drop, full, oldest, next
+}
+
+// ApplyChange applies to snap a change SnapshotSince returned for the
+// shard it snapshots (with full false): drop entries leave the front, the
+// change's entries follow, and the rest of the state is the change's.
+func (snap *Snapshot) ApplyChange(change Snapshot, drop int) error {
+	if change.Key != snap.Key {
+		return fmt.Errorf("shard snapshot: a change of shard %s applied to %s", change.Key, snap.Key)
+	}
+	if drop < 0 || drop > len(snap.Entries) {
+		return fmt.Errorf("shard snapshot %s: %d entries dropped of %d", snap.Key, drop, len(snap.Entries))
+	}
+	kept := snap.Entries[drop:]
+	if len(kept) > 0 && len(change.Entries) > 0 && change.Entries[0].Base <= kept[len(kept)-1].Last {
+		return fmt.Errorf("shard snapshot %s: entry at offset %d follows one ending at %d", snap.Key, change.Entries[0].Base, kept[len(kept)-1].Last)
+	}
+	entries := make([]Entry, 0, len(kept)+len(change.Entries))
+	entries = append(append(entries, kept...), change.Entries...)
+	*snap = change
+	snap.Entries = entries
+	return nil
 }
 
 // Restore loads a checkpoint snapshot into an empty shard.
@@ -55,6 +117,7 @@ func (s *Shard) Restore(snap Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.entries = append(s.entries[:0], snap.Entries...)
+	s.rewrites++
 	s.logStart = snap.LogStart
 	s.next = snap.Next
 	s.producers = snap.producers
