@@ -8,6 +8,7 @@
 //	DIR/LOCK            flock'd while a server runs, so two cannot share DIR
 //	DIR/catalog.json    streams and shards (package catalog)
 //	DIR/checkpoint      index snapshot + WAL replay position (this package)
+//	DIR/checkpoint.C.N  the changes since, in order (this package)
 //	DIR/wal/*.wal       shared write-ahead log segments (package wal)
 //	DIR/shards/<stream id>/<shard id>/<id>.seg
 //	                    shard segment files (package shard, segment.go)
@@ -24,18 +25,36 @@
 //
 // # Checkpoint format
 //
-// Written whole to checkpoint.tmp, fsync'd, renamed over checkpoint:
+// A checkpoint is a chain (checkpoint.go): a base, then deltas, each
+// written whole to <name>.tmp, fsync'd, renamed and its directory fsync'd.
+// The base, "checkpoint":
 //
-//	+-----------+------------+-----------+-----------------+-----------------+---------+
-//	| "BRDCKPT1"| replay u64 | count u32 | shard snapshots | len u32 offsets | crc u32 |
-//	+-----------+------------+-----------+-----------------+-----------------+---------+
+//	+-----------+------------+-----------+-----------+-----------------+---------+---------+---------+
+//	| "BRDCKPT3"| replay u64 | chain u64 | count u32 | shard snapshots | offsets | txns    | crc u32 |
+//	+-----------+------------+-----------+-----------+-----------------+---------+---------+---------+
 //
-// (little-endian; crc is CRC-32C of everything before it; a snapshot is
-// shard.AppendSnapshot's encoding; offsets is group.Offsets' snapshot of
-// committed consumer-group offsets and group membership). Every frame before the replay position is
-// reflected in the snapshots, so recovery loads the checkpoint and replays
-// only the log after it: restart time depends on the data written since the
-// last checkpoint, not on the total.
+// A delta, "checkpoint.<chain>.<seq>" (seq from 1, in the order written):
+//
+//	+-----------+-----------+---------+------------+-----------+---------------+---------+---------+---------+
+//	| "BRDCKDL1"| chain u64 | seq u32 | replay u64 | count u32 | shard records | offsets | txns    | crc u32 |
+//	+-----------+-----------+---------+------------+-----------+---------------+---------+---------+---------+
+//
+// A shard record is kind u8 0 and a whole snapshot, or kind 1, drop u32 and
+// a snapshot whose entries follow the previous one's after dropping drop
+// from its front (its other fields replace the previous one's). A delta
+// lists every shard the engine has; one it does not list is gone.
+// Little-endian; crc is CRC-32C of everything before it; a snapshot is
+// shard.AppendSnapshot's encoding; offsets and txns are a u32 length and
+// group.Offsets' snapshot (committed offsets and group membership) and
+// the transaction coordinator's. "BRDCKPT2" is the base without a chain
+// (no deltas follow it), "BRDCKPT1" also without the txns section and
+// per-shard transaction state; both are still read.
+//
+// Every frame before the replay position is reflected in the snapshots, so
+// recovery loads the base, applies its chain's deltas in order and replays
+// only the log after the last one: restart time depends on the data
+// written since the last checkpoint, and a checkpoint's cost on what
+// changed since the one before, not on the total.
 //
 // # Concurrency
 //
