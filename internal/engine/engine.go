@@ -193,6 +193,7 @@ type Engine struct {
 
 	ckptMu      sync.Mutex // one checkpoint at a time; guards ckChain
 	ckChain     checkpointChain
+	weighs      atomic.Int64 // the mover's walks over the log's index entries (tests)
 	lastCkptPos atomic.Int64
 	// ckptNeed is the oldest WAL position an index entry of the last
 	// written checkpoint points at: recovery reads it, so the WAL below it

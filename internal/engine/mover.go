@@ -97,8 +97,9 @@ func (e *Engine) mover() {
 	defer tick.Stop()
 	lastMove := time.Now()
 	var weighed struct {
-		active, oldest wal.Position
-		at             time.Time
+		refs   uint64
+		oldest wal.Position
+		at     time.Time
 	}
 	for {
 		select {
@@ -110,11 +111,15 @@ func (e *Engine) mover() {
 		if e.shouldMoveCompacted(lastMove) {
 			plan.compacted = e.wal.ActiveStart()
 		}
-		// Weighing the log walks every index entry still in it: only when
-		// the log rolled, something was trimmed, or now and then.
-		active, oldest := e.wal.ActiveStart(), e.oldestNeeded()
-		if active != weighed.active || oldest != weighed.oldest || time.Since(weighed.at) >= e.opts.MoveAfter {
-			weighed.active, weighed.oldest, weighed.at = active, oldest, time.Now()
+		// Weighing the log walks every index entry still in it, which is
+		// everything retained: only when an entry may have left it
+		// (dropped, compacted, moved, a shard gone), or now and then.
+		// The log rolling adds no garbage: a closed segment fully
+		// referenced never makes a move pay.
+		refs, oldest := e.logRefChanges(), e.oldestNeeded()
+		if refs != weighed.refs || oldest != weighed.oldest || time.Since(weighed.at) >= e.opts.MoveAfter {
+			weighed.refs, weighed.oldest, weighed.at = refs, oldest, time.Now()
+			e.weighs.Add(1)
 			plan.all = e.garbageCut()
 		}
 		if plan.compacted > 0 || plan.all > 0 {
@@ -124,6 +129,19 @@ func (e *Engine) mover() {
 			lastMove = time.Now()
 		}
 	}
+}
+
+// logRefChanges sums what can have left log data unreferenced since
+// the last call gave the same sum: every shard's dropped entries and
+// rewrites, and the number of shards.
+func (e *Engine) logRefChanges() uint64 {
+	var n uint64
+	for _, st := range e.Streams() {
+		for _, sh := range st.Shards {
+			n += sh.RefChanges() + 1
+		}
+	}
+	return n
 }
 
 // movePlan says how far back in the log each shard's batches are moved:

@@ -73,7 +73,7 @@ func TestMoverCopiesOnlyWhatPays(t *testing.T) {
 	if segs < 4 || bigFrom < 0 || smallFrom < 0 {
 		t.Fatalf("%d log segments, oldest positions %d %d", segs, bigFrom, smallFrom)
 	}
-	time.Sleep(2500 * time.Millisecond) // the mover weighs the log every second
+	time.Sleep(2500 * time.Millisecond) // the mover looks every second
 	if big.OldestPosition() != bigFrom || small.OldestPosition() != smallFrom || len(e.wal.SegmentStarts()) < segs {
 		t.Fatalf("the mover copied retained data: oldest positions %d %d (were %d %d), %d log segments (were %d)",
 			big.OldestPosition(), small.OldestPosition(), bigFrom, smallFrom, len(e.wal.SegmentStarts()), segs)
@@ -99,5 +99,43 @@ func TestMoverCopiesOnlyWhatPays(t *testing.T) {
 	e = openEngine(t, dir)
 	if got := readAll(t, e, "small", 0); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("small after a restart: %v, want %v", got, want)
+	}
+}
+
+// TestMoverWeighsOnlyWhenEntriesLeave: weighing the log walks every index
+// entry in it, which is everything retained, so the mover does it only
+// when an entry may have left (here DeleteRecords), not each time the log
+// rolls.
+func TestMoverWeighsOnlyWhenEntriesLeave(t *testing.T) {
+	e, err := Open(Options{Dir: t.TempDir(), WALSegmentBytes: 64 << 10, CheckpointEvery: time.Hour, RetentionEvery: time.Hour, CleanerEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.CreateStream("s", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	value := strings.Repeat("x", 2048)
+	segs := len(e.wal.SegmentStarts())
+	// The log rolls several times while the mover ticks (once a second).
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		produce(t, e, "s", 0, value)
+	}
+	if rolled := len(e.wal.SegmentStarts()) - segs; rolled < 4 {
+		t.Fatalf("the log rolled %d times, too few to check", rolled)
+	}
+	if n := e.weighs.Load(); n > 1 {
+		t.Fatalf("the mover weighed the log %d times while nothing left the index", n)
+	}
+	sh := e.Stream("s").Shards[0]
+	if _, err := e.DeleteRecords(t.Context(), sh, 10); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.weighs.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the mover did not weigh the log after DeleteRecords")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

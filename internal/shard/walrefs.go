@@ -17,3 +17,12 @@ func (s *Shard) WALRefs(add func(pos wal.Position, size int32)) {
 		add(e.Loc.Pos, e.Loc.Size)
 	}
 }
+
+// RefChanges counts the changes that can leave log bytes unreferenced:
+// entries dropped from the front, and rewrites (compaction, moves,
+// restores). Appends do not count.
+func (s *Shard) RefChanges() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return uint64(s.dropped) + s.rewrites
+}
