@@ -10,10 +10,16 @@ import (
 
 // seedBatch is a valid uncompressed batch of keyed records.
 func seedBatch(keys ...string) []byte {
+	return seedValueBatch([]byte("v"), keys...)
+}
+
+// seedValueBatch is a valid uncompressed batch of keyed records, each
+// holding value.
+func seedValueBatch(value []byte, keys ...string) []byte {
 	var raw []byte
 	for i, k := range keys {
 		r := kmsg.NewRecord()
-		r.OffsetDelta, r.Key, r.Value = int32(i), []byte(k), []byte("v")
+		r.OffsetDelta, r.Key, r.Value = int32(i), []byte(k), value
 		if k == "" {
 			r.Key = nil
 		}

@@ -2,6 +2,8 @@ package shard
 
 import (
 	"sort"
+	"sync/atomic"
+	"time"
 
 	"github.com/braidstream/braid/internal/vfs"
 	"github.com/braidstream/braid/internal/wal"
@@ -12,8 +14,9 @@ import (
 // come off the device, then the device idles while the response is sent
 // and the next fetch arrives. When a read had to go to disk, the shard asks
 // the kernel (posix_fadvise WILLNEED) to start reading the batches that
-// follow, up to prefetchAhead bytes past the reader, so that the next
-// fetches find them in the page cache. The kernel's own read-ahead cannot
+// follow, up to prefetchAhead bytes past the reader (shared among the
+// shards reading from disk), so that the next fetches find them in the
+// page cache. The kernel's own read-ahead cannot
 // do this as well: the shard's batches lie between other shards' frames in
 // the log, and it sees only the file.
 
@@ -24,6 +27,38 @@ const (
 	// asked for in one range (the bytes between are other frames).
 	prefetchGap = 256 << 10
 )
+
+// diskReaders counts the shards reading from disk. prefetchAhead is
+// shared among them: the page cache the read-ahead fills is the machine's,
+// and a consumer of many shards moves through all of them at once (1,000
+// shards each asking for 32 MiB ahead asked for more than memory holds, and
+// the device read what was evicted before it was consumed).
+var diskReaders readerCount
+
+// readerCount counts distinct shards per second.
+type readerCount struct {
+	second    atomic.Int64 // the second being counted
+	now, prev atomic.Int64 // shards counted in it, and in the second before
+}
+
+// note counts the shard whose last counted second is *seen in second sec,
+// once per second, and returns how many shards read from disk lately
+// (this second or the one before, at least 1). The count is approximate
+// where seconds turn over: it sizes a hint.
+func (c *readerCount) note(seen *atomic.Int64, sec int64) int64 {
+	if old := c.second.Load(); old != sec && c.second.CompareAndSwap(old, sec) {
+		prev := int64(0)
+		if old == sec-1 {
+			prev = c.now.Load()
+		}
+		c.prev.Store(prev)
+		c.now.Store(0)
+	}
+	if seen.Swap(sec) != sec {
+		c.now.Add(1)
+	}
+	return max(c.now.Load(), c.prev.Load(), 1)
+}
 
 // willNeeder is what a Log implements to take read-ahead hints.
 type willNeeder interface {
@@ -36,21 +71,22 @@ func (s *Shard) prefetch(next Offset) {
 	if !s.prefetching.CompareAndSwap(false, true) {
 		return
 	}
+	window := prefetchAhead / diskReaders.note(&s.diskReadSecond, time.Now().Unix())
 	go func() {
 		defer s.prefetching.Store(false)
-		for _, r := range s.prefetchRanges(next) {
+		for _, r := range s.prefetchRanges(next, window) {
 			s.willNeed(r)
 		}
 	}()
 }
 
 // prefetchRanges returns the file ranges holding the uncached batches from
-// next on, up to prefetchAhead bytes of batches past next, less those
+// next on, up to window bytes of batches past next, less those
 // already asked for, and records them as asked for. The window of a
 // reader moving forward always reaches the mark (it was set by the same
 // reader's window further back); when it ends short of it, another reader
 // (or a rewind) moved the mark, and it restarts at next.
-func (s *Shard) prefetchRanges(next Offset) []Location {
+func (s *Shard) prefetchRanges(next Offset, window int64) []Location {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	first := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= next })
@@ -60,7 +96,7 @@ func (s *Shard) prefetchRanges(next Offset) []Location {
 		var ahead int64
 		to, reached := asked, false
 		i := first
-		for ; i < len(s.entries) && ahead < prefetchAhead; i++ {
+		for ; i < len(s.entries) && ahead < window; i++ {
 			e := s.entries[i]
 			ahead += int64(e.Loc.Size)
 			if e.Base < asked {
@@ -71,15 +107,7 @@ func (s *Shard) prefetchRanges(next Offset) []Location {
 			if e.data != nil {
 				continue
 			}
-			if n := len(out); n > 0 {
-				last := &out[n-1]
-				end := last.Pos + wal.Position(last.Size)
-				if last.Seg == e.Loc.Seg && e.Loc.Pos >= end && e.Loc.Pos-end < prefetchGap {
-					last.Size = int32(e.Loc.Pos + wal.Position(e.Loc.Size) - last.Pos)
-					continue
-				}
-			}
-			out = append(out, e.Loc)
+			out = appendRange(out, e.Loc)
 		}
 		if !reached && i > first && s.entries[i-1].Last+1 < asked {
 			asked = next // the mark is another reader's
@@ -91,6 +119,43 @@ func (s *Shard) prefetchRanges(next Offset) []Location {
 		return out
 	}
 	return nil
+}
+
+// appendRange adds loc to ranges, into the last range when loc lies in the
+// same file less than prefetchGap after it.
+func appendRange(ranges []Location, loc Location) []Location {
+	if n := len(ranges); n > 0 {
+		last := &ranges[n-1]
+		end := last.Pos + wal.Position(last.Size)
+		if last.Seg == loc.Seg && loc.Pos >= end && loc.Pos-end < prefetchGap {
+			last.Size = int32(loc.Pos + wal.Position(loc.Size) - last.Pos)
+			return ranges
+		}
+	}
+	return append(ranges, loc)
+}
+
+// hintReads asks for the batches of pick that are not cached before the
+// first is read, when they lie in several ranges apart: read one after
+// another, each would wait for the device in turn (a consumer of many
+// shards reads each shard's batches from places far apart in the log);
+// asked for together, the device serves them in parallel while the reads
+// wait in order. One range is left to the kernel's own read-ahead, which
+// follows a sequential read: a hint would cost a system call and gain
+// nothing.
+func (s *Shard) hintReads(pick []Entry) {
+	var ranges []Location
+	for _, e := range pick {
+		if e.data == nil {
+			ranges = appendRange(ranges, e.Loc)
+		}
+	}
+	if len(ranges) < 2 {
+		return
+	}
+	for _, r := range ranges {
+		s.willNeed(r)
+	}
 }
 
 // willNeed passes one range's hint to the file that holds it.

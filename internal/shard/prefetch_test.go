@@ -2,8 +2,10 @@ package shard
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,22 +43,28 @@ func TestPrefetchRanges(t *testing.T) {
 	s := indexOf(sizes, 64)
 
 	// 32 MiB past offset 0: batches 0-7, close enough to be one range.
-	if got, want := s.prefetchRanges(0), []Location{span(s, 0, 7)}; !slices.Equal(got, want) {
+	if got, want := s.prefetchRanges(0, prefetchAhead), []Location{span(s, 0, 7)}; !slices.Equal(got, want) {
 		t.Fatalf("first read-ahead = %v, want %v", got, want)
 	}
 	// The reader moved two batches on: only what is new in its window.
-	if got, want := s.prefetchRanges(2), []Location{span(s, 8, 9)}; !slices.Equal(got, want) {
+	if got, want := s.prefetchRanges(2, prefetchAhead), []Location{span(s, 8, 9)}; !slices.Equal(got, want) {
 		t.Fatalf("read-ahead after two batches = %v, want %v", got, want)
 	}
 	// Nothing new within the window.
-	if got := s.prefetchRanges(2); len(got) != 0 {
+	if got := s.prefetchRanges(2, prefetchAhead); len(got) != 0 {
 		t.Fatalf("read-ahead asked twice for %v", got)
 	}
 	// A reader starting over from offset 0 (or another one behind) finds
 	// the mark beyond its window, and gets its own read-ahead.
-	s.prefetchRanges(12)
-	if got, want := s.prefetchRanges(0), []Location{span(s, 0, 7)}; !slices.Equal(got, want) {
+	s.prefetchRanges(12, prefetchAhead)
+	if got, want := s.prefetchRanges(0, prefetchAhead), []Location{span(s, 0, 7)}; !slices.Equal(got, want) {
 		t.Fatalf("read-ahead of a reader behind the mark = %v, want %v", got, want)
+	}
+
+	// A smaller window (read-ahead shared among shards) asks for less.
+	s.prefetchedTo.Store(0)
+	if got, want := s.prefetchRanges(0, 8*mib), []Location{span(s, 0, 1)}; !slices.Equal(got, want) {
+		t.Fatalf("read-ahead in an 8 MiB window = %v, want %v", got, want)
 	}
 
 	// Cached batches are not asked for, and split the range; so do a gap
@@ -66,23 +74,162 @@ func TestPrefetchRanges(t *testing.T) {
 	s.entries[4].Loc.Pos += prefetchGap
 	s.entries[5].Loc = Location{Seg: 7, Pos: 0, Size: mib}
 	want := []Location{s.entries[0].Loc, span(s, 2, 3), s.entries[4].Loc, s.entries[5].Loc}
-	if got := s.prefetchRanges(0); !slices.Equal(got, want) {
+	if got := s.prefetchRanges(0, prefetchAhead); !slices.Equal(got, want) {
 		t.Fatalf("read-ahead = %v, want %v", got, want)
 	}
 }
 
-// recordingLog is the real log, recording the read-ahead hints it takes.
+// recordingLog is the real log, recording the read-ahead hints it takes
+// and, in events, the hints and reads in the order they came.
 type recordingLog struct {
 	*wal.WAL
-	mu    sync.Mutex
-	hints []Location
+	mu     sync.Mutex
+	hints  []Location
+	events []string
 }
 
 func (l *recordingLog) WillNeed(pos wal.Position, n int64) {
 	l.mu.Lock()
 	l.hints = append(l.hints, Location{Seg: InWAL, Pos: pos, Size: int32(n)})
+	l.events = append(l.events, fmt.Sprintf("hint %d", pos))
 	l.mu.Unlock()
 	l.WAL.WillNeed(pos, n)
+}
+
+func (l *recordingLog) ReadAt(p []byte, pos wal.Position) error {
+	l.mu.Lock()
+	l.events = append(l.events, fmt.Sprintf("read %d", pos))
+	l.mu.Unlock()
+	return l.WAL.ReadAt(p, pos)
+}
+
+// hintedBytes waits for s's read-ahead to end and returns the bytes l
+// was asked for.
+func (l *recordingLog) hintedBytes(t *testing.T, s *Shard) int64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.prefetching.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("read-ahead still running after 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, h := range l.hints {
+		n += int64(h.Size)
+	}
+	return n
+}
+
+// interleaved appends rounds batches of value bytes to each of n shards
+// on one log, one shard after another in each round, as producers to many
+// shards do, and returns the shards (tail cache off: reads go to the log)
+// with their recording logs.
+func interleaved(t *testing.T, n, rounds, value int) ([]*Shard, []*recordingLog) {
+	t.Helper()
+	w, err := wal.Open(wal.Options{Dir: t.TempDir()}, 0, func(wal.Position, wal.Kind, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	shards, logs := make([]*Shard, n), make([]*recordingLog, n)
+	for i := range shards {
+		logs[i] = &recordingLog{WAL: w}
+		shards[i] = New(Key{Stream: uint64(i + 1)}, logs[i], 0, nil, t.TempDir())
+	}
+	b := seedValueBatch(make([]byte, value), "k")
+	h, err := Validate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end wal.Position
+	for range rounds {
+		for _, s := range shards {
+			r, err := s.Append(b, h, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			end = r.End
+		}
+	}
+	if err := w.WaitDurable(context.Background(), end); err != nil {
+		t.Fatal(err)
+	}
+	return shards, logs
+}
+
+// TestReadHintsScatteredBatches: a read of batches that lie apart in the
+// log (between other shards' frames) asks for all of them before it reads
+// the first, so the device serves them together instead of one after
+// another.
+func TestReadHintsScatteredBatches(t *testing.T) {
+	const batch = 64 << 10 // other shards' batches between two: > prefetchGap
+	shards, logs := interleaved(t, 8, 4, batch)
+	s, l := shards[0], logs[0]
+	if _, err := s.Read(0, 1<<30, true); err != nil {
+		t.Fatal(err)
+	}
+	l.hintedBytes(t, s)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var want []string
+	for _, e := range s.entries {
+		want = append(want, fmt.Sprintf("hint %d", e.Loc.Pos))
+	}
+	for _, e := range s.entries {
+		want = append(want, fmt.Sprintf("read %d", e.Loc.Pos))
+	}
+	if !slices.Equal(l.events, want) {
+		t.Fatalf("hints and reads = %v, want %v", l.events, want)
+	}
+}
+
+// TestReadAheadSharedAmongShards: shards reading from disk together share
+// one read-ahead window, so a consumer of many shards does not ask the
+// page cache for prefetchAhead bytes per shard.
+func TestReadAheadSharedAmongShards(t *testing.T) {
+	const n, batch = 64, 16 << 10
+	shards, logs := interleaved(t, n, 64, batch) // 1 MiB per shard
+	for i, s := range shards {
+		if _, err := s.Read(0, 1, true); err != nil {
+			t.Fatal(err)
+		}
+		got := logs[i].hintedBytes(t, s)
+		if got == 0 {
+			t.Fatalf("shard %d asked for no read-ahead", i)
+		}
+		// The shards counted so far share the window (a second that
+		// turns over mid-test only keeps the count from the second
+		// before); one batch past the window is the most it overshoots.
+		share := prefetchAhead / int64(i+1)
+		if limit := share + batch + 256; got > limit {
+			t.Fatalf("shard %d of %d reading asked for %d bytes ahead, want at most %d (%d shared by %d)", i, i+1, got, limit, prefetchAhead, i+1)
+		}
+	}
+}
+
+// TestReaderCount: distinct shards per second, the second before kept.
+func TestReaderCount(t *testing.T) {
+	var c readerCount
+	var a, b atomic.Int64
+	for _, step := range []struct {
+		seen *atomic.Int64
+		sec  int64
+		want int64
+	}{
+		{&a, 100, 1},
+		{&b, 100, 2},
+		{&a, 100, 2}, // counted once per second
+		{&a, 101, 2}, // the second before still counts
+		{&b, 101, 2},
+		{&a, 105, 1}, // seconds without readers in between: forgotten
+	} {
+		if got := c.note(step.seen, step.sec); got != step.want {
+			t.Fatalf("note at %d = %d, want %d", step.sec, got, step.want)
+		}
+	}
 }
 
 // TestReadFromDiskPrefetches: a read that goes to the log asks for the

@@ -132,6 +132,8 @@ type Shard struct {
 	// prefetching: a read-ahead request is under way (prefetch.go).
 	prefetchedTo atomic.Int64
 	prefetching  atomic.Bool
+	// diskReadSecond: the last second diskReaders counted this shard in.
+	diskReadSecond atomic.Int64
 }
 
 // Written returns the records and bytes appended to the shard since the
@@ -367,6 +369,7 @@ func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]b
 	if len(pick) == 0 {
 		return nil, from, nil
 	}
+	s.hintReads(pick)
 	out := make([]byte, 0, total)
 	next := from
 	fromDisk := false
