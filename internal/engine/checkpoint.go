@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -296,7 +297,10 @@ func (ck *checkpointData) applyDelta(data []byte, seq int) error {
 // checkpoint snapshots every shard's index up to the durable log position
 // and writes it atomically, as a base or as a delta of the chain this
 // engine writes (the first checkpoint of an engine is a base); afterwards
-// recovery replays only what follows.
+// recovery replays only what follows. The file is written as it is
+// encoded, one shard at a time: a base holds every shard's whole index,
+// which grows with retention, and encoding it whole first held a second
+// copy of it in memory (and copied it each time the buffer grew).
 func (e *Engine) checkpoint() error {
 	e.ckptMu.Lock()
 	defer e.ckptMu.Unlock()
@@ -306,25 +310,36 @@ func (e *Engine) checkpoint() error {
 	base := c.marks == nil || c.deltas >= maxCheckpointDeltas || c.deltaBytes >= c.baseBytes
 	upTo := e.wal.Durable()
 	chain, seq := c.id, c.deltas+1
-	var buf []byte
+	var shards []*shard.Shard
+	for _, st := range e.Streams() {
+		shards = append(shards, st.Shards...)
+	}
+	marks := make(map[shard.Key]shard.CheckpointMark, len(shards))
+	whole := 0
+	need := upTo
+	name := checkpointName
 	if base {
 		chain, seq = c.id+1, 0
-		buf = append(buf, checkpointMagic...)
-		buf = le.AppendUint64(buf, uint64(upTo))
-		buf = le.AppendUint64(buf, chain)
 	} else {
-		buf = append(buf, deltaMagic...)
-		buf = le.AppendUint64(buf, chain)
-		buf = le.AppendUint32(buf, uint32(seq))
-		buf = le.AppendUint64(buf, uint64(upTo))
+		name = deltaName(chain, seq)
 	}
-	countAt := len(buf)
-	buf = append(buf, 0, 0, 0, 0)
-	marks := make(map[shard.Key]shard.CheckpointMark, len(c.marks))
-	n, whole := 0, 0
-	need := upTo
-	for _, st := range e.Streams() {
-		for _, sh := range st.Shards {
+	var size int64
+	err := vfs.WriteFileAtomicFunc(e.opts.FS, filepath.Join(e.opts.Dir, name), func(w io.Writer) error {
+		cw := &crcWriter{w: w}
+		var buf []byte // the piece being encoded, reused
+		if base {
+			buf = append(buf, checkpointMagic...)
+			buf = le.AppendUint64(buf, uint64(upTo))
+			buf = le.AppendUint64(buf, chain)
+		} else {
+			buf = append(buf, deltaMagic...)
+			buf = le.AppendUint64(buf, chain)
+			buf = le.AppendUint32(buf, uint32(seq))
+			buf = le.AppendUint64(buf, uint64(upTo))
+		}
+		buf = le.AppendUint32(buf, uint32(len(shards)))
+		cw.write(buf)
+		for _, sh := range shards {
 			var prev shard.CheckpointMark
 			if !base {
 				prev = c.marks[sh.Key()]
@@ -333,6 +348,7 @@ func (e *Engine) checkpoint() error {
 			if oldest >= 0 {
 				need = min(need, oldest)
 			}
+			buf = buf[:0]
 			if !base {
 				if full {
 					buf = append(buf, deltaShardWhole)
@@ -343,39 +359,55 @@ func (e *Engine) checkpoint() error {
 				}
 			}
 			buf = shard.AppendSnapshot(buf, snap)
+			cw.write(buf)
 			marks[snap.Key] = mark
-			n++
 		}
-	}
-	le.PutUint32(buf[countAt:], uint32(n))
-	offsets := e.offsets.Snapshot()
-	buf = le.AppendUint32(buf, uint32(len(offsets)))
-	buf = append(buf, offsets...)
-	txns := e.txns.Snapshot()
-	buf = le.AppendUint32(buf, uint32(len(txns)))
-	buf = append(buf, txns...)
-	buf = le.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
-	name := checkpointName
-	if !base {
-		name = deltaName(chain, seq)
-	}
-	if err := vfs.WriteFileAtomic(e.opts.FS, filepath.Join(e.opts.Dir, name), buf); err != nil {
+		offsets := e.offsets.Snapshot()
+		cw.write(le.AppendUint32(buf[:0], uint32(len(offsets))))
+		cw.write(offsets)
+		txns := e.txns.Snapshot()
+		cw.write(le.AppendUint32(buf[:0], uint32(len(txns))))
+		cw.write(txns)
+		crc := cw.crc
+		cw.write(le.AppendUint32(buf[:0], crc))
+		size = cw.n
+		return cw.err
+	})
+	if err != nil {
 		return fmt.Errorf("engine: write checkpoint: %w", err)
 	}
 	if base {
-		*c = checkpointChain{id: chain, baseBytes: int64(len(buf)), marks: marks}
+		*c = checkpointChain{id: chain, baseBytes: size, marks: marks}
 		e.removeStaleDeltas(chain)
 	} else {
-		c.deltas, c.deltaBytes, c.marks = seq, c.deltaBytes+int64(len(buf)), marks
+		c.deltas, c.deltaBytes, c.marks = seq, c.deltaBytes+size, marks
 	}
 	e.ckptNeed.Store(int64(need))
 	e.lastCkptPos.Store(int64(upTo))
 	if e.opts.OnCheckpoint != nil {
 		e.opts.OnCheckpoint()
 	}
-	e.opts.Logger.Debug("engine: checkpoint written", "file", name, "replay_from", upTo, "shards", n,
-		"shards_whole", whole, "bytes", len(buf), "took", time.Since(began))
+	e.opts.Logger.Debug("engine: checkpoint written", "file", name, "replay_from", upTo, "shards", len(shards),
+		"shards_whole", whole, "bytes", size, "took", time.Since(began))
 	return nil
+}
+
+// crcWriter writes a checkpoint file, counting its bytes and their CRC;
+// the first error stops it and is kept.
+type crcWriter struct {
+	w   io.Writer
+	crc uint32
+	n   int64
+	err error
+}
+
+func (c *crcWriter) write(p []byte) {
+	if c.err != nil {
+		return
+	}
+	c.crc = crc32.Update(c.crc, castagnoli, p)
+	c.n += int64(len(p))
+	_, c.err = c.w.Write(p)
 }
 
 // removeStaleDeltas removes the deltas of chains before chain: the base

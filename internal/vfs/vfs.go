@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -84,12 +85,27 @@ func ReadFile(fs FS, name string) ([]byte, error) {
 // old or the new content, never a mix or nothing: write a temporary file,
 // fsync it, rename it over name, fsync the directory.
 func WriteFileAtomic(fs FS, name string, data []byte) error {
+	return WriteFileAtomicFunc(fs, name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileAtomicFunc is WriteFileAtomic for content that write produces
+// piece by piece, through a buffer, so that a large file need not be
+// held in memory whole. An error from write leaves name as it was.
+func WriteFileAtomicFunc(fs FS, name string, write func(io.Writer) error) error {
 	tmp := name + ".tmp"
 	fh, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if _, err := fh.Write(data); err != nil {
+	bw := bufio.NewWriterSize(fh, 1<<20)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		fh.Close()
 		return fmt.Errorf("write %s: %w", name, err)
 	}

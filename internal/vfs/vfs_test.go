@@ -2,7 +2,9 @@ package vfs_test
 
 import (
 	"errors"
+	"io"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -125,5 +127,73 @@ func TestInjectFailsChosenOps(t *testing.T) {
 	g, _ := fs.OpenFile("/ok", os.O_RDWR|os.O_CREATE, 0o644)
 	if _, err := g.WriteAt([]byte("x"), 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWriteFileAtomicFunc: content written in pieces (more than the
+// buffer) replaces the file whole and survives a crash; a failing write
+// function or a failing flush to the file leaves the old content.
+func TestWriteFileAtomicFunc(t *testing.T) {
+	mem := vfs.NewMemFS()
+	full := false
+	fs := vfs.Inject(mem, func(op vfs.Op, path string) error {
+		if full && op == vfs.OpWrite {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	if err := vfs.MkdirAllDurable(fs, "/d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.WriteFileAtomic(fs, "/d/f", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	piece := strings.Repeat("x", 300<<10)
+	err := vfs.WriteFileAtomicFunc(fs, "/d/f", func(w io.Writer) error {
+		for range 5 {
+			if _, err := io.WriteString(w, piece); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, mem.CrashClone(), "/d/f"); got != strings.Repeat(piece, 5) {
+		t.Fatalf("after a crash: %d bytes, want %d", len(got), 5*len(piece))
+	}
+
+	mem = vfs.NewMemFS() // the crash stopped the other
+	fs = vfs.Inject(mem, func(op vfs.Op, path string) error {
+		if full && op == vfs.OpWrite {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	if err := vfs.MkdirAllDurable(fs, "/d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.WriteFileAtomic(fs, "/d/f", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = vfs.WriteFileAtomicFunc(fs, "/d/f", func(w io.Writer) error {
+		io.WriteString(w, "new")
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("write func failing: %v, want %v", err, boom)
+	}
+	full = true // the flush of a small write is what fails
+	err = vfs.WriteFileAtomicFunc(fs, "/d/f", func(w io.Writer) error {
+		_, err := io.WriteString(w, "new")
+		return err
+	})
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("flush on a full disk: %v, want ENOSPC", err)
+	}
+	if got := read(t, mem, "/d/f"); got != "old" {
+		t.Fatalf("after failed writes: %q, want the old content", got)
 	}
 }
