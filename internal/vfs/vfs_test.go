@@ -134,20 +134,26 @@ func TestInjectFailsChosenOps(t *testing.T) {
 // buffer) replaces the file whole and survives a crash; a failing write
 // function or a failing flush to the file leaves the old content.
 func TestWriteFileAtomicFunc(t *testing.T) {
-	mem := vfs.NewMemFS()
 	full := false
-	fs := vfs.Inject(mem, func(op vfs.Op, path string) error {
-		if full && op == vfs.OpWrite {
-			return syscall.ENOSPC
+	// fresh returns a filesystem holding /d/f = "old", whose writes fail
+	// with ENOSPC while full is set.
+	fresh := func() (*vfs.MemFS, vfs.FS) {
+		mem := vfs.NewMemFS()
+		fs := vfs.Inject(mem, func(op vfs.Op, path string) error {
+			if full && op == vfs.OpWrite {
+				return syscall.ENOSPC
+			}
+			return nil
+		})
+		if err := vfs.MkdirAllDurable(fs, "/d"); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if err := vfs.MkdirAllDurable(fs, "/d"); err != nil {
-		t.Fatal(err)
+		if err := vfs.WriteFileAtomic(fs, "/d/f", []byte("old")); err != nil {
+			t.Fatal(err)
+		}
+		return mem, fs
 	}
-	if err := vfs.WriteFileAtomic(fs, "/d/f", []byte("old")); err != nil {
-		t.Fatal(err)
-	}
+	mem, fs := fresh()
 	piece := strings.Repeat("x", 300<<10)
 	err := vfs.WriteFileAtomicFunc(fs, "/d/f", func(w io.Writer) error {
 		for range 5 {
@@ -164,19 +170,7 @@ func TestWriteFileAtomicFunc(t *testing.T) {
 		t.Fatalf("after a crash: %d bytes, want %d", len(got), 5*len(piece))
 	}
 
-	mem = vfs.NewMemFS() // the crash stopped the other
-	fs = vfs.Inject(mem, func(op vfs.Op, path string) error {
-		if full && op == vfs.OpWrite {
-			return syscall.ENOSPC
-		}
-		return nil
-	})
-	if err := vfs.MkdirAllDurable(fs, "/d"); err != nil {
-		t.Fatal(err)
-	}
-	if err := vfs.WriteFileAtomic(fs, "/d/f", []byte("old")); err != nil {
-		t.Fatal(err)
-	}
+	mem, fs = fresh() // the crash stopped the other
 	boom := errors.New("boom")
 	err = vfs.WriteFileAtomicFunc(fs, "/d/f", func(w io.Writer) error {
 		io.WriteString(w, "new")
