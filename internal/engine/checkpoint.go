@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -298,7 +299,7 @@ func (ck *checkpointData) applyDelta(data []byte, seq int) error {
 // and writes it atomically, as a base or as a delta of the chain this
 // engine writes (the first checkpoint of an engine is a base); afterwards
 // recovery replays only what follows. The file is written as it is
-// encoded, one shard at a time: a base holds every shard's whole index,
+// encoded, one shard at a time, through a 1 MiB buffer: a base holds every shard's whole index,
 // which grows with retention, and encoding it whole first held a second
 // copy of it in memory (and copied it each time the buffer grew).
 func (e *Engine) checkpoint() error {
@@ -325,7 +326,8 @@ func (e *Engine) checkpoint() error {
 	}
 	var size int64
 	err := vfs.WriteFileAtomicFunc(e.opts.FS, filepath.Join(e.opts.Dir, name), func(w io.Writer) error {
-		cw := &crcWriter{w: w}
+		bw := bufio.NewWriterSize(w, 1<<20)
+		cw := &crcWriter{w: bw}
 		var buf []byte // the piece being encoded, reused
 		if base {
 			buf = append(buf, checkpointMagic...)
@@ -371,7 +373,10 @@ func (e *Engine) checkpoint() error {
 		crc := cw.crc
 		cw.write(le.AppendUint32(buf[:0], crc))
 		size = cw.n
-		return cw.err
+		if cw.err != nil {
+			return cw.err
+		}
+		return bw.Flush()
 	})
 	if err != nil {
 		return fmt.Errorf("engine: write checkpoint: %w", err)

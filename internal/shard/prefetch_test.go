@@ -103,9 +103,9 @@ func (l *recordingLog) ReadAt(p []byte, pos wal.Position) error {
 	return l.WAL.ReadAt(p, pos)
 }
 
-// hintedBytes waits for s's read-ahead to end and returns the bytes l
-// was asked for.
-func (l *recordingLog) hintedBytes(t *testing.T, s *Shard) int64 {
+// settledHints waits for s's read-ahead to end and returns the hints l
+// took.
+func (l *recordingLog) settledHints(t *testing.T, s *Shard) []Location {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for s.prefetching.Load() {
@@ -116,8 +116,14 @@ func (l *recordingLog) hintedBytes(t *testing.T, s *Shard) int64 {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return slices.Clone(l.hints)
+}
+
+// hintedBytes is the bytes of settledHints.
+func (l *recordingLog) hintedBytes(t *testing.T, s *Shard) int64 {
+	t.Helper()
 	var n int64
-	for _, h := range l.hints {
+	for _, h := range l.settledHints(t, s) {
 		n += int64(h.Size)
 	}
 	return n
@@ -249,15 +255,7 @@ func TestReadFromDiskPrefetches(t *testing.T) {
 	if err := w.WaitDurable(context.Background(), r.End); err != nil {
 		t.Fatal(err)
 	}
-	hints := func() []Location {
-		deadline := time.Now().Add(5 * time.Second)
-		for s.prefetching.Load() && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		log.mu.Lock()
-		defer log.mu.Unlock()
-		return slices.Clone(log.hints)
-	}
+	hints := func() []Location { return log.settledHints(t, s) }
 
 	if _, err := s.Read(0, 1, true); err != nil {
 		t.Fatal(err)

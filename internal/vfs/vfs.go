@@ -1,7 +1,6 @@
 package vfs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -92,20 +91,16 @@ func WriteFileAtomic(fs FS, name string, data []byte) error {
 }
 
 // WriteFileAtomicFunc is WriteFileAtomic for content that write produces
-// piece by piece, through a buffer, so that a large file need not be
-// held in memory whole. An error from write leaves name as it was.
+// piece by piece into the temporary file, so that a large file need not
+// be held in memory whole (write buffers as it needs). An error from
+// write leaves name as it was.
 func WriteFileAtomicFunc(fs FS, name string, write func(io.Writer) error) error {
 	tmp := name + ".tmp"
 	fh, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	bw := bufio.NewWriterSize(fh, 1<<20)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
+	if err := write(fh); err != nil {
 		fh.Close()
 		return fmt.Errorf("write %s: %w", name, err)
 	}

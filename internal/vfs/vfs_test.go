@@ -130,9 +130,9 @@ func TestInjectFailsChosenOps(t *testing.T) {
 	}
 }
 
-// TestWriteFileAtomicFunc: content written in pieces (more than the
-// buffer) replaces the file whole and survives a crash; a failing write
-// function or a failing flush to the file leaves the old content.
+// TestWriteFileAtomicFunc: content written in pieces replaces the file
+// whole and survives a crash; a failing write function or a failing write
+// to the file leaves the old content.
 func TestWriteFileAtomicFunc(t *testing.T) {
 	full := false
 	// fresh returns a filesystem holding /d/f = "old", whose writes fail
@@ -179,7 +179,7 @@ func TestWriteFileAtomicFunc(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("write func failing: %v, want %v", err, boom)
 	}
-	full = true // the flush of a small write is what fails
+	full = true
 	err = vfs.WriteFileAtomicFunc(fs, "/d/f", func(w io.Writer) error {
 		_, err := io.WriteString(w, "new")
 		return err
