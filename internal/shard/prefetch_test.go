@@ -206,12 +206,13 @@ func TestReadAheadSharedAmongShards(t *testing.T) {
 		if got == 0 {
 			t.Fatalf("shard %d asked for no read-ahead", i)
 		}
-		// The shards counted so far share the window (a second that
-		// turns over mid-test only keeps the count from the second
-		// before); one batch past the window is the most it overshoots.
-		share := prefetchAhead / int64(i+1)
+		// The shards counted so far share the window: i+1 of them, or
+		// i when the second turns over at this read (the count of the
+		// second before is kept, and this shard is not in it yet). One
+		// batch past the window is the most it overshoots.
+		share := prefetchAhead / int64(max(i, 1))
 		if limit := share + batch + 256; got > limit {
-			t.Fatalf("shard %d of %d reading asked for %d bytes ahead, want at most %d (%d shared by %d)", i, i+1, got, limit, prefetchAhead, i+1)
+			t.Fatalf("shard %d of %d reading asked for %d bytes ahead, want at most %d (%d shared by %d)", i, i+1, got, limit, prefetchAhead, max(i, 1))
 		}
 	}
 }
