@@ -82,6 +82,7 @@ Examples:
 	f.IntVar(&cfg.FetchMaxBytes, "fetch-max-bytes", cfg.FetchMaxBytes, "most record bytes in one fetch response, whatever the client asks; the first batch is sent whole even if larger, bytes (Kafka's broker fetch.max.bytes)")
 	f.Int64Var(&cfg.WALSegmentBytes, "wal-segment-bytes", cfg.WALSegmentBytes, "size of a write-ahead log segment, bytes")
 	f.BoolVar(&cfg.WALPrewrite, "wal-prewrite", cfg.WALPrewrite, "keep a spare write-ahead log segment of written zeros ready, so that fsyncs write data alone (lower latency on ext4 and XFS; turn off on copy-on-write filesystems); it takes one segment of disk while at least four are free")
+	f.BoolVar(&cfg.WALDirectIO, "wal-direct-io", cfg.WALDirectIO, "write the write-ahead log with O_DIRECT, past the page cache: no copy per byte and steadier fsyncs; reads of data older than the tail cache then come from the disk (falls back to the page cache where the filesystem refuses O_DIRECT)")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval, "longest time between index checkpoints")
 	f.DurationVar(&cfg.RetentionCheckInterval, "retention-check-interval", cfg.RetentionCheckInterval, "how often time and size retention (cleanup.policy=delete) run")
 	f.DurationVar(&cfg.MoveInterval, "move-interval", cfg.MoveInterval, "longest time closed write-ahead log data of compacted streams waits before it is moved into shard segment files for the cleaner (other data stays in the log)")

@@ -51,6 +51,9 @@ type Options struct {
 	// WALPrewrite keeps a spare WAL segment of written zeros ready (see
 	// wal.Options.Prewrite).
 	WALPrewrite bool
+	// WALDirectIO writes the WAL with O_DIRECT where the filesystem allows
+	// it (see wal.Options.DirectIO).
+	WALDirectIO bool
 	// CheckpointEvery and CheckpointBytes bound the time and the WAL bytes
 	// between index checkpoints, so restart replays at most that much;
 	// defaults 30 s and 256 MiB.
@@ -289,7 +292,8 @@ func Open(opts Options) (*Engine, error) {
 	var replayed, skipped int
 	w, err := wal.Open(wal.Options{
 		Dir: filepath.Join(opts.Dir, "wal"), SegmentBytes: opts.WALSegmentBytes, Prewrite: opts.WALPrewrite,
-		Logger: opts.Logger, OnFlush: opts.OnFlush, FS: opts.FS,
+		DirectIO: opts.WALDirectIO,
+		Logger:   opts.Logger, OnFlush: opts.OnFlush, FS: opts.FS,
 	}, ck.replayFrom, func(pos wal.Position, kind wal.Kind, body []byte) error {
 		switch kind {
 		case group.KindOffsets:

@@ -22,6 +22,7 @@ var unmappedSentinels = map[string]string{
 	"engine.ErrDataDirInUse":       "start-up only: the data directory lock is taken",
 	"engine.ErrNoCatalog":          "start-up only: a data directory with data but no catalog.json",
 	"vfs.ErrCrashed":               "tests only: a MemFS after its simulated power loss",
+	"vfs.ErrDirectUnsupported":     "internal: the log falls back to page cache writes, no request sees it",
 	"bench.ErrInterrupted":         "client side: braid bench stopped by the user",
 	"bench.ErrTxnNeedsIdempotence": "client side: braid bench flag validation",
 	"bench.ErrReadShort":           "client side: braid bench kinesis found fewer records than it wrote",

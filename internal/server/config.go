@@ -84,6 +84,9 @@ type Config struct {
 	// WALPrewrite keeps a spare log segment of written zeros ready, so
 	// that the log's fsyncs write data alone (default on).
 	WALPrewrite bool
+	// WALDirectIO writes the shared log with O_DIRECT where the
+	// filesystem allows it, bypassing the page cache (default on).
+	WALDirectIO bool
 	// CheckpointInterval bounds time between index checkpoints (default 30s).
 	CheckpointInterval time.Duration
 	// RetentionCheckInterval is how often time and size retention run
@@ -152,6 +155,7 @@ func Defaults() Config {
 		FetchMaxBytes:              55 << 20,
 		WALSegmentBytes:            128 << 20,
 		WALPrewrite:                true,
+		WALDirectIO:                true,
 		Connectors:                 true,
 		CheckpointInterval:         30 * time.Second,
 		RetentionCheckInterval:     30 * time.Second,

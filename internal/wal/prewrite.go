@@ -151,12 +151,27 @@ func (w *WAL) prewriteRate() float64 {
 	return max(prewriteMinRate, float64(w.opts.SegmentBytes)/(fill*9/10).Seconds())
 }
 
+// openSpare creates a spare to pre-write, for direct I/O when the log
+// uses it: zeros written through the page cache would cost the copy and
+// the page allocation that the log's own direct writes avoid, and fill
+// the cache with pages nobody reads.
+func (w *WAL) openSpare(path string) (vfs.File, error) {
+	flag := os.O_RDWR | os.O_CREATE | os.O_TRUNC
+	if w.opts.DirectIO && !w.directOff.Load() && w.opts.SegmentBytes%blockSize == 0 {
+		f, err := vfs.OpenDirect(w.opts.FS, path, flag, 0o644)
+		if !errors.Is(err, vfs.ErrDirectUnsupported) {
+			return f, err
+		}
+	}
+	return w.opts.FS.OpenFile(path, flag, 0o644)
+}
+
 // prewriteOne writes a spare segment of zeros at about rate bytes per
 // second, makes it durable and adds it to the spares.
 func (w *WAL) prewriteOne(rate float64) (err error) {
 	id := time.Now().UnixNano()
 	tmp := filepath.Join(w.opts.Dir, fmt.Sprintf("%d%s", id, prewriteSuffix))
-	f, err := w.opts.FS.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := w.openSpare(tmp)
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
@@ -167,7 +182,7 @@ func (w *WAL) prewriteOne(rate float64) (err error) {
 			w.opts.FS.Remove(tmp)
 		}
 	}()
-	zeros := make([]byte, prewriteChunk)
+	zeros := vfs.AlignedBuffer(prewriteChunk)
 	began := time.Now()
 	var unsynced int64
 	for off := int64(0); off < w.opts.SegmentBytes; {
@@ -178,6 +193,11 @@ func (w *WAL) prewriteOne(rate float64) (err error) {
 		}
 		n := min(int64(len(zeros)), w.opts.SegmentBytes-off)
 		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			if errors.Is(err, syscall.EINVAL) {
+				// A direct write refused as misaligned: the log's own
+				// writes will be too; both go through the page cache.
+				w.directOff.Store(true)
+			}
 			return fmt.Errorf("write: %w", err)
 		}
 		off += n

@@ -122,7 +122,7 @@ func (w *WAL) cutAfter(i int, pos Position) error {
 		return fmt.Errorf("wal: sync truncated segment: %w", err)
 	}
 	for _, later := range w.segs[i+1:] {
-		later.f.Close()
+		later.close()
 		if err := w.opts.FS.Remove(later.f.Name()); err != nil {
 			return fmt.Errorf("wal: remove segment after the cut: %w", err)
 		}

@@ -132,6 +132,9 @@ type Options struct {
 	// Prewrite keeps a spare segment of written, durable zeros ready, so
 	// that the log overwrites written blocks (see prewrite.go).
 	Prewrite bool
+	// DirectIO writes the active segment (and spares being pre-written)
+	// with O_DIRECT where the filesystem allows it (see blocks.go).
+	DirectIO bool
 }
 
 func (o *Options) setDefaults() {
@@ -153,8 +156,9 @@ func (o *Options) setDefaults() {
 }
 
 type segment struct {
-	start Position
-	f     vfs.File
+	start  Position
+	f      vfs.File // every read, size change and sync
+	direct vfs.File // the active segment's O_DIRECT writes; nil if none (blocks.go)
 }
 
 // WAL is an open write-ahead log.
@@ -186,6 +190,14 @@ type WAL struct {
 	unfinished                               []string     // .prewrite files found by Open, removed by Start
 	activeSince                              time.Time    // when the active segment was created (flusher only)
 	lastFill                                 atomic.Int64 // how long the last segment took to fill, ns
+
+	// Block writes (blocks.go), flusher only.
+	directOff atomic.Bool // direct I/O unavailable or refused: page cache writes
+	stage     []byte      // aligned buffer each write goes through
+	head      []byte      // the last partial block written, kept for the next write
+	headSeg   *segment    // where head lies: its segment and offset there
+	headOff   int64
+	headLen   int
 }
 
 // Replay is called by Open for every valid frame from the starting position
@@ -537,6 +549,7 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	if size := int64(end) - int64(len(buf)) - int64(seg.start); size >= w.opts.SegmentBytes {
 		// A closed segment ends exactly at its last frame; only the active
 		// one carries preallocated space.
+		seg.closeDirect()
 		if err := seg.f.Truncate(size); err != nil {
 			return fmt.Errorf("truncate segment before roll: %w", err)
 		}
@@ -550,7 +563,7 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	}
 	rolled := time.Since(began)
 	at := int64(end) - int64(len(buf)) - int64(seg.start)
-	if _, err := seg.f.WriteAt(buf, at); err != nil {
+	if err := w.writeBlocks(seg, buf, at); err != nil {
 		// Nothing of buf is acknowledged yet, so a write that ran out of
 		// space (a short write reports why too) can be tried again at the
 		// same place. Any other error, and any fsync error, is final.
@@ -646,7 +659,7 @@ func (w *WAL) RemoveBefore(pos Position) (removed int, err error) {
 	// files become spares for reuse, and the ones beyond are unlinked one
 	// per call (callers call about once a second), never in a burst.
 	for _, seg := range gone {
-		seg.f.Close()
+		seg.close()
 		w.segMu.Lock()
 		spare := len(w.spares) < maxSpares
 		w.segMu.Unlock()
@@ -737,7 +750,7 @@ func (w *WAL) closeFiles() {
 	w.segMu.Lock()
 	defer w.segMu.Unlock()
 	for _, s := range w.segs {
-		s.f.Close()
+		s.close()
 	}
 }
 
