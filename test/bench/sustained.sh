@@ -32,6 +32,8 @@
 #                       row 3's rate (the device's stalls are rare: a
 #                       shorter pass sees fewer than row 3's run)
 #   CACHE_BYTES=268435456  serve --cache-bytes (256 MiB, the default)
+#   SERVE_FLAGS=        more braid serve flags for every node, to compare
+#                       settings (e.g. SERVE_FLAGS=--wal-direct-io=false)
 #   QUICK=1             check the script: 10s runs, 1GB catch-up, 256MiB disk
 #   DROP_CACHES=1       drop the page cache before row 4's read (root; the
 #                       whole machine's cache) so it reads from the device
@@ -89,7 +91,7 @@ start_node() {
   kafka=127.0.0.1:$(free_port)
   admin=127.0.0.1:$(free_port)
   bin/braid serve --data-dir "$scratch/data" --kafka-addr "$kafka" --http-addr "$admin" \
-    --kinesis-addr "" --cache-bytes "$CACHE_BYTES" "$@" >>"$scratch/serve.log" 2>&1 &
+    --kinesis-addr "" --cache-bytes "$CACHE_BYTES" ${SERVE_FLAGS:-} "$@" >>"$scratch/serve.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
     curl -sf "http://$admin/healthz" >/dev/null && return
