@@ -89,6 +89,10 @@ func (r *run) options(fs vfs.FS) engine.Options {
 		CheckpointEvery: time.Hour, CacheBytes: 64 << 10,
 		MoveAfterBytes: 1 << 40, MoveAfter: time.Hour, RetentionEvery: time.Hour, CleanerEvery: time.Hour,
 		TxnMaxTimeout: time.Hour,
+		// Half the seeds write the log in whole blocks, as
+		// --wal-direct-io does (through the page cache here: the
+		// in-memory filesystem has no direct I/O).
+		WALDirectIO: r.seed%2 == 1,
 	}
 	if r.walSegment > 0 {
 		o.WALSegmentBytes = r.walSegment

@@ -85,7 +85,8 @@ type Config struct {
 	// that the log's fsyncs write data alone (default on).
 	WALPrewrite bool
 	// WALDirectIO writes the shared log with O_DIRECT where the
-	// filesystem allows it, bypassing the page cache (default on).
+	// filesystem allows it, bypassing the page cache (default off:
+	// docs/design/storage.md, "Direct I/O for the log").
 	WALDirectIO bool
 	// CheckpointInterval bounds time between index checkpoints (default 30s).
 	CheckpointInterval time.Duration
@@ -155,7 +156,6 @@ func Defaults() Config {
 		FetchMaxBytes:              55 << 20,
 		WALSegmentBytes:            128 << 20,
 		WALPrewrite:                true,
-		WALDirectIO:                true,
 		Connectors:                 true,
 		CheckpointInterval:         30 * time.Second,
 		RetentionCheckInterval:     30 * time.Second,

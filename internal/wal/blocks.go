@@ -28,9 +28,12 @@ import (
 // what preallocated or pre-written space past the log's end holds anyway;
 // recovery reads zeros past the last frame as the log's end, as before.
 //
-// The same block writes go through the page cache where direct I/O is
-// off or unavailable (tests, tmpfs, a refused open), so one code path
-// serves both and every crash test covers it.
+// With Options.DirectIO the flusher always writes blocks, also where the
+// direct handle is unavailable (the in-memory filesystem of the crash
+// tests, tmpfs on older kernels, a refused open) and the blocks go through
+// the page cache: the crash tests cover the block writes that way. Without
+// it, each group commit is written as it is, through the page cache, as
+// before: the block writes cost a copy into the aligned buffer.
 
 const (
 	// blockSize is the unit of the flusher's writes.

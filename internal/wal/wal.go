@@ -563,7 +563,13 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	}
 	rolled := time.Since(began)
 	at := int64(end) - int64(len(buf)) - int64(seg.start)
-	if err := w.writeBlocks(seg, buf, at); err != nil {
+	var err error
+	if w.opts.DirectIO {
+		err = w.writeBlocks(seg, buf, at)
+	} else {
+		_, err = seg.f.WriteAt(buf, at)
+	}
+	if err != nil {
 		// Nothing of buf is acknowledged yet, so a write that ran out of
 		// space (a short write reports why too) can be tried again at the
 		// same place. Any other error, and any fsync error, is final.
