@@ -132,11 +132,30 @@ if need > free:
     print(f"sustained: warning: a {sys.argv[2]} run may write up to {need:.0f} GB at the disk's speed; {free:.0f} GB are free here (set BRAID_BENCH_DIR or a shorter DURATION)")
 PY
 
+# fit BURSTRUN: DURATION, or less when a sustained run at the burst run's
+# rate would not fit in 85% of the free space (its data is kept until the
+# row ends); the table then shows the shorter duration.
+fit() {
+  python3 - "$results/$1.json" "$DURATION" "$scratch" <<'PY'
+import json, os, re, sys
+rate = json.load(open(sys.argv[1]))["produce"]["mb_per_sec"] * 1e6
+m = re.fullmatch(r"([0-9.]+)(ms|s|m|h)", sys.argv[2])
+secs = float(m.group(1)) * {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+st = os.statvfs(sys.argv[3])
+room = int(0.85 * st.f_bavail * st.f_frsize / max(rate, 1))
+if room < secs:
+    print(f"sustained: warning: {sys.argv[2]} at {rate/1e6:.0f} MB/s would not fit in the free space; running {room}s", file=sys.stderr)
+    print(f"{room}s")
+else:
+    print(sys.argv[2])
+PY
+}
+
 log "row 1: one partition, burst then sustained"
 start_node
 bench r1-burst --stream r1-burst --partitions 1 --duration "$BURST"
 start_node
-bench r1-sustained --stream r1-sustained --partitions 1 --duration "$DURATION"
+bench r1-sustained --stream r1-sustained --partitions 1 --duration "$(fit r1-burst)"
 
 log "row 2: 1000 partitions, burst then sustained"
 r2() {
@@ -145,7 +164,7 @@ r2() {
 start_node
 r2 r2-burst "$BURST"
 start_node
-r2 r2-sustained "$DURATION"
+r2 r2-sustained "$(fit r2-burst)"
 
 half=$(field r1-sustained 'round(d["produce"]["records_per_sec"] / 2)')
 log "row 3: latency at $half records/s (half of row 1's sustained rate)"
@@ -189,6 +208,7 @@ def kind(name):
     tag = "BURST, " if d.get("burst") else ""
     return f'{tag}{n.get("moves", 0)} moves, {n.get("checkpoints", 0)} ckpts'
 def ratio(a, b): return f"{a / b:.2f}" if b else "-"
+def dur(name): return r[name]["settings"].get("duration") or duration
 
 disk = r["disk"]
 fresh, over = disk["fresh_mb_per_sec"], disk["overwrite_mb_per_sec"]
@@ -197,14 +217,14 @@ def row(*cells): rows.append([str(c) for c in cells])
 
 row("0 disk", "durable seq. writes, overwrite", f"{over:.1f} MB/s", "fresh preallocated file", f"{fresh:.1f} MB/s", "", "")
 s1, b1 = mbs("r1-sustained", "produce"), mbs("r1-burst", "produce")
-row("1 produce", f"1 partition, {duration}", f"{s1:.1f} MB/s", f"burst ({burst})", f"{b1:.1f} MB/s", ratio(s1, b1), kind("r1-sustained"))
+row("1 produce", f"1 partition, {dur('r1-sustained')}", f"{s1:.1f} MB/s", f"burst ({burst})", f"{b1:.1f} MB/s", ratio(s1, b1), kind("r1-sustained"))
 row("", "", "", "disk overwrite", f"{over:.1f} MB/s", ratio(s1, over), "")
 row("", "", "", "disk fresh", f"{fresh:.1f} MB/s", ratio(s1, fresh), "")
 row("", f"1 partition, burst {burst}", f"{b1:.1f} MB/s", "", "", "", kind("r1-burst"))
 for ph in ("produce", "consume"):
     s2, b2 = mbs("r2-sustained", ph), mbs("r2-burst", ph)
     s1p, b1p = mbs("r1-sustained", ph), mbs("r1-burst", ph)
-    row(f"2 {ph}", f"1000 partitions, {duration}", f"{s2:.1f} MB/s", "1 partition, sustained", f"{s1p:.1f} MB/s", ratio(s2, s1p), kind("r2-sustained") if ph == "produce" else "")
+    row(f"2 {ph}", f"1000 partitions, {dur('r2-sustained')}", f"{s2:.1f} MB/s", "1 partition, sustained", f"{s1p:.1f} MB/s", ratio(s2, s1p), kind("r2-sustained") if ph == "produce" else "")
     row("", f"1000 partitions, burst {burst}", f"{b2:.1f} MB/s", "1 partition, burst", f"{b1p:.1f} MB/s", ratio(b2, b1p), kind("r2-burst") if ph == "produce" else "")
 l = r["r3-latency"]["produce"]["latency"]
 rate = r["r3-latency"]["settings"]["rate"]
