@@ -87,11 +87,10 @@ func TestBlockWritesSurviveCrashes(t *testing.T) {
 	w.Close()
 }
 
-// TestDirectWritesSkipThePageCache: on a filesystem that takes O_DIRECT,
-// the active segment is written through a direct handle and its bytes do
-// not enter the page cache (mincore), while the same writes without
-// DirectIO do; both replay the same frames.
-func TestDirectWritesSkipThePageCache(t *testing.T) {
+// directDir returns a test directory on a filesystem that takes O_DIRECT,
+// or skips the test.
+func directDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	probe, err := vfs.OpenDirect(vfs.Default, filepath.Join(dir, "probe"), os.O_RDWR|os.O_CREATE, 0o644)
 	if errors.Is(err, vfs.ErrDirectUnsupported) {
@@ -101,6 +100,15 @@ func TestDirectWritesSkipThePageCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	probe.Close()
+	return dir
+}
+
+// TestDirectWritesSkipThePageCache: on a filesystem that takes O_DIRECT,
+// the active segment is written through a direct handle and its bytes do
+// not enter the page cache (mincore), while the same writes without
+// DirectIO do; both replay the same frames.
+func TestDirectWritesSkipThePageCache(t *testing.T) {
+	dir := directDir(t)
 
 	resident := func(direct bool) (pages, of int) {
 		d := filepath.Join(dir, map[bool]string{true: "direct", false: "buffered"}[direct])
@@ -170,15 +178,7 @@ func residentPages(t *testing.T, path string, size int64) (resident, pages int) 
 // TestDirectPrewrite: with DirectIO, a spare's zeros are written past the
 // page cache too.
 func TestDirectPrewrite(t *testing.T) {
-	dir := t.TempDir()
-	probe, err := vfs.OpenDirect(vfs.Default, filepath.Join(dir, "probe"), os.O_RDWR|os.O_CREATE, 0o644)
-	if errors.Is(err, vfs.ErrDirectUnsupported) {
-		t.Skipf("the test directory's filesystem refuses O_DIRECT: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe.Close()
+	dir := directDir(t)
 	const seg = 1 << 20
 	w, _ := replayAll(t, dir, 0, Options{SegmentBytes: seg, Prewrite: true, DirectIO: true})
 	defer w.Close()
