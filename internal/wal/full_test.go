@@ -21,11 +21,19 @@ import (
 // TestOutOfSpaceIsRetried fills a real tmpfs until the log's write fails
 // with ENOSPC, then frees space: appends are refused meanwhile, waiters are
 // answered at once, and afterwards every frame the log took is durable
-// exactly once, at the position it was given, with no restart.
+// exactly once, at the position it was given, with no restart. Also with
+// DirectIO: the write that failed is retried from the same block, whose
+// head the failure must not have lost (tmpfs takes O_DIRECT on recent
+// kernels; elsewhere the blocks go through the page cache).
 func TestOutOfSpaceIsRetried(t *testing.T) {
+	t.Run("page-cache", func(t *testing.T) { outOfSpaceIsRetried(t, false) })
+	t.Run("direct-io", func(t *testing.T) { outOfSpaceIsRetried(t, true) })
+}
+
+func outOfSpaceIsRetried(t *testing.T, direct bool) {
 	mnt := tmpfs.Mount(t, 8<<20)
 	dir := filepath.Join(mnt, "wal")
-	w, _ := replayAll(t, dir, 0, Options{SegmentBytes: 1 << 20, RetryEvery: 20 * time.Millisecond})
+	w, _ := replayAll(t, dir, 0, Options{SegmentBytes: 1 << 20, RetryEvery: 20 * time.Millisecond, DirectIO: direct})
 	defer w.Close()
 	removeFiller := tmpfs.Fill(t, filepath.Join(mnt, "filler"), 0)
 
