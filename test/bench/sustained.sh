@@ -67,6 +67,12 @@ m=re.fullmatch(r'\s*([0-9.]+)\s*(KiB|MiB|GiB|TiB|KB|MB|GB|TB|B)?\s*', sys.argv[1
 if not m: sys.exit('CATCHUP_BYTES %r: want a size such as 10GB or 512MiB' % sys.argv[1])
 mult={'KiB':2**10,'MiB':2**20,'GiB':2**30,'TiB':2**40,'KB':1e3,'MB':1e6,'GB':1e9,'TB':1e12,'B':1,None:1}[m.group(2)]
 print(max(1, int(float(m.group(1))*mult)//$RECORD))" "$CATCHUP_BYTES")
+# DURATION in seconds, for the free-space checks (0 where it does not
+# parse as a number and one unit: the checks then pass it as it is).
+duration_secs=$(python3 -c "
+import re,sys
+m=re.fullmatch(r'([0-9.]+)(ms|s|m|h)', sys.argv[1])
+print(float(m.group(1))*{'ms':1e-3,'s':1,'m':60,'h':3600}[m.group(2)] if m else 0)" "$DURATION")
 
 base=${BRAID_BENCH_DIR:-$PWD}
 scratch=$(mktemp -d "$base/.braid-sustained.XXXXXX")
@@ -121,11 +127,10 @@ bin/braid bench disk --dir "$scratch/disk" --size "$DISK_SIZE" --format json >"$
 
 # Sustained runs keep their data: one may write DURATION times the
 # device's bandwidth before its node is removed.
-python3 - "$results/disk.json" "$DURATION" "$scratch" >&2 <<'PY' || true
-import json, os, re, sys
+python3 - "$results/disk.json" "$DURATION" "$scratch" "$duration_secs" >&2 <<'PY' || true
+import json, os, sys
 d = json.load(open(sys.argv[1]))
-m = re.fullmatch(r"([0-9.]+)(ms|s|m|h)", sys.argv[2])
-secs = float(m.group(1)) * {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)] if m else 0
+secs = float(sys.argv[4])
 st = os.statvfs(sys.argv[3])
 free, need = st.f_bavail * st.f_frsize / 1e9, max(d["fresh_mb_per_sec"], d["overwrite_mb_per_sec"]) * secs / 1e3
 if need > free:
@@ -136,11 +141,10 @@ PY
 # rate would not fit in 85% of the free space (its data is kept until the
 # row ends); the table then shows the shorter duration.
 fit() {
-  python3 - "$results/$1.json" "$DURATION" "$scratch" <<'PY'
-import json, os, re, sys
+  python3 - "$results/$1.json" "$DURATION" "$scratch" "$duration_secs" <<'PY'
+import json, os, sys
 rate = json.load(open(sys.argv[1]))["produce"]["mb_per_sec"] * 1e6
-m = re.fullmatch(r"([0-9.]+)(ms|s|m|h)", sys.argv[2])
-secs = float(m.group(1)) * {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+secs = float(sys.argv[4])
 st = os.statvfs(sys.argv[3])
 room = int(0.85 * st.f_bavail * st.f_frsize / max(rate, 1))
 if room < secs:
