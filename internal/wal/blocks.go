@@ -72,7 +72,7 @@ func (w *WAL) directFile(seg *segment) vfs.File {
 func (w *WAL) writeBlocks(seg *segment, buf []byte, at int64) error {
 	if w.stage == nil {
 		w.stage = vfs.AlignedBuffer(stageBytes)
-		w.head = vfs.AlignedBuffer(blockSize)
+		w.head = make([]byte, blockSize) // copied from, never written from
 	}
 	off := at &^ (blockSize - 1)
 	h := int(at - off)
