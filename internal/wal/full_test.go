@@ -33,7 +33,11 @@ func TestOutOfSpaceIsRetried(t *testing.T) {
 func outOfSpaceIsRetried(t *testing.T, direct bool) {
 	mnt := tmpfs.Mount(t, 8<<20)
 	dir := filepath.Join(mnt, "wal")
-	w, _ := replayAll(t, dir, 0, Options{SegmentBytes: 1 << 20, RetryEvery: 20 * time.Millisecond, DirectIO: direct})
+	// MaxPending bounds what the log can take beyond the space the filler
+	// leaves: the write that fails and the frames behind it, each at most
+	// about MaxPending, must fit in the space freed afterwards (7 MiB),
+	// however slowly the write that fails runs on a loaded machine.
+	w, _ := replayAll(t, dir, 0, Options{SegmentBytes: 1 << 20, MaxPending: 512 << 10, RetryEvery: 20 * time.Millisecond, DirectIO: direct})
 	defer w.Close()
 	removeFiller := tmpfs.Fill(t, filepath.Join(mnt, "filler"), 0)
 
