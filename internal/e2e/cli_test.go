@@ -1071,6 +1071,7 @@ func TestCLIServe(t *testing.T) {
 		{"wal-segment-bytes", []string{"--wal-segment-bytes", "4096"}, []string{"wal segment bytes", "4096"}},
 		{"max-request-bytes", []string{"--max-request-bytes", "10"}, []string{"max request bytes", "10"}},
 		{"cache-bytes", []string{"--cache-bytes", "-1"}, []string{"cache bytes", "-1"}},
+		{"wal-page-cache-bytes", []string{"--wal-page-cache-bytes", "-1"}, []string{"wal page cache bytes", "-1"}},
 		{"queued-max-request-bytes", []string{"--queued-max-request-bytes", "1000"}, []string{"queued max request bytes", "1000"}},
 		{"queued-below-max-request", []string{"--max-request-bytes", "2097152", "--queued-max-request-bytes", "1048576"}, []string{"queued max request bytes", "1048576", "2097152"}},
 		{"memory-limit-negative", []string{"--memory-limit", "-2"}, []string{"memory limit", "-2"}},

@@ -54,6 +54,9 @@ type Options struct {
 	// WALDirectIO writes the WAL with O_DIRECT where the filesystem allows
 	// it (see wal.Options.DirectIO).
 	WALDirectIO bool
+	// WALPageCacheBytes is how much of the most recent WAL stays in the
+	// page cache (see wal.Options.PageCacheBytes).
+	WALPageCacheBytes int64
 	// CheckpointEvery and CheckpointBytes bound the time and the WAL bytes
 	// between index checkpoints, so restart replays at most that much;
 	// defaults 30 s and 256 MiB.
@@ -292,8 +295,8 @@ func Open(opts Options) (*Engine, error) {
 	var replayed, skipped int
 	w, err := wal.Open(wal.Options{
 		Dir: filepath.Join(opts.Dir, "wal"), SegmentBytes: opts.WALSegmentBytes, Prewrite: opts.WALPrewrite,
-		DirectIO: opts.WALDirectIO,
-		Logger:   opts.Logger, OnFlush: opts.OnFlush, FS: opts.FS,
+		DirectIO: opts.WALDirectIO, PageCacheBytes: opts.WALPageCacheBytes,
+		Logger: opts.Logger, OnFlush: opts.OnFlush, FS: opts.FS,
 	}, ck.replayFrom, func(pos wal.Position, kind wal.Kind, body []byte) error {
 		switch kind {
 		case group.KindOffsets:

@@ -115,7 +115,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	began := time.Now()
 	eng, err := engine.Open(engine.Options{
 		Dir: cfg.DataDir, CacheBytes: cfg.CacheBytes, WALSegmentBytes: cfg.WALSegmentBytes, WALPrewrite: cfg.WALPrewrite,
-		WALDirectIO:     cfg.WALDirectIO,
+		WALDirectIO: cfg.WALDirectIO, WALPageCacheBytes: cfg.WALPageCacheBytes,
 		OnAutoscale:     autoscaleMetric(reg),
 		CheckpointEvery: cfg.CheckpointInterval, RetentionEvery: cfg.RetentionCheckInterval,
 		Defaults: cfg.StreamDefaults, Logger: logger,

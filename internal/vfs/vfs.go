@@ -242,3 +242,17 @@ func WillNeed(f File, off, n int64) {
 func (f osFile) willNeed(off, n int64) {
 	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED)
 }
+
+// DontNeed tells the kernel that [off, off+n) of the file will not be
+// read again soon, so that it drops the range's clean pages from the page
+// cache (posix_fadvise DONTNEED; dirty pages stay until written back). It
+// is a hint: files that cannot take it ignore it, and so do errors.
+func DontNeed(f File, off, n int64) {
+	if d, ok := f.(interface{ dontNeed(off, n int64) }); ok {
+		d.dontNeed(off, n)
+	}
+}
+
+func (f osFile) dontNeed(off, n int64) {
+	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
+}

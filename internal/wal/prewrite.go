@@ -55,8 +55,9 @@ var errPrewriteStopped = errors.New("wal: pre-writing stopped")
 // Start begins the log's background work once its opener has accepted the
 // recovered state: it removes the unfinished spares an earlier crash left
 // (not before, so that a start refused after Open changes nothing on
-// disk) and, with Options.Prewrite, starts keeping a spare ready. Call it
-// at most once.
+// disk), with Options.Prewrite, starts keeping a spare ready, and with
+// Options.PageCacheBytes, starts dropping the log behind it from the page
+// cache (dropbehind.go). Call it at most once.
 func (w *WAL) Start() {
 	for _, path := range w.unfinished {
 		if err := w.opts.FS.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -67,6 +68,7 @@ func (w *WAL) Start() {
 	if w.opts.Prewrite {
 		w.startPrewriter()
 	}
+	w.startDropper()
 }
 
 // startPrewriter starts the goroutine that keeps a spare ready.

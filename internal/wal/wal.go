@@ -135,6 +135,10 @@ type Options struct {
 	// DirectIO writes the active segment (and spares being pre-written)
 	// with O_DIRECT where the filesystem allows it (see blocks.go).
 	DirectIO bool
+	// PageCacheBytes, if positive, is how much of the most recent log is
+	// left in the page cache; older durable data is dropped from it
+	// (see dropbehind.go). Zero leaves the page cache to the kernel.
+	PageCacheBytes int64
 }
 
 func (o *Options) setDefaults() {
@@ -190,6 +194,9 @@ type WAL struct {
 	unfinished                               []string     // .prewrite files found by Open, removed by Start
 	activeSince                              time.Time    // when the active segment was created (flusher only)
 	lastFill                                 atomic.Int64 // how long the last segment took to fill, ns
+
+	// Drop-behind (dropbehind.go): nil channels when off.
+	dropKick, dropStop, dropDone chan struct{}
 
 	// Block writes (blocks.go), flusher only.
 	directOff atomic.Bool // direct I/O unavailable or refused: page cache writes
@@ -590,6 +597,7 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	w.mu.Lock()
 	w.publishLocked()
 	w.mu.Unlock()
+	w.kickDropper()
 	took := time.Since(began)
 	if took >= slowFlush {
 		w.opts.Logger.Warn("wal: slow group commit", "bytes", len(buf), "took", took,
@@ -745,6 +753,7 @@ func (w *WAL) Close() error {
 	}
 	<-w.done
 	w.stopPrewriter()
+	w.stopDropper()
 	w.closeFiles()
 	if e := w.failed.Load(); e != nil {
 		return *e

@@ -1,0 +1,131 @@
+package wal
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// resident returns how many of the pages of path in [off, off+n) are in
+// the page cache (mincore on a read-only mapping).
+func resident(t *testing.T, path string, off, n int64) (in, pages int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), off, int(n), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	page := int64(os.Getpagesize())
+	vec := make([]byte, (n+page-1)/page)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatalf("mincore: %v", e)
+	}
+	for _, v := range vec {
+		in += int(v & 1)
+	}
+	return in, len(vec)
+}
+
+// cachedIn returns how many of the whole pages the log's bytes in
+// [from, to) lie in are in the page cache, segment by segment.
+func cachedIn(t *testing.T, w *WAL, from, to Position) (in, pages int) {
+	t.Helper()
+	const page = 4096
+	segs := w.SegmentStarts()
+	for i, s := range segs {
+		end := to
+		if i+1 < len(segs) {
+			end = min(end, segs[i+1])
+		}
+		a := (int64(max(from, s)-s) + page - 1) &^ (page - 1)
+		b := int64(end-s) &^ (page - 1)
+		if a >= b {
+			continue
+		}
+		n, p := resident(t, filepath.Join(w.opts.Dir, SegmentName(s)), a, b-a)
+		in, pages = in+n, pages+p
+	}
+	return in, pages
+}
+
+// TestDropBehind writes 24 MiB through a log that keeps 4 MiB in the page
+// cache: the pages of older segments leave the cache once durable, the
+// most recent ones stay, and everything reads back (from the device).
+func TestDropBehind(t *testing.T) {
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skip("the test directory is on tmpfs, whose pages are its storage and cannot be dropped")
+	}
+	const window, seg = 4 << 20, 2 << 20
+	w, _ := replayAll(t, dir, 0, Options{SegmentBytes: seg, PageCacheBytes: window})
+	defer w.Close()
+	w.Start()
+	body := bytes.Repeat([]byte("braid drop-behind "), 64<<10/18)
+	var (
+		end    Position
+		starts []Position
+	)
+	for range 24 << 20 / len(body) {
+		start, e, err := w.Append(1, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts, end = append(starts, start), e
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.WaitDurable(ctx, end); err != nil {
+		t.Fatal(err)
+	}
+	// The log older than the window, a step (a quarter of it) and a
+	// folio across the last step's end must leave the cache; the dropper
+	// runs behind the flusher.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		in, pages := cachedIn(t, w, 0, end-window-window/4-dropAlign)
+		if pages < 4096 {
+			t.Fatalf("only %d pages older than the window: the test wrote too little", pages)
+		}
+		if in == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the %d pages older than the window are still in the page cache 10s after they were durable", in, pages)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The dropper leaves the window alone: the most recent pages written
+	// stay (this machine is not short of memory for a few MiB).
+	if in, pages := cachedIn(t, w, end-window/2, end); in < pages/2 {
+		t.Fatalf("only %d of the window's %d most recent pages are in the page cache: the dropper dropped inside the window", in, pages)
+	}
+	// Dropped pages read back (from the device): every frame replays.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2, got := replayAll(t, dir, 0, Options{SegmentBytes: seg})
+	defer w2.Close()
+	if len(got) != len(starts) {
+		t.Fatalf("replayed %d frames, want %d", len(got), len(starts))
+	}
+	for i, f := range got {
+		if f.pos != starts[i] || !bytes.Equal(f.body, body) {
+			t.Fatalf("frame %d at %d differs (want at %d)", i, f.pos, starts[i])
+		}
+	}
+}
