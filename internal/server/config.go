@@ -6,7 +6,6 @@ import (
 	"net"
 	"regexp"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/braidstream/braid/internal/catalog"
@@ -89,11 +88,11 @@ type Config struct {
 	// filesystem allows it, bypassing the page cache (default off:
 	// docs/design/storage.md, "Direct I/O for the log").
 	WALDirectIO bool
-	// WALPageCacheBytes is how much of the most recent shared log stays
-	// in the page cache; older data is dropped from it once durable, so
-	// that the cache stops growing into fresh memory (default a quarter
-	// of the machine's memory; 0: left to the kernel;
-	// docs/design/storage.md, "The log's page cache").
+	// WALPageCacheBytes, if positive, is how much of the most recent
+	// shared log stays in the page cache; older data is dropped from it
+	// once durable, so that the cache stops growing into fresh memory
+	// (default 0: left to the kernel; docs/design/storage.md, "The log's
+	// page cache").
 	WALPageCacheBytes int64
 	// CheckpointInterval bounds time between index checkpoints (default 30s).
 	CheckpointInterval time.Duration
@@ -143,17 +142,6 @@ type Config struct {
 	LogLevel       string // debug, info, warn, error; default info
 }
 
-// defaultWALPageCacheBytes is a quarter of the machine's memory (1 GiB
-// where it cannot be read): consumers that fall behind by less than that
-// read from memory, and writing stops growing the page cache beyond it.
-func defaultWALPageCacheBytes() int64 {
-	var si syscall.Sysinfo_t
-	if err := syscall.Sysinfo(&si); err != nil || si.Totalram == 0 {
-		return 1 << 30
-	}
-	return int64(si.Totalram) * int64(si.Unit) / 4
-}
-
 // Defaults returns the embedded default configuration.
 func Defaults() Config {
 	return Config{
@@ -174,7 +162,6 @@ func Defaults() Config {
 		FetchMaxBytes:              55 << 20,
 		WALSegmentBytes:            128 << 20,
 		WALPrewrite:                true,
-		WALPageCacheBytes:          defaultWALPageCacheBytes(),
 		Connectors:                 true,
 		CheckpointInterval:         30 * time.Second,
 		RetentionCheckInterval:     30 * time.Second,
