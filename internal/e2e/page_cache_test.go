@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sys/unix"
+
+	"github.com/braidstream/braid/internal/braidtest"
+)
+
+// cachedPages returns how many of the file's pages are in the page cache,
+// and how many it has (mincore on a read-only mapping).
+func cachedPages(t *testing.T, path string) (in, pages int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return 0, 0
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatalf("mincore %s: %v", path, e)
+	}
+	for _, v := range vec {
+		in += int(v & 1)
+	}
+	return in, len(vec)
+}
+
+// TestWALPageCacheWindow: with --wal-page-cache-bytes, the log's segments
+// older than the window leave the page cache once written, and what they
+// held is read back whole by a consumer (from the disk).
+func TestWALPageCacheWindow(t *testing.T) {
+	t.Parallel()
+	p := braidtest.Start(t, "--wal-page-cache-bytes", "4194304", "--wal-segment-bytes", "1048576")
+	var st unix.Statfs_t
+	if err := unix.Statfs(p.DataDir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skip("the data directory is on tmpfs, whose pages are its storage and cannot be dropped")
+	}
+	ctx := testCtx(t, 60*time.Second)
+	const topic, n = "page-cache-window", 3000 // 16 KiB each: 48 MiB before compression
+	createStream(t, ctx, newAdmin(t, p), topic, 1, nil)
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Value: payload(uint64(i), 16<<10)})
+	}
+	produce(t, ctx, newProducer(t, p), recs...)
+
+	// Segments are 1 MiB; all but the last 8 lie wholly outside the 4 MiB
+	// window and the dropper's 1 MiB step.
+	segs, err := filepath.Glob(filepath.Join(p.DataDir, "wal", "*.wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(segs)
+	if len(segs) < 16 {
+		t.Fatalf("%d log segments, want at least 16", len(segs))
+	}
+	old := segs[:len(segs)-8]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		in, pages := 0, 0
+		for _, s := range old {
+			i, n := cachedPages(t, s)
+			in, pages = in+i, pages+n
+		}
+		if in == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the %d pages of the %d segments older than the window are in the page cache 10s after they were written", in, pages, len(old))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	got := consume(t, ctx, p, topic, 0, kgo.NewOffset().AtStart(), n)
+	for i, r := range got {
+		if !bytes.Equal(r.Value, recs[i].Value) {
+			t.Fatalf("record %d read back differs", i)
+		}
+	}
+}
