@@ -92,6 +92,11 @@ func TestWALPageCacheWindow(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// What was dropped is counted: at least the old segments.
+	if got, want := scrapeMetrics(t, ctx, p).must(t, "braid_wal_page_cache_dropped_bytes_total"), float64(len(old)<<20); got < want {
+		t.Errorf("braid_wal_page_cache_dropped_bytes_total = %.0f, want at least %.0f (the %d old 1 MiB segments)", got, want, len(old))
+	}
+
 	got := consume(t, ctx, p, topic, 0, kgo.NewOffset().AtStart(), n)
 	for i, r := range got {
 		if !bytes.Equal(r.Value, recs[i].Value) {

@@ -99,6 +99,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// OnFlush observes every WAL group commit (for metrics).
 	OnFlush func(bytes int, took time.Duration)
+	// OnWALDrop observes the WAL bytes dropped from the page cache
+	// (WALPageCacheBytes; for metrics).
+	OnWALDrop func(bytes int64)
 	// OnRetention observes every retention pass (for metrics).
 	OnRetention func(RetentionStats)
 	// OnMove observes every completed move of closed log data into shard
@@ -296,7 +299,7 @@ func Open(opts Options) (*Engine, error) {
 	w, err := wal.Open(wal.Options{
 		Dir: filepath.Join(opts.Dir, "wal"), SegmentBytes: opts.WALSegmentBytes, Prewrite: opts.WALPrewrite,
 		DirectIO: opts.WALDirectIO, PageCacheBytes: opts.WALPageCacheBytes,
-		Logger: opts.Logger, OnFlush: opts.OnFlush, FS: opts.FS,
+		Logger: opts.Logger, OnFlush: opts.OnFlush, OnDrop: opts.OnWALDrop, FS: opts.FS,
 	}, ck.replayFrom, func(pos wal.Position, kind wal.Kind, body []byte) error {
 		switch kind {
 		case group.KindOffsets:

@@ -99,6 +99,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	flushBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_wal_flushed_bytes_total", Help: "Bytes written and fsync'd by the shared write-ahead log."})
 	flushSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "braid_wal_flush_seconds", Help: "Duration of one group commit (write + fdatasync).",
 		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)})
+	walDropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_wal_page_cache_dropped_bytes_total", Help: "Bytes of the shared write-ahead log dropped from the page cache behind --wal-page-cache-bytes."})
 	retainedShards := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_retention_trimmed_shards_total", Help: "Times retention moved a shard's log start."})
 	retainedBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_retention_removed_bytes_total", Help: "Bytes of shard segment files removed by retention."})
 	cleanerRuns := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_cleaner_runs_total", Help: "Compaction passes that ran on a shard."})
@@ -109,7 +110,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	moverRuns := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_mover_runs_total", Help: "Completed moves of closed write-ahead log data into shard segment files."})
 	checkpoints := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_checkpoints_total", Help: "Index checkpoints written."})
 	reg.MustRegister(movedBytes, moverRuns, checkpoints)
-	reg.MustRegister(flushBytes, flushSeconds, retainedShards, retainedBytes, cleanerRuns, cleanerRead, cleanerRemoved, cleanerRecords)
+	reg.MustRegister(flushBytes, flushSeconds, walDropped, retainedShards, retainedBytes, cleanerRuns, cleanerRead, cleanerRemoved, cleanerRecords)
 	reshards := newReshardMetrics(reg)
 
 	began := time.Now()
@@ -133,6 +134,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 			flushBytes.Add(float64(n))
 			flushSeconds.Observe(took.Seconds())
 		},
+		OnWALDrop: func(n int64) { walDropped.Add(float64(n)) },
 		OnRetention: func(s engine.RetentionStats) {
 			retainedShards.Add(float64(s.ShardsTrimmed))
 			retainedBytes.Add(float64(s.SegmentsBytes))

@@ -74,6 +74,9 @@ func (w *WAL) dropper(dropped Position) {
 			continue
 		}
 		w.dropRange(dropped, to)
+		if w.opts.OnDrop != nil {
+			w.opts.OnDrop(int64(to - dropped))
+		}
 		dropped = to
 	}
 }

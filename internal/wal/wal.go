@@ -139,6 +139,9 @@ type Options struct {
 	// left in the page cache; older durable data is dropped from it
 	// (see dropbehind.go). Zero leaves the page cache to the kernel.
 	PageCacheBytes int64
+	// OnDrop, if set, is called with the bytes of log each drop-behind
+	// asked the kernel to drop from the page cache (for metrics).
+	OnDrop func(bytes int64)
 }
 
 func (o *Options) setDefaults() {
