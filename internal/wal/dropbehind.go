@@ -29,45 +29,22 @@ func (w *WAL) startDropper() {
 	if w.opts.PageCacheBytes <= 0 {
 		return
 	}
-	w.dropKick = make(chan struct{}, 1)
-	w.dropStop = make(chan struct{})
-	w.dropDone = make(chan struct{})
 	w.segMu.RLock()
 	from := w.segs[0].start
 	w.segMu.RUnlock()
-	go w.dropper(from)
-}
-
-// kickDropper tells the dropper that the durable position moved.
-func (w *WAL) kickDropper() {
-	if w.dropKick == nil {
-		return
-	}
-	select {
-	case w.dropKick <- struct{}{}:
-	default:
-	}
-}
-
-// stopDropper stops the dropper and waits for it.
-func (w *WAL) stopDropper() {
-	if w.dropStop == nil {
-		return
-	}
-	close(w.dropStop)
-	<-w.dropDone
+	w.drop.start(func() { w.dropper(from) })
 }
 
 // dropper drops [dropped, durable-window) from the page cache each time it
-// has grown by dropStep.
+// has grown by dropStep; it is kicked (w.drop.kick) whenever the durable
+// position moves.
 func (w *WAL) dropper(dropped Position) {
-	defer close(w.dropDone)
 	step := Position(min(dropStep, max(w.opts.PageCacheBytes/4, 4<<10)))
 	for {
 		select {
-		case <-w.dropStop:
+		case <-w.drop.stopping:
 			return
-		case <-w.dropKick:
+		case <-w.drop.kicks:
 		}
 		to := Position(w.durable.Load() - w.opts.PageCacheBytes)
 		if to-dropped < step {

@@ -66,49 +66,23 @@ func (w *WAL) Start() {
 	}
 	w.unfinished = nil
 	if w.opts.Prewrite {
-		w.startPrewriter()
+		// Kicked once: a spare is wanted from the start.
+		w.prewrite.start(w.prewriter)
+		w.prewrite.kick()
 	}
 	w.startDropper()
 }
 
-// startPrewriter starts the goroutine that keeps a spare ready.
-func (w *WAL) startPrewriter() {
-	w.prewriteKick = make(chan struct{}, 1)
-	w.prewriteStop = make(chan struct{})
-	w.prewriteDone = make(chan struct{})
-	w.kickPrewriter()
-	go w.prewriter()
-}
-
-// kickPrewriter asks for a spare if none is left.
-func (w *WAL) kickPrewriter() {
-	if w.prewriteKick == nil {
-		return
-	}
-	select {
-	case w.prewriteKick <- struct{}{}:
-	default:
-	}
-}
-
-// stopPrewriter stops pre-writing and waits for it: a spare being written
-// is abandoned (its file removed).
-func (w *WAL) stopPrewriter() {
-	if w.prewriteStop == nil {
-		return
-	}
-	close(w.prewriteStop)
-	<-w.prewriteDone
-}
-
+// prewriter keeps a spare ready: kicked (w.prewrite.kick) when a segment
+// is created, it writes one if none is left. Stopped, it abandons a spare
+// being written (its file removed).
 func (w *WAL) prewriter() {
-	defer close(w.prewriteDone)
 	var retry <-chan time.Time
 	for {
 		select {
-		case <-w.prewriteStop:
+		case <-w.prewrite.stopping:
 			return
-		case <-w.prewriteKick:
+		case <-w.prewrite.kicks:
 		case <-retry:
 		}
 		retry = nil
@@ -189,7 +163,7 @@ func (w *WAL) prewriteOne(rate float64) (err error) {
 	var unsynced int64
 	for off := int64(0); off < w.opts.SegmentBytes; {
 		select {
-		case <-w.prewriteStop:
+		case <-w.prewrite.stopping:
 			return errPrewriteStopped
 		default:
 		}
@@ -211,7 +185,7 @@ func (w *WAL) prewriteOne(rate float64) (err error) {
 		}
 		if due := began.Add(time.Duration(float64(off) / rate * float64(time.Second))); time.Until(due) > 0 {
 			select {
-			case <-w.prewriteStop:
+			case <-w.prewrite.stopping:
 				return errPrewriteStopped
 			case <-time.After(time.Until(due)):
 			}

@@ -139,7 +139,7 @@ func TestPrewriteStopsOnClose(t *testing.T) {
 		t.Fatalf("unfinished spares left after Close: %v", names)
 	}
 	select {
-	case <-w.prewriteDone:
+	case <-w.prewrite.done:
 	default:
 		t.Fatal("the pre-writer still runs after Close")
 	}

@@ -192,14 +192,14 @@ type WAL struct {
 	failed  atomic.Pointer[error]
 	full    atomic.Pointer[error] // set while a write waits for space (StateFull)
 
-	// Pre-writing (prewrite.go): nil channels when off.
-	prewriteKick, prewriteStop, prewriteDone chan struct{}
-	unfinished                               []string     // .prewrite files found by Open, removed by Start
-	activeSince                              time.Time    // when the active segment was created (flusher only)
-	lastFill                                 atomic.Int64 // how long the last segment took to fill, ns
+	// Pre-writing (prewrite.go): never started when off.
+	prewrite    worker
+	unfinished  []string     // .prewrite files found by Open, removed by Start
+	activeSince time.Time    // when the active segment was created (flusher only)
+	lastFill    atomic.Int64 // how long the last segment took to fill, ns
 
-	// Drop-behind (dropbehind.go): nil channels when off.
-	dropKick, dropStop, dropDone chan struct{}
+	// Drop-behind (dropbehind.go): never started when off.
+	drop worker
 
 	// Block writes (blocks.go), flusher only.
 	directOff atomic.Bool // direct I/O unavailable or refused: page cache writes
@@ -311,7 +311,7 @@ func (w *WAL) createSegment(start Position) error {
 		w.lastFill.Store(int64(time.Since(w.activeSince)))
 	}
 	w.activeSince = time.Now()
-	w.kickPrewriter()
+	w.prewrite.kick()
 	return nil
 }
 
@@ -600,7 +600,7 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	w.mu.Lock()
 	w.publishLocked()
 	w.mu.Unlock()
-	w.kickDropper()
+	w.drop.kick()
 	took := time.Since(began)
 	if took >= slowFlush {
 		w.opts.Logger.Warn("wal: slow group commit", "bytes", len(buf), "took", took,
@@ -755,8 +755,8 @@ func (w *WAL) Close() error {
 	default:
 	}
 	<-w.done
-	w.stopPrewriter()
-	w.stopDropper()
+	w.prewrite.stop()
+	w.drop.stop()
 	w.closeFiles()
 	if e := w.failed.Load(); e != nil {
 		return *e
