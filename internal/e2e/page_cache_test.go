@@ -2,46 +2,16 @@ package e2e
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sys/unix"
 
 	"github.com/braidstream/braid/internal/braidtest"
+	"github.com/braidstream/braid/internal/braidtest/pagecache"
 )
-
-// cachedPages returns how many of the file's pages are in the page cache,
-// and how many it has (mincore on a read-only mapping).
-func cachedPages(t *testing.T, path string) (in, pages int) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || st.Size() == 0 {
-		return 0, 0
-	}
-	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(m)
-	vec := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatalf("mincore %s: %v", path, e)
-	}
-	for _, v := range vec {
-		in += int(v & 1)
-	}
-	return in, len(vec)
-}
 
 // TestWALPageCacheWindow: with --wal-page-cache-bytes, the log's segments
 // older than the window leave the page cache once written, and what they
@@ -49,13 +19,7 @@ func cachedPages(t *testing.T, path string) (in, pages int) {
 func TestWALPageCacheWindow(t *testing.T) {
 	t.Parallel()
 	p := braidtest.Start(t, "--wal-page-cache-bytes", "4194304", "--wal-segment-bytes", "1048576")
-	var st unix.Statfs_t
-	if err := unix.Statfs(p.DataDir, &st); err != nil {
-		t.Fatal(err)
-	}
-	if st.Type == unix.TMPFS_MAGIC {
-		t.Skip("the data directory is on tmpfs, whose pages are its storage and cannot be dropped")
-	}
+	pagecache.SkipOnTmpfs(t, p.DataDir)
 	ctx := testCtx(t, 60*time.Second)
 	const topic, n = "page-cache-window", 3000 // 16 KiB each: 48 MiB before compression
 	createStream(t, ctx, newAdmin(t, p), topic, 1, nil)
@@ -80,7 +44,7 @@ func TestWALPageCacheWindow(t *testing.T) {
 	for {
 		in, pages := 0, 0
 		for _, s := range old {
-			i, n := cachedPages(t, s)
+			i, n := pagecache.Resident(t, s, 0, -1)
 			in, pages = in+i, pages+n
 		}
 		if in == 0 {

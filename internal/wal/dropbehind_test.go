@@ -3,39 +3,12 @@ package wal
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/braidstream/braid/internal/braidtest/pagecache"
 )
-
-// resident returns how many of the pages of path in [off, off+n) are in
-// the page cache (mincore on a read-only mapping).
-func resident(t *testing.T, path string, off, n int64) (in, pages int) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := unix.Mmap(int(f.Fd()), off, int(n), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(m)
-	page := int64(os.Getpagesize())
-	vec := make([]byte, (n+page-1)/page)
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatalf("mincore: %v", e)
-	}
-	for _, v := range vec {
-		in += int(v & 1)
-	}
-	return in, len(vec)
-}
 
 // cachedIn returns how many of the whole pages the log's bytes in
 // [from, to) lie in are in the page cache, segment by segment.
@@ -53,7 +26,7 @@ func cachedIn(t *testing.T, w *WAL, from, to Position) (in, pages int) {
 		if a >= b {
 			continue
 		}
-		n, p := resident(t, filepath.Join(w.opts.Dir, SegmentName(s)), a, b-a)
+		n, p := pagecache.Resident(t, filepath.Join(w.opts.Dir, SegmentName(s)), a, b-a)
 		in, pages = in+n, pages+p
 	}
 	return in, pages
@@ -64,13 +37,7 @@ func cachedIn(t *testing.T, w *WAL, from, to Position) (in, pages int) {
 // most recent ones stay, and everything reads back (from the device).
 func TestDropBehind(t *testing.T) {
 	dir := t.TempDir()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	if st.Type == unix.TMPFS_MAGIC {
-		t.Skip("the test directory is on tmpfs, whose pages are its storage and cannot be dropped")
-	}
+	pagecache.SkipOnTmpfs(t, dir)
 	const window, seg = 4 << 20, 2 << 20
 	w, _ := replayAll(t, dir, 0, Options{SegmentBytes: seg, PageCacheBytes: window})
 	defer w.Close()
