@@ -2,11 +2,13 @@ package kafka
 
 import (
 	"context"
+	"runtime"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/braidstream/braid/internal/engine"
 	"github.com/braidstream/braid/internal/shard"
 	"github.com/braidstream/braid/internal/txn"
 	"github.com/braidstream/braid/internal/wal"
@@ -44,47 +46,55 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 		return refuseProduce(req, resp, kerr.UnsupportedVersion.Code)
 	}
 	appendAll := func(inTxn func(p txn.Partition, pid int64, epoch int16, add bool) error) {
-		for _, rt := range req.Topics {
-			t := kmsg.NewProduceResponseTopic()
+		var work []produceItem
+		resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+		for i, rt := range req.Topics {
+			t := &resp.Topics[i]
+			*t = kmsg.NewProduceResponseTopic()
 			t.Topic = rt.Topic
+			t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 			st := eng.Stream(rt.Topic)
-			var records, bytes int // per stream, so metrics cost one label lookup per stream
-			for _, rp := range rt.Partitions {
-				p := kmsg.NewProduceResponseTopicPartition()
+			for j, rp := range rt.Partitions {
+				p := &t.Partitions[j]
+				*p = kmsg.NewProduceResponseTopicPartition()
 				p.Partition, p.BaseOffset, p.LogAppendTime, p.LogStartOffset = rp.Partition, -1, -1, -1
 				if st == nil || rp.Partition < 0 || int(rp.Partition) >= len(st.Shards) {
 					p.ErrorCode = kerr.UnknownTopicOrPartition.Code
-					t.Partitions = append(t.Partitions, p)
 					continue
 				}
-				sh := st.Shards[rp.Partition]
-				var check func(shard int32, pid int64, epoch int16, add bool) error
-				if inTxn != nil {
-					topic := rt.Topic
-					check = func(shard int32, pid int64, epoch int16, add bool) error {
-						return inTxn(txn.Partition{Topic: topic, Partition: shard}, pid, epoch, add)
-					}
-				}
-				base, n, e, err := eng.Produce(st, sh, rp.Records, check)
-				if err != nil {
-					p.ErrorCode, p.ErrorMessage = produceErrCode(err), errMessage(err)
-					c.s.opts.Logger.Debug("kafka: produce refused", "stream", rt.Topic, "shard", rp.Partition, "err", err)
-				} else {
-					p.BaseOffset = int64(base)
-					if st.LogAppendTime {
-						p.LogAppendTime = time.Now().UnixMilli()
-					}
-					p.LogStartOffset = logStart(sh)
-					end, appended = max(end, e), true
-					records, bytes = records+n, bytes+len(rp.Records)
-				}
-				t.Partitions = append(t.Partitions, p)
+				work = append(work, produceItem{topic: i, name: rt.Topic, st: st, sh: st.Shards[rp.Partition], records: rp.Records, resp: p})
 			}
-			if records > 0 {
-				c.s.opts.Metrics.ProducedRecords.WithLabelValues(rt.Topic).Add(float64(records))
-				c.s.opts.Metrics.ProducedBytes.WithLabelValues(rt.Topic).Add(float64(bytes))
+		}
+		if inTxn == nil && parallelProduce(work) {
+			half := splitProduce(work)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := range work[half:] {
+					work[half+i].append(c, nil)
+				}
+			}()
+			for i := range work[:half] {
+				work[i].append(c, nil)
 			}
-			resp.Topics = append(resp.Topics, t)
+			<-done
+		} else {
+			for i := range work {
+				work[i].append(c, inTxn)
+			}
+		}
+		// Metrics per stream, so they cost one label lookup per stream.
+		records, bytes := 0, 0
+		for i, it := range work {
+			if it.err == nil {
+				end, appended = max(end, it.end), true
+				records, bytes = records+it.n, bytes+len(it.records)
+			}
+			if (i+1 == len(work) || work[i+1].topic != it.topic) && records > 0 {
+				c.s.opts.Metrics.ProducedRecords.WithLabelValues(it.name).Add(float64(records))
+				c.s.opts.Metrics.ProducedBytes.WithLabelValues(it.name).Add(float64(bytes))
+				records, bytes = 0, 0
+			}
 		}
 	}
 	if req.TransactionID != nil {
@@ -158,4 +168,90 @@ func produceWait(ms int32) time.Duration {
 func logStart(sh *shard.Shard) int64 {
 	ls, _, _ := sh.Offsets()
 	return int64(ls)
+}
+
+// produceItem is one partition of a produce request: what to append, and
+// where its answer goes.
+type produceItem struct {
+	topic   int    // index in the request
+	name    string // the topic's name in the request
+	st      *engine.Stream
+	sh      *shard.Shard
+	records []byte
+	resp    *kmsg.ProduceResponseTopicPartition
+
+	n   int // records appended (duplicates not counted)
+	end wal.Position
+	err error
+}
+
+// append appends the item's batches and fills in its answer.
+func (it *produceItem) append(c *conn, inTxn func(p txn.Partition, pid int64, epoch int16, add bool) error) {
+	var check func(shard int32, pid int64, epoch int16, add bool) error
+	if inTxn != nil {
+		topic := it.name
+		check = func(shard int32, pid int64, epoch int16, add bool) error {
+			return inTxn(txn.Partition{Topic: topic, Partition: shard}, pid, epoch, add)
+		}
+	}
+	p := it.resp
+	base, n, end, err := c.s.eng.Produce(it.st, it.sh, it.records, check)
+	it.n, it.end, it.err = n, end, err
+	if err != nil {
+		p.ErrorCode, p.ErrorMessage = produceErrCode(err), errMessage(err)
+		c.s.opts.Logger.Debug("kafka: produce refused", "stream", it.name, "shard", p.Partition, "err", err)
+		return
+	}
+	p.BaseOffset = int64(base)
+	if it.st.LogAppendTime {
+		p.LogAppendTime = time.Now().UnixMilli()
+	}
+	p.LogStartOffset = logStart(it.sh)
+}
+
+// A request of many partitions is appended by two goroutines, each taking
+// half of its bytes: the connection's reader otherwise appends 1,000
+// partitions' batches one after another while the client waits for the
+// answer, and one core does the whole node's work. Each partition's
+// batches still go to their shard in order (a partition appears once in a
+// request, and the next request is read only after both halves are done).
+// Transactional requests and streams whose records may be routed to other
+// shards (a reshard under way, key routing) stay on one goroutine: their
+// checks against the coordinator and routed appends to shared children are
+// kept in request order.
+const (
+	parallelMinPartitions = 16
+	parallelMinBytes      = 256 << 10
+)
+
+// parallelProduce reports whether work is worth, and safe for, two
+// goroutines.
+func parallelProduce(work []produceItem) bool {
+	if len(work) < parallelMinPartitions || runtime.GOMAXPROCS(0) < 2 {
+		return false
+	}
+	total := 0
+	for _, it := range work {
+		if it.st.Routed(it.sh.Key().Shard) {
+			return false
+		}
+		total += len(it.records)
+	}
+	return total >= parallelMinBytes
+}
+
+// splitProduce returns the index that splits work into two halves of about
+// equal bytes.
+func splitProduce(work []produceItem) int {
+	total := 0
+	for _, it := range work {
+		total += len(it.records)
+	}
+	sum := 0
+	for i, it := range work {
+		if sum += len(it.records); 2*sum >= total {
+			return min(i+1, len(work)-1)
+		}
+	}
+	return len(work) / 2
 }
