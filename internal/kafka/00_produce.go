@@ -2,7 +2,9 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -67,17 +69,30 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 		}
 		if inTxn == nil && parallelProduce(work) {
 			half := splitProduce(work)
-			done := make(chan struct{})
+			done := make(chan any, 1)
 			go func() {
-				defer close(done)
+				// A panic goes back to the connection's goroutine, whose
+				// handler recovers it (a helper's would end the process).
+				defer func() {
+					if v := recover(); v != nil {
+						done <- fmt.Sprintf("%v [in the helper appending half a produce request]\n%s", v, debug.Stack())
+					}
+					close(done)
+				}()
 				for i := range work[half:] {
 					work[half+i].append(c, nil)
 				}
 			}()
-			for i := range work[:half] {
-				work[i].append(c, nil)
+			var helperPanic any
+			func() {
+				defer func() { helperPanic = <-done }() // also when this half panics
+				for i := range work[:half] {
+					work[i].append(c, nil)
+				}
+			}()
+			if helperPanic != nil {
+				panic(helperPanic)
 			}
-			<-done
 		} else {
 			for i := range work {
 				work[i].append(c, inTxn)
