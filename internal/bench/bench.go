@@ -88,6 +88,9 @@ type Result struct {
 	Reshard       *ReshardSummary `json:"reshard,omitempty"`
 	// Node is what the node's metrics said (nil without MetricsAddr).
 	Node *NodeStats `json:"node,omitempty"`
+	// ClientCPUSeconds is the CPU time (user and system) this process
+	// spent during the produce phase: the producers' side of the cost.
+	ClientCPUSeconds float64 `json:"client_cpu_seconds,omitempty"`
 	// Note, when set, says why the figures are burst figures (NoteShortRun,
 	// NoteNoBackground); Burst is true then.
 	Note        string `json:"note,omitempty"`
@@ -251,7 +254,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		stormDone = make(chan *ReshardSummary, 1)
 		go func() { stormDone <- storm(stormCtx, cfg, parts) }()
 	}
+	cpuBefore := processCPU()
 	res.Produce = prods.run(ctx, cfg)
+	res.ClientCPUSeconds = processCPU() - cpuBefore
 	stopStorm()
 	if stormDone != nil {
 		res.Reshard = <-stormDone

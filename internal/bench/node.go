@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -27,6 +28,7 @@ const (
 	metricMovedBytes  = "braid_mover_moved_bytes_total"
 	metricCheckpoints = "braid_checkpoints_total"
 	metricRSS         = "process_resident_memory_bytes"
+	metricCPU         = "process_cpu_seconds_total"
 )
 
 // sustainedMin is how long a run without the node's metrics must produce
@@ -49,12 +51,18 @@ type NodeStats struct {
 	// PeakRSSBytes is the node's highest resident memory seen, sampled
 	// once a second over the whole run; 0 if the node does not export it.
 	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+	// CPUSeconds is the CPU time (user and system) the node's process
+	// spent during the produce phase; nil if the node does not export it.
+	// With Result.ClientCPUSeconds it says which side a run was bound by
+	// when both share a machine.
+	CPUSeconds *float64 `json:"cpu_seconds,omitempty"`
 }
 
 // nodeSample is one scrape of the node's counters.
 type nodeSample struct {
 	moverRuns, movedBytes, checkpoints float64
-	rss                                float64 // 0 = not exported
+	rss, cpu                           float64 // 0 = not exported
+	hasCPU                             bool
 }
 
 // parseNodeMetrics reads the counters a run needs from a /metrics body in
@@ -79,6 +87,7 @@ func parseNodeMetrics(r io.Reader) (nodeSample, error) {
 		*m.dst = v
 	}
 	s.rss, _ = metricValue(fams[metricRSS])
+	s.cpu, s.hasCPU = metricValue(fams[metricCPU])
 	return s, nil
 }
 
@@ -101,10 +110,16 @@ func metricValue(f *dto.MetricFamily) (float64, bool) {
 
 // backgroundDelta is the background work between two scrapes.
 func backgroundDelta(before, after nodeSample) NodeStats {
+	var cpu *float64
+	if before.hasCPU && after.hasCPU {
+		d := max(after.cpu-before.cpu, 0) // a restarted node's counter began again
+		cpu = &d
+	}
 	return NodeStats{
 		Moves:       int64(after.moverRuns - before.moverRuns),
 		MovedBytes:  int64(after.movedBytes - before.movedBytes),
 		Checkpoints: int64(after.checkpoints - before.checkpoints),
+		CPUSeconds:  cpu,
 	}
 }
 
@@ -179,4 +194,14 @@ func (n *nodeScraper) peak() int64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return int64(n.peakRSS)
+}
+
+// processCPU is the CPU time, user and system, this process has used, in
+// seconds; 0 where the system does not say.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

@@ -28,6 +28,10 @@ braid_wal_flush_seconds_count 3
 		s += `# HELP process_resident_memory_bytes Resident memory size in bytes.
 # TYPE process_resident_memory_bytes gauge
 process_resident_memory_bytes ` + rss + "\n"
+		s += `# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 12.5
+`
 	}
 	return s
 }
@@ -37,7 +41,7 @@ func TestParseNodeMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := nodeSample{moverRuns: 3, movedBytes: 134217728, checkpoints: 7, rss: 52428800}
+	want := nodeSample{moverRuns: 3, movedBytes: 134217728, checkpoints: 7, rss: 52428800, cpu: 12.5, hasCPU: true}
 	if s != want {
 		t.Fatalf("parsed %+v, want %+v", s, want)
 	}
@@ -46,8 +50,8 @@ func TestParseNodeMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.rss != 0 || s.checkpoints != 1 {
-		t.Fatalf("without RSS: parsed %+v, want rss 0 and 1 checkpoint", s)
+	if s.rss != 0 || s.cpu != 0 || s.checkpoints != 1 {
+		t.Fatalf("without the process collector: parsed %+v, want rss and cpu 0 and 1 checkpoint", s)
 	}
 
 	// A node without the counters must not read as "no background work".
@@ -62,6 +66,19 @@ func TestParseNodeMetrics(t *testing.T) {
 
 func TestBackgroundDelta(t *testing.T) {
 	before := nodeSample{moverRuns: 2, movedBytes: 1000, checkpoints: 5, rss: 10}
+	// A node restarted between the scrapes (its CPU counter began again)
+	// reports no CPU rather than a negative figure.
+	if got := backgroundDelta(nodeSample{cpu: 9, hasCPU: true}, nodeSample{cpu: 2, hasCPU: true}); got.CPUSeconds == nil || *got.CPUSeconds != 0 {
+		t.Fatalf("CPU after a restart: %v, want 0", got.CPUSeconds)
+	}
+	// A node without the process collector reports none, not zero.
+	if got := backgroundDelta(nodeSample{}, nodeSample{}); got.CPUSeconds != nil {
+		t.Fatalf("CPU of a node that does not export it: %v, want nil", *got.CPUSeconds)
+	}
+	if got := backgroundDelta(nodeSample{cpu: 2.5, hasCPU: true}, nodeSample{cpu: 10, hasCPU: true}); got.CPUSeconds == nil || *got.CPUSeconds != 7.5 {
+		t.Fatalf("CPU delta %v, want 7.5", got.CPUSeconds)
+	}
+
 	for _, tc := range []struct {
 		name  string
 		after nodeSample

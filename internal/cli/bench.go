@@ -75,6 +75,11 @@ produce phase shorter than 60s is labelled a burst figure. Use
 "braid bench disk" for the device's durable write bandwidth to compare
 with, and test/bench/sustained.sh for the whole sustained table.
 
+CPU: the run prints the CPU time this client used while producing and,
+with --admin-addr, the node's, each also per GB produced. Where both run
+on one machine, they share its cores: a client that takes half the CPU
+bounds the figure as much as the node does.
+
 Catch-up reads (--consume-from-start): the consume phase reads the stream
 from its first offset, so a run against a stream an earlier --keep run
 filled measures reads of older data (e.g. --count 1 to add one record).
@@ -161,7 +166,7 @@ Examples:
 	}
 	cmd.AddCommand(newBenchKinesisCmd())
 	f.register(cmd, false)
-	f.addAdminFlag(cmd, false, "braid's admin HTTP address, for --reshard-every; when given, /metrics is read too (background work, peak RSS)")
+	f.addAdminFlag(cmd, false, "braid's admin HTTP address, for --reshard-every; when given, /metrics is read too (background work, peak RSS, the node's CPU)")
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.Stream, "stream", "braid-bench", "stream to benchmark; created if missing")
 	fl.IntVar(&cfg.Partitions, "partitions", 1, "shards to create the stream with (ignored if it exists)")
@@ -239,6 +244,16 @@ func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
 			fmt.Fprintf(w, "; peak RSS over the run %.1f MB", float64(n.PeakRSSBytes)/1e6)
 		}
 		fmt.Fprintln(w)
+	}
+	if p := res.Produce; p != nil && p.Bytes > 0 && res.ClientCPUSeconds > 0 {
+		// Client and node often share a machine: which side a figure was
+		// bound by shows in their CPU per GB.
+		gb := float64(p.Bytes) / 1e9
+		fmt.Fprintf(w, "CPU during produce: ")
+		if n := res.Node; n != nil && n.CPUSeconds != nil {
+			fmt.Fprintf(w, "node %.1f s (%.2f s per GB), ", *n.CPUSeconds, *n.CPUSeconds/gb)
+		}
+		fmt.Fprintf(w, "this client %.1f s (%.2f s per GB)\n", res.ClientCPUSeconds, res.ClientCPUSeconds/gb)
 	}
 	if res.Note != "" {
 		fmt.Fprintf(w, "\nnote: %s\n", res.Note)

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,13 +17,15 @@ type benchNodeReport struct {
 	Produce *benchPhase `json:"produce"`
 	Consume *benchPhase `json:"consume"`
 	Node    *struct {
-		Moves        int64 `json:"moves"`
-		MovedBytes   int64 `json:"moved_bytes"`
-		Checkpoints  int64 `json:"checkpoints"`
-		PeakRSSBytes int64 `json:"peak_rss_bytes"`
+		Moves        int64    `json:"moves"`
+		MovedBytes   int64    `json:"moved_bytes"`
+		Checkpoints  int64    `json:"checkpoints"`
+		PeakRSSBytes int64    `json:"peak_rss_bytes"`
+		CPUSeconds   *float64 `json:"cpu_seconds"`
 	} `json:"node"`
-	Note  string `json:"note"`
-	Burst bool   `json:"burst"`
+	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
+	Note             string  `json:"note"`
+	Burst            bool    `json:"burst"`
 }
 
 // TestCLIBenchBackgroundWork: with the node's HTTP address, bench reports
@@ -52,6 +56,15 @@ func TestCLIBenchBackgroundWork(t *testing.T) {
 		}
 		if rep.Note != "" || rep.Burst {
 			t.Errorf("note %q, burst %v: want none after moves and checkpoints", rep.Note, rep.Burst)
+		}
+		// Both sides' CPU during the produce phase: some, and no more
+		// than the machine's cores could give in that time.
+		most := rep.Produce.Seconds*float64(runtime.NumCPU()) + 0.5
+		if c := rep.Node.CPUSeconds; c == nil || *c <= 0 || *c > most {
+			t.Errorf("node CPU %v s during a %.1f s produce phase, want within (0, %.1f]", c, rep.Produce.Seconds, most)
+		}
+		if c := rep.ClientCPUSeconds; c <= 0 || c > most {
+			t.Errorf("client CPU %.2f s during a %.1f s produce phase, want within (0, %.1f]", c, rep.Produce.Seconds, most)
 		}
 
 		// Catch-up: a second run reads the kept stream from its start,
@@ -92,6 +105,9 @@ func TestCLIBenchBackgroundWork(t *testing.T) {
 		if !strings.Contains(r.stdout, "\nnote: "+bench.NoteNoBackground+"\n") {
 			t.Errorf("text report lacks the no-background note; %s", r)
 		}
+		if !regexp.MustCompile(`\nCPU during produce: node [0-9.]+ s \([0-9.]+ s per GB\), this client [0-9.]+ s \([0-9.]+ s per GB\)\n`).MatchString(r.stdout) {
+			t.Errorf("text report lacks the CPU line with the node's share; %s", r)
+		}
 
 		r = runCLI(t, ctx, "", nil, "bench", "--stream", "bg-none", "--count", "2000", "--record-size", "100",
 			"--brokers", p.KafkaAddr)
@@ -100,6 +116,9 @@ func TestCLIBenchBackgroundWork(t *testing.T) {
 		}
 		if !strings.Contains(r.stdout, "\nnote: "+bench.NoteShortRun+"\n") || strings.Contains(r.stdout, "node during produce") {
 			t.Errorf("text report without --admin-addr: want the short-run note and no node line; %s", r)
+		}
+		if !strings.Contains(r.stdout, "\nCPU during produce: this client ") {
+			t.Errorf("text report without --admin-addr: want the client's CPU alone; %s", r)
 		}
 
 		// A wrong address fails at once and creates nothing.

@@ -260,6 +260,16 @@ w = [max(len(x[i]) for x in rows + [header]) for i in range(len(header))]
 for x in [header] + rows:
     print("  ".join(c.ljust(w[i]) for i, c in enumerate(x)).rstrip())
 print("peak RSS per run: " + ", ".join(f"{n} {v / 2**20:.0f} MiB" for n, v in sorted(peaks.items())))
+def cpu(name):
+    # CPU seconds per GB produced, node and client (they share the cores).
+    d = r[name]
+    gb = d["produce"]["bytes"] / 1e9
+    node = (d.get("node") or {}).get("cpu_seconds")
+    client = d.get("client_cpu_seconds")
+    if not gb or node is None or client is None:
+        return f"{name} -"
+    return f"{name} node {node / gb:.2f} s, client {client / gb:.2f} s"
+print("CPU per GB produced: " + "; ".join(cpu(n) for n in ("r1-burst", "r1-sustained", "r2-burst", "r2-sustained")))
 print("RUN: background work while producing (BURST: none, so the figure is a burst figure)")
 notes = sorted({d["note"] for n, d in r.items() if d.get("note")})
 for n in notes:
