@@ -344,6 +344,12 @@ func verifyCompacted(t *testing.T, ctx context.Context, proc *braidtest.Proc, st
 // cleanerRuns sums braid_cleaner_runs_total over its samples on /metrics.
 func cleanerRuns(t *testing.T, ctx context.Context, proc *braidtest.Proc) float64 {
 	t.Helper()
+	return metricSum(t, ctx, proc, "braid_cleaner_runs_total")
+}
+
+// metricSum sums the samples of the metric named name on proc's /metrics.
+func metricSum(t *testing.T, ctx context.Context, proc *braidtest.Proc, name string) float64 {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proc.HTTPAddr+"/metrics", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +364,7 @@ func cleanerRuns(t *testing.T, ctx context.Context, proc *braidtest.Proc) float6
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, "braid_cleaner_runs_total")
+		rest, ok := strings.CutPrefix(line, name)
 		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
 			continue
 		}

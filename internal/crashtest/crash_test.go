@@ -47,25 +47,53 @@ func (l *ledger) add(r *kgo.Record) {
 // block of the one before.
 func TestSIGKILLLosesNoAcknowledgedRecord(t *testing.T) {
 	kills := killCount(t, "BRAID_CRASH_KILLS", 20)
-	t.Run("page-cache", func(t *testing.T) { killAndVerify(t, kills) })
-	t.Run("direct-io", func(t *testing.T) { killAndVerify(t, max(kills/2, 1), "--wal-direct-io") })
+	t.Run("page-cache", func(t *testing.T) { killAndVerify(t, kills, narrowLoad) })
+	t.Run("direct-io", func(t *testing.T) { killAndVerify(t, max(kills/2, 1), narrowLoad, "--wal-direct-io") })
+	t.Run("many-partitions", func(t *testing.T) { killAndVerify(t, max(kills/4, 1), wideLoad) })
 }
 
-func killAndVerify(t *testing.T, kills int, flags ...string) {
+// crashLoad shapes the producers' requests.
+type crashLoad struct {
+	partitions int32
+	linger     time.Duration
+	flushEvery int // records a producer sends between flushes
+	// manual: records are sent only by the flushes, all of a producer's
+	// buffered batches in one request.
+	manual bool
+	// split: the node must have appended some requests on two goroutines
+	// (braid_kafka_split_produce_requests_total).
+	split bool
+}
+
+var (
+	narrowLoad = crashLoad{partitions: 4, linger: time.Millisecond, flushEvery: 64}
+	// wideLoad sends requests of 32 partitions, each 4,096 records
+	// flushed together: about 700 KB once compressed (franz-go's default
+	// codec; the values repeat), which the node appends on two goroutines.
+	wideLoad = crashLoad{partitions: 32, linger: time.Millisecond, flushEvery: 4096, manual: true, split: true}
+)
+
+func killAndVerify(t *testing.T, kills int, ld crashLoad, flags ...string) {
 	// Small WAL segments and frequent checkpoints, so kills land during
 	// segment rolls and checkpoint writes too.
 	proc := braidtest.Start(t, append([]string{"--wal-segment-bytes", "1048576", "--checkpoint-interval", "1s"}, flags...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	const stream, partitions = "crash", 4
-	proc.CreateStream(ctx, stream, partitions, nil)
+	const stream = "crash"
+	proc.CreateStream(ctx, stream, ld.partitions, nil)
 
 	led := &ledger{recs: map[int32]map[int64]acked{}}
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	split := 0.0
 	for round := range kills {
-		produceUntilKilled(t, ctx, proc, stream, round, led, time.Duration(30+rng.IntN(250))*time.Millisecond)
+		beforeKill := func() {
+			if ld.split {
+				split += metricSum(t, ctx, proc, "braid_kafka_split_produce_requests_total")
+			}
+		}
+		produceUntilKilled(t, ctx, proc, stream, round, led, ld, time.Duration(30+rng.IntN(250))*time.Millisecond, beforeKill)
 		proc.Restart()
-		verify(t, ctx, proc, stream, partitions, led)
+		verify(t, ctx, proc, stream, ld.partitions, led)
 		if t.Failed() {
 			t.Fatalf("round %d failed", round)
 		}
@@ -73,20 +101,27 @@ func killAndVerify(t *testing.T, kills int, flags ...string) {
 	if led.n < kills*10 {
 		t.Fatalf("only %d records acknowledged over %d rounds: the load did not run", led.n, kills)
 	}
-	t.Logf("%d kills, %d acknowledged records verified after each", kills, led.n)
+	if ld.split && split == 0 {
+		t.Fatalf("no produce request was appended by two goroutines: the load did not test them")
+	}
+	t.Logf("%d kills, %d acknowledged records verified after each (%.0f split requests)", kills, led.n, split)
 }
 
 // produceUntilKilled runs producers, SIGKILLs the server after the given
 // time, and records every acknowledged record in the ledger.
-func produceUntilKilled(t *testing.T, ctx context.Context, proc *braidtest.Proc, stream string, round int, led *ledger, after time.Duration) {
+func produceUntilKilled(t *testing.T, ctx context.Context, proc *braidtest.Proc, stream string, round int, led *ledger, ld crashLoad, after time.Duration, beforeKill func()) {
 	const producers = 3
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for p := range producers {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(proc.KafkaAddr), kgo.DisableIdempotentWrite(),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond),
-			kgo.RecordRetries(0), kgo.RequestRetries(0), kgo.ProduceRequestTimeout(5*time.Second),
-			kgo.RecordDeliveryTimeout(5*time.Second))
+		opts := []kgo.Opt{kgo.SeedBrokers(proc.KafkaAddr), kgo.DisableIdempotentWrite(),
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(ld.linger),
+			kgo.RecordRetries(0), kgo.RequestRetries(0), kgo.ProduceRequestTimeout(5 * time.Second),
+			kgo.RecordDeliveryTimeout(5 * time.Second)}
+		if ld.manual {
+			opts = append(opts, kgo.ManualFlushing())
+		}
+		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +145,7 @@ func produceUntilKilled(t *testing.T, ctx context.Context, proc *braidtest.Proc,
 						led.add(r)
 					}
 				})
-				if i%64 == 63 {
+				if i%ld.flushEvery == ld.flushEvery-1 {
 					// Keep the buffer small so records are acknowledged (or
 					// fail) close to when the kill happens.
 					cl.Flush(ctx)
@@ -119,6 +154,7 @@ func produceUntilKilled(t *testing.T, ctx context.Context, proc *braidtest.Proc,
 		}()
 	}
 	time.Sleep(after)
+	beforeKill()
 	proc.Kill()
 	close(stop)
 	wg.Wait()

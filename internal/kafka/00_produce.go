@@ -69,6 +69,7 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 		}
 		if inTxn == nil && parallelProduce(work) {
 			half := splitProduce(work)
+			c.s.opts.Metrics.splitProduces.Inc()
 			done := make(chan any, 1)
 			go func() {
 				// A panic goes back to the connection's goroutine, whose

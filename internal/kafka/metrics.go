@@ -22,6 +22,9 @@ type Metrics struct {
 	refused      prometheus.Counter
 	closedIdle   prometheus.Counter
 	closedSlow   prometheus.Counter
+	// splitProduces counts produce requests appended by two goroutines
+	// (parallelProduce).
+	splitProduces prometheus.Counter
 	// ProducedRecords, ProducedBytes and FetchedBytes count data by stream.
 	ProducedRecords *prometheus.CounterVec
 	ProducedBytes   *prometheus.CounterVec
@@ -44,13 +47,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		refused:         prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_refused_connections_total", Help: "Connections closed at once: over --max-connections or --max-connections-per-ip."}),
 		closedIdle:      prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_idle_connections_closed_total", Help: "Connections closed after --connections-max-idle without a request."}),
 		closedSlow:      prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_slow_connections_closed_total", Help: "Connections closed because a request did not arrive whole within --request-timeout."}),
+		splitProduces:   prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_split_produce_requests_total", Help: "Produce requests of many partitions whose batches were appended by two goroutines."}),
 		ProducedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_records_total", Help: "Records appended, by stream."}, []string{"stream"}),
 		ProducedBytes:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_bytes_total", Help: "Record batch bytes appended, by stream."}, []string{"stream"}),
 		FetchedBytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_fetched_bytes_total", Help: "Record batch bytes served to fetches, by stream."}, []string{"stream"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.panics,
-			m.requestBytes, m.refused, m.closedIdle, m.closedSlow, m.ProducedRecords, m.ProducedBytes, m.FetchedBytes)
+			m.requestBytes, m.refused, m.closedIdle, m.closedSlow, m.splitProduces, m.ProducedRecords, m.ProducedBytes, m.FetchedBytes)
 	}
 	return m
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/vfs"
 )
 
 // wideBatch is an uncompressed batch of n records for partition part, each
@@ -41,12 +44,22 @@ func wideBatch(part int32, req, n, size int) []byte {
 // TestProduceManyPartitions sends produce requests of 40 partitions of 64
 // KiB each, large enough to be appended by two goroutines
 // (parallelProduce), with a bad batch, an unknown partition and a second
-// stream in them, and checks every partition's answer, what reads back,
-// and the per-stream metrics. Run with -race, it also covers the appends
-// running side by side.
+// stream in them, and checks every partition's answer, that what it
+// acknowledges is durable when it comes, what reads back, and the
+// per-stream metrics. Run with -race, it also covers the appends running
+// side by side.
 func TestProduceManyPartitions(t *testing.T) {
-	const parts, recs, size = 40, 16, 4 << 10
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir()})
+	const parts, recs, size, requests = 40, 16, 4 << 10, 6
+	// Each fsync of the log takes 20 ms longer: an answer sent before
+	// every batch of its request is durable shows as a high watermark
+	// short of what the answer acknowledged.
+	slowSync := vfs.Inject(vfs.Default, func(op vfs.Op, path string) error {
+		if op == vfs.OpSync && strings.Contains(path, string(filepath.Separator)+"wal"+string(filepath.Separator)) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		return nil
+	})
+	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), FS: slowSync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +86,7 @@ func TestProduceManyPartitions(t *testing.T) {
 	defer cancel()
 
 	const bad = 7 // this partition's batch has a wrong CRC in request 0
-	for r := range 2 {
+	for r := range requests {
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks, req.TimeoutMillis = -1, 10000
 		wide := kmsg.NewProduceRequestTopic()
@@ -115,7 +128,7 @@ func TestProduceManyPartitions(t *testing.T) {
 			case r == 0 && i == bad:
 				wantCode, wantBase = kerr.CorruptMessage.Code, -1
 			case i == bad:
-				wantBase = 0 // its first batch was refused
+				wantBase = int64((r - 1) * recs) // its first batch was refused
 			}
 			wantPart := int32(i)
 			if i == parts {
@@ -124,6 +137,12 @@ func TestProduceManyPartitions(t *testing.T) {
 			if p.Partition != wantPart || p.ErrorCode != wantCode || p.BaseOffset != wantBase {
 				t.Errorf("request %d, answer %d: partition %d, code %d, base %d; want partition %d, code %d, base %d",
 					r, i, p.Partition, p.ErrorCode, p.BaseOffset, wantPart, wantCode, wantBase)
+			}
+			if p.ErrorCode == 0 {
+				if hw := eng.Stream("wide").Shards[i].HighWatermark(); int64(hw) < p.BaseOffset+recs {
+					t.Errorf("request %d, partition %d: answered with base %d before its %d records were durable (high watermark %d)",
+						r, i, p.BaseOffset, recs, hw)
+				}
 			}
 		}
 		if n := resp.Topics[1].Partitions; len(n) != 1 || n[0].ErrorCode != 0 || n[0].BaseOffset != int64(r*3) {
@@ -134,7 +153,7 @@ func TestProduceManyPartitions(t *testing.T) {
 	// Every accepted batch reads back, in order, and nothing else.
 	for p := range int32(parts) {
 		want := []string{}
-		for r := range 2 {
+		for r := range requests {
 			if r == 0 && p == bad {
 				continue
 			}
@@ -162,11 +181,16 @@ func TestProduceManyPartitions(t *testing.T) {
 		}
 	}
 
+	// Every request was split (the narrow stream's batch rides along).
+	if got := counterValue(t, s.opts.Metrics.splitProduces); got != requests {
+		t.Errorf("braid_kafka_split_produce_requests_total = %v, want %d", got, requests)
+	}
+
 	// Metrics count per stream what was appended.
-	if got, want := counterValue(t, s.opts.Metrics.ProducedRecords.WithLabelValues("wide")), float64((2*parts-1)*recs); got != want {
+	if got, want := counterValue(t, s.opts.Metrics.ProducedRecords.WithLabelValues("wide")), float64((requests*parts-1)*recs); got != want {
 		t.Errorf("braid_produced_records_total{stream=wide} = %v, want %v", got, want)
 	}
-	if got, want := counterValue(t, s.opts.Metrics.ProducedRecords.WithLabelValues("narrow")), 6.0; got != want {
+	if got, want := counterValue(t, s.opts.Metrics.ProducedRecords.WithLabelValues("narrow")), float64(requests*3); got != want {
 		t.Errorf("braid_produced_records_total{stream=narrow} = %v, want %v", got, want)
 	}
 }
