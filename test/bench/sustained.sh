@@ -19,6 +19,9 @@
 #      read of row 1's burst;
 #   5. the node's peak RSS (sampled once a second) vs its documented bound,
 #      --cache-bytes + 1 GiB (README, "Memory").
+# After the table: peak RSS per run, and the CPU per GB produced of the node
+# and of the client (braid bench) for rows 1 and 2: they share the cores,
+# and at 1,000 partitions the client's share bounds the figure too.
 # Every bench run reads the node's /metrics: a figure whose run saw no move
 # and no checkpoint is marked "burst".
 #
