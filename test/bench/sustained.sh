@@ -20,8 +20,9 @@
 #   5. the node's peak RSS (sampled once a second) vs its documented bound,
 #      --cache-bytes + 1 GiB (README, "Memory").
 # After the table: peak RSS per run, and the CPU per GB produced of the node
-# and of the client (braid bench) for rows 1 and 2: they share the cores,
-# and at 1,000 partitions the client's share bounds the figure too.
+# and of the client (braid bench) for rows 1 and 2, with how busy the two
+# kept the cores: they share them, and at 1,000 partitions the client's
+# share bounds the figure too.
 # Every bench run reads the node's /metrics: a figure whose run saw no move
 # and no checkpoint is marked "burst".
 #
@@ -264,14 +265,17 @@ for x in [header] + rows:
     print("  ".join(c.ljust(w[i]) for i, c in enumerate(x)).rstrip())
 print("peak RSS per run: " + ", ".join(f"{n} {v / 2**20:.0f} MiB" for n, v in sorted(peaks.items())))
 def cpu(name):
-    # CPU seconds per GB produced, node and client (they share the cores).
+    # CPU seconds per GB produced, node and client (they share the cores),
+    # and how busy the two kept the machine's cores while producing.
     d = r[name]
     gb = d["produce"]["bytes"] / 1e9
     node = (d.get("node") or {}).get("cpu_seconds")
     client = d.get("client_cpu_seconds")
-    if not gb or node is None or client is None:
+    secs = d["produce"]["elapsed_seconds"]
+    if not gb or node is None or client is None or not secs:
         return f"{name} -"
-    return f"{name} node {node / gb:.2f} s, client {client / gb:.2f} s"
+    busy = (node + client) / (secs * (os.cpu_count() or 1))
+    return f"{name} node {node / gb:.2f} s, client {client / gb:.2f} s (cores {busy:.0%} busy)"
 print("CPU per GB produced: " + "; ".join(cpu(n) for n in ("r1-burst", "r1-sustained", "r2-burst", "r2-sustained")))
 print("RUN: background work while producing (BURST: none, so the figure is a burst figure)")
 notes = sorted({d["note"] for n, d in r.items() if d.get("note")})
