@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -78,7 +80,9 @@ with, and test/bench/sustained.sh for the whole sustained table.
 CPU: the run prints the CPU time this client used while producing and,
 with --admin-addr, the node's, each also per GB produced. Where both run
 on one machine, they share its cores: a client that takes half the CPU
-bounds the figure as much as the node does.
+bounds the figure as much as the node does. With --admin-addr on the
+loopback the line also says what share of this machine's cores the two
+kept busy together.
 
 Catch-up reads (--consume-from-start): the consume phase reads the stream
 from its first offset, so a run against a stream an earlier --keep run
@@ -253,7 +257,14 @@ func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
 		if n := res.Node; n != nil && n.CPUSeconds != nil {
 			fmt.Fprintf(w, "node %.1f s (%.2f s per GB), ", *n.CPUSeconds, *n.CPUSeconds/gb)
 		}
-		fmt.Fprintf(w, "this client %.1f s (%.2f s per GB)\n", res.ClientCPUSeconds, res.ClientCPUSeconds/gb)
+		fmt.Fprintf(w, "this client %.1f s (%.2f s per GB)", res.ClientCPUSeconds, res.ClientCPUSeconds/gb)
+		if n := res.Node; n != nil && n.CPUSeconds != nil && p.Seconds > 0 && loopbackAddr(f.adminAddr) {
+			// The node answers on this machine's loopback: the two
+			// shared its cores.
+			busy := (*n.CPUSeconds + res.ClientCPUSeconds) / (p.Seconds * float64(runtime.NumCPU()))
+			fmt.Fprintf(w, "; together %.0f%% of this machine's %d cores", 100*busy, runtime.NumCPU())
+		}
+		fmt.Fprintln(w)
 	}
 	if res.Note != "" {
 		fmt.Fprintf(w, "\nnote: %s\n", res.Note)
@@ -336,4 +347,18 @@ func streamOrigin(created, deleted bool) string {
 		return "created for this run and kept"
 	}
 	return "existing stream"
+}
+
+// loopbackAddr reports whether addr (host:port) names this machine's
+// loopback interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

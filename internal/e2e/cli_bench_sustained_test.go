@@ -105,7 +105,7 @@ func TestCLIBenchBackgroundWork(t *testing.T) {
 		if !strings.Contains(r.stdout, "\nnote: "+bench.NoteNoBackground+"\n") {
 			t.Errorf("text report lacks the no-background note; %s", r)
 		}
-		if !regexp.MustCompile(`\nCPU during produce: node [0-9.]+ s \([0-9.]+ s per GB\), this client [0-9.]+ s \([0-9.]+ s per GB\)\n`).MatchString(r.stdout) {
+		if !regexp.MustCompile(`\nCPU during produce: node [0-9.]+ s \([0-9.]+ s per GB\), this client [0-9.]+ s \([0-9.]+ s per GB\); together [0-9]+% of this machine's [0-9]+ cores\n`).MatchString(r.stdout) {
 			t.Errorf("text report lacks the CPU line with the node's share; %s", r)
 		}
 
@@ -117,8 +117,8 @@ func TestCLIBenchBackgroundWork(t *testing.T) {
 		if !strings.Contains(r.stdout, "\nnote: "+bench.NoteShortRun+"\n") || strings.Contains(r.stdout, "node during produce") {
 			t.Errorf("text report without --admin-addr: want the short-run note and no node line; %s", r)
 		}
-		if !strings.Contains(r.stdout, "\nCPU during produce: this client ") {
-			t.Errorf("text report without --admin-addr: want the client's CPU alone; %s", r)
+		if !strings.Contains(r.stdout, "\nCPU during produce: this client ") || strings.Contains(r.stdout, "together") {
+			t.Errorf("text report without --admin-addr: want the client's CPU alone, not added to the node's; %s", r)
 		}
 
 		// A wrong address fails at once and creates nothing.
