@@ -253,15 +253,19 @@ func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
 		// Client and node often share a machine: which side a figure was
 		// bound by shows in their CPU per GB.
 		gb := float64(p.Bytes) / 1e9
+		var nodeCPU *float64
+		if res.Node != nil {
+			nodeCPU = res.Node.CPUSeconds
+		}
 		fmt.Fprintf(w, "CPU during produce: ")
-		if n := res.Node; n != nil && n.CPUSeconds != nil {
-			fmt.Fprintf(w, "node %.1f s (%.2f s per GB), ", *n.CPUSeconds, *n.CPUSeconds/gb)
+		if nodeCPU != nil {
+			fmt.Fprintf(w, "node %.1f s (%.2f s per GB), ", *nodeCPU, *nodeCPU/gb)
 		}
 		fmt.Fprintf(w, "this client %.1f s (%.2f s per GB)", res.ClientCPUSeconds, res.ClientCPUSeconds/gb)
-		if n := res.Node; n != nil && n.CPUSeconds != nil && p.Seconds > 0 && loopbackAddr(f.adminAddr) {
+		if nodeCPU != nil && p.Seconds > 0 && loopbackAddr(f.adminAddr) {
 			// The node answers on this machine's loopback: the two
 			// shared its cores.
-			busy := (*n.CPUSeconds + res.ClientCPUSeconds) / (p.Seconds * float64(runtime.NumCPU()))
+			busy := (*nodeCPU + res.ClientCPUSeconds) / (p.Seconds * float64(runtime.NumCPU()))
 			fmt.Fprintf(w, "; together %.0f%% of this machine's %d cores", 100*busy, runtime.NumCPU())
 		}
 		fmt.Fprintln(w)

@@ -84,13 +84,13 @@ func killAndVerify(t *testing.T, kills int, ld crashLoad, flags ...string) {
 
 	led := &ledger{recs: map[int32]map[int64]acked{}}
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
-	split := 0.0
-	for round := range kills {
-		beforeKill := func() {
-			if ld.split {
-				split += metricSum(t, ctx, proc, "braid_kafka_split_produce_requests_total")
-			}
+	split := 0.0 // the node's count is lost at each kill: read just before
+	beforeKill := func() {
+		if ld.split {
+			split += metricSum(t, ctx, proc, "braid_kafka_split_produce_requests_total")
 		}
+	}
+	for round := range kills {
 		produceUntilKilled(t, ctx, proc, stream, round, led, ld, time.Duration(30+rng.IntN(250))*time.Millisecond, beforeKill)
 		proc.Restart()
 		verify(t, ctx, proc, stream, ld.partitions, led)

@@ -64,36 +64,16 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 					p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 					continue
 				}
-				work = append(work, produceItem{topic: i, name: rt.Topic, st: st, sh: st.Shards[rp.Partition], records: rp.Records, resp: p})
+				work = append(work, produceItem{name: rt.Topic, st: st, sh: st.Shards[rp.Partition], records: rp.Records, resp: p})
 			}
 		}
-		if inTxn == nil && parallelProduce(work) {
-			half := splitProduce(work)
+		half := 0
+		if inTxn == nil {
+			half = produceSplit(work)
+		}
+		if half > 0 {
 			c.s.opts.Metrics.splitProduces.Inc()
-			done := make(chan any, 1)
-			go func() {
-				// A panic goes back to the connection's goroutine, whose
-				// handler recovers it (a helper's would end the process).
-				defer func() {
-					if v := recover(); v != nil {
-						done <- fmt.Sprintf("%v [in the helper appending half a produce request]\n%s", v, debug.Stack())
-					}
-					close(done)
-				}()
-				for i := range work[half:] {
-					work[half+i].append(c, nil)
-				}
-			}()
-			var helperPanic any
-			func() {
-				defer func() { helperPanic = <-done }() // also when this half panics
-				for i := range work[:half] {
-					work[i].append(c, nil)
-				}
-			}()
-			if helperPanic != nil {
-				panic(helperPanic)
-			}
+			appendSplit(c, work, half)
 		} else {
 			for i := range work {
 				work[i].append(c, inTxn)
@@ -106,7 +86,7 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 				end, appended = max(end, it.end), true
 				records, bytes = records+it.n, bytes+len(it.records)
 			}
-			if (i+1 == len(work) || work[i+1].topic != it.topic) && records > 0 {
+			if (i+1 == len(work) || work[i+1].name != it.name) && records > 0 {
 				c.s.opts.Metrics.ProducedRecords.WithLabelValues(it.name).Add(float64(records))
 				c.s.opts.Metrics.ProducedBytes.WithLabelValues(it.name).Add(float64(bytes))
 				records, bytes = 0, 0
@@ -189,7 +169,6 @@ func logStart(sh *shard.Shard) int64 {
 // produceItem is one partition of a produce request: what to append, and
 // where its answer goes.
 type produceItem struct {
-	topic   int    // index in the request
 	name    string // the topic's name in the request
 	st      *engine.Stream
 	sh      *shard.Shard
@@ -240,28 +219,22 @@ const (
 	parallelMinBytes      = 256 << 10
 )
 
-// parallelProduce reports whether work is worth, and safe for, two
-// goroutines.
-func parallelProduce(work []produceItem) bool {
+// produceSplit returns where work is split between two goroutines (the
+// index that parts it into halves of about equal bytes), or 0 where two
+// are not worth it or not safe.
+func produceSplit(work []produceItem) int {
 	if len(work) < parallelMinPartitions || runtime.GOMAXPROCS(0) < 2 {
-		return false
+		return 0
 	}
 	total := 0
 	for _, it := range work {
 		if it.st.Routed(it.sh.Key().Shard) {
-			return false
+			return 0
 		}
 		total += len(it.records)
 	}
-	return total >= parallelMinBytes
-}
-
-// splitProduce returns the index that splits work into two halves of about
-// equal bytes.
-func splitProduce(work []produceItem) int {
-	total := 0
-	for _, it := range work {
-		total += len(it.records)
+	if total < parallelMinBytes {
+		return 0
 	}
 	sum := 0
 	for i, it := range work {
@@ -270,4 +243,33 @@ func splitProduce(work []produceItem) int {
 		}
 	}
 	return len(work) / 2
+}
+
+// appendSplit appends work[half:] on a helper goroutine and work[:half] on
+// this one, and returns once both are done. A panic on the helper is
+// raised again here, where the connection's handler recovers it (on the
+// helper it would end the process).
+func appendSplit(c *conn, work []produceItem, half int) {
+	done := make(chan any, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- fmt.Sprintf("%v [in the helper appending half a produce request]\n%s", v, debug.Stack())
+			}
+			close(done)
+		}()
+		for i := range work[half:] {
+			work[half+i].append(c, nil)
+		}
+	}()
+	var helperPanic any
+	func() {
+		defer func() { helperPanic = <-done }() // also when this half panics
+		for i := range work[:half] {
+			work[i].append(c, nil)
+		}
+	}()
+	if helperPanic != nil {
+		panic(helperPanic)
+	}
 }

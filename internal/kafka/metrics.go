@@ -23,7 +23,7 @@ type Metrics struct {
 	closedIdle   prometheus.Counter
 	closedSlow   prometheus.Counter
 	// splitProduces counts produce requests appended by two goroutines
-	// (parallelProduce).
+	// (produceSplit).
 	splitProduces prometheus.Counter
 	// ProducedRecords, ProducedBytes and FetchedBytes count data by stream.
 	ProducedRecords *prometheus.CounterVec

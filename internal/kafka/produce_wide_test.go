@@ -43,7 +43,7 @@ func wideBatch(part int32, req, n, size int) []byte {
 
 // TestProduceManyPartitions sends produce requests of 40 partitions of 64
 // KiB each, large enough to be appended by two goroutines
-// (parallelProduce), with a bad batch, an unknown partition and a second
+// (produceSplit), with a bad batch, an unknown partition and a second
 // stream in them, and checks every partition's answer, that what it
 // acknowledges is durable when it comes, what reads back, and the
 // per-stream metrics. Run with -race, it also covers the appends running
