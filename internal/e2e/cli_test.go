@@ -603,6 +603,40 @@ func cliCheckConsumed(t testing.TB, got []cliRecord, want []cliWant) {
 // so on a loaded machine 700 ms once ended a read before its first fetch.
 const idleTimeout = "3s"
 
+// TestCLIConsumeTimeoutPollsOften checks that braid consume --timeout
+// never lets a fetch wait at the broker for longer than part of the
+// timeout. kgo may send its first fetch with only some of the shards it
+// was given; the others join the next fetch, and with kgo's default wait
+// (5 s) a shard holding records once printed nothing before a 3 s
+// --timeout ended the consume. On an empty stream, every fetch of a 2 s
+// --timeout consume waits its whole max wait: at most 500 ms each, so at
+// least three of them; with the default wait there is one.
+func TestCLIConsumeTimeoutPollsOften(t *testing.T) {
+	t.Parallel()
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 25*time.Second)
+	createStream(t, ctx, newAdmin(t, p), "quiet", 3, nil)
+	fetches := func() float64 {
+		v, _ := scrapeMetrics(t, ctx, p).value("braid_kafka_request_seconds_count", "api", "Fetch")
+		return v
+	}
+	before := fetches()
+	// Without the lineage gate (an empty --admin-addr), whose own fetch
+	// wait is shorter still.
+	r := cliOK(t, ctx, p, "", "consume", "quiet", "--timeout", "2s", "--admin-addr", "")
+	if r.stdout != "" {
+		t.Errorf("want no output; %s", r)
+	}
+	// A fetch is counted when it is answered: wait for the last one.
+	deadline := time.Now().Add(2 * time.Second)
+	for fetches()-before < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := fetches() - before; n < 3 {
+		t.Errorf("a 2 s --timeout consume of an empty stream sent %v fetches, want at least 3 (each waiting at most 500 ms)", n)
+	}
+}
+
 // TestCLIProduceConsume feeds `braid produce` lines on stdin with every
 // codec and acks value and reads them back with `braid consume`.
 func TestCLIProduceConsume(t *testing.T) {
