@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() { register(newConsumeCmd) }
@@ -42,7 +44,10 @@ outside a shard's retained range is moved to the nearest end of that range.
 
 By default the command runs until --count records were printed or until
 Ctrl-C. With --timeout it also stops once no record arrived for that long,
-which is handy in scripts ("read everything there is, then exit").
+which is handy in scripts ("read everything there is, then exit"). The time
+counts from the broker's first answer to a fetch, so a slow start does not
+cut a read short; if no fetch is answered within 30 s (or --timeout, if
+longer) the command fails.
 
 A stream that was split or merged (braid stream split, merge, scale) has
 closed shards whose children continue their keys. Without --partition the
@@ -138,6 +143,8 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 				kgo.FetchMaxWait(min(250*time.Millisecond, idleFetchWait(o.timeout))))
 		}
 	}
+	answered := &fetchAnswered{}
+	extra = append(extra, kgo.WithHooks(answered))
 	cl, err := f.newClient(append(extra, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.stream: assign}))...)
 	if err != nil {
 		return err
@@ -151,14 +158,20 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 	lastRefreshErr := ""
 
 	var printed int64
-	lastActivity, refreshed := time.Now(), time.Now()
+	began := time.Now()
+	lastActivity, refreshed := began, began
 	for o.count == 0 || printed < o.count {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
 		var idleAt time.Time
+		first := answered.first()
 		if o.timeout > 0 {
-			idleAt = lastActivity.Add(o.timeout)
+			idleAt = idleDeadline(o.timeout, began, lastActivity, first)
 		}
 		wakeAt := idleAt
+		if o.timeout > 0 && first.IsZero() {
+			// Look again soon: the first answer moves idleAt.
+			wakeAt = earlier(wakeAt, time.Now().Add(50*time.Millisecond))
+		}
 		if gate != nil && (wakeAt.IsZero() || refreshed.Add(lineageRefresh).Before(wakeAt)) {
 			// Wake to look for reshards even while nothing arrives.
 			wakeAt = refreshed.Add(lineageRefresh)
@@ -238,11 +251,57 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 		case ctx.Err() != nil:
 			// Ctrl-C is the normal way to end an open-ended consume.
 			return nil
+		case pollDone && n == 0 && first.IsZero() && printed == 0:
+			return fmt.Errorf("no fetch of stream %q was answered within %s; is the broker overloaded?", o.stream, max(o.timeout, firstFetchWait))
 		case pollDone && n == 0:
 			return nil // idle for --timeout
 		}
 	}
 	return nil
+}
+
+// firstFetchWait is how long consume --timeout waits for the broker to
+// answer a first fetch (or --timeout, if longer) before it gives up.
+const firstFetchWait = 30 * time.Second
+
+// fetchAnswered is a kgo hook that notes when the broker first answered a
+// fetch.
+type fetchAnswered struct{ at atomic.Int64 } // Unix nanoseconds; 0 = none yet
+
+func (h *fetchAnswered) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == kmsg.Fetch.Int16() && err == nil && h.at.Load() == 0 {
+		h.at.CompareAndSwap(0, time.Now().UnixNano())
+	}
+}
+
+func (h *fetchAnswered) first() time.Time {
+	if ns := h.at.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// idleDeadline is when consume --timeout gives up waiting for records:
+// timeout after the last record, counted from no earlier than the first
+// fetch the broker answered, so that a slow start (connecting, a loaded
+// machine) does not end a read before it asked. Until a fetch is answered
+// (first is zero) it is firstFetchWait after the start, or timeout if
+// longer.
+func idleDeadline(timeout time.Duration, began, last, first time.Time) time.Time {
+	if first.IsZero() {
+		return began.Add(max(timeout, firstFetchWait))
+	}
+	if first.After(last) {
+		last = first
+	}
+	return last.Add(timeout)
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // idleFetchWait is the longest a fetch may wait at the broker for data
