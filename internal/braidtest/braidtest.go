@@ -9,6 +9,7 @@
 package braidtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -338,6 +339,45 @@ func readJSON(resp *http.Response, err error, path string, out any) (int, error)
 		return resp.StatusCode, fmt.Errorf("decode %s answer %q: %w", path, data, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// MetricSum returns the sum of every sample of the metric named name on the
+// node's /metrics (0 if it has none), and fails the test if /metrics does
+// not answer or a sample does not parse.
+func (p *Proc) MetricSum(ctx context.Context, name string) float64 {
+	p.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTPAddr+"/metrics", nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("braidtest: GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		p.t.Fatalf("braidtest: GET /metrics: status %d", resp.StatusCode)
+	}
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			p.t.Fatalf("braidtest: /metrics: %q: %v", line, err)
+		}
+		sum += v
+	}
+	if err := sc.Err(); err != nil {
+		p.t.Fatalf("braidtest: read /metrics: %v", err)
+	}
+	return sum
 }
 
 // Kinesis returns an AWS SDK Kinesis client for the node's Kinesis door,

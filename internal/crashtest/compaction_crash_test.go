@@ -1,7 +1,6 @@
 package crashtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -344,38 +343,7 @@ func verifyCompacted(t *testing.T, ctx context.Context, proc *braidtest.Proc, st
 // cleanerRuns sums braid_cleaner_runs_total over its samples on /metrics.
 func cleanerRuns(t *testing.T, ctx context.Context, proc *braidtest.Proc) float64 {
 	t.Helper()
-	return metricSum(t, ctx, proc, "braid_cleaner_runs_total")
-}
-
-// metricSum sums the samples of the metric named name on proc's /metrics.
-func metricSum(t *testing.T, ctx context.Context, proc *braidtest.Proc, name string) float64 {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proc.HTTPAddr+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("/metrics: %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
+	return proc.MetricSum(ctx, "braid_cleaner_runs_total")
 }
 
 // waitCleanerRuns polls until the (restarted) node has counted a cleaner

@@ -87,7 +87,7 @@ func killAndVerify(t *testing.T, kills int, ld crashLoad, flags ...string) {
 	split := 0.0 // the node's count is lost at each kill: read just before
 	beforeKill := func() {
 		if ld.split {
-			split += metricSum(t, ctx, proc, "braid_kafka_split_produce_requests_total")
+			split += proc.MetricSum(ctx, "braid_kafka_split_produce_requests_total")
 		}
 	}
 	for round := range kills {
