@@ -309,9 +309,9 @@ func earlier(a, b time.Time) time.Time {
 // by one and may send a fetch of only the first ones; a shard that became
 // usable after joins the next fetch, once the broker answers this one. With
 // kgo's default wait (5 s) that answer could come after --timeout, and a
-// shard holding records printed nothing (seen in CI; here 1 run in about
-// 150 printed nothing at --timeout 1s). A quarter of the timeout leaves
-// room for several fetches before the consume gives up.
+// shard holding records printed nothing (seen in CI, and once in a loop
+// of 150 runs at --timeout 1s on a development machine). A quarter of the
+// timeout leaves room for several fetches before the consume gives up.
 func idleFetchWait(timeout time.Duration) time.Duration {
 	const most = 5 * time.Second // kgo's default
 	if timeout <= 0 {
