@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -76,6 +77,10 @@ func FreeAddr(tb testing.TB) string {
 	return ln.Addr().String()
 }
 
+// pickAddr is how Start chooses its ports; a test replaces it to hand out
+// a taken one.
+var pickAddr = FreeAddr
+
 // Node is one braid process on loopback ports and a data directory of its
 // own, which Restart keeps.
 type Node struct {
@@ -94,9 +99,7 @@ type Node struct {
 func Start(tb testing.TB, args ...string) *Node {
 	tb.Helper()
 	dir := tb.TempDir()
-	n := &Node{KafkaAddr: FreeAddr(tb), HTTPAddr: FreeAddr(tb), logPath: filepath.Join(dir, "braid.log")}
-	n.args = append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
-		"--kafka-addr", n.KafkaAddr, "--http-addr", n.HTTPAddr, "--kinesis-addr", FreeAddr(tb)}, args...)
+	n := &Node{logPath: filepath.Join(dir, "braid.log")}
 	tb.Cleanup(func() {
 		n.Kill()
 		if tb.Failed() {
@@ -104,8 +107,24 @@ func Start(tb testing.TB, args ...string) *Node {
 			tb.Logf("braid log:\n%s", b)
 		}
 	})
-	n.launch(tb)
-	return n
+	// FreeAddr's ports are free when chosen, not reserved: another test's
+	// process may take one before braid binds it (seen in CI: "bind:
+	// address already in use"). Braid then exits at start, saying so;
+	// choose new ports and start again.
+	for attempt := 1; ; attempt++ {
+		n.KafkaAddr, n.HTTPAddr = pickAddr(tb), pickAddr(tb)
+		n.args = append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
+			"--kafka-addr", n.KafkaAddr, "--http-addr", n.HTTPAddr, "--kinesis-addr", pickAddr(tb)}, args...)
+		out, err := n.launch(tb)
+		if err == nil {
+			return n
+		}
+		if attempt < 5 && strings.Contains(out, "address already in use") {
+			tb.Logf("testnode: a port was taken before braid bound it; new ports, attempt %d", attempt+1)
+			continue
+		}
+		tb.Fatalf("braid exited during start:\n%s", out)
+	}
 }
 
 // Restart SIGKILLs the node if it runs and starts it again on the same data
@@ -113,7 +132,9 @@ func Start(tb testing.TB, args ...string) *Node {
 func (n *Node) Restart(tb testing.TB) {
 	tb.Helper()
 	n.Kill()
-	n.launch(tb)
+	if out, err := n.launch(tb); err != nil {
+		tb.Fatalf("braid exited during restart:\n%s", out)
+	}
 }
 
 // Kill sends SIGKILL and waits for the process to exit.
@@ -125,11 +146,17 @@ func (n *Node) Kill() {
 	<-n.done
 }
 
-func (n *Node) launch(tb testing.TB) {
+// launch starts the process and waits until it answers /healthz. If it
+// exits first, launch returns what it logged this time and an error.
+func (n *Node) launch(tb testing.TB) (string, error) {
 	tb.Helper()
 	logs, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	var logged int64 // where this start's lines begin
+	if fi, err := logs.Stat(); err == nil {
+		logged = fi.Size()
 	}
 	cmd := exec.Command(Binary(tb), n.args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -149,13 +176,14 @@ func (n *Node) launch(tb testing.TB) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 && resp.Header.Get("Braid-Pid") == pid {
-				return
+				return "", nil
 			}
 		}
 		select {
 		case <-done:
+			n.cmd = nil
 			b, _ := os.ReadFile(n.logPath)
-			tb.Fatalf("braid exited during start:\n%s", b)
+			return string(b[min(int(logged), len(b)):]), fmt.Errorf("braid exited during start")
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
