@@ -41,8 +41,20 @@ import (
 var (
 	buildOnce sync.Once
 	binPath   string
+	binDir    string // what Main removes; empty with BRAID_BIN
 	buildErr  error
 )
+
+// Main runs a test binary's tests (call it from TestMain) and removes the
+// braid binary Binary built for them, which would otherwise stay in the
+// temporary directory after every run.
+func Main(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // Binary returns the path of a braid binary built from this checkout.
 func Binary(t testing.TB) string {
@@ -59,7 +71,7 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "braid")
+		binDir, binPath = dir, filepath.Join(dir, "braid")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/braid")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -100,6 +112,10 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// pickAddr is how StartData chooses its ports; a test replaces it to hand
+// out a taken one.
+var pickAddr = FreeAddr
+
 // Start runs braid serve with a fresh data directory and extra flags, and
 // waits until it is ready. It is killed when the test ends.
 func Start(t testing.TB, args ...string) *Proc {
@@ -111,7 +127,7 @@ func Start(t testing.TB, args ...string) *Proc {
 // small tmpfs); logs stay in a temporary directory. Empty means Dir/data.
 func StartData(t testing.TB, dataDir string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, Dir: t.TempDir(), KafkaAddr: FreeAddr(t), HTTPAddr: FreeAddr(t), KinesisAddr: FreeAddr(t), Args: args, DataDir: dataDir}
+	p := &Proc{t: t, Dir: t.TempDir(), KafkaAddr: pickAddr(t), HTTPAddr: pickAddr(t), KinesisAddr: pickAddr(t), Args: args, DataDir: dataDir}
 	if p.DataDir == "" {
 		p.DataDir = filepath.Join(p.Dir, "data")
 	}
@@ -125,7 +141,7 @@ func StartData(t testing.TB, dataDir string, args ...string) *Proc {
 		}
 		if attempt < 5 && strings.Contains(p.Logs(), "address already in use") {
 			t.Logf("braidtest: a port was taken before braid bound it (%v); new ports, attempt %d", err, attempt+1)
-			p.KafkaAddr, p.HTTPAddr, p.KinesisAddr = FreeAddr(t), FreeAddr(t), FreeAddr(t)
+			p.KafkaAddr, p.HTTPAddr, p.KinesisAddr = pickAddr(t), pickAddr(t), pickAddr(t)
 			continue
 		}
 		p.dumpLogs()

@@ -1,0 +1,10 @@
+package connect_test
+
+import (
+	"testing"
+
+	"github.com/braidstream/braid/internal/braidtest"
+)
+
+// TestMain removes the braid binary the tests built when they end.
+func TestMain(m *testing.M) { braidtest.Main(m) }
