@@ -123,8 +123,9 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 	}
 	var gate *lineageGate
 	extra := []kgo.Opt{}
+	var fetchWait time.Duration // 0: kgo's default
 	if o.timeout > 0 {
-		extra = append(extra, kgo.FetchMaxWait(idleFetchWait(o.timeout)))
+		fetchWait = idleFetchWait(o.timeout)
 	}
 	if o.partition < 0 {
 		gate, err = lineageFor(ctx, f, o.stream)
@@ -139,9 +140,12 @@ func runConsume(ctx context.Context, f *clientFlags, o *consumeOptions, stdout, 
 			// with AddConsumePartitions, which waits for a metadata
 			// refresh and for the fetch in flight to the broker (a
 			// long poll): keep both waits short.
-			extra = append(extra, kgo.KeepControlRecords(), kgo.MetadataMinAge(100*time.Millisecond),
-				kgo.FetchMaxWait(min(250*time.Millisecond, idleFetchWait(o.timeout))))
+			extra = append(extra, kgo.KeepControlRecords(), kgo.MetadataMinAge(100*time.Millisecond))
+			fetchWait = min(250*time.Millisecond, idleFetchWait(o.timeout))
 		}
+	}
+	if fetchWait > 0 {
+		extra = append(extra, kgo.FetchMaxWait(fetchWait))
 	}
 	answered := &fetchAnswered{}
 	extra = append(extra, kgo.WithHooks(answered))
