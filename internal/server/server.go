@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	}
 
 	flushBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_wal_flushed_bytes_total", Help: "Bytes written and fsync'd by the shared write-ahead log."})
-	flushSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "braid_wal_flush_seconds", Help: "Duration of one group commit (write + fdatasync).",
+	flushSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "braid_wal_flush_seconds", Help: "Duration of one group commit's fdatasync (the log writes the next commit meanwhile).",
 		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)})
 	walDropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_wal_page_cache_dropped_bytes_total", Help: "Bytes of the shared write-ahead log dropped from the page cache behind --wal-page-cache-bytes."})
 	retainedShards := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_retention_trimmed_shards_total", Help: "Times retention moved a shard's log start."})

@@ -14,13 +14,20 @@ import (
 // to be durable; it returns each frame's start.
 func appendUnit(t *testing.T, w *WAL, bodies ...string) []Position {
 	t.Helper()
+	return appendUnitWith(t, w, w.appendUnitLocked, bodies...)
+}
+
+// appendUnitWith is appendUnit with the unit's marker appended by marker
+// (called with w.mu held).
+func appendUnitWith(t *testing.T, w *WAL, marker func(), bodies ...string) []Position {
+	t.Helper()
 	w.mu.Lock()
 	for len(w.buf) > 0 { // let the flusher take what is pending
 		w.mu.Unlock()
 		w.WaitDurable(context.Background(), w.tail)
 		w.mu.Lock()
 	}
-	w.appendLocked(kindUnit, nil)
+	marker()
 	var starts []Position
 	for _, b := range bodies {
 		starts = append(starts, w.appendLocked(1, [][]byte{[]byte(b)}))

@@ -30,20 +30,26 @@
 //
 // # Write units, torn tails and corruption
 //
-// Every flush writes one unit: the frames appended since the previous flush,
-// led by a unit marker (a frame with no body and the reserved kind 0xFF,
-// never replayed). Units are written one at a time, each fdatasync'd before
-// the next is written, so at a crash only the last unit can be incomplete.
+// Every write of the buffer writes one unit: the frames appended since the
+// previous write, led by a unit marker (a frame of the reserved kind 0xFF,
+// never replayed) whose body is the position up to which the log was
+// durable when the unit was written. A crash can leave incomplete only the
+// units written past that position by the last marker that reached the
+// disk: the writer writes the next unit while the syncer fdatasyncs the
+// ones before it. (Logs written before writes and fsyncs overlapped have
+// markers without a body; each was written once everything before it was
+// durable.)
 //
 // On Open, a frame whose len is zero, runs past the end of the file, exceeds
 // MaxFrame, or whose CRC does not match, stops the scan. It is a torn tail,
 // cut off, only if it lies in the newest segment and no valid unit marker
-// follows it there: a power loss may persist the pages of the last,
-// unacknowledged unit in any order, so valid frames of that same unit may
-// follow the bad one. Anything else is damage to data that was durable: a
-// bad frame in a closed segment (a segment is synced whole before the next
-// is created), a bad frame with a later unit after it, or a segment that does
-// not start where the previous one ends. Open then fails with a
+// follows it there that says the bad frame's position was durable: a power
+// loss may persist the pages of the unacknowledged units in any order, so
+// valid frames of those units may follow the bad one. Anything else is
+// damage to data that was durable: a bad frame in a closed segment (a
+// segment is synced whole before the next is created), a bad frame before a
+// unit written once it was durable, or a segment that does not start where
+// the previous one ends. Open then fails with a
 // *CorruptError naming the file and position, and changes nothing on disk.
 // Inspect reports what cutting the log there would lose, and Cut does it
 // after copying the files it changes aside (`braid repair`).
@@ -63,11 +69,13 @@
 // # Group commit
 //
 // Append copies a frame into an in-memory buffer under the log's mutex and
-// returns the Position just past it. A single flusher goroutine swaps the
-// buffer out, writes it with one write call, fdatasyncs, and publishes the
-// new durable Position; everyone who appended while the previous fsync ran
-// rides on the next one. Callers wait with WaitDurable (acks=all) or
-// WaitWritten (acks=1).
+// returns the Position just past it. A writer goroutine swaps the buffer
+// out and writes it with one write call; a syncer goroutine fdatasyncs
+// what is written and publishes the new durable Position. The two overlap:
+// the next buffer is written while the previous one is being fsync'd
+// (at most MaxPending bytes written and not yet durable), and everyone who
+// appended while an fsync ran rides on the next one. Callers wait with
+// WaitDurable (acks=all) or WaitWritten (acks=1).
 //
 // # Concurrency
 //

@@ -118,8 +118,8 @@ func outOfSpaceIsRetried(t *testing.T, direct bool) {
 		t.Fatalf("append after space returned: %v", err)
 	}
 	// Just past the unit marker that opens every write.
-	if start != lastEnd+headerLen {
-		t.Fatalf("first frame after recovery at %d, want %d (refused appends must take no position)", start, lastEnd+headerLen)
+	if start != lastEnd+unitLen {
+		t.Fatalf("first frame after recovery at %d, want %d (refused appends must take no position)", start, lastEnd+unitLen)
 	}
 	taken = append(taken, frame{start, 1, []byte("after")})
 	if err := w.WaitDurable(ctx, end); err != nil {

@@ -87,7 +87,7 @@ func (w *WAL) scan(from Position, replay Replay) (Position, *CorruptError, error
 			bad.Evidence = fmt.Sprintf("it lies in a closed segment (%d newer segments follow)", len(w.segs)-1-i)
 			return pos, bad, nil
 		}
-		later, err := findUnit(seg, end+1)
+		later, err := durableUnit(seg, end+1, pos)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -173,43 +173,71 @@ func scanSegment(seg *segment, off Position, replay Replay) (end Position, torn 
 	return off, nil, nil
 }
 
-// unitHeader is how every unit marker starts: len 1 (the kind alone).
-var unitHeader = []byte{1, 0, 0, 0}
+// durableUnit returns the file offset of the first valid unit marker at or
+// after off in seg that was written once the log was durable past pos, or
+// -1. Units written while pos was not yet durable (the log writes while it
+// fsyncs what it wrote before) may follow a torn write without saying
+// anything about it.
+func durableUnit(seg *segment, off, pos Position) (Position, error) {
+	for {
+		u, durable, err := findUnit(seg, off)
+		if err != nil || u < 0 {
+			return u, err
+		}
+		if durable > pos {
+			return u, nil
+		}
+		off = u + 1
+	}
+}
 
 // findUnit returns the file offset of the first valid unit marker at or
-// after off in seg, or -1. A marker is valid only at the position it was
+// after off in seg, or -1, and the position up to which the log was durable
+// when its unit was written. A marker is valid only at the position it was
 // written at, so markers in reused files or behind an earlier cut never
 // count.
-func findUnit(seg *segment, off Position) (Position, error) {
+func findUnit(seg *segment, off Position) (at, durable Position, err error) {
 	size, err := seg.f.Size()
 	if err != nil {
-		return 0, fmt.Errorf("wal: stat segment: %w", err)
+		return 0, 0, fmt.Errorf("wal: stat segment: %w", err)
 	}
 	const chunk = 4 << 20
-	buf := make([]byte, chunk+headerLen)
+	buf := make([]byte, chunk+unitLen)
 	for base := int64(off); base+headerLen <= size; base += chunk {
 		n, err := seg.f.ReadAt(buf[:min(int64(len(buf)), size-base)], base)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return 0, fmt.Errorf("wal: read segment %s: %w", SegmentName(seg.start), err)
+			return 0, 0, fmt.Errorf("wal: read segment %s: %w", SegmentName(seg.start), err)
 		}
 		b := buf[:n]
-		for i := 0; i+headerLen <= len(b); {
-			j := bytes.Index(b[i:len(b)-headerLen+len(unitHeader)], unitHeader)
+		// Every marker's kind byte is 0xFF, eight bytes into it.
+		for i := headerLen - 1; i < len(b); {
+			j := bytes.IndexByte(b[i:], byte(kindUnit))
 			if j < 0 {
 				break
 			}
-			at := i + j
-			if i+j >= chunk {
+			k := i + j - (headerLen - 1) // where the marker would start
+			i += j + 1
+			if k >= chunk {
 				break // the next chunk starts here
 			}
-			h := b[at : at+headerLen]
-			if Kind(h[8]) == kindUnit && binary.LittleEndian.Uint32(h[4:8]) == frameCRC(seg.start+Position(base)+Position(at), byte(kindUnit), nil) {
-				return Position(base) + Position(at), nil
+			pos := seg.start + Position(base) + Position(k)
+			switch binary.LittleEndian.Uint32(b[k:]) {
+			case 1: // no body: written after everything before it was durable
+				if binary.LittleEndian.Uint32(b[k+4:]) == frameCRC(pos, byte(kindUnit), nil) {
+					return Position(base) + Position(k), pos, nil
+				}
+			case 1 + unitBodyLen:
+				if k+unitLen > len(b) {
+					continue
+				}
+				body := b[k+headerLen : k+unitLen]
+				if binary.LittleEndian.Uint32(b[k+4:]) == frameCRC(pos, byte(kindUnit), body) {
+					return Position(base) + Position(k), Position(binary.LittleEndian.Uint64(body)), nil
+				}
 			}
-			i = at + 1
 		}
 	}
-	return -1, nil
+	return -1, 0, nil
 }
 
 // Damage is what Inspect found.
@@ -256,7 +284,7 @@ func Inspect(opts Options, from Position, lost Replay) (*Damage, error) {
 			off = bad.Pos - seg.start + 1
 		}
 		for off < Position(n) {
-			u, err := findUnit(seg, off)
+			u, _, err := findUnit(seg, off)
 			if err != nil {
 				return nil, err
 			}

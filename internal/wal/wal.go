@@ -85,11 +85,25 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// kindUnit marks the first frame of every write unit (one flush). It has no
-// body and is never replayed. Recovery finds units by it: a bad frame followed
-// by a valid unit marker lies in data that was durable before the later unit
-// was written, so it is damage, not a torn tail.
+// kindUnit marks the first frame of every write unit (one write of the
+// buffer). Its body is the log position up to which the log was durable
+// when the unit was handed to the kernel (unitBodyLen bytes; logs written
+// before the log's writes and fsyncs overlapped have units without a body,
+// whose own position is that bound). It is never replayed. Recovery finds
+// units by it: a bad frame at a position a later unit says was durable is
+// damage, not a torn tail.
 const kindUnit Kind = 0xFF
+
+// unitBodyLen is the size of a unit marker's body; unitLen of the whole
+// marker.
+const (
+	unitBodyLen = 8
+	unitLen     = headerLen + unitBodyLen
+)
+
+// unitPlaceholder is the body a marker is appended with; the writer fills
+// it in (sealUnit).
+var unitPlaceholder = make([]byte, unitBodyLen)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -123,8 +137,8 @@ type Options struct {
 	MaxPending   int   // bytes buffered before Append blocks; default 64 MiB
 	Logger       *slog.Logger
 	FS           vfs.FS // default vfs.Default
-	// OnFlush, if set, is called after each fsync with the bytes it made
-	// durable and how long write+fsync took (for metrics).
+	// OnFlush, if set, is called after each fdatasync of the log with the
+	// bytes it made durable and how long it took (for metrics).
 	OnFlush func(bytes int, took time.Duration)
 	// RetryEvery is how often a write that ran out of space is tried
 	// again; default 1s.
@@ -178,17 +192,20 @@ type WAL struct {
 	trash  []string     // reclaimed files beyond the spares, freed 16 MiB per RemoveBefore
 
 	mu       sync.Mutex
-	space    *sync.Cond // signalled when the flusher takes the buffer
+	space    *sync.Cond // signalled when the writer takes the buffer
 	buf      []byte     // frames appended but not yet written
 	spare    []byte
 	tail     Position // position just past buf
 	closed   bool
 	notify   chan struct{} // closed and replaced whenever written/durable move
-	flushReq chan struct{}
-	done     chan struct{}
+	flushReq chan struct{} // wakes the writer
+	syncReq  chan struct{} // wakes the syncer
+	wrote    chan struct{} // closed when the writer returns
+	done     chan struct{} // closed when the writer and the syncer have returned
 
 	written atomic.Int64
 	durable atomic.Int64
+	last    atomic.Pointer[writeMark] // the writer's latest write, for the syncer
 	failed  atomic.Pointer[error]
 	full    atomic.Pointer[error] // set while a write waits for space (StateFull)
 
@@ -221,7 +238,8 @@ func Open(opts Options, from Position, replay Replay) (*WAL, error) {
 	if err := vfs.MkdirAllDurable(opts.FS, opts.Dir); err != nil {
 		return nil, fmt.Errorf("wal: create dir: %w", err)
 	}
-	w := &WAL{opts: opts, notify: make(chan struct{}), flushReq: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &WAL{opts: opts, notify: make(chan struct{}), flushReq: make(chan struct{}, 1),
+		syncReq: make(chan struct{}, 1), wrote: make(chan struct{}), done: make(chan struct{})}
 	w.space = sync.NewCond(&w.mu)
 	if err := w.loadSegments(); err != nil {
 		return nil, err
@@ -234,7 +252,8 @@ func Open(opts Options, from Position, replay Replay) (*WAL, error) {
 	w.tail = end
 	w.written.Store(int64(end))
 	w.durable.Store(int64(end))
-	go w.flusher()
+	go w.writer()
+	go w.syncer()
 	return w, nil
 }
 
@@ -367,10 +386,10 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 		return 0, 0, *e
 	}
 	if len(w.buf) == 0 {
-		// The flusher writes the buffer as one unit: it starts with a
+		// The writer writes the buffer as one unit: it starts with a
 		// marker, so that recovery can tell a torn last write from
 		// damage to data that was already durable (see recover).
-		w.appendLocked(kindUnit, nil)
+		w.appendUnitLocked()
 	}
 	start = w.appendLocked(kind, parts)
 	select {
@@ -378,6 +397,24 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 	default:
 	}
 	return start, w.tail, nil
+}
+
+// appendUnitLocked starts a write unit in the empty buffer (mu held).
+func (w *WAL) appendUnitLocked() {
+	w.appendLocked(kindUnit, [][]byte{unitPlaceholder})
+}
+
+// sealUnit fills in the marker that starts buf, a unit to be written at
+// log position at: the log is durable up to durable, and the checksum. A
+// buffer led by a marker without a body (tests of the older format) is
+// left as it is.
+func sealUnit(buf []byte, at, durable Position) {
+	if len(buf) < unitLen || Kind(buf[8]) != kindUnit || binary.LittleEndian.Uint32(buf) != 1+unitBodyLen {
+		return
+	}
+	body := buf[headerLen:unitLen]
+	binary.LittleEndian.PutUint64(body, uint64(durable))
+	binary.LittleEndian.PutUint32(buf[4:8], frameCRC(at, byte(kindUnit), body))
 }
 
 // appendLocked frames kind and parts into the buffer at the tail (mu held).
@@ -464,8 +501,27 @@ func (w *WAL) wait(ctx context.Context, end Position, mark *atomic.Int64) error 
 	}
 }
 
-func (w *WAL) flusher() {
-	defer close(w.done)
+// The log's writes and its fsyncs overlap: the writer hands each buffer
+// of appended frames to the kernel as soon as it can, while the syncer
+// fdatasyncs what is written and publishes the durable position. A group
+// commit waits for its fsync alone, not for its write too (the write was
+// done while the previous fsync ran), and the copy into the page cache,
+// which costs as much as the fsync on this project's machines, leaves
+// the commit path. Recovery relies on each unit marker saying how far the
+// log was durable when its unit was written (sealUnit), not on units being
+// written one fsync apart.
+
+// writeMark is one write of the writer: the log is written up to end, the
+// last of it into seg.
+type writeMark struct {
+	seg *segment
+	end Position
+}
+
+// writer writes the buffer of appended frames, one unit per write, while
+// at most MaxPending bytes are written and not yet durable.
+func (w *WAL) writer() {
+	defer close(w.wrote)
 	// A write that ran out of space, kept to be written again at the same
 	// place: nothing of it was acknowledged, and shards index its frames
 	// at their positions already. While it is kept the log is full.
@@ -477,6 +533,9 @@ func (w *WAL) flusher() {
 		case <-w.flushReq:
 		case <-retry:
 		}
+		if w.failed.Load() != nil {
+			return
+		}
 		if stuck != nil {
 			// It goes first and alone: it is one write unit, and frames
 			// appended meanwhile follow it in the log, in a unit of
@@ -484,7 +543,7 @@ func (w *WAL) flusher() {
 			w.mu.Lock()
 			closed := w.closed
 			w.mu.Unlock()
-			err := w.flush(stuck, stuckEnd)
+			err := w.write(stuck, stuckEnd)
 			if errors.Is(err, ErrNoSpace) && !closed {
 				retry = time.After(w.opts.RetryEvery)
 				continue
@@ -500,6 +559,9 @@ func (w *WAL) flusher() {
 			w.mu.Unlock()
 			w.opts.Logger.Warn("wal: space is back; the pending write succeeded and appends are taken again", "durable", stuckEnd)
 		}
+		if !w.waitSyncRoom() {
+			return
+		}
 		w.mu.Lock()
 		buf, closed := w.buf, w.closed
 		w.buf, w.spare = w.spare[:0], nil
@@ -507,7 +569,7 @@ func (w *WAL) flusher() {
 		w.space.Broadcast()
 		w.mu.Unlock()
 		if len(buf) > 0 {
-			err := w.flush(buf, end)
+			err := w.write(buf, end)
 			if errors.Is(err, ErrNoSpace) && !closed {
 				stuck, stuckEnd = buf, end
 				w.setFull(err, len(buf))
@@ -528,6 +590,76 @@ func (w *WAL) flusher() {
 			return
 		}
 	}
+}
+
+// waitSyncRoom waits while MaxPending bytes or more are written and not
+// yet durable, so that a slow disk holds appends back (Append waits for
+// room in the buffer) instead of piling up dirty pages. It reports false
+// if the log failed meanwhile.
+func (w *WAL) waitSyncRoom() bool {
+	for {
+		ch := w.Changed()
+		if w.failed.Load() != nil {
+			return false
+		}
+		if w.written.Load()-w.durable.Load() < int64(w.opts.MaxPending) {
+			return true
+		}
+		<-ch
+	}
+}
+
+// syncer makes what the writer wrote durable, one fdatasync at a time, and
+// publishes it. It returns once the writer has and everything written is
+// durable, or the log failed.
+func (w *WAL) syncer() {
+	defer close(w.done)
+	defer func() { <-w.wrote }()
+	for {
+		last := false
+		select {
+		case <-w.syncReq:
+		case <-w.wrote:
+			last = true
+		}
+		if w.failed.Load() != nil {
+			return
+		}
+		if err := w.syncWritten(); err != nil {
+			w.stop(err)
+			return
+		}
+		if last {
+			return
+		}
+	}
+}
+
+// syncWritten fdatasyncs the segment of the writer's latest write and
+// publishes its end as durable. A rolled segment was synced whole before
+// the next one was created, so one file's fsync covers everything written.
+func (w *WAL) syncWritten() error {
+	m := w.last.Load()
+	if m == nil || int64(m.end) <= w.durable.Load() {
+		return nil
+	}
+	began := time.Now()
+	if err := m.seg.f.Datasync(); err != nil {
+		return fmt.Errorf("fdatasync: %w", err)
+	}
+	took := time.Since(began)
+	prev := w.durable.Swap(int64(m.end))
+	w.mu.Lock()
+	w.publishLocked()
+	w.mu.Unlock()
+	w.drop.kick()
+	if took >= slowFlush {
+		w.opts.Logger.Warn("wal: slow group commit", "bytes", int64(m.end)-prev, "fdatasync", took)
+	}
+	if w.opts.OnFlush != nil {
+		w.opts.OnFlush(int(int64(m.end)-prev), took)
+	}
+	return nil
 }
 
 // setFull refuses appends and answers waiters with err until the write
@@ -551,9 +683,15 @@ func (w *WAL) stop(err error) {
 	w.space.Broadcast()
 	w.publishLocked()
 	w.mu.Unlock()
+	select { // wake the writer, so that it returns
+	case w.flushReq <- struct{}{}:
+	default:
+	}
 }
 
-func (w *WAL) flush(buf []byte, end Position) error {
+// write writes buf, one unit ending at end, after rolling the active
+// segment if it is full, and hands it to the syncer.
+func (w *WAL) write(buf []byte, end Position) error {
 	began := time.Now()
 	seg := w.active()
 	if size := int64(end) - int64(len(buf)) - int64(seg.start); size >= w.opts.SegmentBytes {
@@ -573,6 +711,7 @@ func (w *WAL) flush(buf []byte, end Position) error {
 	}
 	rolled := time.Since(began)
 	at := int64(end) - int64(len(buf)) - int64(seg.start)
+	sealUnit(buf, end-Position(len(buf)), Position(w.durable.Load()))
 	var err error
 	if w.opts.DirectIO {
 		err = w.writeBlocks(seg, buf, at)
@@ -588,26 +727,17 @@ func (w *WAL) flush(buf []byte, end Position) error {
 		}
 		return fmt.Errorf("write: %w", err)
 	}
-	wrote := time.Since(began)
+	w.last.Store(&writeMark{seg: seg, end: end})
 	w.written.Store(int64(end))
 	w.mu.Lock()
 	w.publishLocked()
 	w.mu.Unlock()
-	if err := seg.f.Datasync(); err != nil {
-		return fmt.Errorf("fdatasync: %w", err)
+	select {
+	case w.syncReq <- struct{}{}:
+	default:
 	}
-	w.durable.Store(int64(end))
-	w.mu.Lock()
-	w.publishLocked()
-	w.mu.Unlock()
-	w.drop.kick()
-	took := time.Since(began)
-	if took >= slowFlush {
-		w.opts.Logger.Warn("wal: slow group commit", "bytes", len(buf), "took", took,
-			"roll", rolled, "write", wrote-rolled, "fdatasync", took-wrote)
-	}
-	if w.opts.OnFlush != nil {
-		w.opts.OnFlush(len(buf), took)
+	if took := time.Since(began); took >= slowFlush {
+		w.opts.Logger.Warn("wal: slow log write", "bytes", len(buf), "took", took, "roll", rolled)
 	}
 	return nil
 }
