@@ -6,7 +6,9 @@
 // producers; group offset commits; DeleteRecords; retention; the mover; the
 // cleaner; streams created, deleted and recreated; split, merge and scale of
 // a key-routed stream under routed writes, see reshard_test.go) and pulls
-// the plug with MemFS.CrashClone three times per seed, at one of three
+// the plug with MemFS.CrashClone three times per seed (on odd seeds with
+// CrashCloneTorn: about half of the pages written since their file's last
+// sync reach the disk anyway, as writeback may do), at one of three
 // kinds of point: after an operation (sometimes a write at acks=0/1 read
 // straight back while fsyncs are slow), while an operation runs in another
 // goroutine, or from inside the filesystem just before one of the first

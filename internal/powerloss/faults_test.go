@@ -86,7 +86,7 @@ func faultRun(seed uint64) *run {
 		r.probeRefused(f.name)
 	}
 	r.note("-- %d calls failed; crash", fired.Load())
-	r.mem = r.mem.CrashClone()
+	r.mem = r.pullPlug()
 	r.e.Close()
 	r.lenient = false
 	if len(r.failed) > 0 {

@@ -126,7 +126,7 @@ func powerLoss(seed uint64, timer bool) *run {
 			// The operation made fewer fsyncs: pull the plug now.
 			r.crashAt.Store(0)
 			r.crashing.Store(true)
-			r.clone.CompareAndSwap(nil, r.mem.CrashClone())
+			r.clone.CompareAndSwap(nil, r.pullPlug())
 		}
 		switch {
 		case r.clone.Load() != nil:
@@ -175,7 +175,7 @@ func powerLoss(seed uint64, timer bool) *run {
 func (r *run) crash(op func(), wait ...time.Duration) {
 	if op == nil {
 		r.note("-- crash")
-		r.mem = r.mem.CrashClone()
+		r.mem = r.pullPlug()
 	} else {
 		r.note("-- crash during the next operation, after %v", wait[0])
 		r.lenient = true
@@ -185,7 +185,7 @@ func (r *run) crash(op func(), wait ...time.Duration) {
 			op()
 		}()
 		time.Sleep(wait[0])
-		r.mem = r.mem.CrashClone()
+		r.mem = r.pullPlug()
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):

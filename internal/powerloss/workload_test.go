@@ -28,6 +28,7 @@ const (
 // run is one seed's workload, its engine and its model.
 type run struct {
 	seed  uint64
+	plugs atomic.Uint64 // pullPlug calls, which seed the pages a torn one keeps
 	rng   *rand.Rand
 	mem   *vfs.MemFS // the machine's disk
 	fs    vfs.FS     // what the engine uses: mem, or mem behind an injector
@@ -114,9 +115,22 @@ func (r *run) syncHook(op vfs.Op, path string) error {
 	}
 	if n := r.syncs.Add(1); n == r.crashAt.Load() {
 		r.crashing.Store(true)
-		r.clone.Store(r.mem.CrashClone())
+		r.clone.Store(r.pullPlug())
 	}
 	return nil
+}
+
+// pullPlug is r.mem.CrashClone, except that on odd seeds the power loss
+// also keeps about half of the pages written since each file's last sync,
+// picked by the seed: the kernel writes dirty pages back in any order and
+// at any time, so unacknowledged writes may reach the disk in part, out of
+// order, before their fsync.
+func (r *run) pullPlug() *vfs.MemFS {
+	if r.seed%2 == 0 {
+		return r.mem.CrashClone()
+	}
+	pick := rand.New(rand.NewPCG(r.seed, r.plugs.Add(1)))
+	return r.mem.CrashCloneTorn(func(string, int64) bool { return pick.IntN(2) == 0 })
 }
 
 func (r *run) open(fs vfs.FS) error {

@@ -9,7 +9,9 @@
 //     CrashClone returns that durable state as a new MemFS, which is how tests
 //     "pull the plug": every write and every directory change (create, rename,
 //     remove) not yet made durable is forgotten. It is deliberately strict:
-//     real filesystems often keep more, never less.
+//     real filesystems often keep more, never less. CrashCloneTorn keeps
+//     more: chosen pages written since the last sync, as writeback in no
+//     particular order leaves them, which is what a torn write looks like.
 //   - Inject wraps another FS and fails chosen operations (EIO, ENOSPC, ...)
 //     through an Injector, to test that the node fails safe.
 //

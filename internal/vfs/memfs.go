@@ -52,23 +52,37 @@ func newMemDir() *memDir { return &memDir{entries: map[string]any{}, synced: map
 // content as of its last sync, reachable only through directory entries as
 // of their directory's last sync. fs itself fails every later call with
 // ErrCrashed, so the process that used it stops changing anything.
-func (fs *MemFS) CrashClone() *MemFS {
+func (fs *MemFS) CrashClone() *MemFS { return fs.CrashCloneTorn(nil) }
+
+// TornPage is the unit of CrashCloneTorn's choices: a page of the page
+// cache, which the kernel writes back whole, in no particular order.
+const TornPage = 4096
+
+// CrashCloneTorn is CrashClone for a power loss that happened while the
+// kernel was writing back: of each file's pages changed since its last
+// sync, keep(path, off) decides which reached the disk anyway (the page
+// at off, TornPage bytes; a page is kept with the file's current bytes,
+// a page past the synced size that is not kept reads as zeros), and
+// whether a file cut shorter since its last sync keeps its new size (off
+// -1). A nil keep keeps nothing: CrashClone. Directory entries are as of
+// their last SyncDir, as in CrashClone.
+func (fs *MemFS) CrashCloneTorn(keep func(path string, off int64) bool) *MemFS {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.crashed.Store(true)
 	files := map[*memFile]*memFile{}
-	var clone func(d *memDir) *memDir
-	clone = func(d *memDir) *memDir {
+	var clone func(dir string, d *memDir) *memDir
+	clone = func(dir string, d *memDir) *memDir {
 		out := newMemDir()
 		for name, n := range d.synced {
 			switch n := n.(type) {
 			case *memDir:
-				out.entries[name] = clone(n)
+				out.entries[name] = clone(filepath.Join(dir, name), n)
 			case *memFile:
 				c := files[n]
 				if c == nil {
 					n.mu.RLock()
-					c = &memFile{data: append([]byte(nil), n.synced...)}
+					c = &memFile{data: n.tornLocked(filepath.Join(dir, name), keep)}
 					n.mu.RUnlock()
 					c.synced = append([]byte(nil), c.data...)
 					files[n] = c
@@ -81,7 +95,31 @@ func (fs *MemFS) CrashClone() *MemFS {
 		}
 		return out
 	}
-	return &MemFS{root: clone(fs.root), locks: map[string]bool{}}
+	return &MemFS{root: clone("/", fs.root), locks: map[string]bool{}}
+}
+
+// tornLocked returns what a power loss leaves of f (read lock held): its
+// synced content, with the changed pages keep picks (see CrashCloneTorn).
+func (f *memFile) tornLocked(path string, keep func(string, int64) bool) []byte {
+	out := append([]byte(nil), f.synced...)
+	if keep == nil {
+		return out
+	}
+	if n := int64(len(f.data)); n < int64(len(out)) && keep(path, -1) {
+		out = out[:n]
+	}
+	lo, hi := f.dirtyLo/TornPage*TornPage, min(f.dirtyHi, int64(len(f.data)))
+	for off := lo; off < hi; off += TornPage {
+		if !keep(path, off) {
+			continue
+		}
+		end := min(off+TornPage, int64(len(f.data)))
+		if int64(len(out)) < end {
+			out = append(out, make([]byte, end-int64(len(out)))...)
+		}
+		copy(out[off:end], f.data[off:end])
+	}
+	return out
 }
 
 func (fs *MemFS) check() error {

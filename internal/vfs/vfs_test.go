@@ -107,6 +107,46 @@ func TestCrashTruncateAndRegrow(t *testing.T) {
 	}
 }
 
+// TestCrashTornKeepsChosenPages: a torn power loss keeps, of the pages
+// written since the last sync, those the caller picks, whole, over the
+// synced content; a kept page past the synced size brings the pages
+// between as zeros; the same crash keeping nothing is CrashClone.
+func TestCrashTornKeepsChosenPages(t *testing.T) {
+	const page = vfs.TornPage
+	build := func() *vfs.MemFS {
+		fs := vfs.NewMemFS()
+		f, err := fs.OpenFile("/f", os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs.SyncDir("/")
+		f.WriteAt([]byte(strings.Repeat("s", page+10)), 0)
+		f.Sync()
+		// Unsynced: the end of page 0, all of page 1, and page 3.
+		f.WriteAt([]byte(strings.Repeat("u", 2*page-20)), 20)
+		f.WriteAt([]byte(strings.Repeat("v", page)), 3*page)
+		return fs
+	}
+	var asked []int64
+	torn := build().CrashCloneTorn(func(path string, off int64) bool {
+		asked = append(asked, off)
+		return path == "/f" && (off == 0 || off == 3*page)
+	})
+	want := strings.Repeat("s", 20) + strings.Repeat("u", page-20) + // page 0 kept
+		strings.Repeat("s", 10) + strings.Repeat("\x00", page-10) + // page 1 not: synced bytes, then zeros
+		strings.Repeat("\x00", page) + // page 2 never written
+		strings.Repeat("v", page) // page 3 kept
+	if got := read(t, torn, "/f"); got != want {
+		t.Fatalf("torn crash kept %d bytes %q..., want %d bytes", len(got), got[:min(len(got), 40)], len(want))
+	}
+	if len(asked) != 4 || asked[0] != 0 || asked[3] != 3*page {
+		t.Fatalf("asked about pages %v, want the four from 0 to %d", asked, 3*page)
+	}
+	if got := read(t, build().CrashCloneTorn(func(string, int64) bool { return false }), "/f"); got != strings.Repeat("s", page+10) {
+		t.Fatalf("torn crash keeping nothing kept %d bytes", len(got))
+	}
+}
+
 func TestInjectFailsChosenOps(t *testing.T) {
 	fs := vfs.Inject(vfs.NewMemFS(), func(op vfs.Op, path string) error {
 		if op == vfs.OpWrite && path == "/full" {
