@@ -24,6 +24,7 @@ func TestDisk(t *testing.T) {
 	for name, pass := range map[string][2]float64{
 		"fresh":     {res.FreshSeconds, res.FreshMBPerSec},
 		"overwrite": {res.OverwriteSeconds, res.OverwriteMBPerSec},
+		"read":      {res.ColdReadSeconds, res.ColdReadMBPerSec},
 	} {
 		if pass[0] <= 0 || pass[1] <= 0 {
 			t.Errorf("%s pass: %.6fs, %.1f MB/s; want both positive", name, pass[0], pass[1])
@@ -33,7 +34,7 @@ func TestDisk(t *testing.T) {
 			t.Errorf("%s pass: %.3f MB/s, want %.3f", name, pass[1], want)
 		}
 	}
-	if !strings.Contains(progress.String(), "overwrite") {
+	if !strings.Contains(progress.String(), "overwrite") || !strings.Contains(progress.String(), "read back") {
 		t.Errorf("progress %q: want a line per pass", progress.String())
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
@@ -50,6 +51,9 @@ func TestDiskFsyncsEveryWrite(t *testing.T) {
 	}
 	if fs.writes != 6 || fs.datasyncs != 6 || fs.preallocs != 1 {
 		t.Fatalf("%d writes, %d datasyncs, %d preallocations; want 6, 6, 1 (two passes of 3 MiB)", fs.writes, fs.datasyncs, fs.preallocs)
+	}
+	if fs.read != 3*DiskChunk {
+		t.Fatalf("the read pass read %d bytes, want the whole file, %d", fs.read, 3*DiskChunk)
 	}
 }
 
@@ -118,6 +122,7 @@ func TestParseByteSize(t *testing.T) {
 type countingFS struct {
 	vfs.FS
 	writes, datasyncs, preallocs int
+	read                         int64
 }
 
 func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
@@ -136,6 +141,12 @@ type countingFile struct {
 func (f *countingFile) WriteAt(p []byte, off int64) (int, error) {
 	f.fs.writes++
 	return f.File.WriteAt(p, off)
+}
+
+func (f *countingFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.File.ReadAt(p, off)
+	f.fs.read += int64(n)
+	return n, err
 }
 
 func (f *countingFile) Datasync() error {

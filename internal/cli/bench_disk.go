@@ -22,8 +22,11 @@ are each made durable before the next, the way the write-ahead log writes:
 a file of --size bytes is preallocated (fallocate), then written from the
 start in 1 MiB writes each followed by fdatasync ("fresh"), then the same
 file is overwritten the same way ("overwrite", as when the log reuses a
-segment). Both are printed in MB/s (1 MB = 10^6 bytes, as "braid bench").
-The file is removed afterwards.
+segment). Last, the file is dropped from the page cache (fadvise) and read
+back in 1 MiB reads: the device's sequential read bandwidth, the bound of a
+catch-up read from disk (on tmpfs, which keeps its pages, this measures
+memory). All three are printed in MB/s (1 MB = 10^6 bytes, as "braid
+bench"). The file is removed afterwards.
 
 With --latency-rate, it then times writes of --latency-write bytes, each
 followed by fdatasync, sent at that rate for --latency-duration: first
@@ -90,6 +93,7 @@ Examples:
 			if err := writeTable(w, []string{"PASS", "ELAPSED", "MB/S"}, [][]string{
 				{"fresh (preallocated)", fmt.Sprintf("%.2fs", res.FreshSeconds), fmt.Sprintf("%.1f", res.FreshMBPerSec)},
 				{"overwrite", fmt.Sprintf("%.2fs", res.OverwriteSeconds), fmt.Sprintf("%.1f", res.OverwriteMBPerSec)},
+				{"read back, page cache dropped", fmt.Sprintf("%.2fs", res.ColdReadSeconds), fmt.Sprintf("%.1f", res.ColdReadMBPerSec)},
 			}); err != nil || out.Latency == nil {
 				return err
 			}

@@ -16,7 +16,8 @@
 #      producer's latency);
 #   4. catch-up: read CATCHUP_BYTES from the start of a shard whose data
 #      lies in closed log segments and out of the tail cache, vs the tail
-#      read of row 1's burst;
+#      read of row 1's burst, and vs the device's sequential read (row 0's
+#      file read back after dropping it from the page cache);
 #   5. the node's peak RSS (sampled once a second) vs its documented bound,
 #      --cache-bytes + 1 GiB (README, "Memory").
 # After the table: peak RSS per run, and the CPU per GB produced of the node
@@ -250,6 +251,9 @@ if g:
         f'{l["p99_ms"] / g["p99_ms"]:.1f}x, {l["p999_ms"] / g["p999_ms"]:.1f}x' if g["p99_ms"] and g["p999_ms"] else "-", "")
 c, t = mbs("r4-catchup", "consume"), mbs("r1-burst", "consume")
 row("4 catch-up", f'{r["r4-catchup"]["consume"]["bytes"] / 1e9:.2f} GB from closed log segments, page cache {page_cache}', f"{c:.1f} MB/s", "tail read (row 1 burst)", f"{t:.1f} MB/s", ratio(c, t), "")
+if disk.get("cold_read_mb_per_sec"):
+    cold = disk["cold_read_mb_per_sec"]
+    row("", "", "", "disk read, page cache dropped", f"{cold:.1f} MB/s", ratio(c, cold), "")
 peaks = {n: (d.get("node") or {}).get("peak_rss_bytes", 0) for n, d in r.items() if not n.startswith("disk")}
 worst = max(peaks, key=peaks.get)
 # The documented bound: the default --memory-limit (--cache-bytes + 768
