@@ -179,34 +179,44 @@ func scanSegment(seg *segment, off Position, replay Replay) (end Position, torn 
 // fsyncs what it wrote before) may follow a torn write without saying
 // anything about it.
 func durableUnit(seg *segment, off, pos Position) (Position, error) {
-	for {
-		u, durable, err := findUnit(seg, off)
-		if err != nil || u < 0 {
-			return u, err
-		}
+	found := Position(-1)
+	err := eachUnit(seg, off, func(at, durable Position) bool {
 		if durable > pos {
-			return u, nil
+			found = at
+			return false
 		}
-		off = u + 1
-	}
+		return true
+	})
+	return found, err
 }
 
 // findUnit returns the file offset of the first valid unit marker at or
-// after off in seg, or -1, and the position up to which the log was durable
-// when its unit was written. A marker is valid only at the position it was
-// written at, so markers in reused files or behind an earlier cut never
-// count.
-func findUnit(seg *segment, off Position) (at, durable Position, err error) {
+// after off in seg, or -1.
+func findUnit(seg *segment, off Position) (Position, error) {
+	found := Position(-1)
+	err := eachUnit(seg, off, func(at, _ Position) bool {
+		found = at
+		return false
+	})
+	return found, err
+}
+
+// eachUnit calls fn, in one pass over seg from file offset off, with the
+// file offset of every valid unit marker and the position up to which the
+// log was durable when its unit was written, until fn returns false. A
+// marker is valid only at the position it was written at, so markers in
+// reused files or behind an earlier cut never count.
+func eachUnit(seg *segment, off Position, fn func(at, durable Position) bool) error {
 	size, err := seg.f.Size()
 	if err != nil {
-		return 0, 0, fmt.Errorf("wal: stat segment: %w", err)
+		return fmt.Errorf("wal: stat segment: %w", err)
 	}
 	const chunk = 4 << 20
 	buf := make([]byte, chunk+unitLen)
 	for base := int64(off); base+headerLen <= size; base += chunk {
 		n, err := seg.f.ReadAt(buf[:min(int64(len(buf)), size-base)], base)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return 0, 0, fmt.Errorf("wal: read segment %s: %w", SegmentName(seg.start), err)
+			return fmt.Errorf("wal: read segment %s: %w", SegmentName(seg.start), err)
 		}
 		b := buf[:n]
 		// Every marker's kind byte is 0xFF, eight bytes into it.
@@ -220,24 +230,25 @@ func findUnit(seg *segment, off Position) (at, durable Position, err error) {
 			if k >= chunk {
 				break // the next chunk starts here
 			}
-			pos := seg.start + Position(base) + Position(k)
+			at, pos := Position(base)+Position(k), seg.start+Position(base)+Position(k)
 			switch binary.LittleEndian.Uint32(b[k:]) {
 			case 1: // no body: written after everything before it was durable
-				if binary.LittleEndian.Uint32(b[k+4:]) == frameCRC(pos, byte(kindUnit), nil) {
-					return Position(base) + Position(k), pos, nil
+				if binary.LittleEndian.Uint32(b[k+4:]) == frameCRC(pos, byte(kindUnit), nil) && !fn(at, pos) {
+					return nil
 				}
 			case 1 + unitBodyLen:
 				if k+unitLen > len(b) {
 					continue
 				}
 				body := b[k+headerLen : k+unitLen]
-				if binary.LittleEndian.Uint32(b[k+4:]) == frameCRC(pos, byte(kindUnit), body) {
-					return Position(base) + Position(k), Position(binary.LittleEndian.Uint64(body)), nil
+				if binary.LittleEndian.Uint32(b[k+4:]) == frameCRC(pos, byte(kindUnit), body) &&
+					!fn(at, Position(binary.LittleEndian.Uint64(body))) {
+					return nil
 				}
 			}
 		}
 	}
-	return -1, 0, nil
+	return nil
 }
 
 // Damage is what Inspect found.
@@ -284,7 +295,7 @@ func Inspect(opts Options, from Position, lost Replay) (*Damage, error) {
 			off = bad.Pos - seg.start + 1
 		}
 		for off < Position(n) {
-			u, _, err := findUnit(seg, off)
+			u, err := findUnit(seg, off)
 			if err != nil {
 				return nil, err
 			}
