@@ -68,3 +68,60 @@ func TestWALPageCacheWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestCatchUpReadDropsBehind: a consumer reading a partition from its
+// start, out of log segments no longer in the page cache, leaves behind it
+// only the last 32 MiB it read (internal/shard/dropbehind.go), and the
+// node counts what it dropped; every record reads back whole.
+func TestCatchUpReadDropsBehind(t *testing.T) {
+	t.Parallel()
+	p := braidtest.Start(t, "--cache-bytes", "1048576", "--wal-segment-bytes", "8388608")
+	pagecache.SkipOnTmpfs(t, p.DataDir)
+	ctx := testCtx(t, 60*time.Second)
+	const topic, n = "catch-up-drop-behind", 5120 // 16 KiB each: 80 MiB
+	createStream(t, ctx, newAdmin(t, p), topic, 1, nil)
+	pr := newProducer(t, p)
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Value: randomBytes(uint64(i), 16<<10)})
+	}
+	for i := 0; i < n; i += 512 {
+		produce(t, ctx, pr, recs[i:i+512]...)
+	}
+
+	segs, err := filepath.Glob(filepath.Join(p.DataDir, "wal", "*.wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(segs)
+	if len(segs) < 10 {
+		t.Fatalf("%d log segments of 8 MiB, want at least 10", len(segs))
+	}
+	for _, s := range segs[:len(segs)-1] {
+		if in := pagecache.Drop(t, s); in > 0 {
+			t.Skipf("%d pages of %s stay cached after dropping them: this filesystem keeps them", in, s)
+		}
+	}
+
+	got := consume(t, ctx, p, topic, 0, kgo.NewOffset().AtStart(), n)
+	for i, r := range got {
+		if !bytes.Equal(r.Value, recs[i].Value) {
+			t.Fatalf("record %d read back differs", i)
+		}
+	}
+
+	// All but the last 48 MiB of segments lie more than the 32 MiB lag
+	// behind the reader's end: at most a folio at a run's start stays.
+	old := segs[:len(segs)-6]
+	in, pages := 0, 0
+	for _, s := range old {
+		i, n := pagecache.Resident(t, s, 0, -1)
+		in, pages = in+i, pages+n
+	}
+	if in*4096 > 4<<20 {
+		t.Errorf("%d of the %d pages of the %d segments the reader passed are still cached, want at most 4 MiB", in, pages, len(old))
+	}
+	if got, want := scrapeMetrics(t, ctx, p).must(t, "braid_read_page_cache_dropped_bytes_total"), float64(len(old)*8<<20-4<<20); got < want {
+		t.Errorf("braid_read_page_cache_dropped_bytes_total = %.0f, want at least %.0f", got, want)
+	}
+}

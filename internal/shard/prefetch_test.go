@@ -86,6 +86,7 @@ type recordingLog struct {
 	mu     sync.Mutex
 	hints  []Location
 	events []string
+	drops  []Location // dropbehind_test.go
 }
 
 func (l *recordingLog) WillNeed(pos wal.Position, n int64) {

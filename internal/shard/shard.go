@@ -134,6 +134,11 @@ type Shard struct {
 	prefetching  atomic.Bool
 	// diskReadSecond: the last second diskReaders counted this shard in.
 	diskReadSecond atomic.Int64
+	// behind: runs of batches read from disk, kept in the page cache
+	// until the shard's reads are readDropLag past them (dropbehind.go).
+	behindMu    sync.Mutex
+	behind      []readRun
+	behindBytes int64
 }
 
 // Written returns the records and bytes appended to the shard since the
@@ -376,6 +381,7 @@ func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]b
 	defer func() {
 		if fromDisk {
 			s.prefetch(next)
+			s.dropBehind(pick, next)
 		}
 	}()
 	for _, e := range pick {

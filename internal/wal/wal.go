@@ -791,6 +791,25 @@ func (w *WAL) WillNeed(pos Position, n int64) {
 	vfs.WillNeed(w.segs[i].f, int64(pos-w.segs[i].start), n)
 }
 
+// DontNeed tells the kernel that [pos, pos+n) of the log will not be read
+// again soon, so that it drops the range's clean pages from the page cache
+// (see vfs.DontNeed), in every segment the range crosses; what the log no
+// longer holds is skipped.
+func (w *WAL) DontNeed(pos Position, n int64) {
+	end := pos + Position(n)
+	w.segMu.RLock()
+	defer w.segMu.RUnlock()
+	for i, seg := range w.segs {
+		segEnd := end
+		if i+1 < len(w.segs) {
+			segEnd = min(segEnd, w.segs[i+1].start)
+		}
+		if start := max(pos, seg.start); start < segEnd {
+			vfs.DontNeed(seg.f, int64(start-seg.start), int64(segEnd-start))
+		}
+	}
+}
+
 // RemoveBefore deletes every segment that lies wholly before pos. The active
 // segment is never removed.
 func (w *WAL) RemoveBefore(pos Position) (removed int, err error) {

@@ -59,3 +59,20 @@ func Resident(t testing.TB, path string, off, n int64) (in, pages int) {
 	}
 	return in, len(vec)
 }
+
+// Drop asks the kernel to drop path's clean pages from the page cache
+// (posix_fadvise DONTNEED), as a restart after memory filled would find
+// them; it returns how many pages stayed.
+func Drop(t testing.TB, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatalf("pagecache: fadvise %s: %v", path, err)
+	}
+	in, _ := Resident(t, path, 0, -1)
+	return in
+}
