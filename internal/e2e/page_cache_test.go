@@ -31,11 +31,7 @@ func TestWALPageCacheWindow(t *testing.T) {
 
 	// Segments are 1 MiB; all but the last 8 lie wholly outside the 4 MiB
 	// window and the dropper's 1 MiB step.
-	segs, err := filepath.Glob(filepath.Join(p.DataDir, "wal", "*.wal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(segs)
+	segs := walSegments(t, p)
 	if len(segs) < 16 {
 		t.Fatalf("%d log segments, want at least 16", len(segs))
 	}
@@ -89,11 +85,7 @@ func TestCatchUpReadDropsBehind(t *testing.T) {
 		produce(t, ctx, pr, recs[i:i+512]...)
 	}
 
-	segs, err := filepath.Glob(filepath.Join(p.DataDir, "wal", "*.wal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(segs)
+	segs := walSegments(t, p)
 	if len(segs) < 10 {
 		t.Fatalf("%d log segments of 8 MiB, want at least 10", len(segs))
 	}
@@ -124,4 +116,15 @@ func TestCatchUpReadDropsBehind(t *testing.T) {
 	if got, want := scrapeMetrics(t, ctx, p).must(t, "braid_read_page_cache_dropped_bytes_total"), float64(len(old)*8<<20-4<<20); got < want {
 		t.Errorf("braid_read_page_cache_dropped_bytes_total = %.0f, want at least %.0f", got, want)
 	}
+}
+
+// walSegments returns the paths of p's log segment files, oldest first.
+func walSegments(t *testing.T, p *braidtest.Proc) []string {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(p.DataDir, "wal", "*.wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(segs)
+	return segs
 }

@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"sort"
 	"sync/atomic"
 
 	"github.com/braidstream/braid/internal/vfs"
@@ -149,12 +148,7 @@ func (s *Shard) dontNeed(r readRun) {
 		}
 		return
 	}
-	segs := s.segsRO.Load()
-	if segs == nil {
-		return
-	}
-	i := sort.Search(len(*segs), func(i int) bool { return (*segs)[i].id >= r.seg })
-	if i < len(*segs) && (*segs)[i].id == r.seg {
-		vfs.DontNeed((*segs)[i].f, r.start, r.end-r.start)
+	if f := s.readableSeg(r.seg); f != nil {
+		vfs.DontNeed(f, r.start, r.end-r.start)
 	}
 }

@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"context"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -111,42 +110,21 @@ func TestDropBehindLeavesScatteredReads(t *testing.T) {
 
 // TestCatchUpReadLeavesThePageCache reads a shard from its start out of a
 // real log on disk, after its pages left the cache: what lies more than
-// readDropLag behind the reader leaves the page cache again, the last
-// readDropLag stays, and another shard's batches read the same way, but
-// between other shards' in the log, stay too.
+// readDropLag behind the reader leaves the page cache again, and the last
+// readDropLag stays.
 func TestCatchUpReadLeavesThePageCache(t *testing.T) {
 	const mib = 1 << 20
 	withDropLag(t, 4*mib)
 	dir := t.TempDir()
 	pagecache.SkipOnTmpfs(t, dir)
-	w, err := wal.Open(wal.Options{Dir: dir}, 0, func(wal.Position, wal.Kind, []byte) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	log := &recordingLog{WAL: w}
-	s := New(Key{Stream: 1}, log, 0, nil, t.TempDir())
-	b := seedValueBatch(make([]byte, 256<<10), "k")
-	h, err := Validate(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var end wal.Position
-	for range 96 { // 24 MiB
-		r, err := s.Append(b, h, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		end = r.End
-	}
-	if err := w.WaitDurable(context.Background(), end); err != nil {
-		t.Fatal(err)
-	}
+	shards, logs := interleavedIn(t, dir, 1, 96, 256<<10) // 24 MiB of one shard alone
+	s, log := shards[0], logs[0]
+	end := log.Written()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if len(files) != 1 {
 		t.Fatalf("want the log in one segment file, have %v", files)
 	}
-	w.DontNeed(0, int64(end)) // as after a restart, or once memory filled
+	log.WAL.DontNeed(0, int64(end)) // as after a restart, or once memory filled
 	if in, _ := pagecache.Resident(t, files[0], 0, int64(end)&^4095); in > 0 {
 		t.Skipf("%d pages of the log still cached after dropping them: this filesystem keeps them", in)
 	}

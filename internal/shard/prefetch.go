@@ -166,12 +166,7 @@ func (s *Shard) willNeed(loc Location) {
 		}
 		return
 	}
-	segs := s.segsRO.Load()
-	if segs == nil {
-		return
-	}
-	i := sort.Search(len(*segs), func(i int) bool { return (*segs)[i].id >= loc.Seg })
-	if i < len(*segs) && (*segs)[i].id == loc.Seg {
-		vfs.WillNeed((*segs)[i].f, int64(loc.Pos), int64(loc.Size))
+	if f := s.readableSeg(loc.Seg); f != nil {
+		vfs.WillNeed(f, int64(loc.Pos), int64(loc.Size))
 	}
 }

@@ -136,7 +136,13 @@ func (l *recordingLog) hintedBytes(t *testing.T, s *Shard) int64 {
 // with their recording logs.
 func interleaved(t *testing.T, n, rounds, value int) ([]*Shard, []*recordingLog) {
 	t.Helper()
-	w, err := wal.Open(wal.Options{Dir: t.TempDir()}, 0, func(wal.Position, wal.Kind, []byte) error { return nil })
+	return interleavedIn(t, t.TempDir(), n, rounds, value)
+}
+
+// interleavedIn is interleaved with the log in dir.
+func interleavedIn(t *testing.T, dir string, n, rounds, value int) ([]*Shard, []*recordingLog) {
+	t.Helper()
+	w, err := wal.Open(wal.Options{Dir: dir}, 0, func(wal.Position, wal.Kind, []byte) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,17 +65,28 @@ func (s *Shard) readAt(p []byte, loc Location) error {
 	if loc.Seg == InWAL {
 		return s.log.ReadAt(p, loc.Pos)
 	}
-	segs := s.segsRO.Load()
-	if segs != nil {
-		i := sort.Search(len(*segs), func(i int) bool { return (*segs)[i].id >= loc.Seg })
-		if i < len(*segs) && (*segs)[i].id == loc.Seg {
-			if _, err := (*segs)[i].f.ReadAt(p, int64(loc.Pos)); err != nil {
-				return fmt.Errorf("shard %s: read segment %s: %w", s.key, SegmentName(loc.Seg), err)
-			}
-			return nil
-		}
+	f := s.readableSeg(loc.Seg)
+	if f == nil {
+		return fmt.Errorf("shard %s: segment %s is gone", s.key, SegmentName(loc.Seg))
 	}
-	return fmt.Errorf("shard %s: segment %s is gone", s.key, SegmentName(loc.Seg))
+	if _, err := f.ReadAt(p, int64(loc.Pos)); err != nil {
+		return fmt.Errorf("shard %s: read segment %s: %w", s.key, SegmentName(loc.Seg), err)
+	}
+	return nil
+}
+
+// readableSeg returns the file of segment id that readers may read (a live
+// one, or one unlinked but still open for reads under way), or nil.
+func (s *Shard) readableSeg(id int64) vfs.File {
+	segs := s.segsRO.Load()
+	if segs == nil {
+		return nil
+	}
+	i := sort.Search(len(*segs), func(i int) bool { return (*segs)[i].id >= id })
+	if i < len(*segs) && (*segs)[i].id == id {
+		return (*segs)[i].f
+	}
+	return nil
 }
 
 // publishSegsLocked gives readers the files they may read: the live ones

@@ -59,9 +59,20 @@ func (w *WAL) dropper(dropped Position) {
 }
 
 // dropRange drops the log's pages in [from, to) from the page cache,
-// segment by segment. It holds segMu for reading, so that no segment is
-// closed under it.
+// segment by segment.
 func (w *WAL) dropRange(from, to Position) {
+	w.segmentsIn(from, to, func(seg *segment, start, end Position) {
+		// The kernel drops only the folios wholly inside the range, and
+		// a file's folios reach 2 MiB: a folio across the last call's end
+		// is dropped by this one, which starts that far back.
+		off := int64(start-seg.start) &^ (dropAlign - 1)
+		vfs.DontNeed(seg.f, off, int64(end-seg.start)-off)
+	})
+}
+
+// segmentsIn calls fn with each segment's part [start, end) of [from, to).
+// It holds segMu for reading, so that no segment is closed under fn.
+func (w *WAL) segmentsIn(from, to Position, fn func(seg *segment, start, end Position)) {
 	w.segMu.RLock()
 	defer w.segMu.RUnlock()
 	for i, seg := range w.segs {
@@ -69,14 +80,8 @@ func (w *WAL) dropRange(from, to Position) {
 		if i+1 < len(w.segs) {
 			end = min(end, w.segs[i+1].start)
 		}
-		start := max(from, seg.start)
-		if start >= end {
-			continue
+		if start := max(from, seg.start); start < end {
+			fn(seg, start, end)
 		}
-		// The kernel drops only the folios wholly inside the range, and
-		// a file's folios reach 2 MiB: a folio across the last call's end
-		// is dropped by this one, which starts that far back.
-		off := int64(start-seg.start) &^ (dropAlign - 1)
-		vfs.DontNeed(seg.f, off, int64(end-seg.start)-off)
 	}
 }

@@ -796,18 +796,9 @@ func (w *WAL) WillNeed(pos Position, n int64) {
 // (see vfs.DontNeed), in every segment the range crosses; what the log no
 // longer holds is skipped.
 func (w *WAL) DontNeed(pos Position, n int64) {
-	end := pos + Position(n)
-	w.segMu.RLock()
-	defer w.segMu.RUnlock()
-	for i, seg := range w.segs {
-		segEnd := end
-		if i+1 < len(w.segs) {
-			segEnd = min(segEnd, w.segs[i+1].start)
-		}
-		if start := max(pos, seg.start); start < segEnd {
-			vfs.DontNeed(seg.f, int64(start-seg.start), int64(segEnd-start))
-		}
-	}
+	w.segmentsIn(pos, pos+Position(n), func(seg *segment, start, end Position) {
+		vfs.DontNeed(seg.f, int64(start-seg.start), int64(end-start))
+	})
 }
 
 // RemoveBefore deletes every segment that lies wholly before pos. The active
