@@ -261,8 +261,9 @@ worst = max(peaks, key=peaks.get)
 bound = cache + 2**30
 row("5 memory", f"peak RSS (max over runs: {worst})", f"{peaks[worst] / 2**20:.0f} MiB", "--cache-bytes + 1 GiB", f"{bound / 2**20:.0f} MiB", ratio(peaks[worst], bound), "")
 
+serve_flags = f", serve flags: {os.environ['SERVE_FLAGS']}" if os.environ.get("SERVE_FLAGS") else ""
 print(f"Braid sustained benchmark: {os.cpu_count()} cores, data on {base}, DURATION={duration}, BURST={burst}, "
-      f"CATCHUP_BYTES={catchup}, --cache-bytes={cache}; MB = 10^6 bytes")
+      f"CATCHUP_BYTES={catchup}, --cache-bytes={cache}{serve_flags}; MB = 10^6 bytes")
 header = ["ROW", "WHAT", "FIGURE", "COMPARED WITH", "THAT", "RATIO", "RUN"]
 w = [max(len(x[i]) for x in rows + [header]) for i in range(len(header))]
 for x in [header] + rows:
