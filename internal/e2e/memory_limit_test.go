@@ -20,6 +20,7 @@ func TestMemoryLimit(t *testing.T) {
 	}{
 		{nil, 256<<20 + 768<<20},
 		{[]string{"--cache-bytes", "67108864"}, 64<<20 + 768<<20},
+		{[]string{"--cache-bytes", "0"}, 256<<20 + 768<<20}, // 0 is the default cache
 		{[]string{"--cache-bytes", "67108864", "--memory-limit", "500000000"}, 500000000},
 		{[]string{"--memory-limit", "-1"}, math.MaxInt64},
 	} {

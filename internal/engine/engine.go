@@ -119,12 +119,15 @@ type Options struct {
 	OnAutoscale    func(stream, op string)
 }
 
+// DefaultCacheBytes is the tail cache of Options.CacheBytes 0.
+const DefaultCacheBytes = 256 << 20
+
 func (o *Options) setDefaults() {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
 	if o.CacheBytes <= 0 {
-		o.CacheBytes = 256 << 20
+		o.CacheBytes = DefaultCacheBytes
 	}
 	if o.CheckpointEvery <= 0 {
 		o.CheckpointEvery = 30 * time.Second

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/braidstream/braid/internal/catalog"
+	"github.com/braidstream/braid/internal/engine"
 )
 
 // Config is a node's configuration. Defaults() gives the embedded default:
@@ -153,7 +154,7 @@ func Defaults() Config {
 		KinesisAccount:             "000000000000",
 		KinesisSubscriptionTTL:     5 * time.Minute,
 		DefaultPartitions:          1,
-		CacheBytes:                 256 << 20,
+		CacheBytes:                 engine.DefaultCacheBytes,
 		MaxRequestBytes:            100 << 20,
 		QueuedMaxRequestBytes:      512 << 20,
 		RequestTimeout:             30 * time.Second,
@@ -238,9 +239,9 @@ func (c Config) Validate() error {
 	if c.CacheBytes < 0 {
 		errs = append(errs, fmt.Errorf("cache bytes %d: must be >= 0", c.CacheBytes))
 	}
-	if c.MemoryLimit < -1 || (c.MemoryLimit > 0 && c.MemoryLimit < c.CacheBytes+minMemoryHeadroom) {
+	if c.MemoryLimit < -1 || (c.MemoryLimit > 0 && c.MemoryLimit < c.cacheBytes()+minMemoryHeadroom) {
 		errs = append(errs, fmt.Errorf("memory limit %d: must be 0 (cache bytes + %d MiB), -1 (off), or at least cache bytes + %d MiB (%d)",
-			c.MemoryLimit, MemoryHeadroom>>20, minMemoryHeadroom>>20, c.CacheBytes+minMemoryHeadroom))
+			c.MemoryLimit, MemoryHeadroom>>20, minMemoryHeadroom>>20, c.cacheBytes()+minMemoryHeadroom))
 	}
 	if c.MaxRequestBytes < 1024 || c.MaxRequestBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("max request bytes %d: must be 1 KiB to 1 GiB", c.MaxRequestBytes))
@@ -316,4 +317,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log level %q: must be debug, info, warn or error", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// cacheBytes is the tail cache the node runs with: CacheBytes, or the
+// engine's default for 0.
+func (c Config) cacheBytes() int64 {
+	if c.CacheBytes > 0 {
+		return c.CacheBytes
+	}
+	return engine.DefaultCacheBytes
 }

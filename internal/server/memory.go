@@ -33,7 +33,7 @@ func ApplyMemoryLimit(cfg Config) (limit int64, source string) {
 	case cfg.MemoryLimit > 0:
 		limit, source = cfg.MemoryLimit, "--memory-limit"
 	default:
-		limit, source = cfg.CacheBytes+MemoryHeadroom, fmt.Sprintf("--cache-bytes + %d MiB", MemoryHeadroom>>20)
+		limit, source = cfg.cacheBytes()+MemoryHeadroom, fmt.Sprintf("--cache-bytes + %d MiB", MemoryHeadroom>>20)
 	}
 	debug.SetMemoryLimit(limit)
 	return limit, source
