@@ -66,11 +66,71 @@ type readRun struct {
 	start, dropped, end int64
 }
 
+// cacheStater is what a Log implements to say what of it is in the page
+// cache.
+type cacheStater interface {
+	Cached(pos wal.Position, n int64) (cached, pages int64, ok bool)
+}
+
+// readIsCold says whether the batches of pick not in the tail cache come
+// from the device: a read that continues the shard's last run from disk
+// is what that run was; a read that starts a run is cold unless at least
+// half the pages of its batches are in the page cache already. A reader
+// that finds them there (behind the tail cache but not behind memory, or
+// behind another consumer) reads what the page cache holds for others
+// too, and dropping it behind this one would send the next reader to the
+// device. Asked once per run, before any read-ahead: the shard's own
+// read-ahead and the kernel's fill the pages ahead of a cold reader, so
+// asking again later would always find them. Where the page cache cannot
+// be asked (no cachestat), a run counts as cold.
+func (s *Shard) readIsCold(pick []Entry) bool {
+	var ranges []readRun
+	for _, e := range pick {
+		if e.data == nil {
+			ranges = appendRun(ranges, e.Loc)
+		}
+	}
+	if len(ranges) == 0 {
+		return false
+	}
+	s.behindMu.Lock()
+	last, cold := s.lastRead, s.lastCold
+	s.behindMu.Unlock()
+	if r := ranges[0]; last.end > 0 && last.seg == r.seg && r.start >= last.end && r.start-last.end < readDropGap {
+		return cold
+	}
+	var cached, pages int64
+	for _, r := range ranges {
+		c, p, ok := s.pageCached(Location{Seg: r.seg, Pos: wal.Position(r.start), Size: int32(r.end - r.start)})
+		if !ok {
+			return true
+		}
+		cached, pages = cached+c, pages+p
+	}
+	return 2*cached < pages
+}
+
+// pageCached says how many pages of loc's file range are in the page cache.
+func (s *Shard) pageCached(loc Location) (cached, pages int64, ok bool) {
+	if loc.Seg == InWAL {
+		if c, is := s.log.(cacheStater); is {
+			return c.Cached(loc.Pos, int64(loc.Size))
+		}
+		return 0, 0, false
+	}
+	if f := s.readableSeg(loc.Seg); f != nil {
+		return vfs.Cached(f, int64(loc.Pos), int64(loc.Size))
+	}
+	return 0, 0, false
+}
+
 // dropBehind remembers the runs of pick read from disk (those without
 // cached data) and drops from the page cache what lies more than
 // readDropLag behind them. next is the offset after the last batch read:
-// pick's batches from next on were not read (a failed read).
-func (s *Shard) dropBehind(pick []Entry, next Offset) {
+// pick's batches from next on were not read (a failed read). cold is
+// readIsCold's answer for pick, asked before it was read: a warm read is
+// only noted as the shard's last run.
+func (s *Shard) dropBehind(pick []Entry, next Offset, cold bool) {
 	var runs []readRun
 	for _, e := range pick {
 		if e.Base >= next {
@@ -80,9 +140,23 @@ func (s *Shard) dropBehind(pick []Entry, next Offset) {
 			runs = appendRun(runs, e.Loc)
 		}
 	}
+	if len(runs) == 0 {
+		return
+	}
 	var drops []readRun
 	var dropped int64
 	s.behindMu.Lock()
+	defer func() {
+		s.behindMu.Unlock()
+		for _, d := range drops {
+			s.dontNeed(d)
+		}
+		readDropped.Add(dropped)
+	}()
+	s.lastRead, s.lastCold = runs[len(runs)-1], cold
+	if !cold {
+		return
+	}
 	for _, r := range runs {
 		if n := len(s.behind); n > 0 {
 			last := &s.behind[n-1]
@@ -113,11 +187,6 @@ func (s *Shard) dropBehind(pick []Entry, next Offset) {
 			s.behind = s.behind[1:]
 		}
 	}
-	s.behindMu.Unlock()
-	for _, d := range drops {
-		s.dontNeed(d)
-	}
-	readDropped.Add(dropped)
 }
 
 // appendRun adds loc to runs, into the last run when loc lies in the same

@@ -54,7 +54,7 @@ func TestDropBehindRanges(t *testing.T) {
 	for i := 0; i < len(s.entries); i += 3 {
 		pick := s.entries[i:min(i+3, len(s.entries))]
 		last := pick[len(pick)-1]
-		s.dropBehind(pick, last.Last+1)
+		s.dropBehind(pick, last.Last+1, true)
 		readEnd := int64(last.Loc.Pos) + int64(last.Loc.Size)
 		wantEnd := max(readEnd-readDropLag, runStart)
 		log.mu.Lock()
@@ -98,7 +98,7 @@ func TestDropBehindLeavesScatteredReads(t *testing.T) {
 	s.log = log
 	for i := 0; i < len(s.entries); i += 10 {
 		pick := s.entries[i : i+10]
-		s.dropBehind(pick, pick[len(pick)-1].Last+1)
+		s.dropBehind(pick, pick[len(pick)-1].Last+1, true)
 	}
 	if n := len(log.drops); n != 0 {
 		t.Fatalf("scattered reads asked to drop %d ranges, first [%d,%d)", n, log.drops[0].start, log.drops[0].end)
@@ -139,6 +139,41 @@ func TestCatchUpReadLeavesThePageCache(t *testing.T) {
 	lagFrom := (readEnd - readDropLag) &^ (page - 1)
 	if in, pages := pagecache.Resident(t, files[0], lagFrom, readEnd-lagFrom); in < pages*3/4 {
 		t.Fatalf("%d of the %d pages just behind the reader are cached, want them kept (readDropLag)", in, pages)
+	}
+}
+
+// TestWarmReadKeepsThePageCache: a reader whose batches are in the page
+// cache when it starts (as behind the tail cache, or behind another
+// consumer) drops nothing: the next reader finds them there too.
+func TestWarmReadKeepsThePageCache(t *testing.T) {
+	withDropLag(t, 4<<20)
+	dir := t.TempDir()
+	pagecache.SkipOnTmpfs(t, dir)
+	shards, logs := interleavedIn(t, dir, 1, 96, 256<<10) // 24 MiB, cached as written
+	s, log := shards[0], logs[0]
+	end := int64(log.Written())
+	if _, _, ok := log.WAL.Cached(0, end); !ok {
+		t.Skip("the page cache cannot be asked here (cachestat)")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	before, pages := pagecache.Resident(t, files[0], 0, end&^4095)
+	if before < pages*3/4 {
+		t.Skipf("only %d of %d pages cached after writing", before, pages)
+	}
+	readAll(t, s, log)
+	if n := len(log.drops); n != 0 {
+		t.Fatalf("a read of cached batches asked to drop %d ranges, first %v", n, log.drops[0])
+	}
+	if in, _ := pagecache.Resident(t, files[0], 0, end&^4095); in < before {
+		t.Fatalf("%d pages cached after the read, %d before", in, before)
+	}
+
+	// The same shard read again from disk once its pages are gone is a
+	// cold run: it drops behind itself.
+	log.WAL.DontNeed(0, end)
+	readAll(t, s, log)
+	if len(log.drops) == 0 {
+		t.Fatal("a cold read after a warm one dropped nothing")
 	}
 }
 

@@ -135,10 +135,13 @@ type Shard struct {
 	// diskReadSecond: the last second diskReaders counted this shard in.
 	diskReadSecond atomic.Int64
 	// behind: runs of batches read from disk, kept in the page cache
-	// until the shard's reads are readDropLag past them (dropbehind.go).
+	// until the shard's reads are readDropLag past them; lastRead: the
+	// last run read from disk, and whether it was cold (dropbehind.go).
 	behindMu    sync.Mutex
 	behind      []readRun
 	behindBytes int64
+	lastRead    readRun
+	lastCold    bool
 }
 
 // Written returns the records and bytes appended to the shard since the
@@ -374,6 +377,7 @@ func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]b
 	if len(pick) == 0 {
 		return nil, from, nil
 	}
+	cold := s.readIsCold(pick)
 	s.hintReads(pick)
 	out := make([]byte, 0, total)
 	next := from
@@ -381,7 +385,7 @@ func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]b
 	defer func() {
 		if fromDisk {
 			s.prefetch(next)
-			s.dropBehind(pick, next)
+			s.dropBehind(pick, next, cold)
 		}
 	}()
 	for _, e := range pick {

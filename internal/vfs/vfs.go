@@ -243,6 +243,33 @@ func (f osFile) willNeed(off, n int64) {
 	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED)
 }
 
+// Cached returns how many of the pages of [off, off+n) of the file are in
+// the page cache, and how many pages the range has (cachestat(2), Linux
+// 6.5 and later); ok is false where that cannot be known (other files,
+// older kernels).
+func Cached(f File, off, n int64) (cached, pages int64, ok bool) {
+	if c, is := f.(interface {
+		cached(off, n int64) (int64, int64, bool)
+	}); is {
+		return c.cached(off, n)
+	}
+	return 0, 0, false
+}
+
+func (f osFile) cached(off, n int64) (int64, int64, bool) {
+	if n <= 0 {
+		return 0, 0, true
+	}
+	var st unix.Cachestat_t
+	r := unix.CachestatRange{Off: uint64(off), Len: uint64(n)}
+	if err := unix.Cachestat(uint(f.Fd()), &r, &st, 0); err != nil {
+		return 0, 0, false
+	}
+	page := int64(os.Getpagesize())
+	first, last := off/page, (off+n-1)/page
+	return int64(st.Cache), last - first + 1, true
+}
+
 // DontNeed tells the kernel that [off, off+n) of the file will not be
 // read again soon, so that it drops the range's clean pages from the page
 // cache (posix_fadvise DONTNEED; dirty pages stay until written back). It

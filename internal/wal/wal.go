@@ -801,6 +801,18 @@ func (w *WAL) DontNeed(pos Position, n int64) {
 	})
 }
 
+// Cached returns how many pages of [pos, pos+n) of the log are in the page
+// cache and how many pages the range has, over every segment it crosses
+// (see vfs.Cached); ok is false where that cannot be known.
+func (w *WAL) Cached(pos Position, n int64) (cached, pages int64, ok bool) {
+	ok = true
+	w.segmentsIn(pos, pos+Position(n), func(seg *segment, start, end Position) {
+		c, p, known := vfs.Cached(seg.f, int64(start-seg.start), int64(end-start))
+		cached, pages, ok = cached+c, pages+p, ok && known
+	})
+	return cached, pages, ok
+}
+
 // RemoveBefore deletes every segment that lies wholly before pos. The active
 // segment is never removed.
 func (w *WAL) RemoveBefore(pos Position) (removed int, err error) {
