@@ -75,7 +75,8 @@ type cacheStater interface {
 // readIsCold says whether the batches of pick not in the tail cache come
 // from the device: a read that continues the shard's last run from disk
 // is what that run was; a read that starts a run is cold unless at least
-// half the pages of its batches are in the page cache already. A reader
+// half the pages of its first run's batches are in the page cache
+// already. A reader
 // that finds them there (behind the tail cache but not behind memory, or
 // behind another consumer) reads what the page cache holds for others
 // too, and dropping it behind this one would send the next reader to the
@@ -99,15 +100,12 @@ func (s *Shard) readIsCold(pick []Entry) bool {
 	if r := ranges[0]; last.end > 0 && last.seg == r.seg && r.start >= last.end && r.start-last.end < readDropGap {
 		return cold
 	}
-	var cached, pages int64
-	for _, r := range ranges {
-		c, p, ok := s.pageCached(Location{Seg: r.seg, Pos: wal.Position(r.start), Size: int32(r.end - r.start)})
-		if !ok {
-			return true
-		}
-		cached, pages = cached+c, pages+p
-	}
-	return 2*cached < pages
+	// The first run decides: scattered runs (a consumer of many shards)
+	// are forgotten whatever the answer, so one question per read is
+	// enough.
+	r := ranges[0]
+	cached, pages, ok := s.pageCached(Location{Seg: r.seg, Pos: wal.Position(r.start), Size: int32(r.end - r.start)})
+	return !ok || 2*cached < pages
 }
 
 // pageCached says how many pages of loc's file range are in the page cache.
