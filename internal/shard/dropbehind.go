@@ -66,6 +66,12 @@ type readRun struct {
 	start, dropped, end int64
 }
 
+// continuedBy says whether a batch at start of file seg continues r: it
+// lies in the same file, less than readDropGap after r's end.
+func (r readRun) continuedBy(seg, start int64) bool {
+	return r.seg == seg && start >= r.end && start-r.end < readDropGap
+}
+
 // cacheStater is what a Log implements to say what of it is in the page
 // cache.
 type cacheStater interface {
@@ -76,48 +82,51 @@ type cacheStater interface {
 // from the device: a read that continues the shard's last run from disk
 // is what that run was; a read that starts a run is cold unless at least
 // half the pages of its first run's batches are in the page cache
-// already. A reader
-// that finds them there (behind the tail cache but not behind memory, or
-// behind another consumer) reads what the page cache holds for others
-// too, and dropping it behind this one would send the next reader to the
-// device. Asked once per run, before any read-ahead: the shard's own
+// already. A reader that finds them there (behind the tail cache but not
+// behind memory, or behind another consumer) reads what the page cache
+// holds for others too, and dropping it behind this one would send the
+// next reader to the device. Asked once per run, before any read-ahead: the shard's own
 // read-ahead and the kernel's fill the pages ahead of a cold reader, so
 // asking again later would always find them. Where the page cache cannot
 // be asked (no cachestat), a run counts as cold.
 func (s *Shard) readIsCold(pick []Entry) bool {
-	var ranges []readRun
-	for _, e := range pick {
-		if e.data == nil {
-			ranges = appendRun(ranges, e.Loc)
-		}
-	}
-	if len(ranges) == 0 {
-		return false
-	}
-	s.behindMu.Lock()
-	last, cold := s.lastRead, s.lastCold
-	s.behindMu.Unlock()
-	if r := ranges[0]; last.end > 0 && last.seg == r.seg && r.start >= last.end && r.start-last.end < readDropGap {
-		return cold
-	}
 	// The first run decides: scattered runs (a consumer of many shards)
 	// are forgotten whatever the answer, so one question per read is
 	// enough.
-	r := ranges[0]
-	cached, pages, ok := s.pageCached(Location{Seg: r.seg, Pos: wal.Position(r.start), Size: int32(r.end - r.start)})
+	var runs []readRun
+	for _, e := range pick {
+		if e.data != nil {
+			continue
+		}
+		if runs = appendRun(runs, e.Loc); len(runs) > 1 {
+			break
+		}
+	}
+	if len(runs) == 0 {
+		return false
+	}
+	r := runs[0]
+	s.behindMu.Lock()
+	last, cold := s.lastRead, s.lastCold
+	s.behindMu.Unlock()
+	if last.end > 0 && last.continuedBy(r.seg, r.start) {
+		return cold
+	}
+	cached, pages, ok := s.pageCached(r)
 	return !ok || 2*cached < pages
 }
 
-// pageCached says how many pages of loc's file range are in the page cache.
-func (s *Shard) pageCached(loc Location) (cached, pages int64, ok bool) {
-	if loc.Seg == InWAL {
+// pageCached says how many pages of [r.start, r.end) of its file are in
+// the page cache, and how many pages that is.
+func (s *Shard) pageCached(r readRun) (cached, pages int64, ok bool) {
+	if r.seg == InWAL {
 		if c, is := s.log.(cacheStater); is {
-			return c.Cached(loc.Pos, int64(loc.Size))
+			return c.Cached(wal.Position(r.start), r.end-r.start)
 		}
 		return 0, 0, false
 	}
-	if f := s.readableSeg(loc.Seg); f != nil {
-		return vfs.Cached(f, int64(loc.Pos), int64(loc.Size))
+	if f := s.readableSeg(r.seg); f != nil {
+		return vfs.Cached(f, r.start, r.end-r.start)
 	}
 	return 0, 0, false
 }
@@ -158,7 +167,7 @@ func (s *Shard) dropBehind(pick []Entry, next Offset, cold bool) {
 	for _, r := range runs {
 		if n := len(s.behind); n > 0 {
 			last := &s.behind[n-1]
-			if last.seg == r.seg && r.start >= last.end && r.start-last.end < readDropGap {
+			if last.continuedBy(r.seg, r.start) {
 				s.behindBytes += r.end - last.end
 				last.end = r.end
 				continue
@@ -194,7 +203,7 @@ func appendRun(runs []readRun, loc Location) []readRun {
 	end := start + int64(loc.Size)
 	if n := len(runs); n > 0 {
 		last := &runs[n-1]
-		if last.seg == loc.Seg && start >= last.end && start-last.end < readDropGap {
+		if last.continuedBy(loc.Seg, start) {
 			last.end = end
 			return runs
 		}
