@@ -47,8 +47,10 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respons
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
 	deadline := time.Now().Add(wait)
 	return nil, func() kmsg.Response {
+		bufs := new(fetchBufs)
+		c.fetchBufs = bufs // given back once the answer is written
 		changed := c.s.eng.Changed()
-		resp, n := c.fetchOnce(req)
+		resp, n := c.fetchOnce(req, bufs)
 		for n < int(req.MinBytes) && !fetchFailed(resp) && c.ctx.Err() == nil {
 			left := time.Until(deadline)
 			if left <= 0 {
@@ -62,7 +64,7 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respons
 			}
 			t.Stop()
 			changed = c.s.eng.Changed()
-			n = c.fetchMore(req, resp, n)
+			n = c.fetchMore(req, resp, n, bufs)
 		}
 		return resp
 	}
@@ -116,7 +118,7 @@ func fetchPartitionError(req *kmsg.FetchRequest, st *engine.Stream, rp *kmsg.Fet
 
 // fetchOnce builds a response from what is visible now and returns it with
 // the number of record bytes it holds.
-func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
+func (c *conn) fetchOnce(req *kmsg.FetchRequest, bufs *fetchBufs) (*kmsg.FetchResponse, int) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	budget := c.fetchBudget(req)
 	total := 0
@@ -135,7 +137,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 			p.RecordBatches = []byte{}
 			if p.ErrorCode = fetchPartitionError(req, st, &rp); p.ErrorCode == 0 {
 				sh := st.Shards[rp.Partition]
-				n := c.fetchPartition(sh, &p, rp, budget-total, total == 0, req.IsolationLevel == isolationCommitted)
+				n := c.fetchPartition(sh, &p, rp, budget-total, total == 0, req.IsolationLevel == isolationCommitted, bufs)
 				fetched += n
 				total += n
 			}
@@ -149,7 +151,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 	return resp, total
 }
 
-func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartition, rp kmsg.FetchRequestTopicPartition, budget int, first, committed bool) int {
+func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartition, rp kmsg.FetchRequestTopicPartition, budget int, first, committed bool, bufs *fetchBufs) int {
 	logStart, hw, _ := sh.Offsets()
 	p.HighWatermark, p.LastStableOffset, p.LogStartOffset = int64(hw), int64(sh.LastStableOffset()), int64(logStart)
 	limit := min(int(rp.PartitionMaxBytes), budget)
@@ -158,7 +160,7 @@ func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartiti
 	}
 	// KIP-74: the first batch of the response is returned whole even if it
 	// is over the limits, so a large batch can never stall a consumer.
-	data, aborted, lso, err := readPartition(sh, shard.Offset(rp.FetchOffset), limit, first, committed)
+	data, aborted, lso, err := readPartition(sh, shard.Offset(rp.FetchOffset), limit, first, committed, bufs)
 	if committed {
 		p.LastStableOffset = int64(lso)
 		p.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
@@ -179,12 +181,13 @@ func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartiti
 
 // readPartition reads whole batches of sh from `from` within limit bytes (the
 // first batch whole if first): up to the last stable offset, with the aborted
-// transactions of the range, when committed; else up to the high watermark.
-func readPartition(sh *shard.Shard, from shard.Offset, limit int, first, committed bool) ([]byte, []shard.AbortedTxn, shard.Offset, error) {
+// transactions of the range, when committed; else up to the high watermark;
+// into memory from bufs.
+func readPartition(sh *shard.Shard, from shard.Offset, limit int, first, committed bool, bufs *fetchBufs) ([]byte, []shard.AbortedTxn, shard.Offset, error) {
 	if committed {
-		return sh.ReadCommitted(from, max(limit, 0), first)
+		return sh.ReadCommittedTo(bufs.alloc, from, max(limit, 0), first)
 	}
-	data, err := sh.Read(from, max(limit, 0), first)
+	data, err := sh.ReadTo(bufs.alloc, from, max(limit, 0), first)
 	return data, nil, 0, err
 }
 
@@ -207,7 +210,7 @@ func addAborted(p *kmsg.FetchResponseTopicPartition, aborted []shard.AbortedTxn)
 // what its and the response's limits leave. A partition that is gone now
 // carries its error (and the poll ends); a read that fails keeps what the
 // partition answered so far, or carries the error if it had nothing.
-func (c *conn) fetchMore(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, total int) int {
+func (c *conn) fetchMore(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, total int, bufs *fetchBufs) int {
 	budget := c.fetchBudget(req)
 	committed := req.IsolationLevel == isolationCommitted
 	for i := range req.Topics {
@@ -233,7 +236,7 @@ func (c *conn) fetchMore(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, total
 			if limit <= 0 && total > 0 {
 				continue
 			}
-			data, aborted, lso, err := readPartition(sh, from, limit, total == 0, committed)
+			data, aborted, lso, err := readPartition(sh, from, limit, total == 0, committed, bufs)
 			if err != nil {
 				if !had {
 					p.ErrorCode = errCode(err)

@@ -54,6 +54,10 @@ type conn struct {
 	cancel context.CancelFunc
 	out    chan pending
 	client string
+	// fetchBufs holds the memory of the fetch answer being written, given
+	// back once it is (completions run one at a time, on the writer
+	// goroutine).
+	fetchBufs *fetchBufs
 
 	// held bounds the request bytes this connection holds unanswered.
 	held *budget
@@ -352,6 +356,10 @@ func (c *conn) writeLoop() {
 			if cap(buf) > 8<<20 {
 				buf = nil // do not pin a huge fetch buffer for an idle connection
 			}
+		}
+		if c.fetchBufs != nil {
+			c.fetchBufs.release() // the answer is out: nothing points into them
+			c.fetchBufs = nil
 		}
 		c.giveBack(p.held)
 		c.inflight.Add(-1)

@@ -3,12 +3,15 @@ package shard
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/braidstream/braid/internal/braidtest/pagecache"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -174,13 +177,22 @@ func interleavedIn(t *testing.T, dir string, n, rounds, value int) ([]*Shard, []
 }
 
 // TestReadHintsScatteredBatches: a read of batches that lie apart in the
-// log (between other shards' frames) asks for all of them before it reads
-// the first, so the device serves them together instead of one after
-// another.
+// log (between other shards' frames), not in the page cache, asks for all
+// of them before it reads the first, so the device serves them together
+// instead of one after another.
 func TestReadHintsScatteredBatches(t *testing.T) {
 	const batch = 64 << 10 // other shards' batches between two: > prefetchGap
-	shards, logs := interleaved(t, 8, 4, batch)
+	dir := t.TempDir()
+	pagecache.SkipOnTmpfs(t, dir)
+	shards, logs := interleavedIn(t, dir, 8, 4, batch)
 	s, l := shards[0], logs[0]
+	end := int64(l.Written())
+	l.WAL.DontNeed(0, end)
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.wal")); len(files) != 1 {
+		t.Fatalf("want the log in one segment file, have %v", files)
+	} else if in, _ := pagecache.Resident(t, files[0], 0, end&^4095); in > 0 {
+		t.Skipf("%d pages of the log still cached after dropping them: this filesystem keeps them", in)
+	}
 	if _, err := s.Read(0, 1<<30, true); err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +208,28 @@ func TestReadHintsScatteredBatches(t *testing.T) {
 	}
 	if !slices.Equal(l.events, want) {
 		t.Fatalf("hints and reads = %v, want %v", l.events, want)
+	}
+}
+
+// TestWarmReadHintsNothing: the same read, its batches in the page cache
+// (just written): no hint, which would cost a system call per batch and
+// read nothing (at 1,000 partitions warm, 7% of the node's CPU went to
+// them).
+func TestWarmReadHintsNothing(t *testing.T) {
+	dir := t.TempDir()
+	pagecache.SkipOnTmpfs(t, dir)
+	shards, logs := interleavedIn(t, dir, 8, 4, 64<<10)
+	s, l := shards[0], logs[0]
+	if _, err := s.Read(0, 1<<30, true); err != nil {
+		t.Fatal(err)
+	}
+	l.settledHints(t, s)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ev := range l.events {
+		if strings.HasPrefix(ev, "hint") {
+			t.Fatalf("a warm read asked for its batches: %v", l.events)
+		}
 	}
 }
 

@@ -347,15 +347,24 @@ func (s *Shard) Stats() (batches int, bytes int64, cached int64) {
 // maxBytes (at least one batch if atLeastOne), never past the high
 // watermark. Reading at the high watermark returns nothing.
 func (s *Shard) Read(from Offset, maxBytes int, atLeastOne bool) ([]byte, error) {
+	return s.ReadTo(nil, from, maxBytes, atLeastOne)
+}
+
+// Alloc returns an empty slice with room for exactly n bytes: the memory a
+// read returns its batches in. A nil Alloc makes new memory.
+type Alloc func(n int) []byte
+
+// ReadTo is Read returning the batches in memory from alloc.
+func (s *Shard) ReadTo(alloc Alloc, from Offset, maxBytes int, atLeastOne bool) ([]byte, error) {
 	hw := s.HighWatermark()
-	data, _, err := s.read(from, hw, hw, maxBytes, atLeastOne)
+	data, _, err := s.read(alloc, from, hw, hw, maxBytes, atLeastOne)
 	return data, err
 }
 
 // read returns whole batches from the one holding from, stopping before the
 // first batch at or past limit (hw or the last stable offset), and the
 // offset after the last batch returned.
-func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]byte, Offset, error) {
+func (s *Shard) read(alloc Alloc, from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]byte, Offset, error) {
 	s.mu.RLock()
 	if from < s.logStart || from > hw {
 		start := s.logStart
@@ -378,8 +387,17 @@ func (s *Shard) read(from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]b
 		return nil, from, nil
 	}
 	cold := s.readIsCold(pick)
-	s.hintReads(pick)
-	out := make([]byte, 0, total)
+	if cold {
+		// A warm read finds its pages in the page cache: a hint
+		// would cost a system call per range and gain nothing.
+		s.hintReads(pick)
+	}
+	var out []byte
+	if alloc != nil {
+		out = alloc(total)[:0:total]
+	} else {
+		out = make([]byte, 0, total)
+	}
 	next := from
 	fromDisk := false
 	defer func() {
