@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -211,24 +210,32 @@ func TestReadHintsScatteredBatches(t *testing.T) {
 	}
 }
 
-// TestWarmReadHintsNothing: the same read, its batches in the page cache
-// (just written): no hint, which would cost a system call per batch and
-// read nothing (at 1,000 partitions warm, 7% of the node's CPU went to
-// them).
-func TestWarmReadHintsNothing(t *testing.T) {
+// TestReadHintsBehindACachedBatch: the same cold read, its first batch
+// in the page cache already (the shard's read-ahead asks for a reader of
+// many shards' next batch or two): the batches after it are asked for all
+// the same. Hints once went only with reads whose first batch was cold,
+// and a consumer of 1,000 partitions reading 29 GB back (more than memory)
+// fell from 398.8 to 199.0 MB/s, its batches read one after another.
+func TestReadHintsBehindACachedBatch(t *testing.T) {
 	dir := t.TempDir()
 	pagecache.SkipOnTmpfs(t, dir)
 	shards, logs := interleavedIn(t, dir, 8, 4, 64<<10)
 	s, l := shards[0], logs[0]
+	end := int64(l.Written())
+	l.WAL.DontNeed(0, end)
+	first := s.entries[0].Loc
+	if err := l.WAL.ReadAt(make([]byte, first.Size), first.Pos); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Read(0, 1<<30, true); err != nil {
 		t.Fatal(err)
 	}
 	l.settledHints(t, s)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, ev := range l.events {
-		if strings.HasPrefix(ev, "hint") {
-			t.Fatalf("a warm read asked for its batches: %v", l.events)
+	for _, e := range s.entries[1:] {
+		if !slices.Contains(l.events, fmt.Sprintf("hint %d", e.Loc.Pos)) {
+			t.Fatalf("batch at %d, not in the page cache, was not asked for: %v", e.Loc.Pos, l.events)
 		}
 	}
 }

@@ -387,11 +387,7 @@ func (s *Shard) read(alloc Alloc, from, hw, limit Offset, maxBytes int, atLeastO
 		return nil, from, nil
 	}
 	cold := s.readIsCold(pick)
-	if cold {
-		// A warm read finds its pages in the page cache: a hint
-		// would cost a system call per range and gain nothing.
-		s.hintReads(pick)
-	}
+	s.hintReads(pick)
 	var out []byte
 	if alloc != nil {
 		out = alloc(total)[:0:total]
