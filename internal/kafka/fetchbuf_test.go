@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/braidstream/braid/internal/engine"
@@ -60,23 +58,12 @@ func TestFetchLongPollKeepsEveryPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
+	t.Cleanup(func() { eng.Close() }) // after the server and client (cleanups run last first)
 	st, err := eng.CreateStream("s", 2, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(eng, Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	defer s.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	_, cl := serve(t, eng)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	produce := func(part int32, r int) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/braidstream/braid/internal/engine"
@@ -63,24 +61,13 @@ func TestProduceManyPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
+	t.Cleanup(func() { eng.Close() }) // after the server and client (cleanups run last first)
 	for name, n := range map[string]int{"wide": parts, "narrow": 1} {
 		if _, err := eng.CreateStream(name, n, nil, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s := NewServer(eng, Options{}) // its own, unregistered metrics
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	defer s.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	s, cl := serve(t, eng)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
