@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -119,25 +118,17 @@ func TestCatchUpReadLeavesThePageCache(t *testing.T) {
 	pagecache.SkipOnTmpfs(t, dir)
 	shards, logs := interleavedIn(t, dir, 1, 96, 256<<10) // 24 MiB of one shard alone
 	s, log := shards[0], logs[0]
-	end := log.Written()
-	files, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
-	if len(files) != 1 {
-		t.Fatalf("want the log in one segment file, have %v", files)
-	}
-	log.WAL.DontNeed(0, int64(end)) // as after a restart, or once memory filled
-	if in, _ := pagecache.Resident(t, files[0], 0, int64(end)&^4095); in > 0 {
-		t.Skipf("%d pages of the log still cached after dropping them: this filesystem keeps them", in)
-	}
+	file, _ := coldLog(t, dir, log)
 
 	readEnd := readAll(t, s, log)
 	page := int64(4096)
 	behind := (readEnd - readDropLag - 2*readDropAlign) &^ (page - 1)
-	if in, _ := pagecache.Resident(t, files[0], 0, behind); int64(in)*page > 2*readDropAlign {
+	if in, _ := pagecache.Resident(t, file, 0, behind); int64(in)*page > 2*readDropAlign {
 		t.Fatalf("%d KiB of the first %d KiB the reader passed are still cached, want at most %d KiB (its first folio)",
 			int64(in)*page>>10, behind>>10, 2*readDropAlign>>10)
 	}
 	lagFrom := (readEnd - readDropLag) &^ (page - 1)
-	if in, pages := pagecache.Resident(t, files[0], lagFrom, readEnd-lagFrom); in < pages*3/4 {
+	if in, pages := pagecache.Resident(t, file, lagFrom, readEnd-lagFrom); in < pages*3/4 {
 		t.Fatalf("%d of the %d pages just behind the reader are cached, want them kept (readDropLag)", in, pages)
 	}
 }
@@ -155,8 +146,8 @@ func TestWarmReadKeepsThePageCache(t *testing.T) {
 	if _, _, ok := log.WAL.Cached(0, end); !ok {
 		t.Skip("the page cache cannot be asked here (cachestat)")
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
-	before, pages := pagecache.Resident(t, files[0], 0, end&^4095)
+	file := logFile(t, dir)
+	before, pages := pagecache.Resident(t, file, 0, end&^4095)
 	if before < pages*3/4 {
 		t.Skipf("only %d of %d pages cached after writing", before, pages)
 	}
@@ -164,7 +155,7 @@ func TestWarmReadKeepsThePageCache(t *testing.T) {
 	if n := len(log.drops); n != 0 {
 		t.Fatalf("a read of cached batches asked to drop %d ranges, first %v", n, log.drops[0])
 	}
-	if in, _ := pagecache.Resident(t, files[0], 0, end&^4095); in < before {
+	if in, _ := pagecache.Resident(t, file, 0, end&^4095); in < before {
 		t.Fatalf("%d pages cached after the read, %d before", in, before)
 	}
 

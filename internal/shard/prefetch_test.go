@@ -175,6 +175,29 @@ func interleavedIn(t *testing.T, dir string, n, rounds, value int) ([]*Shard, []
 	return shards, logs
 }
 
+// logFile returns the path of the log's one segment file in dir.
+func logFile(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if len(files) != 1 {
+		t.Fatalf("want the log in one segment file, have %v", files)
+	}
+	return files[0]
+}
+
+// coldLog drops what l's log in dir holds from the page cache, as after a
+// restart or once memory filled, and returns the log's file and its
+// written end; it skips the test where the filesystem keeps the pages.
+func coldLog(t *testing.T, dir string, l *recordingLog) (file string, end int64) {
+	t.Helper()
+	file, end = logFile(t, dir), int64(l.Written())
+	l.WAL.DontNeed(0, end)
+	if in, _ := pagecache.Resident(t, file, 0, end&^4095); in > 0 {
+		t.Skipf("%d pages of the log still cached after dropping them: this filesystem keeps them", in)
+	}
+	return file, end
+}
+
 // TestReadHintsScatteredBatches: a read of batches that lie apart in the
 // log (between other shards' frames), not in the page cache, asks for all
 // of them before it reads the first, so the device serves them together
@@ -185,13 +208,7 @@ func TestReadHintsScatteredBatches(t *testing.T) {
 	pagecache.SkipOnTmpfs(t, dir)
 	shards, logs := interleavedIn(t, dir, 8, 4, batch)
 	s, l := shards[0], logs[0]
-	end := int64(l.Written())
-	l.WAL.DontNeed(0, end)
-	if files, _ := filepath.Glob(filepath.Join(dir, "*.wal")); len(files) != 1 {
-		t.Fatalf("want the log in one segment file, have %v", files)
-	} else if in, _ := pagecache.Resident(t, files[0], 0, end&^4095); in > 0 {
-		t.Skipf("%d pages of the log still cached after dropping them: this filesystem keeps them", in)
-	}
+	coldLog(t, dir, l)
 	if _, err := s.Read(0, 1<<30, true); err != nil {
 		t.Fatal(err)
 	}
@@ -221,8 +238,7 @@ func TestReadHintsBehindACachedBatch(t *testing.T) {
 	pagecache.SkipOnTmpfs(t, dir)
 	shards, logs := interleavedIn(t, dir, 8, 4, 64<<10)
 	s, l := shards[0], logs[0]
-	end := int64(l.Written())
-	l.WAL.DontNeed(0, end)
+	coldLog(t, dir, l)
 	first := s.entries[0].Loc
 	if err := l.WAL.ReadAt(make([]byte, first.Size), first.Pos); err != nil {
 		t.Fatal(err)
