@@ -268,6 +268,8 @@ func registerEngineMetrics(reg *prometheus.Registry, eng *engine.Engine) {
 		func() float64 { _, n := userStreams(); return float64(n) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "braid_read_page_cache_dropped_bytes_total", Help: "Bytes that catch-up reads read from disk and then dropped from the page cache behind them."},
 		func() float64 { return float64(shard.ReadDroppedBytes()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "braid_read_direct_bytes_total", Help: "Bytes that catch-up reads took from direct read-ahead, read from disk past the page cache."},
+		func() float64 { return float64(shard.ReadDirectBytes()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_wal_durable_position_bytes", Help: "Bytes ever made durable in the shared log."},
 		func() float64 { return float64(eng.DurablePosition()) }))
 	for _, st := range []wal.State{wal.StateOK, wal.StateFull, wal.StateFailed} {

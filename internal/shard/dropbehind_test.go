@@ -112,6 +112,7 @@ func TestDropBehindLeavesScatteredReads(t *testing.T) {
 // readDropLag behind the reader leaves the page cache again, and the last
 // readDropLag stays.
 func TestCatchUpReadLeavesThePageCache(t *testing.T) {
+	withoutDirectReadAhead(t) // the page cache's way, as past its budget
 	const mib = 1 << 20
 	withDropLag(t, 4*mib)
 	dir := t.TempDir()
@@ -137,6 +138,7 @@ func TestCatchUpReadLeavesThePageCache(t *testing.T) {
 // cache when it starts (as behind the tail cache, or behind another
 // consumer) drops nothing: the next reader finds them there too.
 func TestWarmReadKeepsThePageCache(t *testing.T) {
+	withoutDirectReadAhead(t) // the page cache's way, as past its budget
 	withDropLag(t, 4<<20)
 	dir := t.TempDir()
 	pagecache.SkipOnTmpfs(t, dir)

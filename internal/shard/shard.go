@@ -134,6 +134,8 @@ type Shard struct {
 	prefetching  atomic.Bool
 	// diskReadSecond: the last second diskReaders counted this shard in.
 	diskReadSecond atomic.Int64
+	// ahead: direct read-ahead for a catch-up reader (readahead.go).
+	ahead readAhead
 	// behind: runs of batches read from disk, kept in the page cache
 	// until the shard's reads are readDropLag past them; lastRead: the
 	// last run read from disk, and whether it was cold (dropbehind.go).
@@ -386,6 +388,9 @@ func (s *Shard) read(alloc Alloc, from, hw, limit Offset, maxBytes int, atLeastO
 	if len(pick) == 0 {
 		return nil, from, nil
 	}
+	if out, next, ok := s.serveAhead(alloc, pick); ok {
+		return out, next, nil
+	}
 	cold := s.readIsCold(pick)
 	s.hintReads(pick)
 	var out []byte
@@ -398,7 +403,9 @@ func (s *Shard) read(alloc Alloc, from, hw, limit Offset, maxBytes int, atLeastO
 	fromDisk := false
 	defer func() {
 		if fromDisk {
-			s.prefetch(next)
+			if !cold || !s.startAhead(pick, next) {
+				s.prefetch(next)
+			}
 			s.dropBehind(pick, next, cold)
 		}
 	}()

@@ -219,12 +219,13 @@ type WAL struct {
 	drop worker
 
 	// Block writes (blocks.go), flusher only.
-	directOff atomic.Bool // direct I/O unavailable or refused: page cache writes
-	stage     []byte      // aligned buffer each write goes through
-	head      []byte      // the last partial block written, kept for the next write
-	headSeg   *segment    // where head lies: its segment and offset there
-	headOff   int64
-	headLen   int
+	directOff     atomic.Bool // direct I/O unavailable or refused: page cache writes
+	readDirectOff atomic.Bool // direct reads refused: ReadDirect reads through the page cache
+	stage         []byte      // aligned buffer each write goes through
+	head          []byte      // the last partial block written, kept for the next write
+	headSeg       *segment    // where head lies: its segment and offset there
+	headOff       int64
+	headLen       int
 }
 
 // Replay is called by Open for every valid frame from the starting position

@@ -1,0 +1,180 @@
+package shard
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/braidstream/braid/internal/braidtest/pagecache"
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// catchUpShard appends n batches of one record of value bytes each (every
+// batch's value its own) to one shard on a log of 16 MiB segments in a
+// directory of its own, tail cache off, and returns the shard, its log and
+// each batch's bytes as the log holds them, dropped from the page cache.
+func catchUpShard(t *testing.T, n, value int) (*Shard, *recordingLog, [][]byte) {
+	t.Helper()
+	dir := t.TempDir()
+	pagecache.SkipOnTmpfs(t, dir)
+	w, err := wal.Open(wal.Options{Dir: dir, SegmentBytes: 16 << 20}, 0, func(wal.Position, wal.Kind, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	log := &recordingLog{WAL: w}
+	s := New(Key{Stream: 1}, log, 0, nil, t.TempDir())
+	v := make([]byte, value)
+	var end wal.Position
+	for i := range n {
+		for j := range v {
+			v[j] = byte(i + j/251)
+		}
+		b := seedValueBatch(v, "k")
+		h, err := Validate(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Append(b, h, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end = r.End
+	}
+	if err := w.WaitDurable(context.Background(), end); err != nil {
+		t.Fatal(err)
+	}
+	batches := make([][]byte, len(s.entries))
+	for i, e := range s.entries {
+		batches[i] = make([]byte, e.Loc.Size)
+		if err := w.ReadAt(batches[i], e.Loc.Pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.DontNeed(0, int64(w.Written()))
+	if c, pages, ok := w.Cached(0, int64(w.Written())); ok && 4*c > pages {
+		t.Skipf("%d of %d pages of the log still cached after dropping them: this filesystem keeps them", c, pages)
+	}
+	return s, log, batches
+}
+
+// readChecked reads s from offset from to its end, maxBytes at a time, and
+// checks every batch against batches.
+func readChecked(t *testing.T, s *Shard, batches [][]byte, from Offset, maxBytes int) {
+	t.Helper()
+	hw := s.HighWatermark()
+	for from < hw {
+		out, next, err := s.read(nil, from, hw, hw, maxBytes, true)
+		if err != nil {
+			t.Fatalf("read at %d: %v", from, err)
+		}
+		if next <= from {
+			t.Fatalf("read at %d moved to %d", from, next)
+		}
+		if want := bytes.Join(batches[from:next], nil); !bytes.Equal(out, want) {
+			t.Fatalf("read at %d: batches %d-%d differ from the log's", from, from, next-1)
+		}
+		from = next
+	}
+}
+
+// waitAheadFreed waits for every chunk buffer to be given back.
+func waitAheadFreed(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for aheadHeld.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("chunk buffers of %d bytes still held after the reads", aheadHeld.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDirectReadAhead: a reader catching up on one shard from the start,
+// cold, takes its batches from direct read-ahead: the same bytes, read
+// past the page cache, and the chunks given back at the end.
+func TestDirectReadAhead(t *testing.T) {
+	s, log, batches := catchUpShard(t, 512, 128<<10) // 64 MiB, 4 segments
+	direct := ReadDirectBytes()
+	readChecked(t, s, batches, 0, 1<<20)
+	var total int64
+	for _, b := range batches {
+		total += int64(len(b))
+	}
+	if got := ReadDirectBytes() - direct; 4*got < 3*total {
+		t.Fatalf("%d of %d bytes came from direct read-ahead, want most", got, total)
+	}
+	// Only the first read (and the kernel's read-ahead behind it) went
+	// through the page cache.
+	if c, pages, ok := log.Cached(0, int64(log.Written())); ok && 4*c > pages {
+		t.Fatalf("%d of %d pages of the log in the page cache after the read", c, pages)
+	}
+	waitAheadFreed(t)
+
+	// A second reader from the start, and one rewinding half-way: the
+	// same bytes again.
+	log.DontNeed(0, int64(log.Written()))
+	readChecked(t, s, batches, 0, 3<<20)
+	readChecked(t, s, batches, 100, 1<<20)
+	readChecked(t, s, batches, 7, 512<<10)
+	waitAheadFreed(t)
+}
+
+// TestDirectReadAheadTwoReaders: two readers of one shard, one far behind
+// the other, take turns: each gets its own batches, whichever way they
+// come, and the chunks are given back once both are done.
+func TestDirectReadAheadTwoReaders(t *testing.T) {
+	s, _, batches := catchUpShard(t, 384, 128<<10)
+	hw := s.HighWatermark()
+	a, b := Offset(0), Offset(200)
+	for a < hw || b < hw {
+		for _, from := range []*Offset{&a, &b} {
+			if *from >= hw {
+				continue
+			}
+			out, next, err := s.read(nil, *from, hw, hw, 1<<20, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := bytes.Join(batches[*from:next], nil); !bytes.Equal(out, want) {
+				t.Fatalf("read at %d: batches %d-%d differ from the log's", *from, *from, next-1)
+			}
+			*from = next
+		}
+	}
+	waitAheadFreed(t)
+}
+
+// TestNoDirectReadAheadForScatteredBatches: a consumer of many shards,
+// whose batches lie between each other's in the log, reads through the
+// page cache as before.
+func TestNoDirectReadAheadForScatteredBatches(t *testing.T) {
+	dir := t.TempDir()
+	pagecache.SkipOnTmpfs(t, dir)
+	shards, logs := interleavedIn(t, dir, 8, 64, 64<<10)
+	coldLog(t, dir, logs[0])
+	direct := ReadDirectBytes()
+	for _, s := range shards {
+		hw := s.HighWatermark()
+		for from := Offset(0); from < hw; {
+			_, next, err := s.read(nil, from, hw, hw, 256<<10, true)
+			if err != nil || next <= from {
+				t.Fatalf("read at %d: next %d, %v", from, next, err)
+			}
+			from = next
+		}
+	}
+	if got := ReadDirectBytes() - direct; got != 0 {
+		t.Fatalf("%d bytes of scattered batches came from direct read-ahead", got)
+	}
+	waitAheadFreed(t)
+}
+
+// withoutDirectReadAhead leaves direct read-ahead no memory for the rest
+// of t, as when other readers hold it all: reads go through the page cache.
+func withoutDirectReadAhead(t *testing.T) {
+	old := aheadBudget
+	aheadBudget = 0
+	t.Cleanup(func() { aheadBudget = old })
+}
