@@ -1,6 +1,8 @@
 package shard
 
 import (
+	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -18,22 +20,24 @@ import (
 // (579-715 MB/s), while the device reads 1.0-1.4 GB/s with O_DIRECT.
 //
 // So once a read of a shard went to the device for batches that lie
-// together in the log (cold, dense: the shard's own batches fill at least
-// half of the range), the shard reads the next aheadChunks chunks of its
-// batches, aheadChunk bytes of log each, with direct reads into buffers of
-// its own, in the background, as the kernel's read-ahead would into the
-// page cache. The reads that follow copy their batches from the chunks,
-// waiting for a chunk still being read; a chunk the reader has passed is
-// given back, and the next is started, so the device works while the
-// answer before is sent and taken. The chunks follow batches in the log
-// only: batches in shard segment files, in the tail cache, or mostly in
-// the page cache already (cachestat) end the read-ahead, and the reads go
-// the page cache's way (prefetch.go, dropbehind.go) again. A consumer of
-// many shards, whose batches lie between each other's, never starts it.
+// together in one file (cold, dense: the shard's own batches fill at least
+// half of the range; in the log, or in a shard segment file as compaction
+// and the mover leave them), the shard reads the next aheadChunks chunks
+// of its batches, aheadChunk bytes of file each, with direct reads into
+// buffers of its own, in the background, as the kernel's read-ahead would
+// into the page cache. The reads that follow copy their batches from the
+// chunks, waiting for a chunk still being read; a chunk the reader has
+// passed is given back, and the next is started, so the device works
+// while the answer before is sent and taken. A chunk holds one file's
+// bytes; batches in the tail cache, or mostly in the page cache already
+// (cachestat), end the read-ahead, and the reads go the page cache's way
+// (prefetch.go, dropbehind.go) again. A consumer of many shards, whose
+// batches lie between each other's in the log, never starts it.
 //
-// Chunks are found by log position, which names the same bytes for as long
-// as the log holds them: a batch moved since (compaction, a move into a
-// segment file) is simply not in a chunk. All shards' chunks together hold
+// Chunks are found by file and position, which name the same bytes for as
+// long as the file holds them (a log position is never reused, nor is a
+// segment id, and a segment's bytes never change): a batch moved since
+// (compaction, a move into a segment file) is simply not in a chunk. All shards' chunks together hold
 // at most aheadBudget bytes of memory; a shard's chunks unused for
 // aheadIdle may be taken back for another reader.
 
@@ -51,7 +55,8 @@ const (
 	aheadBufBytes = aheadChunk + wal.DirectReadPad
 )
 
-// directLog is what a log implements for direct read-ahead (*wal.WAL).
+// directLog is what a log implements for direct read-ahead of the
+// batches in it (*wal.WAL).
 type directLog interface {
 	ReadDirect(scratch []byte, pos wal.Position, n int) ([]byte, error)
 	Cached(pos wal.Position, n int64) (cached, pages int64, ok bool)
@@ -84,9 +89,10 @@ var (
 // direct read-ahead, past the page cache.
 func ReadDirectBytes() int64 { return readDirectBytes.Load() }
 
-// chunk is one direct read of the log: [pos, end), holding the shard's
-// batches up to last.
+// chunk is one direct read: [pos, end) of the log or of a segment file,
+// holding the shard's batches up to last.
 type chunk struct {
+	seg      int64 // the file: InWAL, or a segment's id
 	pos, end wal.Position
 	last     Offset
 	done     chan struct{} // closed once data or err is set
@@ -183,9 +189,7 @@ func (s *Shard) serveAhead(alloc Alloc, pick []Entry) (out []byte, next Offset, 
 		passed++
 	}
 	a.chunks = append(a.chunks[:0], a.chunks[passed:]...)
-	if dl, is := s.log.(directLog); is {
-		s.topUpLocked(a, dl)
-	}
+	s.topUpLocked(a)
 	if len(a.chunks) == 0 {
 		a.resetLocked()
 	}
@@ -195,11 +199,8 @@ func (s *Shard) serveAhead(alloc Alloc, pick []Entry) (out []byte, next Offset, 
 
 // holding returns the chunk holding the batch at loc, or nil.
 func (a *readAhead) holding(loc Location) *chunk {
-	if loc.Seg != InWAL {
-		return nil
-	}
 	for _, c := range a.chunks {
-		if c.pos <= loc.Pos && loc.Pos+wal.Position(loc.Size) <= c.end {
+		if c.seg == loc.Seg && c.pos <= loc.Pos && loc.Pos+wal.Position(loc.Size) <= c.end {
 			return c
 		}
 	}
@@ -211,10 +212,6 @@ func (a *readAhead) holding(loc Location) *chunk {
 // says whether this reader's read-ahead now runs (the page cache's need
 // not).
 func (s *Shard) startAhead(pick []Entry, next Offset) bool {
-	dl, ok := s.log.(directLog)
-	if !ok {
-		return false
-	}
 	first := -1
 	for i, e := range pick {
 		if e.data == nil {
@@ -237,22 +234,24 @@ func (s *Shard) startAhead(pick []Entry, next Offset) bool {
 		a.resetLocked()
 	}
 	a.next, a.used = next, now
-	s.topUpLocked(a, dl)
+	s.topUpLocked(a)
 	return len(a.chunks) > 0
 }
 
-// dense says whether the batches read from disk in pick lie together in
-// the log: in it, and filling at least half of their range.
+// dense says whether the batches read from disk in pick lie together: in
+// one file, filling at least half of their range.
 func dense(pick []Entry) bool {
 	var own int64
 	var from, to wal.Position
+	seg := int64(0)
 	for _, e := range pick {
 		if e.data != nil {
 			continue
 		}
-		if e.Loc.Seg != InWAL {
+		if own > 0 && e.Loc.Seg != seg {
 			return false
 		}
+		seg = e.Loc.Seg
 		end := e.Loc.Pos + wal.Position(e.Loc.Size)
 		if own == 0 {
 			from = e.Loc.Pos
@@ -267,9 +266,9 @@ func dense(pick []Entry) bool {
 
 // topUpLocked plans and starts chunks until aheadChunks are ahead (a.mu
 // held).
-func (s *Shard) topUpLocked(a *readAhead, dl directLog) {
+func (s *Shard) topUpLocked(a *readAhead) {
 	for len(a.chunks) < aheadChunks {
-		c := s.planChunk(a.next, dl)
+		c := s.planChunk(a.next)
 		if c == nil || !reserveAhead(a) {
 			return
 		}
@@ -281,14 +280,14 @@ func (s *Shard) topUpLocked(a *readAhead, dl directLog) {
 		c.refs = 1 // the read
 		a.chunks = append(a.chunks, c)
 		a.next = c.last + 1
-		go a.load(c, dl)
+		go s.load(a, c)
 	}
 }
 
-// load reads c from the log.
-func (a *readAhead) load(c *chunk, dl directLog) {
+// load reads c from its file.
+func (s *Shard) load(a *readAhead, c *chunk) {
 	c.buf = aheadBufs.Get().(*[]byte)
-	c.data, c.err = dl.ReadDirect(*c.buf, c.pos, int(c.end-c.pos))
+	c.data, c.err = s.readDirect(*c.buf, c.seg, c.pos, int(c.end-c.pos))
 	close(c.done)
 	a.mu.Lock()
 	a.unrefLocked(c)
@@ -296,36 +295,78 @@ func (a *readAhead) load(c *chunk, dl directLog) {
 }
 
 // planChunk returns the next chunk of batches from offset from on, or nil
-// where direct read-ahead ends: at a batch in the tail cache, in a segment
-// file, not yet written, larger than a chunk; at batches spread thinly
-// over the log; at batches mostly in the page cache already.
-func (s *Shard) planChunk(from Offset, dl directLog) *chunk {
+// where direct read-ahead ends: at a batch in the tail cache, in another
+// file than the one before, not yet written, larger than a chunk; at
+// batches spread thinly over the log; at batches mostly in the page cache
+// already.
+func (s *Shard) planChunk(from Offset) *chunk {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
 	if i == len(s.entries) {
+		s.mu.RUnlock()
 		return nil
 	}
-	written := dl.Written()
-	pos := s.entries[i].Loc.Pos
+	seg, pos := s.entries[i].Loc.Seg, s.entries[i].Loc.Pos
+	written := wal.Position(1<<63 - 1) // a segment file's batches are written when indexed
+	if seg == InWAL {
+		dl, ok := s.log.(directLog)
+		if !ok {
+			s.mu.RUnlock()
+			return nil
+		}
+		written = dl.Written()
+	}
 	end, last := pos, Offset(-1)
 	var own int64
 	for ; i < len(s.entries); i++ {
 		e := s.entries[i]
 		eEnd := e.Loc.Pos + wal.Position(e.Loc.Size)
-		if e.data != nil || e.Loc.Seg != InWAL || e.Loc.Pos < end || eEnd-pos > aheadChunk || eEnd > written {
+		if e.data != nil || e.Loc.Seg != seg || e.Loc.Pos < end || eEnd-pos > aheadChunk || eEnd > written {
 			break
 		}
 		end, last = eEnd, e.Last
 		own += int64(e.Loc.Size)
 	}
+	s.mu.RUnlock()
 	if last < 0 || 2*own < int64(end-pos) {
 		return nil
 	}
-	if cached, pages, ok := dl.Cached(pos, int64(end-pos)); ok && 2*cached >= pages {
+	if cached, pages, ok := s.pageCached(readRun{seg: seg, start: int64(pos), end: int64(end)}); ok && 2*cached >= pages {
 		return nil
 	}
-	return &chunk{pos: pos, end: end, last: last, done: make(chan struct{})}
+	return &chunk{seg: seg, pos: pos, end: end, last: last, done: make(chan struct{})}
+}
+
+// readDirect reads [pos, pos+n) of file seg (InWAL: the log) past the page
+// cache into scratch, and returns the part of scratch holding it. Where
+// the file cannot be opened for direct reads (a filesystem that refuses
+// them, a segment file unlinked while readers finish), it reads through
+// the page cache.
+func (s *Shard) readDirect(scratch []byte, seg int64, pos wal.Position, n int) ([]byte, error) {
+	if seg == InWAL {
+		dl, ok := s.log.(directLog)
+		if !ok {
+			return nil, fmt.Errorf("shard %s: the log takes no direct reads", s.key)
+		}
+		return dl.ReadDirect(scratch, pos, n)
+	}
+	f := s.readableSeg(seg)
+	if f == nil {
+		return nil, fmt.Errorf("shard %s: segment %s is gone", s.key, SegmentName(seg))
+	}
+	d, err := vfs.OpenDirect(s.fs, f.Name(), os.O_RDONLY, 0)
+	if err != nil {
+		if _, err := f.ReadAt(scratch[:n], int64(pos)); err != nil {
+			return nil, fmt.Errorf("shard %s: read segment %s: %w", s.key, SegmentName(seg), err)
+		}
+		return scratch[:n:n], nil
+	}
+	defer d.Close()
+	data, err := vfs.ReadAligned(d, scratch, int64(pos), n)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: direct read of segment %s: %w", s.key, SegmentName(seg), err)
+	}
+	return data, nil
 }
 
 // reserveAhead takes one chunk buffer's room from aheadBudget, taking

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/braidstream/braid/internal/braidtest/pagecache"
+	"github.com/braidstream/braid/internal/vfs"
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -14,7 +15,9 @@ import (
 // batch's value its own) to one shard on a log of 16 MiB segments in a
 // directory of its own, tail cache off, and returns the shard, its log and
 // each batch's bytes as the log holds them, dropped from the page cache.
-func catchUpShard(t *testing.T, n, value int) (*Shard, *recordingLog, [][]byte) {
+// With moved, the batches are moved out of the log into 16 MiB shard
+// segment files first (as compaction and the mover leave them).
+func catchUpShard(t *testing.T, n, value int, moved bool) (*Shard, *recordingLog, [][]byte) {
 	t.Helper()
 	dir := t.TempDir()
 	pagecache.SkipOnTmpfs(t, dir)
@@ -25,6 +28,11 @@ func catchUpShard(t *testing.T, n, value int) (*Shard, *recordingLog, [][]byte) 
 	t.Cleanup(func() { w.Close() })
 	log := &recordingLog{WAL: w}
 	s := New(Key{Stream: 1}, log, 0, nil, t.TempDir())
+	t.Cleanup(func() { // a failed test's chunks are not the next test's
+		s.ahead.mu.Lock()
+		s.ahead.resetLocked()
+		s.ahead.mu.Unlock()
+	})
 	v := make([]byte, value)
 	var end wal.Position
 	for i := range n {
@@ -52,11 +60,50 @@ func catchUpShard(t *testing.T, n, value int) (*Shard, *recordingLog, [][]byte) 
 			t.Fatal(err)
 		}
 	}
+	if moved {
+		if _, err := s.MoveOut(w.Written(), 16<<20, nil); err != nil {
+			t.Fatal(err)
+		}
+		if e := s.entries[len(s.entries)-1]; e.Loc.Seg == InWAL {
+			t.Fatal("the batches are still in the log after moving them out")
+		}
+	}
 	w.DontNeed(0, int64(w.Written()))
-	if c, pages, ok := w.Cached(0, int64(w.Written())); ok && 4*c > pages {
-		t.Skipf("%d of %d pages of the log still cached after dropping them: this filesystem keeps them", c, pages)
+	var cached, pages int64
+	for _, r := range fileRanges(s) {
+		if r.seg != InWAL {
+			vfs.DontNeed(s.readableSeg(r.seg), r.start, r.end-r.start)
+		}
+		c, p, _ := s.pageCached(r)
+		cached, pages = cached+c, pages+p
+	}
+	if 4*cached > pages {
+		t.Skipf("%d of %d pages of the shard's files still cached after dropping them: this filesystem keeps them", cached, pages)
 	}
 	return s, log, batches
+}
+
+// fileRanges returns the range each file holds of s's batches.
+func fileRanges(s *Shard) []readRun {
+	var out []readRun
+	for _, e := range s.entries {
+		end := int64(e.Loc.Pos) + int64(e.Loc.Size)
+		if n := len(out); n > 0 && out[n-1].seg == e.Loc.Seg {
+			out[n-1].end = end
+			continue
+		}
+		out = append(out, readRun{seg: e.Loc.Seg, start: int64(e.Loc.Pos), end: end})
+	}
+	return out
+}
+
+// cachedPages counts the pages of s's files' ranges in the page cache.
+func cachedPages(s *Shard) (cached, pages int64) {
+	for _, r := range fileRanges(s) {
+		c, p, _ := s.pageCached(r)
+		cached, pages = cached+c, pages+p
+	}
+	return cached, pages
 }
 
 // readChecked reads s from offset from to its end, maxBytes at a time, and
@@ -95,37 +142,45 @@ func waitAheadFreed(t *testing.T) {
 // cold, takes its batches from direct read-ahead: the same bytes, read
 // past the page cache, and the chunks given back at the end.
 func TestDirectReadAhead(t *testing.T) {
-	s, log, batches := catchUpShard(t, 512, 128<<10) // 64 MiB, 4 segments
-	direct := ReadDirectBytes()
-	readChecked(t, s, batches, 0, 1<<20)
-	var total int64
-	for _, b := range batches {
-		total += int64(len(b))
-	}
-	if got := ReadDirectBytes() - direct; 4*got < 3*total {
-		t.Fatalf("%d of %d bytes came from direct read-ahead, want most", got, total)
-	}
-	// Only the first read (and the kernel's read-ahead behind it) went
-	// through the page cache.
-	if c, pages, ok := log.Cached(0, int64(log.Written())); ok && 4*c > pages {
-		t.Fatalf("%d of %d pages of the log in the page cache after the read", c, pages)
-	}
-	waitAheadFreed(t)
+	for _, moved := range []bool{false, true} {
+		name := "log"
+		if moved {
+			name = "segment files"
+		}
+		t.Run(name, func(t *testing.T) {
+			s, log, batches := catchUpShard(t, 512, 128<<10, moved) // 64 MiB, 4 files
+			direct := ReadDirectBytes()
+			readChecked(t, s, batches, 0, 1<<20)
+			var total int64
+			for _, b := range batches {
+				total += int64(len(b))
+			}
+			if got := ReadDirectBytes() - direct; 4*got < 3*total {
+				t.Fatalf("%d of %d bytes came from direct read-ahead, want most", got, total)
+			}
+			// Only the first read (and the kernel's read-ahead behind
+			// it) went through the page cache.
+			if c, pages := cachedPages(s); 4*c > pages {
+				t.Fatalf("%d of %d pages of the shard's files in the page cache after the read", c, pages)
+			}
+			waitAheadFreed(t)
 
-	// A second reader from the start, and one rewinding half-way: the
-	// same bytes again.
-	log.DontNeed(0, int64(log.Written()))
-	readChecked(t, s, batches, 0, 3<<20)
-	readChecked(t, s, batches, 100, 1<<20)
-	readChecked(t, s, batches, 7, 512<<10)
-	waitAheadFreed(t)
+			// A second reader from the start, and one rewinding
+			// half-way: the same bytes again.
+			log.DontNeed(0, int64(log.Written()))
+			readChecked(t, s, batches, 0, 3<<20)
+			readChecked(t, s, batches, 100, 1<<20)
+			readChecked(t, s, batches, 7, 512<<10)
+			waitAheadFreed(t)
+		})
+	}
 }
 
 // TestDirectReadAheadTwoReaders: two readers of one shard, one far behind
 // the other, take turns: each gets its own batches, whichever way they
 // come, and the chunks are given back once both are done.
 func TestDirectReadAheadTwoReaders(t *testing.T) {
-	s, _, batches := catchUpShard(t, 384, 128<<10)
+	s, _, batches := catchUpShard(t, 384, 128<<10, false)
 	hw := s.HighWatermark()
 	a, b := Offset(0), Offset(200)
 	for a < hw || b < hw {

@@ -3,6 +3,7 @@ package vfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 	"unsafe"
@@ -46,4 +47,26 @@ func AlignedBuffer(n int) []byte {
 	raw := make([]byte, n+DirectAlign)
 	skip := (DirectAlign - int(uintptr(unsafe.Pointer(&raw[0]))%DirectAlign)) % DirectAlign
 	return raw[skip : skip+n : skip+n]
+}
+
+// ReadAligned reads [off, off+n) of d, a file opened with OpenDirect, in
+// whole aligned blocks into scratch, an aligned buffer (AlignedBuffer)
+// with room for n+2*DirectAlign bytes, and returns the part of scratch
+// that holds the range. A file that ends before off+n is an error
+// (io.ErrUnexpectedEOF).
+func ReadAligned(d File, scratch []byte, off int64, n int) ([]byte, error) {
+	from := off &^ (DirectAlign - 1)
+	lead := int(off - from)
+	length := (lead + n + DirectAlign - 1) &^ (DirectAlign - 1)
+	if len(scratch) < length {
+		return nil, fmt.Errorf("vfs: aligned read of %d bytes into a %d-byte buffer", n, len(scratch))
+	}
+	got, err := d.ReadAt(scratch[:length], from)
+	if got < lead+n {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return scratch[lead : lead+n : lead+n], nil
 }

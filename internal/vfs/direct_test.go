@@ -3,6 +3,7 @@ package vfs
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -54,5 +55,42 @@ func TestOpenDirect(t *testing.T) {
 	}
 	if len(got) != 3*DirectAlign || !bytes.Equal(got[DirectAlign:], buf) {
 		t.Fatalf("read back %d bytes, not what was written", len(got))
+	}
+}
+
+// TestReadAligned: any range of a file opened for direct reads, through
+// whole aligned blocks; a range past the file's end is an error.
+func TestReadAligned(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	want := make([]byte, 5*DirectAlign+123)
+	for i := range want {
+		want[i] = byte(i * 7 / 5)
+	}
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenDirect(Default, path, os.O_RDONLY, 0)
+	if errors.Is(err, ErrDirectUnsupported) {
+		t.Skipf("the test directory's filesystem refuses O_DIRECT: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	scratch := AlignedBuffer(8 * DirectAlign)
+	for _, r := range []struct{ off, n int }{{0, 1}, {1, DirectAlign}, {DirectAlign - 1, 2}, {3000, 4 * DirectAlign}, {len(want) - 200, 200}} {
+		got, err := ReadAligned(f, scratch, int64(r.off), r.n)
+		if err != nil {
+			t.Fatalf("ReadAligned(%d, %d): %v", r.off, r.n, err)
+		}
+		if !bytes.Equal(got, want[r.off:r.off+r.n]) {
+			t.Fatalf("ReadAligned(%d, %d) differs from the file", r.off, r.n)
+		}
+	}
+	if _, err := ReadAligned(f, scratch, int64(len(want)-10), 11); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a read past the end: err %v, want io.ErrUnexpectedEOF", err)
+	}
+	if _, err := ReadAligned(f, scratch[:DirectAlign], 1, DirectAlign); err == nil {
+		t.Fatal("a read into a buffer without room succeeded")
 	}
 }

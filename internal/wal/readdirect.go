@@ -3,7 +3,6 @@ package wal
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 
@@ -75,26 +74,20 @@ func (w *WAL) readDirectPart(scratch []byte, first bool, skip *int, have int, at
 		return n, nil
 	}
 	defer f.Close()
-	from := off &^ (vfs.DirectAlign - 1)
-	lead := int(off - from)
-	length := (lead + n + vfs.DirectAlign - 1) &^ (vfs.DirectAlign - 1)
-	// Read at the first aligned index from the part's place on; the
-	// first part's place is where its lead ends up.
+	// The first part lands where its lead puts it; a later one is read at
+	// the first aligned index from its place on, then moved down.
 	idx := 0
 	if !first {
 		idx = (*skip + have + vfs.DirectAlign - 1) &^ (vfs.DirectAlign - 1)
 	}
-	got, err := f.ReadAt(scratch[idx:idx+length], from)
-	if got < lead+n {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
+	data, err := vfs.ReadAligned(f, scratch[idx:], off, n)
+	if err != nil {
 		return 0, fmt.Errorf("wal: direct read of segment %s: %w", SegmentName(seg.start), err)
 	}
 	if first {
-		*skip = lead
+		*skip = int(off & (vfs.DirectAlign - 1))
 	} else {
-		copy(scratch[*skip+have:], scratch[idx+lead:idx+lead+n])
+		copy(scratch[*skip+have:], data)
 	}
 	return n, nil
 }
