@@ -155,18 +155,10 @@ func interleavedIn(t *testing.T, dir string, n, rounds, value int) ([]*Shard, []
 		shards[i] = New(Key{Stream: uint64(i + 1)}, logs[i], 0, nil, t.TempDir())
 	}
 	b := seedValueBatch(make([]byte, value), "k")
-	h, err := Validate(b)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var end wal.Position
 	for range rounds {
 		for _, s := range shards {
-			r, err := s.Append(b, h, -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			end = r.End
+			end = appendBatch(t, s, b).End
 		}
 	}
 	if err := w.WaitDurable(context.Background(), end); err != nil {

@@ -39,16 +39,7 @@ func catchUpShard(t *testing.T, n, value int, moved bool) (*Shard, *recordingLog
 		for j := range v {
 			v[j] = byte(i + j/251)
 		}
-		b := seedValueBatch(v, "k")
-		h, err := Validate(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := s.Append(b, h, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		end = r.End
+		end = appendBatch(t, s, seedValueBatch(v, "k")).End
 	}
 	if err := w.WaitDurable(context.Background(), end); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,12 @@ import (
 
 func appendKeys(t *testing.T, s *Shard, keys ...string) AppendResult {
 	t.Helper()
-	b := seedBatch(keys...)
+	return appendBatch(t, s, seedBatch(keys...))
+}
+
+// appendBatch validates batch b and appends it to s.
+func appendBatch(t *testing.T, s *Shard, b []byte) AppendResult {
+	t.Helper()
 	h, err := Validate(b)
 	if err != nil {
 		t.Fatal(err)
