@@ -106,7 +106,7 @@ type chunk struct {
 // readAhead is a shard's direct read-ahead state.
 type readAhead struct {
 	mu     sync.Mutex
-	chunks []*chunk // ascending by position
+	chunks []*chunk // in offset order
 	next   Offset   // the first batch not in a chunk
 	used   int64    // when a read last took from the chunks (unix ns)
 }
@@ -181,10 +181,10 @@ func (s *Shard) serveAhead(alloc Alloc, pick []Entry) (out []byte, next Offset, 
 		a.resetLocked()
 		return nil, 0, false
 	}
-	// Chunks wholly behind the last batch served are done with.
-	last := pick[len(pick)-1].Loc
+	// Chunks whose batches were all served are done with. (They are
+	// planned in offset order, across files.)
 	passed := 0
-	for passed < len(a.chunks) && a.chunks[passed].end <= last.Pos+wal.Position(last.Size) {
+	for passed < len(a.chunks) && a.chunks[passed].last < next {
 		a.dropLocked(a.chunks[passed])
 		passed++
 	}

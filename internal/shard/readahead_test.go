@@ -146,8 +146,10 @@ func TestDirectReadAhead(t *testing.T) {
 			for _, b := range batches {
 				total += int64(len(b))
 			}
-			if got := ReadDirectBytes() - direct; 4*got < 3*total {
-				t.Fatalf("%d of %d bytes came from direct read-ahead, want most", got, total)
+			// All but the first read's (1 MiB) come from chunks, also
+			// across the files' boundaries.
+			if got := ReadDirectBytes() - direct; got < total-1<<20 {
+				t.Fatalf("%d of %d bytes came from direct read-ahead, want all but the first read's", got, total)
 			}
 			// Only the first read (and the kernel's read-ahead behind
 			// it) went through the page cache.
