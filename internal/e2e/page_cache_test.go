@@ -113,8 +113,13 @@ func TestCatchUpReadPastThePageCache(t *testing.T) {
 	if in*4096 > 16<<20 {
 		t.Errorf("%d of the %d pages of the %d segments the reader passed are in the page cache, want at most 16 MiB (the first read and the kernel's read-ahead)", in, pages, len(old))
 	}
-	if got, want := scrapeMetrics(t, ctx, p).must(t, "braid_read_direct_bytes_total"), float64(len(old)*8<<20-16<<20); got < want {
+	m := scrapeMetrics(t, ctx, p)
+	if got, want := m.must(t, "braid_read_direct_bytes_total"), float64(len(old)*8<<20-16<<20); got < want {
 		t.Errorf("braid_read_direct_bytes_total = %.0f, want at least %.0f", got, want)
+	}
+	m.must(t, "braid_read_direct_waits_total")
+	if got := m.must(t, "braid_read_direct_buffer_bytes"); got > 128<<20+1<<20 {
+		t.Errorf("braid_read_direct_buffer_bytes = %.0f, over the 128 MiB budget", got)
 	}
 }
 

@@ -76,8 +76,10 @@ var (
 		b := vfs.AlignedBuffer(aheadBufBytes)
 		return &b
 	}}
-	// readDirectBytes counts the bytes of batches served from chunks.
+	// readDirectBytes counts the bytes of batches served from chunks;
+	// readDirectWaits the reads that waited for a chunk's device read.
 	readDirectBytes atomic.Int64
+	readDirectWaits atomic.Int64
 	// aheadActive is the shards holding chunks, for aheadIdle's reclaim.
 	aheadActive = struct {
 		mu  sync.Mutex
@@ -88,6 +90,14 @@ var (
 // ReadDirectBytes returns the bytes of batches catch-up reads took from
 // direct read-ahead, past the page cache.
 func ReadDirectBytes() int64 { return readDirectBytes.Load() }
+
+// ReadDirectWaits returns how many reads waited for direct read-ahead to
+// bring their batches from the device: a catch-up reader bound by the
+// device rather than by its consumer.
+func ReadDirectWaits() int64 { return readDirectWaits.Load() }
+
+// ReadDirectBufferBytes returns the memory direct read-ahead holds now.
+func ReadDirectBufferBytes() int64 { return aheadHeld.Load() }
 
 // chunk is one direct read: [pos, end) of the log or of a segment file,
 // holding the shard's batches up to last.
@@ -150,10 +160,18 @@ func (s *Shard) serveAhead(alloc Alloc, pick []Entry) (out []byte, next Offset, 
 	a.used = time.Now().UnixNano()
 	a.mu.Unlock()
 
-	failed := false
+	failed, waited := false, false
 	for _, c := range refs {
-		<-c.done
+		select {
+		case <-c.done:
+		default:
+			waited = true
+			<-c.done
+		}
 		failed = failed || c.err != nil
+	}
+	if waited {
+		readDirectWaits.Add(1)
 	}
 	if !failed {
 		if alloc != nil {
