@@ -37,12 +37,13 @@ import (
 // Chunks are found by file and position, which name the same bytes for as
 // long as the file holds them (a log position is never reused, nor is a
 // segment id, and a segment's bytes never change): a batch moved since
-// (compaction, a move into a segment file) is simply not in a chunk. All shards' chunks together hold
-// at most aheadBudget bytes of memory; a shard's chunks unused for
-// aheadIdle may be taken back for another reader.
+// (compaction, a move into a segment file) is simply not in a chunk. All
+// shards' chunks together hold at most aheadBudget bytes of memory; a
+// shard's chunks unused for aheadIdle may be taken back for another
+// reader.
 
 const (
-	// aheadChunk is the log range one direct read covers.
+	// aheadChunk is the file range one direct read covers.
 	aheadChunk = 8 << 20
 	// aheadChunks is how many chunks a reader keeps ahead: 32 MiB, the
 	// page cache read-ahead's prefetchAhead.
@@ -245,7 +246,9 @@ func (s *Shard) startAhead(pick []Entry, next Offset) bool {
 	defer a.mu.Unlock()
 	now := time.Now().UnixNano()
 	if n := len(a.chunks); n > 0 {
-		behind := a.chunks[n-1].end <= pick[first].Loc.Pos
+		// Chunks all behind this read, or idle, are this reader's to
+		// replace; others' in use are left to them.
+		behind := a.chunks[n-1].last < pick[first].Base
 		if !behind && now-a.used < int64(aheadIdle) {
 			return false
 		}

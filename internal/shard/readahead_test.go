@@ -226,3 +226,32 @@ func withoutDirectReadAhead(t *testing.T) {
 	aheadBudget = 0
 	t.Cleanup(func() { aheadBudget = old })
 }
+
+// TestDirectReadAheadFollowsAJump: a reader that jumps past the chunks
+// read ahead for it (a seek forward) gets new ones where it reads now, at
+// once, instead of reading through the page cache until the old ones
+// have been idle for aheadIdle.
+func TestDirectReadAheadFollowsAJump(t *testing.T) {
+	s, _, batches := catchUpShard(t, 512, 128<<10, false)
+	hw := s.HighWatermark()
+	if _, _, err := s.read(nil, 0, hw, hw, 1<<20, true); err != nil {
+		t.Fatal(err)
+	}
+	s.ahead.mu.Lock()
+	planned := s.ahead.next
+	s.ahead.mu.Unlock()
+	if planned <= 0 || planned+10 >= hw {
+		t.Fatalf("read-ahead planned to offset %d of %d", planned, hw)
+	}
+	direct := ReadDirectBytes()
+	jump := planned + 10
+	readChecked(t, s, batches, jump, 1<<20)
+	var rest int64
+	for _, b := range batches[jump:] {
+		rest += int64(len(b))
+	}
+	if got := ReadDirectBytes() - direct; got < rest-1<<20 {
+		t.Fatalf("%d of the %d bytes after the jump came from direct read-ahead, want all but the first read's", got, rest)
+	}
+	waitAheadFreed(t)
+}
