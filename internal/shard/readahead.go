@@ -208,7 +208,7 @@ func (s *Shard) serveAhead(alloc Alloc, pick []Entry) (out []byte, next Offset, 
 		passed++
 	}
 	a.chunks = append(a.chunks[:0], a.chunks[passed:]...)
-	s.topUpLocked(a)
+	s.topUpLocked(a, false)
 	if len(a.chunks) == 0 {
 		a.resetLocked()
 	}
@@ -255,7 +255,7 @@ func (s *Shard) startAhead(pick []Entry, next Offset) bool {
 		a.resetLocked()
 	}
 	a.next, a.used = next, now
-	s.topUpLocked(a)
+	s.topUpLocked(a, true)
 	return len(a.chunks) > 0
 }
 
@@ -286,10 +286,14 @@ func dense(pick []Entry) bool {
 }
 
 // topUpLocked plans and starts chunks until aheadChunks are ahead (a.mu
-// held).
-func (s *Shard) topUpLocked(a *readAhead) {
+// held). starting: the reader's last read was cold, and the first chunk
+// is planned whatever the page cache holds of it (the kernel reads ahead
+// of that read's own pages, up to read_ahead_kb; those pages do not make
+// the reader warm, and counted, they would send its next reads, 8 MiB of
+// them in a test, the page cache's way).
+func (s *Shard) topUpLocked(a *readAhead, starting bool) {
 	for len(a.chunks) < aheadChunks {
-		c := s.planChunk(a.next)
+		c := s.planChunk(a.next, !starting || len(a.chunks) > 0)
 		if c == nil || !reserveAhead(a) {
 			return
 		}
@@ -318,9 +322,9 @@ func (s *Shard) load(a *readAhead, c *chunk) {
 // planChunk returns the next chunk of batches from offset from on, or nil
 // where direct read-ahead ends: at a batch in the tail cache, in another
 // file than the one before, not yet written, larger than a chunk; at
-// batches spread thinly over the log; at batches mostly in the page cache
-// already.
-func (s *Shard) planChunk(from Offset) *chunk {
+// batches spread thinly over the log; with askCache, at batches mostly in
+// the page cache already.
+func (s *Shard) planChunk(from Offset, askCache bool) *chunk {
 	s.mu.RLock()
 	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
 	if i == len(s.entries) {
@@ -351,6 +355,9 @@ func (s *Shard) planChunk(from Offset) *chunk {
 	s.mu.RUnlock()
 	if last < 0 || 2*own < int64(end-pos) {
 		return nil
+	}
+	if !askCache {
+		return &chunk{seg: seg, pos: pos, end: end, last: last, done: make(chan struct{})}
 	}
 	if cached, pages, ok := s.pageCached(readRun{seg: seg, start: int64(pos), end: int64(end)}); ok && 2*cached >= pages {
 		return nil

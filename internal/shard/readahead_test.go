@@ -255,3 +255,86 @@ func TestDirectReadAheadFollowsAJump(t *testing.T) {
 	}
 	waitAheadFreed(t)
 }
+
+// TestDirectReadAheadPastTheKernelsReadAhead: the pages the kernel read
+// ahead of a cold read's own (up to read_ahead_kb, 8 MiB on this
+// project's machines) do not keep the reader on the page cache's way:
+// the first chunk is read direct all the same.
+func TestDirectReadAheadPastTheKernelsReadAhead(t *testing.T) {
+	s, log, batches := catchUpShard(t, 256, 128<<10, false) // 32 MiB
+	// The first read takes batches 0-6 (1 MiB); as the kernel would,
+	// the next 8 MiB come into the page cache with it (asked for exactly:
+	// reads would start the kernel's own read-ahead past them).
+	ahead := span(s, 7, 71)
+	log.WAL.WillNeed(ahead.Pos, int64(ahead.Size))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, pages, ok := log.Cached(ahead.Pos, int64(ahead.Size))
+		if !ok {
+			t.Skip("the page cache cannot be asked here (cachestat)")
+		}
+		if 10*c >= 9*pages {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pages cached 5s after asking for them", c, pages)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if rest := span(s, 72, 255); func() bool { c, _, _ := log.Cached(rest.Pos, int64(rest.Size)); return c > 0 }() {
+		t.Skip("the page cache read ahead past what was asked for")
+	}
+	direct := ReadDirectBytes()
+	readChecked(t, s, batches, 0, 1<<20)
+	var total int64
+	for _, b := range batches {
+		total += int64(len(b))
+	}
+	if got := ReadDirectBytes() - direct; got < total-1<<20 {
+		t.Fatalf("%d of %d bytes came from direct read-ahead, want all but the first read's", got, total)
+	}
+	waitAheadFreed(t)
+}
+
+// TestDirectReadAheadTakesIdleChunks: chunks a reader left (it stopped
+// reading) hold the budget until they have been idle for aheadIdle; then
+// another shard's cold reader takes them.
+func TestDirectReadAheadTakesIdleChunks(t *testing.T) {
+	old := aheadBudget
+	aheadBudget = aheadChunks * aheadBufBytes // one reader's worth
+	t.Cleanup(func() { aheadBudget = old })
+	a, _, _ := catchUpShard(t, 384, 128<<10, false)
+	b, _, _ := catchUpShard(t, 384, 128<<10, false)
+	c, _, batchesC := catchUpShard(t, 384, 128<<10, false)
+	read := func(s *Shard) {
+		hw := s.HighWatermark()
+		if _, _, err := s.read(nil, 0, hw, hw, 1<<20, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read(a) // and stops: its chunks hold the whole budget
+	if held := aheadHeld.Load(); held != aheadBudget {
+		t.Fatalf("one reader's chunks hold %d bytes, want the budget, %d", held, aheadBudget)
+	}
+	read(b) // at once: no room
+	if b.ahead.mu.Lock(); len(b.ahead.chunks) != 0 {
+		t.Fatalf("a second reader got %d chunks with the budget in use", len(b.ahead.chunks))
+	}
+	b.ahead.mu.Unlock()
+
+	time.Sleep(aheadIdle + 100*time.Millisecond)
+	direct := ReadDirectBytes()
+	readChecked(t, c, batchesC, 0, 1<<20)
+	var total int64
+	for _, b := range batchesC {
+		total += int64(len(b))
+	}
+	if got := ReadDirectBytes() - direct; got < total-1<<20 {
+		t.Fatalf("%d of %d bytes came from direct read-ahead after the first reader's chunks went idle, want all but the first read's", got, total)
+	}
+	if a.ahead.mu.Lock(); len(a.ahead.chunks) != 0 {
+		t.Fatalf("the idle reader still has %d chunks", len(a.ahead.chunks))
+	}
+	a.ahead.mu.Unlock()
+	waitAheadFreed(t)
+}
