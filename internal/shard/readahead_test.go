@@ -117,6 +117,22 @@ func readChecked(t *testing.T, s *Shard, batches [][]byte, from Offset, maxBytes
 	}
 }
 
+// readDirect reads s from offset from to its end in 1 MiB reads, checking
+// every batch (readChecked), and wants all of it but the first read's
+// 1 MiB from direct read-ahead.
+func readDirect(t *testing.T, s *Shard, batches [][]byte, from Offset) {
+	t.Helper()
+	direct := ReadDirectBytes()
+	readChecked(t, s, batches, from, 1<<20)
+	var want int64
+	for _, b := range batches[from:] {
+		want += int64(len(b))
+	}
+	if got := ReadDirectBytes() - direct; got < want-1<<20 {
+		t.Fatalf("%d of the %d bytes from offset %d came from direct read-ahead, want all but the first read's", got, want, from)
+	}
+}
+
 // waitAheadFreed waits for every chunk buffer to be given back.
 func waitAheadFreed(t *testing.T) {
 	t.Helper()
@@ -140,17 +156,8 @@ func TestDirectReadAhead(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			s, log, batches := catchUpShard(t, 512, 128<<10, moved) // 64 MiB, 4 files
-			direct := ReadDirectBytes()
-			readChecked(t, s, batches, 0, 1<<20)
-			var total int64
-			for _, b := range batches {
-				total += int64(len(b))
-			}
-			// All but the first read's (1 MiB) come from chunks, also
-			// across the files' boundaries.
-			if got := ReadDirectBytes() - direct; got < total-1<<20 {
-				t.Fatalf("%d of %d bytes came from direct read-ahead, want all but the first read's", got, total)
-			}
+			// Also across the files' boundaries.
+			readDirect(t, s, batches, 0)
 			// Only the first read (and the kernel's read-ahead behind
 			// it) went through the page cache.
 			if c, pages := cachedPages(s); 4*c > pages {
@@ -243,16 +250,7 @@ func TestDirectReadAheadFollowsAJump(t *testing.T) {
 	if planned <= 0 || planned+10 >= hw {
 		t.Fatalf("read-ahead planned to offset %d of %d", planned, hw)
 	}
-	direct := ReadDirectBytes()
-	jump := planned + 10
-	readChecked(t, s, batches, jump, 1<<20)
-	var rest int64
-	for _, b := range batches[jump:] {
-		rest += int64(len(b))
-	}
-	if got := ReadDirectBytes() - direct; got < rest-1<<20 {
-		t.Fatalf("%d of the %d bytes after the jump came from direct read-ahead, want all but the first read's", got, rest)
-	}
+	readDirect(t, s, batches, planned+10)
 	waitAheadFreed(t)
 }
 
@@ -284,15 +282,7 @@ func TestDirectReadAheadPastTheKernelsReadAhead(t *testing.T) {
 	if rest := span(s, 72, 255); func() bool { c, _, _ := log.Cached(rest.Pos, int64(rest.Size)); return c > 0 }() {
 		t.Skip("the page cache read ahead past what was asked for")
 	}
-	direct := ReadDirectBytes()
-	readChecked(t, s, batches, 0, 1<<20)
-	var total int64
-	for _, b := range batches {
-		total += int64(len(b))
-	}
-	if got := ReadDirectBytes() - direct; got < total-1<<20 {
-		t.Fatalf("%d of %d bytes came from direct read-ahead, want all but the first read's", got, total)
-	}
+	readDirect(t, s, batches, 0)
 	waitAheadFreed(t)
 }
 
@@ -323,15 +313,7 @@ func TestDirectReadAheadTakesIdleChunks(t *testing.T) {
 	b.ahead.mu.Unlock()
 
 	time.Sleep(aheadIdle + 100*time.Millisecond)
-	direct := ReadDirectBytes()
-	readChecked(t, c, batchesC, 0, 1<<20)
-	var total int64
-	for _, b := range batchesC {
-		total += int64(len(b))
-	}
-	if got := ReadDirectBytes() - direct; got < total-1<<20 {
-		t.Fatalf("%d of %d bytes came from direct read-ahead after the first reader's chunks went idle, want all but the first read's", got, total)
-	}
+	readDirect(t, c, batchesC, 0)
 	if a.ahead.mu.Lock(); len(a.ahead.chunks) != 0 {
 		t.Fatalf("the idle reader still has %d chunks", len(a.ahead.chunks))
 	}
