@@ -3,6 +3,7 @@ package shard
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -19,10 +20,11 @@ import (
 // catch-up ran at 537-567 MB/s, about what dd reads through the cache
 // (579-715 MB/s), while the device reads 1.0-1.4 GB/s with O_DIRECT.
 //
-// So once a read of a shard went to the device for batches that lie
-// together in one file (cold, dense: the shard's own batches fill at least
-// half of the range; in the log, or in a shard segment file as compaction
-// and the mover leave them), the shard reads the next aheadChunks chunks
+// So once a read of a shard went to the device (cold), and the shard's
+// next batches lie together in one file (dense: they fill at least half of
+// the range up to its next batch there, within a chunk; in the log, or in
+// a shard segment file as compaction and the mover leave them), the shard
+// reads the next aheadChunks chunks
 // of its batches, aheadChunk bytes of file each, with direct reads into
 // buffers of its own, in the background, as the kernel's read-ahead would
 // into the page cache. The reads that follow copy their batches from the
@@ -231,14 +233,8 @@ func (a *readAhead) holding(loc Location) *chunk {
 // says whether this reader's read-ahead now runs (the page cache's need
 // not).
 func (s *Shard) startAhead(pick []Entry, next Offset) bool {
-	first := -1
-	for i, e := range pick {
-		if e.data == nil {
-			first = i
-			break
-		}
-	}
-	if first < 0 || !dense(pick[first:]) {
+	first := slices.IndexFunc(pick, func(e Entry) bool { return e.data == nil })
+	if first < 0 {
 		return false
 	}
 	a := &s.ahead
@@ -257,32 +253,6 @@ func (s *Shard) startAhead(pick []Entry, next Offset) bool {
 	a.next, a.used = next, now
 	s.topUpLocked(a, true)
 	return len(a.chunks) > 0
-}
-
-// dense says whether the batches read from disk in pick lie together: in
-// one file, filling at least half of their range.
-func dense(pick []Entry) bool {
-	var own int64
-	var from, to wal.Position
-	seg := int64(0)
-	for _, e := range pick {
-		if e.data != nil {
-			continue
-		}
-		if own > 0 && e.Loc.Seg != seg {
-			return false
-		}
-		seg = e.Loc.Seg
-		end := e.Loc.Pos + wal.Position(e.Loc.Size)
-		if own == 0 {
-			from = e.Loc.Pos
-		} else if e.Loc.Pos < to {
-			return false
-		}
-		to = end
-		own += int64(e.Loc.Size)
-	}
-	return own > 0 && 2*own >= int64(to-from)
 }
 
 // topUpLocked plans and starts chunks until aheadChunks are ahead (a.mu
@@ -322,8 +292,9 @@ func (s *Shard) load(a *readAhead, c *chunk) {
 // planChunk returns the next chunk of batches from offset from on, or nil
 // where direct read-ahead ends: at a batch in the tail cache, in another
 // file than the one before, not yet written, larger than a chunk; at
-// batches spread thinly over the log; with askCache, at batches mostly in
-// the page cache already.
+// batches spread thinly over the file (the one judge of that: a cold read
+// starts read-ahead only if its next chunk is dense); with askCache, at
+// batches mostly in the page cache already.
 func (s *Shard) planChunk(from Offset, askCache bool) *chunk {
 	s.mu.RLock()
 	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
@@ -352,15 +323,22 @@ func (s *Shard) planChunk(from Offset, askCache bool) *chunk {
 		end, last = eEnd, e.Last
 		own += int64(e.Loc.Size)
 	}
+	// The shard's batches fill at least half of the range up to its next
+	// batch in the same file, as far as a chunk reaches: a chunk cut short
+	// by a batch far ahead (a consumer of many shards, one batch a read)
+	// holds too little of its range.
+	span := end - pos
+	if i < len(s.entries) && s.entries[i].Loc.Seg == seg && s.entries[i].Loc.Pos >= end {
+		span = max(span, min(s.entries[i].Loc.Pos, pos+aheadChunk)-pos)
+	}
 	s.mu.RUnlock()
-	if last < 0 || 2*own < int64(end-pos) {
+	if last < 0 || 2*own < int64(span) {
 		return nil
 	}
-	if !askCache {
-		return &chunk{seg: seg, pos: pos, end: end, last: last, done: make(chan struct{})}
-	}
-	if cached, pages, ok := s.pageCached(readRun{seg: seg, start: int64(pos), end: int64(end)}); ok && 2*cached >= pages {
-		return nil
+	if askCache {
+		if cached, pages, ok := s.pageCached(readRun{seg: seg, start: int64(pos), end: int64(end)}); ok && 2*cached >= pages {
+			return nil
+		}
 	}
 	return &chunk{seg: seg, pos: pos, end: end, last: last, done: make(chan struct{})}
 }

@@ -205,25 +205,39 @@ func TestDirectReadAheadTwoReaders(t *testing.T) {
 // whose batches lie between each other's in the log, reads through the
 // page cache as before.
 func TestNoDirectReadAheadForScatteredBatches(t *testing.T) {
-	dir := t.TempDir()
-	pagecache.SkipOnTmpfs(t, dir)
-	shards, logs := interleavedIn(t, dir, 8, 64, 64<<10)
-	coldLog(t, dir, logs[0])
-	direct := ReadDirectBytes()
-	for _, s := range shards {
-		hw := s.HighWatermark()
-		for from := Offset(0); from < hw; {
-			_, next, err := s.read(nil, from, hw, hw, 256<<10, true)
-			if err != nil || next <= from {
-				t.Fatalf("read at %d: next %d, %v", from, next, err)
+	for _, tc := range []struct {
+		name                    string
+		rounds, batch, maxBytes int
+	}{
+		// 8 shards' 64 KiB batches: each shard's 512 KiB apart.
+		{"close", 64, 64 << 10, 256 << 10},
+		// 1.25 MiB batches, each shard's 10 MiB apart (more than a
+		// chunk), read one at a time: a read of one batch is as dense
+		// as can be, the batches it would read ahead are not.
+		{"far apart", 8, 5 << 18, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pagecache.SkipOnTmpfs(t, dir)
+			shards, logs := interleavedIn(t, dir, 8, tc.rounds, tc.batch)
+			coldLog(t, dir, logs[0])
+			direct := ReadDirectBytes()
+			for _, s := range shards {
+				hw := s.HighWatermark()
+				for from := Offset(0); from < hw; {
+					_, next, err := s.read(nil, from, hw, hw, tc.maxBytes, true)
+					if err != nil || next <= from {
+						t.Fatalf("read at %d: next %d, %v", from, next, err)
+					}
+					from = next
+				}
 			}
-			from = next
-		}
+			if got := ReadDirectBytes() - direct; got != 0 {
+				t.Fatalf("%d bytes of scattered batches came from direct read-ahead", got)
+			}
+			waitAheadFreed(t)
+		})
 	}
-	if got := ReadDirectBytes() - direct; got != 0 {
-		t.Fatalf("%d bytes of scattered batches came from direct read-ahead", got)
-	}
-	waitAheadFreed(t)
 }
 
 // withoutDirectReadAhead leaves direct read-ahead no memory for the rest
