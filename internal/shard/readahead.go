@@ -312,6 +312,14 @@ func (s *Shard) planChunk(from Offset, askCache bool) *chunk {
 		}
 		written = dl.Written()
 	}
+	// The range judged dense reaches back to the shard's batch before, as
+	// far as a chunk reaches (a chunk of the last batch so far must not
+	// look dense for lack of one after it).
+	lo := pos
+	if i > 0 && s.entries[i-1].Loc.Seg == seg {
+		prevEnd := s.entries[i-1].Loc.Pos + wal.Position(s.entries[i-1].Loc.Size)
+		lo = max(min(prevEnd, pos), pos-aheadChunk)
+	}
 	end, last := pos, Offset(-1)
 	var own int64
 	for ; i < len(s.entries); i++ {
@@ -323,14 +331,15 @@ func (s *Shard) planChunk(from Offset, askCache bool) *chunk {
 		end, last = eEnd, e.Last
 		own += int64(e.Loc.Size)
 	}
-	// The shard's batches fill at least half of the range up to its next
-	// batch in the same file, as far as a chunk reaches: a chunk cut short
-	// by a batch far ahead (a consumer of many shards, one batch a read)
-	// holds too little of its range.
-	span := end - pos
+	// The shard's batches fill at least half of the range from its batch
+	// before to its next batch in the same file, as far as a chunk reaches
+	// each way: a chunk cut short by batches far off (a consumer of many
+	// shards, one batch a read) holds too little of its range.
+	hi := end
 	if i < len(s.entries) && s.entries[i].Loc.Seg == seg && s.entries[i].Loc.Pos >= end {
-		span = max(span, min(s.entries[i].Loc.Pos, pos+aheadChunk)-pos)
+		hi = max(end, min(s.entries[i].Loc.Pos, pos+aheadChunk))
 	}
+	span := hi - lo
 	s.mu.RUnlock()
 	if last < 0 || 2*own < int64(span) {
 		return nil

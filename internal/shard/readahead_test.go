@@ -334,3 +334,24 @@ func TestDirectReadAheadTakesIdleChunks(t *testing.T) {
 	a.ahead.mu.Unlock()
 	waitAheadFreed(t)
 }
+
+// TestPlanChunkJudgesTheGaps: a chunk of one batch is dense only if the
+// shard's batches around it are close: the last batch of a shard whose
+// batches lie apart is not worth a chunk, nor is one whose next batch is
+// far; the last batch of a shard written alone is.
+func TestPlanChunkJudgesTheGaps(t *testing.T) {
+	pagecache.SkipOnTmpfs(t, t.TempDir())
+	shards, _ := interleaved(t, 8, 4, 64<<10)
+	s := shards[0]
+	last := s.entries[len(s.entries)-1].Last
+	if c := s.planChunk(last, false); c != nil {
+		t.Fatalf("the last of a shard's scattered batches planned as a chunk [%d,%d)", c.pos, c.end)
+	}
+	if c := s.planChunk(last-1, false); c != nil {
+		t.Fatalf("scattered batches planned as a chunk [%d,%d)", c.pos, c.end)
+	}
+	alone, _, _ := catchUpShard(t, 8, 64<<10, false)
+	if c := alone.planChunk(alone.entries[7].Last, false); c == nil {
+		t.Fatal("the last batch of a shard written alone was not planned")
+	}
+}
