@@ -58,6 +58,9 @@ type conn struct {
 	// back once it is (completions run one at a time, on the writer
 	// goroutine).
 	fetchBufs *fetchBufs
+	// lastFetch is the record bytes of this connection's last fetch
+	// answer (fetchOnce; on the writer goroutine too).
+	lastFetch int
 
 	// held bounds the request bytes this connection holds unanswered.
 	held *budget

@@ -1,5 +1,7 @@
 package kafka
 
+import "sync"
+
 // Fetch answers read their batches into chunks of the request body pools
 // (bodypool.go) instead of new memory for each partition read: a consumer
 // fetching 50 MiB answers otherwise allocated, zeroed and collected every
@@ -18,8 +20,10 @@ const (
 	fetchChunkMin = firstChunk
 )
 
-// fetchBufs hands out the memory one fetch answer's reads are made into.
+// fetchBufs hands out the memory one fetch answer's reads are made into,
+// to the goroutines that read its partitions (fetchParallel).
 type fetchBufs struct {
+	mu     sync.Mutex
 	free   []byte   // the unused rest of the last chunk
 	chunks [][]byte // every chunk taken, to give back
 }
@@ -32,6 +36,8 @@ func (b *fetchBufs) alloc(n int) []byte {
 	if n < fetchChunkMin || n > fetchChunk {
 		return make([]byte, 0, n)
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if len(b.free) < n {
 		c := getBody(fetchChunk)
 		b.chunks = append(b.chunks, c)
@@ -45,6 +51,8 @@ func (b *fetchBufs) alloc(n int) []byte {
 // release gives the chunks back; nothing may use what alloc returned
 // afterwards.
 func (b *fetchBufs) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, c := range b.chunks {
 		putBody(c)
 	}
