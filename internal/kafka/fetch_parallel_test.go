@@ -174,21 +174,10 @@ func checkParallelAnswer(t *testing.T, resp, seq *kmsg.FetchResponse, partitions
 			r = 2
 		}
 		for b := p.RecordBatches; len(b) > 0; r++ {
-			if len(b) < 61 {
-				t.Fatalf("partition %d: %d bytes left, not a batch", i, len(b))
-			}
-			n := 12 + int(binary.BigEndian.Uint32(b[8:]))
-			if n > len(b) || crcOf(b[21:n]) != binary.BigEndian.Uint32(b[17:]) {
-				t.Fatalf("partition %d: batch %d is not as written (bad CRC or length)", i, r)
-			}
 			if base := int64(binary.BigEndian.Uint64(b)); base != int64(r*25) {
 				t.Fatalf("partition %d: batch at offset %d, want %d", i, base, r*25)
 			}
-			first := readRecords(t, b[61:n], 1)[0]
-			if w := fmt.Sprintf("p%d/r%d/0", i, r); !bytes.HasPrefix(first.Value, []byte(w)) {
-				t.Fatalf("partition %d: batch %d begins with %.12q, want %s", i, r, first.Value, w)
-			}
-			b = b[n:]
+			b = b[checkWideBatch(t, b, i, r):]
 		}
 	}
 	// Full: what is left of the budget is less than a batch (100 KiB).
@@ -235,4 +224,23 @@ func TestSettleRead(t *testing.T) {
 				c.limit, c.whole, n, n/size, aborted, c.batches, c.aborted)
 		}
 	}
+}
+
+// checkWideBatch checks that b begins with a whole batch, as written
+// (length, CRC), whose first record is wideBatch's for partition part,
+// request r, and returns the batch's length.
+func checkWideBatch(t *testing.T, b []byte, part, r int) int {
+	t.Helper()
+	if len(b) < 61 {
+		t.Fatalf("partition %d: %d bytes left, not a batch", part, len(b))
+	}
+	n := 12 + int(binary.BigEndian.Uint32(b[8:]))
+	if n > len(b) || crcOf(b[21:n]) != binary.BigEndian.Uint32(b[17:]) {
+		t.Fatalf("partition %d: batch %d is not as written (bad CRC or length)", part, r)
+	}
+	first := readRecords(t, b[61:n], 1)[0]
+	if w := fmt.Sprintf("p%d/r%d/0", part, r); !bytes.HasPrefix(first.Value, []byte(w)) {
+		t.Fatalf("partition %d: batch %d begins with %.12q, want %s", part, r, first.Value, w)
+	}
+	return n
 }

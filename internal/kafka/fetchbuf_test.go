@@ -1,10 +1,7 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"fmt"
 	"testing"
 	"time"
 
@@ -119,18 +116,7 @@ func TestFetchLongPollKeepsEveryPartition(t *testing.T) {
 		want := 1 + 1 - i // the first partition has both batches
 		got := 0
 		for b := p.RecordBatches; len(b) > 0; got++ {
-			if len(b) < 61 {
-				t.Fatalf("partition %d: %d bytes left, not a batch", i, len(b))
-			}
-			n := 12 + int(binary.BigEndian.Uint32(b[8:]))
-			if n > len(b) || crcOf(b[21:n]) != binary.BigEndian.Uint32(b[17:]) {
-				t.Fatalf("partition %d: batch %d is not as written (bad CRC or length)", i, got)
-			}
-			first := readRecords(t, b[61:n], 1)[0]
-			if w := fmt.Sprintf("p%d/r%d/0", i, got); !bytes.HasPrefix(first.Value, []byte(w)) {
-				t.Fatalf("partition %d: batch %d begins with %.12q, want %s", i, got, first.Value, w)
-			}
-			b = b[n:]
+			b = b[checkWideBatch(t, b, i, got):]
 		}
 		if got != want {
 			t.Fatalf("partition %d: %d batches, want %d", i, got, want)
