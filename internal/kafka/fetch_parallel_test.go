@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -59,9 +58,10 @@ func TestFetchReadsPartitionsInParallel(t *testing.T) {
 		}
 	}
 
-	fetchAll := func(procs int, topic string, partitions, partMax int, from func(p int32) int64) *kmsg.FetchResponse {
+	defer fetchWorkerCount.Store(0)
+	fetchAll := func(workers int, topic string, partitions, partMax int, from func(p int32) int64) *kmsg.FetchResponse {
 		t.Helper()
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		fetchWorkerCount.Store(int32(workers))
 		fetch := kmsg.NewPtrFetchRequest()
 		fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = -1, 0, 1, budget
 		ft := kmsg.NewFetchRequestTopic()
@@ -77,8 +77,8 @@ func TestFetchReadsPartitionsInParallel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if parallel := fetchParallelRuns.Load() != runs; parallel != (procs > 1) {
-			t.Fatalf("%d procs: read in parallel %v", procs, parallel)
+		if parallel := fetchParallelRuns.Load() != runs; parallel != (workers > 1) {
+			t.Fatalf("%d workers: read in parallel %v", workers, parallel)
 		}
 		return resp
 	}
