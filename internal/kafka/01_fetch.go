@@ -124,10 +124,10 @@ func fetchPartitionError(req *kmsg.FetchRequest, st *engine.Stream, rp *kmsg.Fet
 //
 // A consumer catching up on many partitions waits for the whole answer
 // before it asks again, so the time the node spends reading is the
-// consumer's too: at 1,000 partitions read from far behind (64 MiB
-// answers of 512 batches per partition, scattered over the log) reading
-// was a third of each round trip, on one core while the other stood idle.
-// So the partitions of an answer are read by fetchWorkers goroutines at
+// consumer's too: at 1,000 partitions read from far behind (55 MiB
+// answers, the node's cap, of some 3,500 batches of 16 KiB scattered over
+// the log) reading was a third of each round trip, on one core while the
+// other stood idle. So the partitions of an answer are read by fetchWorkers goroutines at
 // once (fetchParallel) once the answer holds fetchParallelFrom bytes, and
 // from its first partition on when the connection's last answer did. A
 // consumer at the tail, whose partitions hold a few bytes each, has its
