@@ -127,11 +127,12 @@ func fetchPartitionError(req *kmsg.FetchRequest, st *engine.Stream, rp *kmsg.Fet
 // consumer's too: at 1,000 partitions read from far behind (55 MiB
 // answers, the node's cap, of some 3,500 batches of 16 KiB scattered over
 // the log) reading was a third of each round trip, on one core while the
-// other stood idle. So the partitions of an answer are read by fetchWorkers goroutines at
-// once (fetchParallel) once the answer holds fetchParallelFrom bytes, and
-// from its first partition on when the connection's last answer did. A
-// consumer at the tail, whose partitions hold a few bytes each, has its
-// partitions read one after the other, as cheaply as before.
+// other stood idle. So the partitions of an answer are read by
+// fetchWorkers goroutines at once (fetchParallel) once the answer holds
+// fetchParallelFrom bytes, and from its first partition on when the
+// connection's last answer did. A consumer at the tail, whose partitions
+// hold a few bytes each, has its partitions read one after the other, as
+// cheaply as before.
 func (c *conn) fetchOnce(req *kmsg.FetchRequest, bufs *fetchBufs) (*kmsg.FetchResponse, int) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	budget := c.fetchBudget(req)
