@@ -161,6 +161,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, bufs *fetchBufs) (*kmsg.FetchRe
 			}
 		}
 	}
+	bufs.win = c.fetchWindow(reads, budget)
 	parallel := len(reads) > 1 && fetchWorkers() > 1
 	total, k := 0, 0
 	if !parallel || c.lastFetch < fetchParallelFrom {
@@ -174,6 +175,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, bufs *fetchBufs) (*kmsg.FetchRe
 		total += c.fetchParallel(reads[k:], budget-total, total == 0, committed, bufs)
 	}
 	c.lastFetch = total
+	bufs.win = nil
 	// Metrics per stream, so they cost one label lookup per stream.
 	fetched := make([]int, len(req.Topics))
 	for _, r := range reads {
@@ -385,9 +387,9 @@ func (c *conn) fetchPartition(sh *shard.Shard, p *kmsg.FetchResponseTopicPartiti
 // into memory from bufs.
 func readPartition(sh *shard.Shard, from shard.Offset, limit int, first, committed bool, bufs *fetchBufs) ([]byte, []shard.AbortedTxn, shard.Offset, error) {
 	if committed {
-		return sh.ReadCommittedTo(bufs.alloc, from, max(limit, 0), first)
+		return sh.ReadCommittedTo(bufs.alloc, bufs.win, from, max(limit, 0), first)
 	}
-	data, err := sh.ReadTo(bufs.alloc, from, max(limit, 0), first)
+	data, err := sh.ReadTo(bufs.alloc, bufs.win, from, max(limit, 0), first)
 	return data, nil, 0, err
 }
 

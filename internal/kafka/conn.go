@@ -61,6 +61,9 @@ type conn struct {
 	// lastFetch is the record bytes of this connection's last fetch
 	// answer (fetchOnce; on the writer goroutine too).
 	lastFetch int
+	// window is the log windows of a consumer of many partitions
+	// catching up (fetchwindow.go; on the writer goroutine too).
+	window fetchWindow
 
 	// held bounds the request bytes this connection holds unanswered.
 	held *budget
@@ -74,7 +77,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn, ip string) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &conn{s: s, nc: nc, ip: ip, ctx: ctx, cancel: cancel, out: make(chan pending, s.opts.MaxInflight),
-		held: newBudget(int64(s.opts.MaxRequestBytes))}
+		held: newBudget(int64(s.opts.MaxRequestBytes)), window: fetchWindow{cur: -1}}
 	c.lastActive.Store(time.Now().UnixNano())
 	return c
 }
@@ -95,6 +98,7 @@ func (c *conn) serve() {
 		c.s.opts.Logger.Info("kafka: closing connection", "remote", c.nc.RemoteAddr().String(), "client", c.client, "reason", err.Error())
 	}
 	<-writerDone
+	c.window.release()
 	c.nc.Close()
 }
 

@@ -1,6 +1,10 @@
 package kafka
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/braidstream/braid/internal/shard"
+)
 
 // Fetch answers read their batches into chunks of the request body pools
 // (bodypool.go) instead of new memory for each partition read: a consumer
@@ -26,6 +30,9 @@ type fetchBufs struct {
 	mu     sync.Mutex
 	free   []byte   // the unused rest of the last chunk
 	chunks [][]byte // every chunk taken, to give back
+	// win, if set, is the log window the answer's reads copy their
+	// batches from (fetchwindow.go); it is not written while they run.
+	win *shard.LogWindow
 }
 
 // alloc returns an empty slice with room for exactly n bytes (a

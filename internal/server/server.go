@@ -270,6 +270,8 @@ func registerEngineMetrics(reg *prometheus.Registry, eng *engine.Engine) {
 		func() float64 { return float64(shard.ReadDroppedBytes()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "braid_read_direct_bytes_total", Help: "Bytes that catch-up reads took from direct read-ahead, read from disk past the page cache."},
 		func() float64 { return float64(shard.ReadDirectBytes()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "braid_read_window_bytes_total", Help: "Bytes that fetches of many partitions took from log windows, ranges of the log read past the page cache."},
+		func() float64 { return float64(shard.ReadWindowBytes()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "braid_read_direct_waits_total", Help: "Catch-up reads that waited for direct read-ahead's device reads (the device, not the consumer, was their bound)."},
 		func() float64 { return float64(shard.ReadDirectWaits()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_read_direct_buffer_bytes", Help: "Memory that direct read-ahead for catch-up reads holds (at most 128 MiB)."},

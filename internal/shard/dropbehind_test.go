@@ -193,7 +193,7 @@ func readAll(t *testing.T, s *Shard, log *recordingLog) int64 {
 	t.Helper()
 	hw := s.HighWatermark()
 	for from := Offset(0); from < hw; {
-		data, next, err := s.read(nil, from, hw, hw, 1<<20, true)
+		data, next, err := s.read(nil, nil, from, hw, hw, 1<<20, true)
 		if err != nil || len(data) == 0 || next <= from {
 			t.Fatalf("read at %d: %d bytes, next %d, %v", from, len(data), next, err)
 		}

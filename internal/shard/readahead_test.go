@@ -103,7 +103,7 @@ func readChecked(t *testing.T, s *Shard, batches [][]byte, from Offset, maxBytes
 	t.Helper()
 	hw := s.HighWatermark()
 	for from < hw {
-		out, next, err := s.read(nil, from, hw, hw, maxBytes, true)
+		out, next, err := s.read(nil, nil, from, hw, hw, maxBytes, true)
 		if err != nil {
 			t.Fatalf("read at %d: %v", from, err)
 		}
@@ -188,7 +188,7 @@ func TestDirectReadAheadTwoReaders(t *testing.T) {
 			if *from >= hw {
 				continue
 			}
-			out, next, err := s.read(nil, *from, hw, hw, 1<<20, true)
+			out, next, err := s.read(nil, nil, *from, hw, hw, 1<<20, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +225,7 @@ func TestNoDirectReadAheadForScatteredBatches(t *testing.T) {
 			for _, s := range shards {
 				hw := s.HighWatermark()
 				for from := Offset(0); from < hw; {
-					_, next, err := s.read(nil, from, hw, hw, tc.maxBytes, true)
+					_, next, err := s.read(nil, nil, from, hw, hw, tc.maxBytes, true)
 					if err != nil || next <= from {
 						t.Fatalf("read at %d: next %d, %v", from, next, err)
 					}
@@ -255,7 +255,7 @@ func withoutDirectReadAhead(t *testing.T) {
 func TestDirectReadAheadFollowsAJump(t *testing.T) {
 	s, _, batches := catchUpShard(t, 512, 128<<10, false)
 	hw := s.HighWatermark()
-	if _, _, err := s.read(nil, 0, hw, hw, 1<<20, true); err != nil {
+	if _, _, err := s.read(nil, nil, 0, hw, hw, 1<<20, true); err != nil {
 		t.Fatal(err)
 	}
 	s.ahead.mu.Lock()
@@ -312,7 +312,7 @@ func TestDirectReadAheadTakesIdleChunks(t *testing.T) {
 	c, _, batchesC := catchUpShard(t, 384, 128<<10, false)
 	read := func(s *Shard) {
 		hw := s.HighWatermark()
-		if _, _, err := s.read(nil, 0, hw, hw, 1<<20, true); err != nil {
+		if _, _, err := s.read(nil, nil, 0, hw, hw, 1<<20, true); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -349,24 +349,25 @@ func (s *Shard) Stats() (batches int, bytes int64, cached int64) {
 // maxBytes (at least one batch if atLeastOne), never past the high
 // watermark. Reading at the high watermark returns nothing.
 func (s *Shard) Read(from Offset, maxBytes int, atLeastOne bool) ([]byte, error) {
-	return s.ReadTo(nil, from, maxBytes, atLeastOne)
+	return s.ReadTo(nil, nil, from, maxBytes, atLeastOne)
 }
 
 // Alloc returns an empty slice with room for exactly n bytes: the memory a
 // read returns its batches in. A nil Alloc makes new memory.
 type Alloc func(n int) []byte
 
-// ReadTo is Read returning the batches in memory from alloc.
-func (s *Shard) ReadTo(alloc Alloc, from Offset, maxBytes int, atLeastOne bool) ([]byte, error) {
+// ReadTo is Read returning the batches in memory from alloc, copied from
+// win when they all lie in it (win may be nil).
+func (s *Shard) ReadTo(alloc Alloc, win *LogWindow, from Offset, maxBytes int, atLeastOne bool) ([]byte, error) {
 	hw := s.HighWatermark()
-	data, _, err := s.read(alloc, from, hw, hw, maxBytes, atLeastOne)
+	data, _, err := s.read(alloc, win, from, hw, hw, maxBytes, atLeastOne)
 	return data, err
 }
 
 // read returns whole batches from the one holding from, stopping before the
 // first batch at or past limit (hw or the last stable offset), and the
 // offset after the last batch returned.
-func (s *Shard) read(alloc Alloc, from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]byte, Offset, error) {
+func (s *Shard) read(alloc Alloc, win *LogWindow, from, hw, limit Offset, maxBytes int, atLeastOne bool) ([]byte, Offset, error) {
 	s.mu.RLock()
 	if from < s.logStart || from > hw {
 		start := s.logStart
@@ -387,6 +388,9 @@ func (s *Shard) read(alloc Alloc, from, hw, limit Offset, maxBytes int, atLeastO
 	s.mu.RUnlock()
 	if len(pick) == 0 {
 		return nil, from, nil
+	}
+	if out, next, ok := serveWindow(alloc, win, pick, total); ok {
+		return out, next, nil
 	}
 	if out, next, ok := s.serveAhead(alloc, pick); ok {
 		return out, next, nil

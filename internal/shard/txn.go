@@ -272,17 +272,17 @@ func ControlType(b []byte) (commit bool, err error) {
 // stable offset and returns the aborted transactions overlapping what it
 // returns, and the last stable offset itself.
 func (s *Shard) ReadCommitted(from Offset, maxBytes int, atLeastOne bool) ([]byte, []AbortedTxn, Offset, error) {
-	return s.ReadCommittedTo(nil, from, maxBytes, atLeastOne)
+	return s.ReadCommittedTo(nil, nil, from, maxBytes, atLeastOne)
 }
 
 // ReadCommittedTo is ReadCommitted returning the batches in memory from
-// alloc.
-func (s *Shard) ReadCommittedTo(alloc Alloc, from Offset, maxBytes int, atLeastOne bool) ([]byte, []AbortedTxn, Offset, error) {
+// alloc, copied from win when they all lie in it (win may be nil).
+func (s *Shard) ReadCommittedTo(alloc Alloc, win *LogWindow, from Offset, maxBytes int, atLeastOne bool) ([]byte, []AbortedTxn, Offset, error) {
 	hw := s.HighWatermark()
 	s.mu.RLock()
 	lso := s.lsoLocked(hw)
 	s.mu.RUnlock()
-	data, next, err := s.read(alloc, from, hw, lso, maxBytes, atLeastOne)
+	data, next, err := s.read(alloc, win, from, hw, lso, maxBytes, atLeastOne)
 	if err != nil || len(data) == 0 {
 		return data, nil, lso, err
 	}

@@ -1,0 +1,368 @@
+package kafka
+
+import (
+	"context"
+	"encoding/binary"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/vfs"
+)
+
+// TestFetchWindowReadsTheLogInOrder: a consumer of many partitions
+// catching up past the page cache gets answers that are ranges of the log
+// (fetch windows): each partition's own batches, whole, in order from its
+// fetch offset, within its limit and the answer's; most partitions served
+// in each answer (partition by partition, an answer held eight); the
+// range after each read ahead and used by the next answer, and read again
+// after a rewind. From the page cache, answers are read partition by
+// partition as before.
+func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
+	const (
+		partitions = 80
+		rounds     = 40
+	)
+	dir := t.TempDir()
+	eng, err := engine.Open(engine.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	for _, st := range []struct {
+		name  string
+		parts int
+	}{{"m", partitions}, {"thin", partitions}, {"big", 1}} {
+		if _, err := eng.CreateStream(st.name, st.parts, nil, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, cl := serve(t, eng)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// One request per round, a batch of 1 to 4 records of 2 KiB per
+	// partition: the partitions' batches lie between each other's in the
+	// log, and drift apart (some partitions hold more per round). Then the
+	// same for "thin", each round followed by a batch of "big" three times
+	// the round's size: thin's batches fill a quarter of the log they lie
+	// in.
+	m := newWindowReader(t, eng, "m", partitions, rounds)
+	thin := newWindowReader(t, eng, "thin", partitions, rounds)
+	for _, w := range []*windowReader{m, thin} {
+		for r := range rounds {
+			w.produce(ctx, cl, r)
+			if w == thin {
+				for range 2 {
+					produceBatch(t, ctx, cl, "big", 0, wideBatch(0, r, 12, 50<<10))
+				}
+			}
+		}
+	}
+	for _, name := range []string{"m", "thin", "big"} {
+		for _, sh := range eng.Stream(name).Shards {
+			sh.DropCacheIfIdle(0) // the batches are read from the log
+		}
+	}
+
+	ahead := s.opts.Metrics.fetchWindows.WithLabelValues("ahead")
+	direct := s.opts.Metrics.fetchWindows.WithLabelValues("direct")
+	windowed := func() float64 { return counterValue(t, ahead) + counterValue(t, direct) }
+
+	// The first answer, partition by partition, makes the connection a
+	// catching-up one; then the log leaves the page cache.
+	if _, served := m.fetch(ctx, cl); served > partitions/4 {
+		t.Fatalf("the first answer served %d partitions; read partition by partition it holds %d", served, windowBudget/windowPartMax)
+	}
+	dropLogPages(t, dir)
+	fromWindows := shard.ReadWindowBytes()
+	total, answers, widest := 0, 0, 0
+	for ; !m.done() && answers < 100; answers++ {
+		if answers == 3 {
+			// A rewind: the range read ahead is not where the next answer
+			// starts.
+			m.rewind()
+		}
+		n, served := m.fetch(ctx, cl)
+		total += n
+		widest = max(widest, served)
+	}
+	if !m.done() {
+		t.Fatalf("%d answers did not read everything", answers)
+	}
+	if widest < partitions*3/4 {
+		t.Errorf("at most %d of %d partitions served in an answer: not read as ranges of the log", widest, partitions)
+	}
+	if got := windowed(); got < float64(answers-1) {
+		t.Errorf("%v of %d answers read as windows", got, answers)
+	}
+	if got := counterValue(t, ahead); got < float64(answers-3) {
+		t.Errorf("%v of %d answers found their window read ahead", got, answers)
+	}
+	if got := counterValue(t, direct); got < 2 {
+		t.Errorf("%v windows read while the fetch waited; want the first and the one after the rewind", got)
+	}
+	// Everything (but a batch read whole over a limit of 0: KIP-74) came
+	// out of windows.
+	if got, want := shard.ReadWindowBytes()-fromWindows, int64(total)*95/100; got < want {
+		t.Errorf("%d of %d bytes read from windows, want at least %d", got, total, want)
+	}
+
+	// Partition by partition, with no window: from the page cache, and a
+	// consumer whose batches fill a quarter of the log they lie in.
+	for _, c := range []struct {
+		w    *windowReader
+		warm bool
+	}{{m, true}, {thin, false}} {
+		if c.warm {
+			warmLogPages(t, dir)
+		} else {
+			dropLogPages(t, dir)
+		}
+		c.w.rewind()
+		before, fromWindows := windowed(), shard.ReadWindowBytes()
+		for answers = 0; !c.w.done() && answers < 100; answers++ {
+			c.w.fetch(ctx, cl)
+		}
+		if !c.w.done() {
+			t.Fatalf("%s: %d answers did not read everything", c.w.topic, answers)
+		}
+		if windowed() != before || shard.ReadWindowBytes() != fromWindows {
+			t.Errorf("%s (warm %v) read through windows: %v answers, %d bytes", c.w.topic, c.warm, windowed()-before, shard.ReadWindowBytes()-fromWindows)
+		}
+	}
+}
+
+const (
+	windowBudget  = 2 << 20
+	windowPartMax = 256 << 10
+)
+
+// windowReader produces a stream's rounds and fetches them back, checking
+// each answer.
+type windowReader struct {
+	t      *testing.T
+	eng    *engine.Engine
+	topic  string
+	counts [][]int // records per partition per round
+	next   []int64 // per partition, the offset to fetch from
+	round  []int   // and its round
+}
+
+func newWindowReader(t *testing.T, eng *engine.Engine, topic string, partitions, rounds int) *windowReader {
+	w := &windowReader{t: t, eng: eng, topic: topic, counts: make([][]int, partitions), next: make([]int64, partitions), round: make([]int, partitions)}
+	for p := range w.counts {
+		w.counts[p] = make([]int, rounds)
+		for r := range w.counts[p] {
+			w.counts[p][r] = 1 + (p*7+r*3)%4
+		}
+	}
+	return w
+}
+
+// produce writes round r, a batch per partition, in one request.
+func (w *windowReader) produce(ctx context.Context, cl *kgo.Client, r int) {
+	w.t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = w.topic
+	for p := range w.counts {
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = int32(p), wideBatch(int32(p), r, w.counts[p][r], 2<<10)
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 {
+			w.t.Fatalf("%s: produce round %d to %d: error %d", w.topic, r, p.Partition, p.ErrorCode)
+		}
+	}
+}
+
+// fetch asks for every partition from where it is and checks the answer:
+// each partition's own batches, whole, in order from its fetch offset,
+// within its limit and the answer's.
+func (w *windowReader) fetch(ctx context.Context, cl *kgo.Client) (bytes, served int) {
+	t := w.t
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 1, windowBudget
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = w.topic, w.eng.Stream(w.topic).TopicID
+	for p := range w.next {
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition, fp.PartitionMaxBytes, fp.FetchOffset = int32(p), windowPartMax, w.next[p]
+		ft.Partitions = append(ft.Partitions, fp)
+	}
+	req.Topics = append(req.Topics, ft)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 || p.Partition != int32(i) {
+			t.Fatalf("%s: answer %d: partition %d, error %d", w.topic, i, p.Partition, p.ErrorCode)
+		}
+		if len(p.RecordBatches) > windowPartMax {
+			t.Fatalf("%s: partition %d: %d bytes, over its limit of %d", w.topic, i, len(p.RecordBatches), windowPartMax)
+		}
+		if len(p.RecordBatches) > 0 {
+			served++
+		}
+		bytes += len(p.RecordBatches)
+		for b := p.RecordBatches; len(b) > 0; w.round[i]++ {
+			if base := int64(binary.BigEndian.Uint64(b)); w.round[i] >= len(w.counts[i]) || base != w.next[i] {
+				t.Fatalf("%s: partition %d: batch at offset %d, want %d (round %d)", w.topic, i, base, w.next[i], w.round[i])
+			}
+			b = b[checkWideBatch(t, b, i, w.round[i]):]
+			w.next[i] += int64(w.counts[i][w.round[i]])
+		}
+	}
+	if bytes > windowBudget {
+		t.Fatalf("%s: an answer of %d record bytes, over the budget of %d", w.topic, bytes, windowBudget)
+	}
+	return bytes, served
+}
+
+// done reports whether every partition has been read to its end.
+func (w *windowReader) done() bool {
+	for p := range w.round {
+		if w.round[p] < len(w.counts[p]) {
+			return false
+		}
+	}
+	return true
+}
+
+// rewind starts every partition from its first offset again.
+func (w *windowReader) rewind() {
+	clear(w.next)
+	clear(w.round)
+}
+
+// produceBatch writes one batch to partition p of topic.
+func produceBatch(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, p int32, batch []byte) {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = p, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("produce to %s/%d: error %d", topic, p, code)
+	}
+}
+
+// dropLogPages drops every file of dir from the page cache, and skips the
+// test where the filesystem keeps them (tmpfs).
+func dropLogPages(t *testing.T, dir string) {
+	t.Helper()
+	var left int64
+	walkFiles(t, dir, func(f vfs.File, size int64) {
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		vfs.DontNeed(f, 0, size)
+		if c, _, ok := vfs.Cached(f, 0, size); ok {
+			left += c
+		} else {
+			t.Skip("the page cache cannot be asked here (cachestat)")
+		}
+	})
+	if left > 0 {
+		t.Skipf("%d pages stay in the page cache here (tmpfs?)", left)
+	}
+}
+
+// warmLogPages reads every file of dir into the page cache.
+func warmLogPages(t *testing.T, dir string) {
+	t.Helper()
+	walkFiles(t, dir, func(f vfs.File, size int64) {
+		buf := make([]byte, 1<<20)
+		for off := int64(0); off < size; off += int64(len(buf)) {
+			f.ReadAt(buf, off)
+		}
+	})
+}
+
+// walkFiles calls each with every regular file under dir, open for
+// reading, and its size.
+func walkFiles(t *testing.T, dir string, each func(f vfs.File, size int64)) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := vfs.Default.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		size, err := f.Size()
+		if err != nil {
+			return err
+		}
+		each(f, size)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWindowBuffers: the read ahead never goes into the buffer of the
+// window being served, nor into the one the read before it fills; all
+// connections together hold at most windowBuffers buffers, and release
+// gives them back.
+func TestWindowBuffers(t *testing.T) {
+	if n := len(windowSlots); n != 0 {
+		t.Fatalf("%d window buffers held before the test", n)
+	}
+	a, b := fetchWindow{cur: -1}, fetchWindow{cur: -1}
+	i := a.buffer()
+	a.cur = i
+	j := a.buffer()
+	if i < 0 || j < 0 || i == j {
+		t.Fatalf("the window's buffer %d, the read ahead's %d", i, j)
+	}
+	done := make(chan struct{})
+	close(done)
+	a.ahead = &windowRead{buf: j, done: done}
+	if k := a.buffer(); k >= 0 {
+		t.Fatalf("a third buffer (%d) past the budget of %d", k, windowBuffers)
+	}
+	if k := b.buffer(); k >= 0 {
+		t.Fatalf("another connection got buffer %d past the budget", k)
+	}
+	a.cur = -1
+	if k := a.buffer(); k != i {
+		t.Fatalf("buffer %d, want %d: neither served nor read ahead into", k, i)
+	}
+	a.release()
+	if n := len(windowSlots); n != 0 || a.ahead != nil {
+		t.Fatalf("%d window buffers held after release (read ahead %v)", n, a.ahead)
+	}
+	if k := b.buffer(); k != 0 {
+		t.Fatalf("buffer %d after the other connection's release", k)
+	}
+	b.release()
+}

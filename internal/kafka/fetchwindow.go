@@ -1,0 +1,210 @@
+package kafka
+
+import (
+	"github.com/braidstream/braid/internal/shard"
+	"github.com/braidstream/braid/internal/vfs"
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// Fetch windows: a consumer of many partitions catching up past the page
+// cache reads the log front to back (shard/window.go).
+//
+// Its partitions' batches lie between each other's in the log. Served
+// partition by partition, each with its own limit, an answer of 55 MiB
+// took eight partitions' next 8 MiB, some 3,500 batches of 16 KiB spread
+// over 8 GB of log, and the next answer the next eight partitions':
+// from the device, scattered small reads, each byte through a page the
+// page cache allocates. Instead, when such a consumer's partitions have
+// their next batches in the log and those batches fill at least half of
+// the answer's worth of log from the earliest of them, the answer is that
+// range of the log: read with one direct read (no page cache), and each
+// partition returns the batches it has there (its limit is their bytes),
+// which is what Kafka allows a broker (a partition's limit is a most, not
+// a least). The range after it is read in the background while the answer
+// goes out, and the next answer, which starts there, finds it read.
+//
+// The answer stays a valid one for every partition: whole batches, in
+// order, from the offset asked for, at most the partition's own limit;
+// what changes is only which partitions get bytes in which answer. Where
+// the range is mostly in the page cache already, the partitions are read
+// as before (from memory, a partition's long runs are cheaper than a
+// thousand short ones).
+
+const (
+	// windowMinPartitions is the fewest partitions with an answer to read
+	// for which the answer is read as a window: a consumer of a few
+	// partitions reads each one's batches in long runs, with the shard's
+	// own read-ahead.
+	windowMinPartitions = 64
+	// windowBytes is the most log one window covers: the node's largest
+	// answer (FetchMaxBytes, 55 MiB), rounded up to whole 4 KiB blocks.
+	windowBytes = 56 << 20
+	// windowBuffers bounds the windows' buffers of all connections
+	// together: one consumer reading ahead, or two without.
+	windowBuffers = 2
+)
+
+// windowSlots holds one token per window buffer in use.
+var windowSlots = make(chan struct{}, windowBuffers)
+
+// fetchWindow is a connection's window buffers and its read ahead; used on
+// the connection's writer goroutine only (fetch completions).
+type fetchWindow struct {
+	bufs  [][]byte    // aligned, windowBytes+wal.DirectReadPad each
+	cur   int         // the buffer of the window being served, or -1
+	ahead *windowRead // the read of the range after the last window
+}
+
+// windowRead is a direct read of a range of the log into one of the
+// connection's buffers.
+type windowRead struct {
+	buf  int // index into bufs
+	pos  wal.Position
+	done chan struct{}
+	win  *shard.LogWindow // once done, unless err
+	err  error
+}
+
+// buffer returns the index of a buffer neither the window being served
+// nor the read ahead uses, taking one from windowSlots if needed, or -1
+// when none is to be had.
+func (fw *fetchWindow) buffer() int {
+	for i := range fw.bufs {
+		if i != fw.cur && (fw.ahead == nil || fw.ahead.buf != i) {
+			return i
+		}
+	}
+	select {
+	case windowSlots <- struct{}{}:
+	default:
+		return -1
+	}
+	fw.bufs = append(fw.bufs, vfs.AlignedBuffer(windowBytes+wal.DirectReadPad))
+	return len(fw.bufs) - 1
+}
+
+// settle waits for the read ahead, if any, and forgets it.
+func (fw *fetchWindow) settle() *windowRead {
+	r := fw.ahead
+	if r != nil {
+		<-r.done
+		fw.ahead = nil
+	}
+	return r
+}
+
+// release waits for the read ahead and gives the buffers back.
+func (fw *fetchWindow) release() {
+	fw.settle()
+	for range fw.bufs {
+		<-windowSlots
+	}
+	fw.bufs, fw.cur = nil, -1
+}
+
+// readAhead starts reading [pos, pos+windowBytes) of the log, as far as it
+// is written, through sh, into a free buffer; nothing if there is none.
+func (fw *fetchWindow) readAhead(sh *shard.Shard, pos wal.Position) {
+	i := fw.buffer()
+	if i < 0 {
+		return
+	}
+	r := &windowRead{buf: i, pos: pos, done: make(chan struct{})}
+	fw.ahead = r
+	buf := fw.bufs[i]
+	go func() {
+		defer close(r.done)
+		r.win, r.err = sh.ReadLogDirect(buf, pos, windowBytes)
+	}()
+}
+
+// windowStart returns where the earliest of reads' next batches lies in
+// the log, and which reads have their next batch there (the others are
+// read as before); false if none has.
+func windowStart(reads []fetchRead) (start wal.Position, inLog []bool, ok bool) {
+	inLog = make([]bool, len(reads))
+	for i := range reads {
+		loc, is := reads[i].sh.NextInLog(shard.Offset(reads[i].rp.FetchOffset))
+		if !is {
+			continue
+		}
+		if !ok || loc.Pos < start {
+			start = loc.Pos
+		}
+		inLog[i], ok = true, true
+	}
+	return start, inLog, ok
+}
+
+// windowLimits returns, per read with its next batch in the log, the
+// bytes of its batches that lie wholly before end (within its limit), the
+// sum of them, and where the last of them ends.
+func windowLimits(reads []fetchRead, inLog []bool, start, end wal.Position) (lims []int, sum int64, last wal.Position) {
+	lims = make([]int, len(reads))
+	last = start
+	for i := range reads {
+		if !inLog[i] {
+			continue
+		}
+		n, e := reads[i].sh.InLogBefore(shard.Offset(reads[i].rp.FetchOffset), end, int(reads[i].rp.PartitionMaxBytes))
+		lims[i], sum, last = n, sum+int64(n), max(last, e)
+	}
+	return lims, sum, last
+}
+
+// fetchWindow decides whether the answer to reads is a window of the log,
+// and if so sets each read's limit to its bytes in it and returns it; nil
+// leaves the reads as they were. budget is the answer's.
+func (c *conn) fetchWindow(reads []fetchRead, budget int) *shard.LogWindow {
+	fw := &c.window
+	fw.cur = -1
+	if len(reads) < windowMinPartitions || c.lastFetch < fetchParallelFrom {
+		fw.release()
+		return nil
+	}
+	start, inLog, ok := windowStart(reads)
+	if !ok {
+		fw.release()
+		return nil
+	}
+	sh := reads[0].sh
+	end := start + wal.Position(min(budget, windowBytes))
+	var win *shard.LogWindow
+	how := "direct"
+	if r := fw.settle(); r != nil && r.err == nil && r.win.Pos <= start && start < r.win.End() {
+		win, fw.cur, how = r.win, r.buf, "ahead"
+		end = min(end, win.End())
+	} else if cached, pages, ok := sh.LogCached(start, int64(end-start)); ok && 2*cached >= pages {
+		// The page cache holds it: from memory, a partition's long runs
+		// are cheaper than a thousand short ones.
+		fw.release()
+		return nil
+	}
+	lims, sum, last := windowLimits(reads, inLog, start, end)
+	if span := int64(last - start); span == 0 || 2*sum < span {
+		// Not this consumer's log alone (or not yet its next batches): the
+		// reads go as before.
+		fw.release()
+		return nil
+	}
+	if win == nil {
+		i := fw.buffer()
+		if i < 0 {
+			return nil
+		}
+		var err error
+		if win, err = sh.ReadLogDirect(fw.bufs[i], start, int(last-start)); err != nil {
+			c.s.opts.Logger.Debug("kafka: a fetch window's read failed; the partitions are read as before", "err", err)
+			return nil
+		}
+		fw.cur = i
+	}
+	for i, lim := range lims {
+		if inLog[i] {
+			reads[i].rp.PartitionMaxBytes = int32(lim)
+		}
+	}
+	c.s.opts.Metrics.fetchWindows.WithLabelValues(how).Inc()
+	fw.readAhead(sh, last)
+	return win
+}
