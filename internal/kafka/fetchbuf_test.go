@@ -65,21 +65,7 @@ func TestFetchLongPollKeepsEveryPartition(t *testing.T) {
 	defer cancel()
 	produce := func(part int32, r int) {
 		t.Helper()
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks, req.TimeoutMillis = -1, 10000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "s"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition, rp.Records = part, wideBatch(part, r, 25, 4<<10) // 100 KiB: a chunk's read
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
-			t.Fatalf("produce to %d: error %d", part, code)
-		}
+		produceBatch(t, ctx, cl, "s", part, wideBatch(part, r, 25, 4<<10)) // 100 KiB: a chunk's read
 	}
 	produce(0, 0)
 	produce(1, 0)
