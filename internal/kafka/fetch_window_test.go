@@ -366,3 +366,42 @@ func TestWindowBuffers(t *testing.T) {
 	}
 	b.release()
 }
+
+// TestAheadBytes: the read ahead covers the next answer's budget, but no
+// more than twice what its partitions in the log may take.
+func TestAheadBytes(t *testing.T) {
+	reads := func(n int, partMax int32) []fetchRead {
+		r := make([]fetchRead, n)
+		for i := range r {
+			r[i].rp.PartitionMaxBytes = partMax
+		}
+		return r
+	}
+	all := func(n int) []bool {
+		b := make([]bool, n)
+		for i := range b {
+			b[i] = true
+		}
+		return b
+	}
+	some := all(100)
+	for i := range 90 {
+		some[i] = false
+	}
+	for _, c := range []struct {
+		name   string
+		reads  []fetchRead
+		inLog  []bool
+		budget int
+		want   int
+	}{
+		{"1,000 partitions of 8 MiB", reads(1000, 8<<20), all(1000), 55 << 20, 55 << 20},
+		{"over the largest window", reads(1000, 8<<20), all(1000), 100 << 20, windowBytes},
+		{"100 partitions of 64 KiB", reads(100, 64<<10), all(100), 55 << 20, 2 * 100 * 64 << 10},
+		{"10 of them in the log", reads(100, 64<<10), some, 55 << 20, 2 * 10 * 64 << 10},
+	} {
+		if got := aheadBytes(c.reads, c.inLog, c.budget); got != c.want {
+			t.Errorf("%s: %d bytes ahead, want %d", c.name, got, c.want)
+		}
+	}
+}

@@ -102,9 +102,9 @@ func (fw *fetchWindow) release() {
 	fw.bufs, fw.cur = nil, -1
 }
 
-// readAhead starts reading [pos, pos+windowBytes) of the log, as far as it
+// readAhead starts reading [pos, pos+n) of the log, as far as it
 // is written, through sh, into a free buffer; nothing if there is none.
-func (fw *fetchWindow) readAhead(sh *shard.Shard, pos wal.Position) {
+func (fw *fetchWindow) readAhead(sh *shard.Shard, pos wal.Position, n int) {
 	i := fw.buffer()
 	if i < 0 {
 		return
@@ -114,7 +114,7 @@ func (fw *fetchWindow) readAhead(sh *shard.Shard, pos wal.Position) {
 	buf := fw.bufs[i]
 	go func() {
 		defer close(r.done)
-		r.win, r.err = sh.ReadLogDirect(buf, pos, windowBytes)
+		r.win, r.err = sh.ReadLogDirect(buf, pos, n)
 	}()
 }
 
@@ -150,6 +150,23 @@ func windowLimits(reads []fetchRead, inLog []bool, start, end wal.Position) (lim
 		lims[i], sum, last = n, sum+int64(n), max(last, e)
 	}
 	return lims, sum, last
+}
+
+// aheadBytes is how much log to read ahead for the next answer to reads:
+// its budget, but no more than twice what the partitions with their next
+// batches in the log may take (their limits), so that a consumer with
+// small partition limits does not have the device read ranges it will
+// not use.
+func aheadBytes(reads []fetchRead, inLog []bool, budget int) int {
+	n := 0
+	for i := range reads {
+		if inLog[i] {
+			if n += int(reads[i].rp.PartitionMaxBytes); n >= budget {
+				break
+			}
+		}
+	}
+	return min(budget, windowBytes, 2*n)
 }
 
 // fetchWindow decides whether the answer to reads is a window of the log,
@@ -199,12 +216,12 @@ func (c *conn) fetchWindow(reads []fetchRead, budget int) *shard.LogWindow {
 		}
 		fw.cur = i
 	}
+	fw.readAhead(sh, last, aheadBytes(reads, inLog, budget))
 	for i, lim := range lims {
 		if inLog[i] {
 			reads[i].rp.PartitionMaxBytes = int32(lim)
 		}
 	}
 	c.s.opts.Metrics.fetchWindows.WithLabelValues(how).Inc()
-	fw.readAhead(sh, last)
 	return win
 }
