@@ -77,10 +77,14 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 	windowed := func() float64 { return counterValue(t, ahead) + counterValue(t, direct) }
 
 	// The first answer, partition by partition, makes the connection a
-	// catching-up one; then the log leaves the page cache.
-	if _, served := m.fetch(ctx, cl); served > partitions/4 {
-		t.Fatalf("the first answer served %d partitions; read partition by partition it holds %d", served, windowBudget/windowPartMax)
+	// catching-up one, and its 32 or so partitions run ahead of the rest (a
+	// third of their data read, some 5 MB of log ahead of the others);
+	// then the log leaves the page cache.
+	m.partMax = 64 << 10
+	if _, served := m.fetch(ctx, cl); served < windowBudget/int(m.partMax) || served > partitions/2 {
+		t.Fatalf("the first answer served %d partitions; read partition by partition it holds about %d", served, windowBudget/int(m.partMax))
 	}
+	m.partMax = windowPartMax
 	dropLogPages(t, dir)
 	fromWindows := shard.ReadWindowBytes()
 	total, answers, widest := 0, 0, 0
@@ -109,10 +113,10 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 	if got := counterValue(t, direct); got < 2 {
 		t.Errorf("%v windows read while the fetch waited; want the first and the one after the rewind", got)
 	}
-	// Everything (but a batch read whole over a limit of 0: KIP-74) came
-	// out of windows.
-	if got, want := shard.ReadWindowBytes()-fromWindows, int64(total)*95/100; got < want {
-		t.Errorf("%d of %d bytes read from windows, want at least %d", got, total, want)
+	// Everything came out of windows (no partition whose next batch lies
+	// past the window took one whole as the answer's first: KIP-74).
+	if got := shard.ReadWindowBytes() - fromWindows; got != int64(total) {
+		t.Errorf("%d of %d bytes read from windows", got, total)
 	}
 
 	// Partition by partition, with no window: from the page cache, and a
@@ -154,10 +158,13 @@ type windowReader struct {
 	counts [][]int // records per partition per round
 	next   []int64 // per partition, the offset to fetch from
 	round  []int   // and its round
+	// partMax is each partition's limit in the fetch requests.
+	partMax int32
 }
 
 func newWindowReader(t *testing.T, eng *engine.Engine, topic string, partitions, rounds int) *windowReader {
-	w := &windowReader{t: t, eng: eng, topic: topic, counts: make([][]int, partitions), next: make([]int64, partitions), round: make([]int, partitions)}
+	w := &windowReader{t: t, eng: eng, topic: topic, counts: make([][]int, partitions), next: make([]int64, partitions), round: make([]int, partitions),
+		partMax: windowPartMax}
 	for p := range w.counts {
 		w.counts[p] = make([]int, rounds)
 		for r := range w.counts[p] {
@@ -201,9 +208,12 @@ func (w *windowReader) fetch(ctx context.Context, cl *kgo.Client) (bytes, served
 	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 1, windowBudget
 	ft := kmsg.NewFetchRequestTopic()
 	ft.Topic, ft.TopicID = w.topic, w.eng.Stream(w.topic).TopicID
-	for p := range w.next {
+	// The last partition of each round first: its next batch is the one
+	// most often past the window (a window ends within a round), where
+	// the answer's first read may not take it whole (KIP-74).
+	for p := len(w.next) - 1; p >= 0; p-- {
 		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.Partition, fp.PartitionMaxBytes, fp.FetchOffset = int32(p), windowPartMax, w.next[p]
+		fp.Partition, fp.PartitionMaxBytes, fp.FetchOffset = int32(p), w.partMax, w.next[p]
 		ft.Partitions = append(ft.Partitions, fp)
 	}
 	req.Topics = append(req.Topics, ft)
@@ -211,12 +221,13 @@ func (w *windowReader) fetch(ctx context.Context, cl *kgo.Client) (bytes, served
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, p := range resp.Topics[0].Partitions {
+	for j, p := range resp.Topics[0].Partitions {
+		i := len(w.next) - 1 - j
 		if p.ErrorCode != 0 || p.Partition != int32(i) {
 			t.Fatalf("%s: answer %d: partition %d, error %d", w.topic, i, p.Partition, p.ErrorCode)
 		}
-		if len(p.RecordBatches) > windowPartMax {
-			t.Fatalf("%s: partition %d: %d bytes, over its limit of %d", w.topic, i, len(p.RecordBatches), windowPartMax)
+		if len(p.RecordBatches) > int(w.partMax) {
+			t.Fatalf("%s: partition %d: %d bytes, over its limit of %d", w.topic, i, len(p.RecordBatches), w.partMax)
 		}
 		if len(p.RecordBatches) > 0 {
 			served++

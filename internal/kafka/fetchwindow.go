@@ -152,6 +152,26 @@ func windowLimits(reads []fetchRead, inLog []bool, start, end wal.Position) (lim
 	return lims, sum, last
 }
 
+// lastEmpty moves the reads with a limit of 0 (partitions whose next
+// batch lies past the window) after the others, keeping each group's
+// order: the answer's first read may return a batch over its limit
+// (KIP-74), which for those would be a read from the disk outside the
+// window, and a partition running ahead of it. Where each read's answer
+// goes does not depend on the order (fetchRead.p).
+func lastEmpty(reads []fetchRead) {
+	empty := make([]fetchRead, 0, len(reads))
+	k := 0
+	for _, r := range reads {
+		if r.rp.PartitionMaxBytes == 0 {
+			empty = append(empty, r)
+		} else {
+			reads[k] = r
+			k++
+		}
+	}
+	copy(reads[k:], empty)
+}
+
 // aheadBytes is how much log to read ahead for the next answer to reads:
 // its budget, but no more than twice what the partitions with their next
 // batches in the log may take (their limits), so that a consumer with
@@ -222,6 +242,7 @@ func (c *conn) fetchWindow(reads []fetchRead, budget int) *shard.LogWindow {
 			reads[i].rp.PartitionMaxBytes = int32(lim)
 		}
 	}
+	lastEmpty(reads)
 	c.s.opts.Metrics.fetchWindows.WithLabelValues(how).Inc()
 	return win
 }
