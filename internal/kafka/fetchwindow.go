@@ -59,7 +59,6 @@ type fetchWindow struct {
 // connection's buffers.
 type windowRead struct {
 	buf  int // index into bufs
-	pos  wal.Position
 	done chan struct{}
 	win  *shard.LogWindow // once done, unless err
 	err  error
@@ -109,7 +108,7 @@ func (fw *fetchWindow) readAhead(sh *shard.Shard, pos wal.Position, n int) {
 	if i < 0 {
 		return
 	}
-	r := &windowRead{buf: i, pos: pos, done: make(chan struct{})}
+	r := &windowRead{buf: i, done: make(chan struct{})}
 	fw.ahead = r
 	buf := fw.bufs[i]
 	go func() {

@@ -177,11 +177,7 @@ func (s *Shard) serveAhead(alloc Alloc, pick []Entry) (out []byte, next Offset, 
 		readDirectWaits.Add(1)
 	}
 	if !failed {
-		if alloc != nil {
-			out = alloc(total)[:0:total]
-		} else {
-			out = make([]byte, 0, total)
-		}
+		out = alloc.get(total)
 		for i, e := range pick {
 			if c := from[i]; c != nil {
 				at := int(e.Loc.Pos - c.pos)

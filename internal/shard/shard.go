@@ -356,6 +356,15 @@ func (s *Shard) Read(from Offset, maxBytes int, atLeastOne bool) ([]byte, error)
 // read returns its batches in. A nil Alloc makes new memory.
 type Alloc func(n int) []byte
 
+// get returns an empty slice with room for exactly n bytes, from a (new
+// memory if a is nil).
+func (a Alloc) get(n int) []byte {
+	if a != nil {
+		return a(n)[:0:n]
+	}
+	return make([]byte, 0, n)
+}
+
 // ReadTo is Read returning the batches in memory from alloc, copied from
 // win when they all lie in it (win may be nil).
 func (s *Shard) ReadTo(alloc Alloc, win *LogWindow, from Offset, maxBytes int, atLeastOne bool) ([]byte, error) {
@@ -397,12 +406,7 @@ func (s *Shard) read(alloc Alloc, win *LogWindow, from, hw, limit Offset, maxByt
 	}
 	cold := s.readIsCold(pick)
 	s.hintReads(pick)
-	var out []byte
-	if alloc != nil {
-		out = alloc(total)[:0:total]
-	} else {
-		out = make([]byte, 0, total)
-	}
+	out := alloc.get(total)
 	next := from
 	fromDisk := false
 	defer func() {

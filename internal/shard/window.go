@@ -134,12 +134,7 @@ func serveWindow(alloc Alloc, win *LogWindow, pick []Entry, total int) ([]byte, 
 			return nil, 0, false
 		}
 	}
-	var out []byte
-	if alloc != nil {
-		out = alloc(total)[:0:total]
-	} else {
-		out = make([]byte, 0, total)
-	}
+	out := alloc.get(total)
 	n := 0
 	for _, e := range pick {
 		if e.data != nil {
