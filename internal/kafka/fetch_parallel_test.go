@@ -37,41 +37,18 @@ func TestFetchReadsPartitionsInParallel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for r := range rounds {
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks, req.TimeoutMillis = -1, 10000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "s"
-		for p := range int32(partitions) {
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Partition, rp.Records = p, wideBatch(p, r, 25, 4<<10) // 100 KiB
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range resp.Topics[0].Partitions {
-			if p.ErrorCode != 0 {
-				t.Fatalf("produce round %d to %d: error %d", r, p.Partition, p.ErrorCode)
-			}
-		}
+		produceRound(t, ctx, cl, "s", partitions, r, func(p int32) []byte { return wideBatch(p, r, 25, 4<<10) }) // 100 KiB
 	}
 
 	defer fetchWorkerCount.Store(0)
 	fetchAll := func(workers int, topic string, partitions, partMax int, from func(p int32) int64) *kmsg.FetchResponse {
 		t.Helper()
 		fetchWorkerCount.Store(int32(workers))
-		fetch := kmsg.NewPtrFetchRequest()
-		fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = -1, 0, 1, budget
-		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic, ft.TopicID = topic, eng.Stream(topic).TopicID // by name or by id, as the version asks
-		for p := range int32(partitions) {
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.Partition, fp.PartitionMaxBytes, fp.FetchOffset = p, int32(partMax), from(p)
-			ft.Partitions = append(ft.Partitions, fp)
+		parts := make([]int32, partitions)
+		for p := range parts {
+			parts[p] = int32(p)
 		}
-		fetch.Topics = append(fetch.Topics, ft)
+		fetch := fetchParts(eng, topic, budget, parts, partMax, from)
 		runs := fetchParallelRuns.Load()
 		resp, err := fetch.RequestWith(ctx, cl)
 		if err != nil {
@@ -142,6 +119,22 @@ func TestFetchReadsPartitionsInParallel(t *testing.T) {
 			}
 		}
 	}
+}
+
+// fetchParts asks for parts of topic, in that order, each with limit
+// partMax from offset from(p), the answer within budget and at once.
+func fetchParts(eng *engine.Engine, topic string, budget int, parts []int32, partMax int, from func(p int32) int64) *kmsg.FetchRequest {
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = -1, 0, 1, int32(budget)
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = topic, eng.Stream(topic).TopicID // by name or by id, as the version asks
+	for _, p := range parts {
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition, fp.PartitionMaxBytes, fp.FetchOffset = p, int32(partMax), from(p)
+		ft.Partitions = append(ft.Partitions, fp)
+	}
+	fetch.Topics = append(fetch.Topics, ft)
+	return fetch
 }
 
 // checkParallelAnswer checks a fetch answer read in parallel against

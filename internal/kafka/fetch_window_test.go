@@ -177,23 +177,30 @@ func newWindowReader(t *testing.T, eng *engine.Engine, topic string, partitions,
 // produce writes round r, a batch per partition, in one request.
 func (w *windowReader) produce(ctx context.Context, cl *kgo.Client, r int) {
 	w.t.Helper()
+	produceRound(w.t, ctx, cl, w.topic, len(w.counts), r, func(p int32) []byte { return wideBatch(p, r, w.counts[p][r], 2<<10) })
+}
+
+// produceRound writes round r to topic in one request, batch(p) to each of
+// its partitions, and checks that every one was appended.
+func produceRound(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, partitions, r int, batch func(p int32) []byte) {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = -1, 10000
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = w.topic
-	for p := range w.counts {
+	rt.Topic = topic
+	for p := range int32(partitions) {
 		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition, rp.Records = int32(p), wideBatch(int32(p), r, w.counts[p][r], 2<<10)
+		rp.Partition, rp.Records = p, batch(p)
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for _, p := range resp.Topics[0].Partitions {
 		if p.ErrorCode != 0 {
-			w.t.Fatalf("%s: produce round %d to %d: error %d", w.topic, r, p.Partition, p.ErrorCode)
+			t.Fatalf("%s: produce round %d to %d: error %d", topic, r, p.Partition, p.ErrorCode)
 		}
 	}
 }
@@ -204,19 +211,14 @@ func (w *windowReader) produce(ctx context.Context, cl *kgo.Client, r int) {
 func (w *windowReader) fetch(ctx context.Context, cl *kgo.Client) (bytes, served int) {
 	t := w.t
 	t.Helper()
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 1, windowBudget
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic, ft.TopicID = w.topic, w.eng.Stream(w.topic).TopicID
 	// The last partition of each round first: its next batch is the one
 	// most often past the window (a window ends within a round), where
 	// the answer's first read may not take it whole (KIP-74).
-	for p := len(w.next) - 1; p >= 0; p-- {
-		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.Partition, fp.PartitionMaxBytes, fp.FetchOffset = int32(p), w.partMax, w.next[p]
-		ft.Partitions = append(ft.Partitions, fp)
+	parts := make([]int32, len(w.next))
+	for j := range parts {
+		parts[j] = int32(len(parts) - 1 - j)
 	}
-	req.Topics = append(req.Topics, ft)
+	req := fetchParts(w.eng, w.topic, windowBudget, parts, int(w.partMax), func(p int32) int64 { return w.next[p] })
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)
