@@ -83,7 +83,9 @@ type Config struct {
 	// WALSegmentBytes is the shared log's segment size (default 128 MiB).
 	WALSegmentBytes int64
 	// WALPrewrite keeps a spare log segment of written zeros ready, so
-	// that the log's fsyncs write data alone (default on).
+	// that the log's fsyncs write data alone (default off: its zeros
+	// double the log's writes and page-cache growth, which cost more than
+	// the extent conversions it saves; docs/design/storage.md, "Defaults").
 	WALPrewrite bool
 	// WALDirectIO writes the shared log with O_DIRECT where the
 	// filesystem allows it, bypassing the page cache (default off:
@@ -92,8 +94,8 @@ type Config struct {
 	// WALPageCacheBytes, if positive, is how much of the most recent
 	// shared log stays in the page cache; older data is dropped from it
 	// once durable, so that the cache stops growing into fresh memory
-	// (default 0: left to the kernel; docs/design/storage.md, "The log's
-	// page cache").
+	// (default DefaultWALPageCacheBytes; 0 leaves it to the kernel;
+	// docs/design/storage.md, "The log's page cache" and "Defaults").
 	WALPageCacheBytes int64
 	// CheckpointInterval bounds time between index checkpoints (default 30s).
 	CheckpointInterval time.Duration
@@ -143,6 +145,13 @@ type Config struct {
 	LogLevel       string // debug, info, warn, error; default info
 }
 
+// DefaultWALPageCacheBytes is how much of the most recent log the page
+// cache keeps by default: 1 GiB, several seconds of writes at the disk's
+// speed, so that consumers near the tail read from memory while the
+// cache's pages are reused warm instead of growing into fresh memory
+// (docs/design/storage.md, "Defaults").
+const DefaultWALPageCacheBytes = 1 << 30
+
 // Defaults returns the embedded default configuration.
 func Defaults() Config {
 	return Config{
@@ -162,7 +171,7 @@ func Defaults() Config {
 		MaxConnections:             10000,
 		FetchMaxBytes:              55 << 20,
 		WALSegmentBytes:            128 << 20,
-		WALPrewrite:                true,
+		WALPageCacheBytes:          DefaultWALPageCacheBytes,
 		Connectors:                 true,
 		CheckpointInterval:         30 * time.Second,
 		RetentionCheckInterval:     30 * time.Second,
