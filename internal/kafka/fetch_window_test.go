@@ -144,6 +144,75 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 	}
 }
 
+// TestFetchWindowFewPartitions: a consumer of a few partitions catching
+// up past the page cache is answered from windows too, although its
+// per-partition reads had the shards ask the kernel for the log its next
+// answers start in (shard/prefetch.go): the page cache then holds that
+// range because the consumer reads from the disk, not because the log is
+// warm.
+func TestFetchWindowFewPartitions(t *testing.T) {
+	const (
+		partitions = 4
+		rounds     = 240 // of 32 KiB records: about 75 MiB of log
+	)
+	dir := t.TempDir()
+	eng, err := engine.Open(engine.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	if _, err := eng.CreateStream("few", partitions, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	s, cl := serve(t, eng)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := newWindowReader(t, eng, "few", partitions, rounds)
+	w.recBytes, w.partMax, w.rotate = 32<<10, 1<<20, true
+	for r := range rounds {
+		w.produce(ctx, cl, r)
+	}
+	for _, sh := range eng.Stream("few").Shards {
+		sh.DropCacheIfIdle(0)
+	}
+	dropLogPages(t, dir)
+	ahead := s.opts.Metrics.fetchWindows.WithLabelValues("ahead")
+	direct := s.opts.Metrics.fetchWindows.WithLabelValues("direct")
+	before := counterValue(t, ahead) + counterValue(t, direct)
+	fromWindows := shard.ReadWindowBytes()
+	answers, total := 0, 0
+	for ; !w.done() && answers < 200; answers++ {
+		n, _ := w.fetch(ctx, cl)
+		total += n
+	}
+	if !w.done() {
+		t.Fatalf("%d answers did not read everything", answers)
+	}
+	// Every answer is a window, the first too (its partition's next batch
+	// lies in the log, and the page cache does not hold the range): once
+	// read partition by partition, the shards would have asked the kernel
+	// for the ranges the next answers start with.
+	if got := counterValue(t, ahead) + counterValue(t, direct) - before; got != float64(answers) {
+		t.Errorf("%v of %d answers read as windows", got, answers)
+	}
+	if got := shard.ReadWindowBytes() - fromWindows; got != int64(total) {
+		t.Errorf("%d of %d bytes read from windows", got, total)
+	}
+
+	// From the page cache, partition by partition, to the log's end (the
+	// last answers' ranges run past what is written, which the page cache
+	// cannot hold).
+	warmLogPages(t, dir)
+	w.rewind()
+	before = counterValue(t, ahead) + counterValue(t, direct)
+	for answers = 0; !w.done() && answers < 200; answers++ {
+		w.fetch(ctx, cl)
+	}
+	if got := counterValue(t, ahead) + counterValue(t, direct) - before; got != 0 || !w.done() {
+		t.Errorf("warm: %v of %d answers read as windows (done %v)", got, answers, w.done())
+	}
+}
+
 const (
 	windowBudget  = 2 << 20
 	windowPartMax = 256 << 10
@@ -160,11 +229,18 @@ type windowReader struct {
 	round  []int   // and its round
 	// partMax is each partition's limit in the fetch requests.
 	partMax int32
+	// recBytes is the size of each record's value.
+	recBytes int
+	// rotate: each request starts one partition further on, as clients
+	// rotate theirs so that none waits for the others' limits for good
+	// (read partition by partition, the last two would wait here).
+	rotate bool
+	turn   int
 }
 
 func newWindowReader(t *testing.T, eng *engine.Engine, topic string, partitions, rounds int) *windowReader {
 	w := &windowReader{t: t, eng: eng, topic: topic, counts: make([][]int, partitions), next: make([]int64, partitions), round: make([]int, partitions),
-		partMax: windowPartMax}
+		partMax: windowPartMax, recBytes: 2 << 10}
 	for p := range w.counts {
 		w.counts[p] = make([]int, rounds)
 		for r := range w.counts[p] {
@@ -177,7 +253,7 @@ func newWindowReader(t *testing.T, eng *engine.Engine, topic string, partitions,
 // produce writes round r, a batch per partition, in one request.
 func (w *windowReader) produce(ctx context.Context, cl *kgo.Client, r int) {
 	w.t.Helper()
-	produceRound(w.t, ctx, cl, w.topic, len(w.counts), r, func(p int32) []byte { return wideBatch(p, r, w.counts[p][r], 2<<10) })
+	produceRound(w.t, ctx, cl, w.topic, len(w.counts), r, func(p int32) []byte { return wideBatch(p, r, w.counts[p][r], w.recBytes) })
 }
 
 // produceRound writes round r to topic in one request, batch(p) to each of
@@ -216,7 +292,10 @@ func (w *windowReader) fetch(ctx context.Context, cl *kgo.Client) (bytes, served
 	// the answer's first read may not take it whole (KIP-74).
 	parts := make([]int32, len(w.next))
 	for j := range parts {
-		parts[j] = int32(len(parts) - 1 - j)
+		parts[j] = int32((w.turn + len(parts) - 1 - j) % len(parts))
+	}
+	if w.rotate {
+		w.turn++
 	}
 	req := fetchParts(w.eng, w.topic, windowBudget, parts, int(w.partMax), func(p int32) int64 { return w.next[p] })
 	resp, err := req.RequestWith(ctx, cl)
@@ -224,7 +303,7 @@ func (w *windowReader) fetch(ctx context.Context, cl *kgo.Client) (bytes, served
 		t.Fatal(err)
 	}
 	for j, p := range resp.Topics[0].Partitions {
-		i := len(w.next) - 1 - j
+		i := int(parts[j])
 		if p.ErrorCode != 0 || p.Partition != int32(i) {
 			t.Fatalf("%s: answer %d: partition %d, error %d", w.topic, i, p.Partition, p.ErrorCode)
 		}

@@ -32,10 +32,10 @@ import (
 
 const (
 	// windowMinPartitions is the fewest partitions with an answer to read
-	// for which the answer is read as a window: a consumer of a few
-	// partitions reads each one's batches in long runs, with the shard's
-	// own read-ahead.
-	windowMinPartitions = 64
+	// for which the answer is read as a window: a consumer of one
+	// partition reads its batches in long runs, with the shard's own
+	// direct read-ahead.
+	windowMinPartitions = 2
 	// windowBytes is the most log one window covers: the node's largest
 	// answer (FetchMaxBytes, 55 MiB), rounded up to whole 4 KiB blocks.
 	windowBytes = 56 << 20
@@ -188,13 +188,27 @@ func aheadBytes(reads []fetchRead, inLog []bool, budget int) int {
 	return min(budget, windowBytes, 2*n)
 }
 
+// startsInLog says whether the first of reads has its next batch in the
+// log: a connection whose last answer was small (at the tail, or new)
+// and whose first partition is behind the tail cache may be starting a
+// catch-up, which is best read as windows from its first answer on. Once
+// partition by partition, its reads have the shards ask the kernel for
+// their next batches (shard/prefetch.go), and for a consumer of a few
+// partitions those lie between each other's in the very ranges its next
+// answers start with: cached because the consumer reads from the disk,
+// they would look like a warm log. One search at the tail.
+func startsInLog(reads []fetchRead) bool {
+	_, ok := reads[0].sh.NextInLog(shard.Offset(reads[0].rp.FetchOffset))
+	return ok
+}
+
 // fetchWindow decides whether the answer to reads is a window of the log,
 // and if so sets each read's limit to its bytes in it and returns it; nil
 // leaves the reads as they were. budget is the answer's.
 func (c *conn) fetchWindow(reads []fetchRead, budget int) *shard.LogWindow {
 	fw := &c.window
 	fw.cur = -1
-	if len(reads) < windowMinPartitions || c.lastFetch < fetchParallelFrom {
+	if len(reads) < windowMinPartitions || c.lastFetch < fetchParallelFrom && !startsInLog(reads) {
 		fw.release()
 		return nil
 	}
