@@ -199,9 +199,7 @@ func TestFetchWindowFewPartitions(t *testing.T) {
 		t.Errorf("%d of %d bytes read from windows", got, total)
 	}
 
-	// From the page cache, partition by partition, to the log's end (the
-	// last answers' ranges run past what is written, which the page cache
-	// cannot hold).
+	// From the page cache: partition by partition, no window.
 	warmLogPages(t, dir)
 	w.rewind()
 	before = counterValue(t, ahead) + counterValue(t, direct)
