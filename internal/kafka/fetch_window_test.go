@@ -74,7 +74,6 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 
 	ahead := s.opts.Metrics.fetchWindows.WithLabelValues("ahead")
 	direct := s.opts.Metrics.fetchWindows.WithLabelValues("direct")
-	windowed := func() float64 { return counterValue(t, ahead) + counterValue(t, direct) }
 
 	// The first answer, partition by partition, makes the connection a
 	// catching-up one, and its 32 or so partitions run ahead of the rest (a
@@ -104,7 +103,7 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 	if widest < partitions*3/4 {
 		t.Errorf("at most %d of %d partitions served in an answer: not read as ranges of the log", widest, partitions)
 	}
-	if got := windowed(); got < float64(answers-1) {
+	if got := windowsTaken(t, s); got < float64(answers-1) {
 		t.Errorf("%v of %d answers read as windows", got, answers)
 	}
 	if got := counterValue(t, ahead); got < float64(answers-3) {
@@ -131,15 +130,15 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 			dropLogPages(t, dir)
 		}
 		c.w.rewind()
-		before, fromWindows := windowed(), shard.ReadWindowBytes()
+		before, fromWindows := windowsTaken(t, s), shard.ReadWindowBytes()
 		for answers = 0; !c.w.done() && answers < 100; answers++ {
 			c.w.fetch(ctx, cl)
 		}
 		if !c.w.done() {
 			t.Fatalf("%s: %d answers did not read everything", c.w.topic, answers)
 		}
-		if windowed() != before || shard.ReadWindowBytes() != fromWindows {
-			t.Errorf("%s (warm %v) read through windows: %v answers, %d bytes", c.w.topic, c.warm, windowed()-before, shard.ReadWindowBytes()-fromWindows)
+		if windowsTaken(t, s) != before || shard.ReadWindowBytes() != fromWindows {
+			t.Errorf("%s (warm %v) read through windows: %v answers, %d bytes", c.w.topic, c.warm, windowsTaken(t, s)-before, shard.ReadWindowBytes()-fromWindows)
 		}
 	}
 }
@@ -176,9 +175,7 @@ func TestFetchWindowFewPartitions(t *testing.T) {
 		sh.DropCacheIfIdle(0)
 	}
 	dropLogPages(t, dir)
-	ahead := s.opts.Metrics.fetchWindows.WithLabelValues("ahead")
-	direct := s.opts.Metrics.fetchWindows.WithLabelValues("direct")
-	before := counterValue(t, ahead) + counterValue(t, direct)
+	before := windowsTaken(t, s)
 	fromWindows := shard.ReadWindowBytes()
 	answers, total := 0, 0
 	for ; !w.done() && answers < 200; answers++ {
@@ -192,7 +189,7 @@ func TestFetchWindowFewPartitions(t *testing.T) {
 	// lies in the log, and the page cache does not hold the range): once
 	// read partition by partition, the shards would have asked the kernel
 	// for the ranges the next answers start with.
-	if got := counterValue(t, ahead) + counterValue(t, direct) - before; got != float64(answers) {
+	if got := windowsTaken(t, s) - before; got != float64(answers) {
 		t.Errorf("%v of %d answers read as windows", got, answers)
 	}
 	if got := shard.ReadWindowBytes() - fromWindows; got != int64(total) {
@@ -202,13 +199,20 @@ func TestFetchWindowFewPartitions(t *testing.T) {
 	// From the page cache: partition by partition, no window.
 	warmLogPages(t, dir)
 	w.rewind()
-	before = counterValue(t, ahead) + counterValue(t, direct)
+	before = windowsTaken(t, s)
 	for answers = 0; !w.done() && answers < 200; answers++ {
 		w.fetch(ctx, cl)
 	}
-	if got := counterValue(t, ahead) + counterValue(t, direct) - before; got != 0 || !w.done() {
+	if got := windowsTaken(t, s) - before; got != 0 || !w.done() {
 		t.Errorf("warm: %v of %d answers read as windows (done %v)", got, answers, w.done())
 	}
+}
+
+// windowsTaken counts the answers s read as windows, read ahead or not.
+func windowsTaken(t *testing.T, s *Server) float64 {
+	t.Helper()
+	m := s.opts.Metrics.fetchWindows
+	return counterValue(t, m.WithLabelValues("ahead")) + counterValue(t, m.WithLabelValues("direct"))
 }
 
 const (
