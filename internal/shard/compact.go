@@ -194,7 +194,10 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 	hw := s.HighWatermark()
 	s.mu.RLock()
 	state, k := s.cleanStateLocked(p, now, hw)
-	work := append([]Entry(nil), s.entries[:k]...)
+	work := make([]ref, k)
+	for i := range work {
+		work[i] = s.refLocked(i)
+	}
 	aborted := append([]AbortedTxn(nil), s.aborted...)
 	s.mu.RUnlock()
 	if k == 0 || !(state.Due || force) {
@@ -202,7 +205,7 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 	}
 	stats.Batches = len(work)
 	// read returns a batch of the range and its header, under the budget.
-	read := func(e Entry) ([]byte, Header, error) {
+	read := func(e ref) ([]byte, Header, error) {
 		b, err := s.readEntry(e)
 		if err != nil {
 			return nil, Header{}, fmt.Errorf("shard %s: compact: read batch %d: %w", s.key, e.Base, err)
@@ -488,17 +491,19 @@ func (s *Shard) ReplayCompact(payload []byte) error {
 // (ascending by base; bases no longer indexed are skipped).
 func (s *Shard) applyCompactLocked(changes []compactChange) {
 	kept := make([]Entry, 0, len(s.entries))
+	var tail [][]byte
 	c := 0
 	newCacheFrom := -1
 	for i, e := range s.entries {
+		data := s.dataLocked(i)
 		for c < len(changes) && changes[c].base < e.Base {
 			c++
 		}
 		if c < len(changes) && changes[c].base == e.Base {
 			ch := changes[c]
-			if e.data != nil {
-				s.cached -= int64(len(e.data))
-				e.data = nil
+			if data != nil {
+				s.cached -= int64(len(data))
+				data = nil
 			}
 			if ch.loc.Size < 0 {
 				continue
@@ -509,11 +514,14 @@ func (s *Shard) applyCompactLocked(changes []compactChange) {
 			newCacheFrom = len(kept)
 		}
 		kept = append(kept, e)
+		if newCacheFrom >= 0 {
+			tail = append(tail, data)
+		}
 	}
 	if newCacheFrom < 0 {
 		newCacheFrom = len(kept)
 	}
-	s.entries, s.cacheFrom = kept, newCacheFrom
+	s.entries, s.cacheFrom, s.tail = kept, newCacheFrom, tail
 	s.rewrites++
 }
 

@@ -82,7 +82,7 @@ func FuzzReplayCompact(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		s := New(Key{}, nil, 0, nil, t.TempDir())
 		for _, base := range []Offset{0, 3, 5, 9} {
-			s.entries = append(s.entries, Entry{Base: base, Last: base + 1, Loc: Location{Seg: InWAL, Pos: 100, Size: 70}})
+			s.addLocked(Entry{Base: base, Last: base + 1, Loc: Location{Seg: InWAL, Pos: 100, Size: 70}}, nil)
 		}
 		_ = s.ReplayCompact(payload)
 		for i := 1; i < len(s.entries); i++ {

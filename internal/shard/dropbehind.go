@@ -89,7 +89,7 @@ type cacheStater interface {
 // read-ahead and the kernel's fill the pages ahead of a cold reader, so
 // asking again later would always find them. Where the page cache cannot
 // be asked (no cachestat), a run counts as cold.
-func (s *Shard) readIsCold(pick []Entry) bool {
+func (s *Shard) readIsCold(pick []ref) bool {
 	// The first run decides: scattered runs (a consumer of many shards)
 	// are forgotten whatever the answer, so one question per read is
 	// enough.
@@ -137,7 +137,7 @@ func (s *Shard) pageCached(r readRun) (cached, pages int64, ok bool) {
 // pick's batches from next on were not read (a failed read). cold is
 // readIsCold's answer for pick, asked before it was read: a warm read is
 // only noted as the shard's last run.
-func (s *Shard) dropBehind(pick []Entry, next Offset, cold bool) {
+func (s *Shard) dropBehind(pick []ref, next Offset, cold bool) {
 	var runs []readRun
 	for _, e := range pick {
 		if e.Base >= next {

@@ -51,7 +51,7 @@ func TestDropBehindRanges(t *testing.T) {
 	runStart := int64(s.entries[0].Loc.Pos)
 	dropped := runStart // the end of the last drop
 	for i := 0; i < len(s.entries); i += 3 {
-		pick := s.entries[i:min(i+3, len(s.entries))]
+		pick := refsOf(s, i, min(i+3, len(s.entries)))
 		last := pick[len(pick)-1]
 		s.dropBehind(pick, last.Last+1, true)
 		readEnd := int64(last.Loc.Pos) + int64(last.Loc.Size)
@@ -96,7 +96,7 @@ func TestDropBehindLeavesScatteredReads(t *testing.T) {
 	log := &dropLog{}
 	s.log = log
 	for i := 0; i < len(s.entries); i += 10 {
-		pick := s.entries[i : i+10]
+		pick := refsOf(s, i, i+10)
 		s.dropBehind(pick, pick[len(pick)-1].Last+1, true)
 	}
 	if n := len(log.drops); n != 0 {

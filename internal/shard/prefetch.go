@@ -104,7 +104,7 @@ func (s *Shard) prefetchRanges(next Offset, window int64) []Location {
 			}
 			reached = true
 			to = e.Last + 1
-			if e.data != nil {
+			if s.dataLocked(i) != nil {
 				continue
 			}
 			out = appendRange(out, e.Loc)
@@ -143,7 +143,7 @@ func appendRange(ranges []Location, loc Location) []Location {
 // wait in order. One range is left to the kernel's own read-ahead, which
 // follows a sequential read: a hint would cost a system call and gain
 // nothing.
-func (s *Shard) hintReads(pick []Entry) {
+func (s *Shard) hintReads(pick []ref) {
 	var ranges []Location
 	for _, e := range pick {
 		if e.data == nil {

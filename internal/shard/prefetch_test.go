@@ -21,10 +21,21 @@ func indexOf(sizes []int32, gap wal.Position) *Shard {
 	s := New(Key{Stream: 1}, nil, 0, nil, "")
 	pos := wal.Position(1000)
 	for i, n := range sizes {
-		s.entries = append(s.entries, Entry{Base: Offset(i), Last: Offset(i), Loc: Location{Seg: InWAL, Pos: pos, Size: n}})
+		s.addLocked(Entry{Base: Offset(i), Last: Offset(i), Loc: Location{Seg: InWAL, Pos: pos, Size: n}}, nil)
 		pos += wal.Position(n) + gap
 	}
 	return s
+}
+
+// refsOf returns s's entries [i, j) as a read takes them.
+func refsOf(s *Shard, i, j int) []ref {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []ref
+	for ; i < j; i++ {
+		out = append(out, s.refLocked(i))
+	}
+	return out
 }
 
 // span is the log range from entry i's start to entry j's end.
@@ -72,7 +83,8 @@ func TestPrefetchRanges(t *testing.T) {
 	// Cached batches are not asked for, and split the range; so do a gap
 	// wider than prefetchGap and a batch in another file.
 	s = indexOf([]int32{mib, mib, mib, mib, mib, mib}, 64)
-	s.entries[1].data = make([]byte, mib)
+	// Entry 1 is the first the tail cache holds.
+	s.cacheFrom, s.tail = 1, [][]byte{make([]byte, mib), nil, nil, nil, nil}
 	s.entries[4].Loc.Pos += prefetchGap
 	s.entries[5].Loc = Location{Seg: 7, Pos: 0, Size: mib}
 	want := []Location{s.entries[0].Loc, span(s, 2, 3), s.entries[4].Loc, s.entries[5].Loc}

@@ -128,7 +128,7 @@ type readAhead struct {
 // batches up to the first read from disk that no chunk holds. ok is false
 // when pick's first batch from disk is in no chunk (or a chunk's read
 // failed): the caller reads pick its usual way.
-func (s *Shard) serveAhead(alloc Alloc, pick []Entry) (out []byte, next Offset, ok bool) {
+func (s *Shard) serveAhead(alloc Alloc, pick []ref) (out []byte, next Offset, ok bool) {
 	a := &s.ahead
 	a.mu.Lock()
 	if len(a.chunks) == 0 {
@@ -228,8 +228,8 @@ func (a *readAhead) holding(loc Location) *chunk {
 // that ended before next, unless another reader's chunks are in use. It
 // says whether this reader's read-ahead now runs (the page cache's need
 // not).
-func (s *Shard) startAhead(pick []Entry, next Offset) bool {
-	first := slices.IndexFunc(pick, func(e Entry) bool { return e.data == nil })
+func (s *Shard) startAhead(pick []ref, next Offset) bool {
+	first := slices.IndexFunc(pick, func(e ref) bool { return e.data == nil })
 	if first < 0 {
 		return false
 	}
@@ -326,7 +326,7 @@ func (s *Shard) planChunk(from Offset, askCache bool) *chunk {
 	for ; i < len(s.entries); i++ {
 		e := s.entries[i]
 		eEnd := e.Loc.Pos + wal.Position(e.Loc.Size)
-		if e.data != nil || e.Loc.Seg != seg || e.Loc.Pos < end || eEnd-pos > aheadChunk || eEnd > written {
+		if s.dataLocked(i) != nil || e.Loc.Seg != seg || e.Loc.Pos < end || eEnd-pos > aheadChunk || eEnd > written {
 			break
 		}
 		end, last = eEnd, e.Last

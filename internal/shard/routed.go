@@ -138,9 +138,8 @@ func AppendRouted(origin *Shard, oh Header, parts []RoutedPart, logAppendTime in
 		s := p.Shard
 		s.addLocked(Entry{
 			Base: res.Bases[i], Last: res.Bases[i] + Offset(h.LastOffsetDelta), MaxTS: maxTS,
-			Loc:  Location{Seg: InWAL, Pos: pos, Size: int32(len(p.Batch))},
-			data: p.Batch,
-		})
+			Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(p.Batch))},
+		}, p.Batch)
 		s.pending = append(s.pending, mark{end: end, next: s.next})
 		s.beginTxnLocked(h, res.Bases[i], pos)
 		s.lastAppend.Store(now)

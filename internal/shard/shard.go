@@ -55,12 +55,21 @@ type Location struct {
 	Size int32
 }
 
-// Entry is one batch in the index.
+// Entry is one batch in the index. It holds no pointer: the index grows
+// with every batch retained (48 bytes each), and an array without
+// pointers is one the garbage collector never scans. The batch's bytes,
+// while the tail cache holds them, are in Shard.tail.
 type Entry struct {
 	Base, Last Offset
 	MaxTS      int64
 	Loc        Location
-	data       []byte // cached bytes, nil once evicted
+}
+
+// ref is an entry as a reader took it from the index, with its bytes when
+// the tail cache held them (nil otherwise).
+type ref struct {
+	Entry
+	data []byte
 }
 
 type mark struct {
@@ -81,14 +90,17 @@ type Shard struct {
 	key Key
 	log Log
 
-	mu         sync.RWMutex
-	entries    []Entry // ascending by Base
-	logStart   Offset
-	next       Offset
-	pending    []mark // frames appended but maybe not durable, in log order
-	closed     bool
-	cached     int64 // bytes of entries[cacheFrom:] held in memory
-	cacheFrom  int
+	mu        sync.RWMutex
+	entries   []Entry // ascending by Base
+	logStart  Offset
+	next      Offset
+	pending   []mark // frames appended but maybe not durable, in log order
+	closed    bool
+	cached    int64 // bytes of entries[cacheFrom:] held in memory
+	cacheFrom int
+	// tail holds the bytes of entries[cacheFrom:], one slice per entry
+	// (nil: not cached), so len(tail) == len(entries)-cacheFrom.
+	tail       [][]byte
 	cacheLimit int64
 	producers  map[int64]*producerState // idempotent producers; see producers.go
 	txns       map[int64]*openTxn       // by producer id; see txn.go
@@ -221,9 +233,8 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 	pos := start + wal.HeaderLen + FramePrefixLen
 	s.addLocked(Entry{
 		Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: maxTS,
-		Loc:  Location{Seg: InWAL, Pos: pos, Size: int32(len(b))},
-		data: b,
-	})
+		Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))},
+	}, b)
 	s.pending = append(s.pending, mark{end: end, next: s.next})
 	s.recordSequenceLocked(h, base, end)
 	s.beginTxnLocked(h, base, pos)
@@ -233,22 +244,42 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 	return AppendResult{Base: base, End: end}, nil
 }
 
-func (s *Shard) addLocked(e Entry) {
+// addLocked indexes e, whose bytes data the tail cache keeps (nil: none).
+func (s *Shard) addLocked(e Entry, data []byte) {
 	s.entries = append(s.entries, e)
 	s.next = e.Last + 1
-	if e.data != nil {
-		s.cached += int64(len(e.data))
+	if data == nil && len(s.tail) == 0 {
+		// Nothing cached after it either: recovery adds whole logs
+		// this way, and needs no slot per batch.
+		s.cacheFrom = len(s.entries)
+		return
+	}
+	s.tail = append(s.tail, data)
+	if data != nil {
+		s.cached += int64(len(data))
 		s.evictLocked()
 	}
 }
 
+// dataLocked returns the cached bytes of entries[i], nil if the tail cache
+// does not hold them (mu held).
+func (s *Shard) dataLocked(i int) []byte {
+	if i < s.cacheFrom {
+		return nil
+	}
+	return s.tail[i-s.cacheFrom]
+}
+
+// refLocked returns entries[i] with its cached bytes (mu held).
+func (s *Shard) refLocked(i int) ref {
+	return ref{Entry: s.entries[i], data: s.dataLocked(i)}
+}
+
 func (s *Shard) evictLocked() {
-	for s.cached > s.cacheLimit && s.cacheFrom < len(s.entries) {
-		e := &s.entries[s.cacheFrom]
-		if e.data != nil {
-			s.cached -= int64(len(e.data))
-			e.data = nil
-		}
+	for s.cached > s.cacheLimit && len(s.tail) > 0 {
+		s.cached -= int64(len(s.tail[0]))
+		s.tail[0] = nil
+		s.tail = s.tail[1:]
 		s.cacheFrom++
 	}
 }
@@ -263,10 +294,7 @@ func (s *Shard) DropCacheIfIdle(idle time.Duration) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	freed := s.cached
-	for i := s.cacheFrom; i < len(s.entries); i++ {
-		s.entries[i].data = nil
-	}
-	s.cached, s.cacheFrom = 0, len(s.entries)
+	s.cached, s.cacheFrom, s.tail = 0, len(s.entries), nil
 	return freed
 }
 
@@ -287,7 +315,7 @@ func (s *Shard) replay(b []byte, pos wal.Position, seq bool) error {
 		return nil
 	}
 	s.addLocked(Entry{Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: h.MaxTimestamp,
-		Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))}})
+		Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))}}, nil)
 	s.hw.Store(int64(s.next))
 	if h.Control() {
 		commit, err := ControlType(b)
@@ -384,10 +412,10 @@ func (s *Shard) read(alloc Alloc, win *LogWindow, from, hw, limit Offset, maxByt
 		return nil, from, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, from, start, hw)
 	}
 	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
-	var pick []Entry
+	var pick []ref
 	total := 0
 	for ; i < len(s.entries) && s.entries[i].Last < limit; i++ {
-		e := s.entries[i]
+		e := s.refLocked(i)
 		if total+int(e.Loc.Size) > maxBytes && !(atLeastOne && len(pick) == 0) {
 			break
 		}
@@ -478,10 +506,11 @@ func (s *Shard) ReplayLogStart(to Offset) {
 func (s *Shard) setLogStartLocked(to Offset) {
 	s.logStart = to
 	drop := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= to })
-	for _, e := range s.entries[:drop] {
-		if e.data != nil {
-			s.cached -= int64(len(e.data))
+	if gone := drop - s.cacheFrom; gone > 0 {
+		for _, b := range s.tail[:gone] {
+			s.cached -= int64(len(b))
 		}
+		s.tail = append(s.tail[:0:0], s.tail[gone:]...)
 	}
 	s.entries = append(s.entries[:0:0], s.entries[drop:]...)
 	s.dropped += int64(drop)

@@ -81,9 +81,6 @@ func (s *Shard) SnapshotSince(upTo wal.Position, prev CheckpointMark) (snap Snap
 	}
 	snap.Entries = make([]Entry, cut-first)
 	copy(snap.Entries, s.entries[first:cut])
-	for i := range snap.Entries {
-		snap.Entries[i].data = nil
-	}
 	// Only the sequence windows of batches the snapshot holds: a batch
 	// that is not durable yet must not be answered as a duplicate after a
 	// crash took it back.
@@ -117,6 +114,7 @@ func (s *Shard) Restore(snap Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.entries = append(s.entries[:0], snap.Entries...)
+	s.cached, s.cacheFrom, s.tail = 0, len(s.entries), nil
 	s.rewrites++
 	s.logStart = snap.LogStart
 	s.next = snap.Next

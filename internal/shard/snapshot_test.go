@@ -45,18 +45,28 @@ func TestSnapshotNextNeverGoesBack(t *testing.T) {
 	}
 	// What a compaction pass that removed the last two batches leaves.
 	s.mu.Lock()
-	s.entries = s.entries[:1]
+	truncateLocked(s, 1)
 	s.mu.Unlock()
 	if snap := s.Snapshot(w.Durable()); snap.Next != 5 {
 		t.Fatalf("snapshot next = %d after the trailing batches were compacted away, want 5", snap.Next)
 	}
 	// A batch not yet durable is left to replay: next is where it starts.
 	s.mu.Lock()
-	s.entries = s.entries[:0]
+	truncateLocked(s, 0)
 	s.mu.Unlock()
 	appendKeys(t, s, "f")
 	snap := s.Snapshot(r.End)
 	if snap.Next != 5 && snap.Next != 6 {
 		t.Fatalf("snapshot next = %d, want 5 (the undurable batch replays) or 6 (it became durable)", snap.Next)
 	}
+}
+
+// truncateLocked keeps the first n entries of s's index and their cached
+// bytes (mu held).
+func truncateLocked(s *Shard, n int) {
+	s.cacheFrom = min(s.cacheFrom, n)
+	for _, b := range s.tail[n-s.cacheFrom:] {
+		s.cached -= int64(len(b))
+	}
+	s.entries, s.tail = s.entries[:n], s.tail[:n-s.cacheFrom]
 }

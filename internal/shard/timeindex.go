@@ -36,7 +36,7 @@ func recordTimes(b []byte, fn func(off Offset, ts int64) bool) error {
 	})
 }
 
-func (s *Shard) readEntry(e Entry) ([]byte, error) {
+func (s *Shard) readEntry(e ref) ([]byte, error) {
 	if e.data != nil {
 		return e.data, nil
 	}
@@ -48,13 +48,17 @@ func (s *Shard) readEntry(e Entry) ([]byte, error) {
 }
 
 // visibleEntries copies the index entries below the high watermark that are
-// not before the log start.
-func (s *Shard) visibleEntries() ([]Entry, Offset, Offset) {
+// not before the log start, with their cached bytes.
+func (s *Shard) visibleEntries() ([]ref, Offset, Offset) {
 	hw := s.HighWatermark()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	n := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Base >= hw })
-	return append([]Entry(nil), s.entries[:n]...), s.logStart, hw
+	out := make([]ref, n)
+	for i := range out {
+		out[i] = s.refLocked(i)
+	}
+	return out, s.logStart, hw
 }
 
 // OffsetForTime returns the first offset whose record timestamp is at least

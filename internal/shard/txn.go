@@ -185,7 +185,7 @@ func (s *Shard) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpo
 		return MarkerResult{}, err
 	}
 	pos := start + wal.HeaderLen + FramePrefixLen
-	s.addLocked(Entry{Base: base, Last: base, MaxTS: now, Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))}, data: b})
+	s.addLocked(Entry{Base: base, Last: base, MaxTS: now, Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))}}, b)
 	s.pending = append(s.pending, mark{end: end, next: s.next})
 	s.markerEpochLocked(pid, epoch, now)
 	s.endTxnLocked(pid, commit, base, pos)

@@ -63,7 +63,7 @@ func (s *Shard) NextInLog(from Offset) (Location, bool) {
 		return Location{}, false
 	}
 	e := &s.entries[i]
-	if e.Last >= hw || e.data != nil || e.Loc.Seg != InWAL {
+	if e.Last >= hw || s.dataLocked(i) != nil || e.Loc.Seg != InWAL {
 		return Location{}, false
 	}
 	return e.Loc, true
@@ -83,7 +83,7 @@ func (s *Shard) InLogBefore(from Offset, end wal.Position, maxBytes int) (n int,
 	}
 	for i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from }); i < len(s.entries); i++ {
 		e := &s.entries[i]
-		if e.Last >= hw || e.data != nil || e.Loc.Seg != InWAL || e.Loc.Pos+wal.Position(e.Loc.Size) > end || n+int(e.Loc.Size) > maxBytes {
+		if e.Last >= hw || s.dataLocked(i) != nil || e.Loc.Seg != InWAL || e.Loc.Pos+wal.Position(e.Loc.Size) > end || n+int(e.Loc.Size) > maxBytes {
 			break
 		}
 		n += int(e.Loc.Size)
@@ -125,7 +125,7 @@ func (s *Shard) LogCached(pos wal.Position, n int64) (cached, pages int64, ok bo
 
 // serveWindow returns pick's batches copied from win (or the tail cache),
 // and the offset after them, or false when one of them is not in it.
-func serveWindow(alloc Alloc, win *LogWindow, pick []Entry, total int) ([]byte, Offset, bool) {
+func serveWindow(alloc Alloc, win *LogWindow, pick []ref, total int) ([]byte, Offset, bool) {
 	if win == nil {
 		return nil, 0, false
 	}
