@@ -23,8 +23,8 @@ import (
 // fetch offset, within its limit and the answer's; most partitions served
 // in each answer (partition by partition, an answer held eight); the
 // range after each read ahead and used by the next answer, and read again
-// after a rewind. From the page cache, answers are read partition by
-// partition as before.
+// after a rewind. From the page cache (small batches), windows too, read
+// through it.
 func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 	const (
 		partitions = 80
@@ -66,24 +66,24 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"m", "thin", "big"} {
-		for _, sh := range eng.Stream(name).Shards {
-			sh.DropCacheIfIdle(0) // the batches are read from the log
-		}
-	}
-
 	ahead := s.opts.Metrics.fetchWindows.WithLabelValues("ahead")
 	direct := s.opts.Metrics.fetchWindows.WithLabelValues("direct")
 
-	// The first answer, partition by partition, makes the connection a
-	// catching-up one, and its 32 or so partitions run ahead of the rest (a
-	// third of their data read, some 5 MB of log ahead of the others);
-	// then the log leaves the page cache.
+	// The first answer, partition by partition from the tail cache, makes
+	// the connection a catching-up one, and its 32 or so partitions run
+	// ahead of the rest (a third of their data read, some 5 MB of log
+	// ahead of the others); then the batches are read from the log, and
+	// the log leaves the page cache.
 	m.partMax = 64 << 10
 	if _, served := m.fetch(ctx, cl); served < windowBudget/int(m.partMax) || served > partitions/2 {
 		t.Fatalf("the first answer served %d partitions; read partition by partition it holds about %d", served, windowBudget/int(m.partMax))
 	}
 	m.partMax = windowPartMax
+	for _, name := range []string{"m", "thin", "big"} {
+		for _, sh := range eng.Stream(name).Shards {
+			sh.DropCacheIfIdle(0)
+		}
+	}
 	dropLogPages(t, dir)
 	fromWindows := shard.ReadWindowBytes()
 	total, answers, widest := 0, 0, 0
@@ -118,28 +118,43 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 		t.Errorf("%d of %d bytes read from windows", got, total)
 	}
 
-	// Partition by partition, with no window: from the page cache, and a
-	// consumer whose batches fill a quarter of the log they lie in.
-	for _, c := range []struct {
-		w    *windowReader
-		warm bool
-	}{{m, true}, {thin, false}} {
-		if c.warm {
-			warmLogPages(t, dir)
-		} else {
-			dropLogPages(t, dir)
-		}
-		c.w.rewind()
-		before, fromWindows := windowsTaken(t, s), shard.ReadWindowBytes()
-		for answers = 0; !c.w.done() && answers < 100; answers++ {
-			c.w.fetch(ctx, cl)
-		}
-		if !c.w.done() {
-			t.Fatalf("%s: %d answers did not read everything", c.w.topic, answers)
-		}
-		if windowsTaken(t, s) != before || shard.ReadWindowBytes() != fromWindows {
-			t.Errorf("%s (warm %v) read through windows: %v answers, %d bytes", c.w.topic, c.warm, windowsTaken(t, s)-before, shard.ReadWindowBytes()-fromWindows)
-		}
+	// From the page cache, m's small batches (5 KiB on average) are read
+	// as windows too, through the page cache, not past it.
+	warmLogPages(t, dir)
+	m.rewind()
+	before, fromWindows, fromCache := windowsTaken(t, s), shard.ReadWindowBytes(), shard.ReadWindowCachedBytes()
+	directBefore := counterValue(t, direct)
+	total = 0
+	for answers = 0; !m.done() && answers < 100; answers++ {
+		n, _ := m.fetch(ctx, cl)
+		total += n
+	}
+	if !m.done() {
+		t.Fatalf("warm: %d answers did not read everything", answers)
+	}
+	if got := windowsTaken(t, s) - before; got < float64(answers-1) {
+		t.Errorf("warm: %v of %d answers read as windows", got, answers)
+	}
+	if got := shard.ReadWindowBytes() - fromWindows; got != int64(total) {
+		t.Errorf("warm: %d of %d bytes read from windows", got, total)
+	}
+	if got := shard.ReadWindowCachedBytes() - fromCache; got < int64(total) || counterValue(t, direct) != directBefore {
+		t.Errorf("warm: windows read %d bytes through the page cache for %d served, %v past it", got, total, counterValue(t, direct)-directBefore)
+	}
+
+	// Partition by partition, with no window: a consumer whose batches
+	// fill a quarter of the log they lie in.
+	dropLogPages(t, dir)
+	thin.rewind()
+	before, fromWindows = windowsTaken(t, s), shard.ReadWindowBytes()
+	for answers = 0; !thin.done() && answers < 100; answers++ {
+		thin.fetch(ctx, cl)
+	}
+	if !thin.done() {
+		t.Fatalf("thin: %d answers did not read everything", answers)
+	}
+	if windowsTaken(t, s) != before || shard.ReadWindowBytes() != fromWindows {
+		t.Errorf("thin read through windows: %v answers, %d bytes", windowsTaken(t, s)-before, shard.ReadWindowBytes()-fromWindows)
 	}
 }
 
@@ -196,7 +211,9 @@ func TestFetchWindowFewPartitions(t *testing.T) {
 		t.Errorf("%d of %d bytes read from windows", got, total)
 	}
 
-	// From the page cache: partition by partition, no window.
+	// From the page cache, batches of 80 KiB on average (1 to 4 records):
+	// partition by partition, no window (a few large reads cost less than
+	// a window's copy).
 	warmLogPages(t, dir)
 	w.rewind()
 	before = windowsTaken(t, s)
@@ -212,7 +229,7 @@ func TestFetchWindowFewPartitions(t *testing.T) {
 func windowsTaken(t *testing.T, s *Server) float64 {
 	t.Helper()
 	m := s.opts.Metrics.fetchWindows
-	return counterValue(t, m.WithLabelValues("ahead")) + counterValue(t, m.WithLabelValues("direct"))
+	return counterValue(t, m.WithLabelValues("ahead")) + counterValue(t, m.WithLabelValues("direct")) + counterValue(t, m.WithLabelValues("cached"))
 }
 
 const (

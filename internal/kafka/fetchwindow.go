@@ -26,9 +26,11 @@ import (
 // The answer stays a valid one for every partition: whole batches, in
 // order, from the offset asked for, at most the partition's own limit;
 // what changes is only which partitions get bytes in which answer. Where
-// the range is mostly in the page cache already, the partitions are read
-// as before (from memory, a partition's long runs are cheaper than a
-// thousand short ones).
+// the range is mostly in the page cache already, the window is read
+// through it (one copy from memory, where partition by partition each
+// small batch cost a system call and a read-ahead hint), unless the
+// batches are large (warmWindowBatch): a few large reads cost less than
+// the window's extra copy, and the partitions are read as before.
 
 const (
 	// windowMinPartitions is the fewest partitions with an answer to read
@@ -39,6 +41,11 @@ const (
 	// windowBytes is the most log one window covers: the node's largest
 	// answer (FetchMaxBytes, 55 MiB), rounded up to whole 4 KiB blocks.
 	windowBytes = 56 << 20
+	// warmWindowBatch: a range the page cache holds is read as a window
+	// when its batches average less than this; larger batches are read
+	// partition by partition, one read each, cheaper than the window's
+	// extra copy (measured, docs/design/storage.md).
+	warmWindowBatch = 64 << 10
 	// windowBuffers bounds the windows' buffers of all connections
 	// together: one consumer reading ahead, or two without.
 	windowBuffers = 2
@@ -113,7 +120,7 @@ func (fw *fetchWindow) readAhead(sh *shard.Shard, pos wal.Position, n int) {
 	buf := fw.bufs[i]
 	go func() {
 		defer close(r.done)
-		r.win, r.err = sh.ReadLogDirect(buf, pos, n)
+		r.win, _, r.err = sh.ReadLogWindow(buf, pos, n)
 	}()
 }
 
@@ -137,18 +144,18 @@ func windowStart(reads []fetchRead) (start wal.Position, inLog []bool, ok bool) 
 
 // windowLimits returns, per read with its next batch in the log, the
 // bytes of its batches that lie wholly before end (within its limit), the
-// sum of them, and where the last of them ends.
-func windowLimits(reads []fetchRead, inLog []bool, start, end wal.Position) (lims []int, sum int64, last wal.Position) {
+// sum of them, how many batches that is, and where the last of them ends.
+func windowLimits(reads []fetchRead, inLog []bool, start, end wal.Position) (lims []int, sum int64, batches int, last wal.Position) {
 	lims = make([]int, len(reads))
 	last = start
 	for i := range reads {
 		if !inLog[i] {
 			continue
 		}
-		n, e := reads[i].sh.InLogBefore(shard.Offset(reads[i].rp.FetchOffset), end, int(reads[i].rp.PartitionMaxBytes))
-		lims[i], sum, last = n, sum+int64(n), max(last, e)
+		n, k, e := reads[i].sh.InLogBefore(shard.Offset(reads[i].rp.FetchOffset), end, int(reads[i].rp.PartitionMaxBytes))
+		lims[i], sum, batches, last = n, sum+int64(n), batches+k, max(last, e)
 	}
-	return lims, sum, last
+	return lims, sum, batches, last
 }
 
 // lastEmpty moves the reads with a limit of 0 (partitions whose next
@@ -224,28 +231,36 @@ func (c *conn) fetchWindow(reads []fetchRead, budget int) *shard.LogWindow {
 	if r := fw.settle(); r != nil && r.err == nil && r.win.Pos <= start && start < r.win.End() {
 		win, fw.cur, how = r.win, r.buf, "ahead"
 		end = min(end, win.End())
-	} else if cached, pages, ok := sh.LogCached(start, int64(end-start)); ok && 2*cached >= pages {
-		// The page cache holds it: from memory, a partition's long runs
-		// are cheaper than a thousand short ones.
-		fw.release()
-		return nil
 	}
-	lims, sum, last := windowLimits(reads, inLog, start, end)
-	if span := int64(last - start); span == 0 || 2*sum < span {
+	lims, sum, batches, last := windowLimits(reads, inLog, start, end)
+	span := int64(last - start)
+	if span == 0 || 2*sum < span {
 		// Not this consumer's log alone (or not yet its next batches): the
 		// reads go as before.
 		fw.release()
 		return nil
+	}
+	if win == nil && sum >= int64(batches)*warmWindowBatch {
+		if cached, pages, ok := sh.LogCached(start, span); ok && 2*cached >= pages {
+			// Large batches the page cache holds: the partitions' own
+			// reads, a few large ones, cost less than a window's copy.
+			fw.release()
+			return nil
+		}
 	}
 	if win == nil {
 		i := fw.buffer()
 		if i < 0 {
 			return nil
 		}
+		var cached bool
 		var err error
-		if win, err = sh.ReadLogDirect(fw.bufs[i], start, int(last-start)); err != nil {
+		if win, cached, err = sh.ReadLogWindow(fw.bufs[i], start, int(last-start)); err != nil {
 			c.s.opts.Logger.Debug("kafka: a fetch window's read failed; the partitions are read as before", "err", err)
 			return nil
+		}
+		if cached {
+			how = "cached"
 		}
 		fw.cur = i
 	}

@@ -62,6 +62,7 @@ const (
 // batches in it (*wal.WAL).
 type directLog interface {
 	ReadDirect(scratch []byte, pos wal.Position, n int) ([]byte, error)
+	ReadRange(p []byte, pos wal.Position) error
 	Cached(pos wal.Position, n int64) (cached, pages int64, ok bool)
 	Written() wal.Position
 }

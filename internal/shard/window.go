@@ -47,6 +47,13 @@ var readWindowBytes atomic.Int64
 // windows (a consumer of many shards reading past the page cache).
 func ReadWindowBytes() int64 { return readWindowBytes.Load() }
 
+// readWindowCached counts the bytes of windows read through the page cache.
+var readWindowCached atomic.Int64
+
+// ReadWindowCachedBytes returns the bytes of windows read through the page
+// cache since the process started (ReadLogWindow).
+func ReadWindowCachedBytes() int64 { return readWindowCached.Load() }
+
 // NextInLog returns where the batch holding offset from lies in the log;
 // false if it is in the tail cache or a shard segment file (read as
 // before: a window holds neither), or there is none below the high
@@ -73,13 +80,14 @@ func (s *Shard) NextInLog(from Offset) (Location, bool) {
 // most maxBytes would return that lie in the log wholly before end, the
 // run of them up to the first that does not (or is in the tail cache, or
 // past the high watermark: a read up to the last stable offset returns a
-// prefix of it), and the log position after the last of them.
-func (s *Shard) InLogBefore(from Offset, end wal.Position, maxBytes int) (n int, last wal.Position) {
+// prefix of it), how many batches that is, and the log position after the
+// last of them.
+func (s *Shard) InLogBefore(from Offset, end wal.Position, maxBytes int) (n, batches int, last wal.Position) {
 	hw := s.HighWatermark()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if from < s.logStart || from >= hw {
-		return 0, 0
+		return 0, 0, 0
 	}
 	for i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from }); i < len(s.entries); i++ {
 		e := &s.entries[i]
@@ -87,9 +95,10 @@ func (s *Shard) InLogBefore(from Offset, end wal.Position, maxBytes int) (n int,
 			break
 		}
 		n += int(e.Loc.Size)
+		batches++
 		last = e.Loc.Pos + wal.Position(e.Loc.Size)
 	}
-	return n, last
+	return n, batches, last
 }
 
 // ReadLogDirect reads the log's bytes [pos, pos+n), as far as the log is
@@ -112,6 +121,34 @@ func (s *Shard) ReadLogDirect(scratch []byte, pos wal.Position, n int) (*LogWind
 		return nil, err
 	}
 	return &LogWindow{Pos: pos, Data: data}, nil
+}
+
+// ReadLogWindow reads the log's bytes [pos, pos+n), as far as the log is
+// written, into scratch (as ReadLogDirect) and returns the window they
+// make: through the page cache when it holds at least half of the range's
+// pages, else with one direct read past it. cached says which. From memory
+// one read of the range costs a copy, where the partitions' own reads
+// would cost a system call (and a read-ahead hint) per batch.
+func (s *Shard) ReadLogWindow(scratch []byte, pos wal.Position, n int) (win *LogWindow, cached bool, err error) {
+	dl, ok := s.log.(directLog)
+	if !ok {
+		return nil, false, fmt.Errorf("shard %s: the log takes no window reads", s.key)
+	}
+	if w := dl.Written(); pos+wal.Position(n) > w {
+		n = int(w - pos)
+	}
+	if n <= 0 {
+		return nil, false, fmt.Errorf("shard %s: a window read from %d, past the log's end", s.key, pos)
+	}
+	if c, pages, ok := dl.Cached(pos, int64(n)); !ok || 2*c < pages {
+		win, err = s.ReadLogDirect(scratch, pos, n)
+		return win, false, err
+	}
+	if err := dl.ReadRange(scratch[:n], pos); err != nil {
+		return nil, false, err
+	}
+	readWindowCached.Add(int64(n))
+	return &LogWindow{Pos: pos, Data: scratch[:n:n]}, true, nil
 }
 
 // LogCached reports how many of the pages of the log's bytes [pos,

@@ -115,3 +115,34 @@ func TestReadDirect(t *testing.T) {
 		})
 	}
 }
+
+// TestReadRange: reads through the page cache return the log's bytes from
+// any position, across segment boundaries, and refuse what is not there.
+func TestReadRange(t *testing.T) {
+	w, all := directLog(t, Options{Dir: "/log", FS: vfs.NewMemFS()})
+	starts := w.SegmentStarts()
+	for _, r := range []struct{ pos, n int }{
+		{0, 1},
+		{4095, 2},
+		{int(starts[1]) - 10, 20},              // across one boundary
+		{int(starts[1]) - 5000, 64<<10 + 9000}, // across two
+		{0, len(all)},                          // all of it
+	} {
+		got := make([]byte, r.n)
+		if err := w.ReadRange(got, Position(r.pos)); err != nil {
+			t.Fatalf("ReadRange(%d, %d): %v", r.pos, r.n, err)
+		}
+		if !bytes.Equal(got, all[r.pos:r.pos+r.n]) {
+			t.Fatalf("ReadRange(%d, %d) differs from the log's bytes", r.pos, r.n)
+		}
+	}
+	if err := w.ReadRange(make([]byte, 11), Position(len(all)-10)); err == nil {
+		t.Fatal("a read past the written end succeeded")
+	}
+	if _, err := w.RemoveBefore(starts[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ReadRange(make([]byte, 10), starts[1]); err == nil {
+		t.Fatal("a read of a removed segment succeeded")
+	}
+}

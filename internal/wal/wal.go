@@ -776,6 +776,33 @@ func (w *WAL) ReadAt(p []byte, pos Position) error {
 	return nil
 }
 
+// ReadRange fills p with the log's bytes starting at pos through the page
+// cache, as ReadAt does, but across segment boundaries: a range of many
+// frames, which the page cache mostly holds (ReadDirect is for ranges it
+// does not).
+func (w *WAL) ReadRange(p []byte, pos Position) error {
+	if end := pos + Position(len(p)); end > w.Written() {
+		return fmt.Errorf("wal: read [%d,%d) past written position %d", pos, end, w.Written())
+	}
+	w.segMu.RLock()
+	defer w.segMu.RUnlock()
+	for len(p) > 0 {
+		i := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > pos }) - 1
+		if i < 0 {
+			return fmt.Errorf("wal: position %d was removed", pos)
+		}
+		seg, part := w.segs[i], p
+		if i+1 < len(w.segs) && pos+Position(len(part)) > w.segs[i+1].start {
+			part = part[:w.segs[i+1].start-pos]
+		}
+		if _, err := seg.f.ReadAt(part, int64(pos-seg.start)); err != nil {
+			return fmt.Errorf("wal: read segment %s: %w", SegmentName(seg.start), err)
+		}
+		p, pos = p[len(part):], pos+Position(len(part))
+	}
+	return nil
+}
+
 // WillNeed asks the kernel to start reading [pos, pos+n) into the page
 // cache (see vfs.WillNeed); a range the log no longer holds, or one that
 // crosses a segment boundary, is cut to what the segment at pos holds.
