@@ -143,10 +143,12 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 	}
 
 	// Partition by partition, with no window: a consumer whose batches
-	// fill a quarter of the log they lie in.
+	// fill a quarter of the log they lie in (all of its partitions there:
+	// none is a laggard).
 	dropLogPages(t, dir)
 	thin.rewind()
 	before, fromWindows = windowsTaken(t, s), shard.ReadWindowBytes()
+	lagged := counterValue(t, s.opts.Metrics.fetchLaggards)
 	for answers = 0; !thin.done() && answers < 100; answers++ {
 		thin.fetch(ctx, cl)
 	}
@@ -155,6 +157,9 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 	}
 	if windowsTaken(t, s) != before || shard.ReadWindowBytes() != fromWindows {
 		t.Errorf("thin read through windows: %v answers, %d bytes", windowsTaken(t, s)-before, shard.ReadWindowBytes()-fromWindows)
+	}
+	if got := counterValue(t, s.opts.Metrics.fetchLaggards) - lagged; got != 0 {
+		t.Errorf("thin: %v answers served as the laggards'", got)
 	}
 }
 
@@ -222,6 +227,67 @@ func TestFetchWindowFewPartitions(t *testing.T) {
 	}
 	if got := windowsTaken(t, s) - before; got != 0 || !w.done() {
 		t.Errorf("warm: %v of %d answers read as windows (done %v)", got, answers, w.done())
+	}
+}
+
+// TestFetchWindowLaggards: a few partitions left behind the rest (5 of
+// 80 at their start, the others half-way) are served alone, their batches
+// in the range a window would start with, until they reach the others;
+// then the answers are windows again. Read partition by partition instead,
+// the laggards, last in each request, would wait for all the others.
+func TestFetchWindowLaggards(t *testing.T) {
+	const (
+		partitions = 80
+		rounds     = 40
+		behind     = 5
+	)
+	dir := t.TempDir()
+	eng, err := engine.Open(engine.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	if _, err := eng.CreateStream("lag", partitions, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	s, cl := serve(t, eng)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := newWindowReader(t, eng, "lag", partitions, rounds)
+	for r := range rounds {
+		w.produce(ctx, cl, r)
+	}
+	for _, sh := range eng.Stream("lag").Shards {
+		sh.DropCacheIfIdle(0)
+	}
+	dropLogPages(t, dir)
+	for p := behind; p < partitions; p++ {
+		for w.round[p] < rounds/2 {
+			w.next[p] += int64(w.counts[p][w.round[p]])
+			w.round[p]++
+		}
+	}
+	lagged := s.opts.Metrics.fetchLaggards
+	lagBefore, winBefore := counterValue(t, lagged), windowsTaken(t, s)
+
+	w.fetch(ctx, cl)
+	for p := range partitions {
+		if moved := p < behind && w.round[p] > 0 || p >= behind && w.round[p] > rounds/2; moved != (p < behind) {
+			t.Fatalf("the first answer moved partition %d to round %d: want the %d laggards served alone", p, w.round[p], behind)
+		}
+	}
+	answers := 1
+	for ; !w.done() && answers < 100; answers++ {
+		w.fetch(ctx, cl)
+	}
+	if !w.done() {
+		t.Fatalf("%d answers did not read everything", answers)
+	}
+	if got := counterValue(t, lagged) - lagBefore; got < 1 {
+		t.Errorf("%v answers counted as the laggards'", got)
+	}
+	if got := windowsTaken(t, s) - winBefore; got < 1 {
+		t.Errorf("no window once the laggards caught up (%d answers)", answers)
 	}
 }
 

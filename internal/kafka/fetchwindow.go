@@ -158,6 +158,40 @@ func windowLimits(reads []fetchRead, inLog []bool, start, end wal.Position) (lim
 	return lims, sum, batches, last
 }
 
+// laggards handles a range the consumer's batches fill too little of for a
+// window because most of its partitions have read past it: fewer than a
+// quarter of the reads with their next batch in the log have batches in
+// it. Left to the reads as before, those few would wait for their turn in
+// the client's rotation (at 1,000 partitions and 8 MiB limits, eight
+// partitions served an answer: some 30 s of scattered reads), and every
+// answer meanwhile would fail the same check. Instead the answer serves
+// only their batches in the range (each read's limit is its bytes there),
+// partition by partition, and the next answer's range starts further on,
+// where the others are. It says whether it did; a consumer whose
+// partitions all lie in the range (its batches between another stream's)
+// is left as it was.
+func laggards(reads []fetchRead, inLog []bool, lims []int) bool {
+	in, behind := 0, 0
+	for i := range reads {
+		if inLog[i] {
+			in++
+			if lims[i] > 0 {
+				behind++
+			}
+		}
+	}
+	if behind == 0 || 4*behind >= in {
+		return false
+	}
+	for i := range reads {
+		if inLog[i] {
+			reads[i].rp.PartitionMaxBytes = int32(lims[i])
+		}
+	}
+	lastEmpty(reads)
+	return true
+}
+
 // lastEmpty moves the reads with a limit of 0 (partitions whose next
 // batch lies past the window) after the others, keeping each group's
 // order: the answer's first read may return a batch over its limit
@@ -236,8 +270,11 @@ func (c *conn) fetchWindow(reads []fetchRead, budget int) *shard.LogWindow {
 	span := int64(last - start)
 	if span == 0 || 2*sum < span {
 		// Not this consumer's log alone (or not yet its next batches): the
-		// reads go as before.
+		// reads go as before, unless a few partitions are behind the rest.
 		fw.release()
+		if sum > 0 && laggards(reads, inLog, lims) {
+			c.s.opts.Metrics.fetchLaggards.Inc()
+		}
 		return nil
 	}
 	if win == nil && sum >= int64(batches)*warmWindowBatch {

@@ -27,9 +27,12 @@ type Metrics struct {
 	splitProduces prometheus.Counter
 	// fetchWindows counts fetch answers read as a window of the log
 	// (fetchwindow.go), by how the window was read: "ahead" (in the
-	// background, while the answer before went out) or "direct" (while the
-	// fetch waited).
+	// background, while the answer before went out), "direct" (past the
+	// page cache, while the fetch waited) or "cached" (through it).
 	fetchWindows *prometheus.CounterVec
+	// fetchLaggards counts fetch answers that served only the partitions
+	// left behind the others (fetchwindow.go, laggards).
+	fetchLaggards prometheus.Counter
 	// ProducedRecords, ProducedBytes and FetchedBytes count data by stream.
 	ProducedRecords *prometheus.CounterVec
 	ProducedBytes   *prometheus.CounterVec
@@ -54,13 +57,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		closedSlow:      prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_slow_connections_closed_total", Help: "Connections closed because a request did not arrive whole within --request-timeout."}),
 		splitProduces:   prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_split_produce_requests_total", Help: "Produce requests of many partitions whose batches were appended by two goroutines."}),
 		fetchWindows:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_kafka_fetch_windows_total", Help: "Fetch answers of many partitions read as one range of the log, by how the range was read: ahead (while the answer before went out), direct (past the page cache, while the fetch waited) or cached (through the page cache, which held it, while the fetch waited)."}, []string{"read"}),
+		fetchLaggards:   prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_kafka_fetch_laggard_answers_total", Help: "Fetch answers of many partitions that served only the few partitions left behind the others, so that the next answers are windows of the log again."}),
 		ProducedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_records_total", Help: "Records appended, by stream."}, []string{"stream"}),
 		ProducedBytes:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_produced_bytes_total", Help: "Record batch bytes appended, by stream."}, []string{"stream"}),
 		FetchedBytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "braid_fetched_bytes_total", Help: "Record batch bytes served to fetches, by stream."}, []string{"stream"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.panics,
-			m.requestBytes, m.refused, m.closedIdle, m.closedSlow, m.splitProduces, m.fetchWindows, m.ProducedRecords, m.ProducedBytes, m.FetchedBytes)
+			m.requestBytes, m.refused, m.closedIdle, m.closedSlow, m.splitProduces, m.fetchWindows, m.fetchLaggards, m.ProducedRecords, m.ProducedBytes, m.FetchedBytes)
 	}
 	return m
 }
