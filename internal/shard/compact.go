@@ -194,10 +194,7 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 	hw := s.HighWatermark()
 	s.mu.RLock()
 	state, k := s.cleanStateLocked(p, now, hw)
-	work := make([]ref, k)
-	for i := range work {
-		work[i] = s.refLocked(i)
-	}
+	work := s.refsLocked(0, k)
 	aborted := append([]AbortedTxn(nil), s.aborted...)
 	s.mu.RUnlock()
 	if k == 0 || !(state.Due || force) {

@@ -31,11 +31,7 @@ func indexOf(sizes []int32, gap wal.Position) *Shard {
 func refsOf(s *Shard, i, j int) []ref {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []ref
-	for ; i < j; i++ {
-		out = append(out, s.refLocked(i))
-	}
-	return out
+	return s.refsLocked(i, j)
 }
 
 // span is the log range from entry i's start to entry j's end.

@@ -175,10 +175,11 @@ func (s *Shard) OpenSegments() error {
 func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n int)) (int64, error) {
 	s.mu.RLock()
 	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
-	var move []ref
-	for ; i < len(s.entries) && s.entries[i].Loc.Pos < before; i++ {
-		move = append(move, s.refLocked(i))
+	j := i
+	for j < len(s.entries) && s.entries[j].Loc.Pos < before {
+		j++
 	}
+	move := s.refsLocked(i, j)
 	s.mu.RUnlock()
 	if len(move) == 0 {
 		return 0, nil

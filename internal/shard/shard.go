@@ -275,6 +275,15 @@ func (s *Shard) refLocked(i int) ref {
 	return ref{Entry: s.entries[i], data: s.dataLocked(i)}
 }
 
+// refsLocked returns entries [i, j) with their cached bytes (mu held).
+func (s *Shard) refsLocked(i, j int) []ref {
+	out := make([]ref, 0, j-i)
+	for ; i < j; i++ {
+		out = append(out, s.refLocked(i))
+	}
+	return out
+}
+
 func (s *Shard) evictLocked() {
 	for s.cached > s.cacheLimit && len(s.tail) > 0 {
 		s.cached -= int64(len(s.tail[0]))

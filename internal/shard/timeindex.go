@@ -54,11 +54,7 @@ func (s *Shard) visibleEntries() ([]ref, Offset, Offset) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	n := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Base >= hw })
-	out := make([]ref, n)
-	for i := range out {
-		out[i] = s.refLocked(i)
-	}
-	return out, s.logStart, hw
+	return s.refsLocked(0, n), s.logStart, hw
 }
 
 // OffsetForTime returns the first offset whose record timestamp is at least
