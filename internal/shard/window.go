@@ -14,7 +14,7 @@ import (
 // gigabytes of log, and each byte read costs a page the page cache
 // allocates. The fetch that serves such a consumer (kafka's fetch window)
 // instead reads one range of the log, from the earliest next batch of its
-// shards, with one direct read (ReadLogDirect), and asks each shard for the
+// shards, with one read (ReadLogWindow), and asks each shard for the
 // batches it has in that range (PlanLog): the answer then holds what the
 // range holds, and the next answer goes on where it ended, so the consumer
 // reads the log front to back. A read whose batches all lie in the window
@@ -101,32 +101,11 @@ func (s *Shard) InLogBefore(from Offset, end wal.Position, maxBytes int) (n, bat
 	return n, batches, last
 }
 
-// ReadLogDirect reads the log's bytes [pos, pos+n), as far as the log is
-// written, past the page cache into scratch, an aligned buffer of at least
-// n+wal.DirectReadPad bytes, and returns the window they make (see
-// wal.ReadDirect).
-func (s *Shard) ReadLogDirect(scratch []byte, pos wal.Position, n int) (*LogWindow, error) {
-	dl, ok := s.log.(directLog)
-	if !ok {
-		return nil, fmt.Errorf("shard %s: the log takes no direct reads", s.key)
-	}
-	if w := dl.Written(); pos+wal.Position(n) > w {
-		n = int(w - pos)
-	}
-	if n <= 0 {
-		return nil, fmt.Errorf("shard %s: a direct read from %d, past the log's end", s.key, pos)
-	}
-	data, err := dl.ReadDirect(scratch, pos, n)
-	if err != nil {
-		return nil, err
-	}
-	return &LogWindow{Pos: pos, Data: data}, nil
-}
-
 // ReadLogWindow reads the log's bytes [pos, pos+n), as far as the log is
-// written, into scratch (as ReadLogDirect) and returns the window they
-// make: through the page cache when it holds at least half of the range's
-// pages, else with one direct read past it. cached says which. From memory
+// written, into scratch, an aligned buffer of at least n+wal.DirectReadPad
+// bytes, and returns the window they make: through the page cache when it
+// holds at least half of the range's pages (wal.ReadRange), else with one
+// direct read past it (wal.ReadDirect). cached says which. From memory
 // one read of the range costs a copy, where the partitions' own reads
 // would cost a system call (and a read-ahead hint) per batch.
 func (s *Shard) ReadLogWindow(scratch []byte, pos wal.Position, n int) (win *LogWindow, cached bool, err error) {
@@ -141,8 +120,11 @@ func (s *Shard) ReadLogWindow(scratch []byte, pos wal.Position, n int) (win *Log
 		return nil, false, fmt.Errorf("shard %s: a window read from %d, past the log's end", s.key, pos)
 	}
 	if c, pages, ok := dl.Cached(pos, int64(n)); !ok || 2*c < pages {
-		win, err = s.ReadLogDirect(scratch, pos, n)
-		return win, false, err
+		data, err := dl.ReadDirect(scratch, pos, n)
+		if err != nil {
+			return nil, false, err
+		}
+		return &LogWindow{Pos: pos, Data: data}, false, nil
 	}
 	if err := dl.ReadRange(scratch[:n], pos); err != nil {
 		return nil, false, err
