@@ -25,14 +25,8 @@ func TestFetchReadsPartitionsInParallel(t *testing.T) {
 		rounds     = 12
 		budget     = 8 << 20
 	)
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	if _, err := eng.CreateStream("s", partitions, nil, false); err != nil {
-		t.Fatal(err)
-	}
+	eng := openEngine(t, engine.Options{Dir: t.TempDir()})
+	createStream(t, eng, "s", partitions)
 	_, cl := serve(t, eng)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -31,19 +31,10 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 		rounds     = 40
 	)
 	dir := t.TempDir()
-	eng, err := engine.Open(engine.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	for _, st := range []struct {
-		name  string
-		parts int
-	}{{"m", partitions}, {"thin", partitions}, {"big", 1}} {
-		if _, err := eng.CreateStream(st.name, st.parts, nil, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	eng := openEngine(t, engine.Options{Dir: dir})
+	createStream(t, eng, "m", partitions)
+	createStream(t, eng, "thin", partitions)
+	createStream(t, eng, "big", 1)
 	s, cl := serve(t, eng)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -175,14 +166,8 @@ func TestFetchWindowFewPartitions(t *testing.T) {
 		rounds     = 240 // of 32 KiB records: about 75 MiB of log
 	)
 	dir := t.TempDir()
-	eng, err := engine.Open(engine.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	if _, err := eng.CreateStream("few", partitions, nil, false); err != nil {
-		t.Fatal(err)
-	}
+	eng := openEngine(t, engine.Options{Dir: dir})
+	createStream(t, eng, "few", partitions)
 	s, cl := serve(t, eng)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -242,14 +227,8 @@ func TestFetchWindowLaggards(t *testing.T) {
 		behind     = 5
 	)
 	dir := t.TempDir()
-	eng, err := engine.Open(engine.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	if _, err := eng.CreateStream("lag", partitions, nil, false); err != nil {
-		t.Fatal(err)
-	}
+	eng := openEngine(t, engine.Options{Dir: dir})
+	createStream(t, eng, "lag", partitions)
 	s, cl := serve(t, eng)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -51,15 +51,8 @@ func TestFetchBufsAlloc(t *testing.T) {
 // first partition's answer; the second partition's bytes must come back
 // as they were written (every batch's CRC holds).
 func TestFetchLongPollKeepsEveryPartition(t *testing.T) {
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() }) // after the server and client (cleanups run last first)
-	st, err := eng.CreateStream("s", 2, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := openEngine(t, engine.Options{Dir: t.TempDir()})
+	st := createStream(t, eng, "s", 2)
 	_, cl := serve(t, eng)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

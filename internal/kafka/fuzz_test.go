@@ -31,11 +31,7 @@ func requestFrame(req kmsg.Request, corr int32) []byte {
 }
 
 func newTestServer(t testing.TB) *Server {
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
+	eng := openEngine(t, engine.Options{Dir: t.TempDir()})
 	s := NewServer(eng, Options{AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092, AutoCreateTopics: true,
 		Logger: slog.New(slog.NewTextHandler(&lastLog, &slog.HandlerOptions{Level: slog.LevelError}))})
 	return s

@@ -57,16 +57,9 @@ func TestProduceManyPartitions(t *testing.T) {
 		}
 		return nil
 	})
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), FS: slowSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() }) // after the server and client (cleanups run last first)
-	for name, n := range map[string]int{"wide": parts, "narrow": 1} {
-		if _, err := eng.CreateStream(name, n, nil, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	eng := openEngine(t, engine.Options{Dir: t.TempDir(), FS: slowSync})
+	createStream(t, eng, "wide", parts)
+	createStream(t, eng, "narrow", 1)
 	s, cl := serve(t, eng)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
