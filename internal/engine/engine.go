@@ -688,8 +688,12 @@ func (e *Engine) Produce(st *Stream, sh *shard.Shard, records []byte, inTxn func
 			base, at, dup, err = e.produceRouted(st.Name, id, b, headers[i], appendTime, inTxn)
 		} else {
 			var res shard.AppendResult
-			// Copy so the request buffer is not pinned by the cache.
-			res, err = sh.Append(append([]byte(nil), b...), headers[i], appendTime)
+			keep, data := sh.CachesTail(), b
+			if keep {
+				// Copy so the request buffer is not pinned by the cache.
+				data = append([]byte(nil), b...)
+			}
+			res, err = sh.Append(data, headers[i], appendTime, keep)
 			if errors.Is(err, shard.ErrClosed) {
 				// Closed by a reshard since st was read.
 				base, at, dup, err = e.produceRouted(st.Name, id, b, headers[i], appendTime, inTxn)

@@ -176,7 +176,7 @@ func (e *Engine) routeOnce(st *Stream, id int32, b []byte, h shard.Header, appen
 	}
 	if len(dests) == 1 && dests[0] == id {
 		// Fast path: the whole batch belongs where it was addressed.
-		res, err := origin.Append(b, h, appendTime)
+		res, err := origin.Append(b, h, appendTime, origin.CachesTail())
 		return res.Base, res.End, res.Duplicate, err
 	}
 	parts := make([]shard.RoutedPart, len(dests))

@@ -47,6 +47,13 @@ func TestFetchWindowReadsTheLogInOrder(t *testing.T) {
 	// in.
 	m := newWindowReader(t, eng, "m", partitions, rounds)
 	thin := newWindowReader(t, eng, "thin", partitions, rounds)
+	// m's tail is read (a consumer waits at its end) while it is
+	// written, so its shards hold what is appended.
+	for _, sh := range eng.Stream("m").Shards {
+		if _, err := sh.Read(0, 1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, w := range []*windowReader{m, thin} {
 		for r := range rounds {
 			w.produce(ctx, cl, r)

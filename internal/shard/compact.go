@@ -519,6 +519,10 @@ func (s *Shard) applyCompactLocked(changes []compactChange) {
 		newCacheFrom = len(kept)
 	}
 	s.entries, s.cacheFrom, s.tail = kept, newCacheFrom, tail
+	s.window = 0
+	for _, e := range kept[newCacheFrom:] {
+		s.window += int64(e.Loc.Size)
+	}
 	s.rewrites++
 }
 

@@ -33,7 +33,7 @@ const routedNoteLen = FramePrefixLen + 1 + 8 + 2 + 4 + 4 + 8 + 4
 // RoutedPart is one destination's batch of a routed write.
 type RoutedPart struct {
 	Shard  *Shard
-	Batch  []byte // retained as cache and stamped in place
+	Batch  []byte // stamped in place; retained as cache where the shard's tail is read
 	Header Header
 }
 
@@ -136,10 +136,14 @@ func AppendRouted(origin *Shard, oh Header, parts []RoutedPart, logAppendTime in
 		}
 		pos := start + wal.HeaderLen + wal.Position(at[i])
 		s := p.Shard
+		data := p.Batch
+		if !s.cachesTail(now) {
+			data = nil
+		}
 		s.addLocked(Entry{
 			Base: res.Bases[i], Last: res.Bases[i] + Offset(h.LastOffsetDelta), MaxTS: maxTS,
 			Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(p.Batch))},
-		}, p.Batch)
+		}, data)
 		s.pending = append(s.pending, mark{end: end, next: s.next})
 		s.beginTxnLocked(h, res.Bases[i], pos)
 		s.lastAppend.Store(now)

@@ -90,16 +90,20 @@ type Shard struct {
 	key Key
 	log Log
 
-	mu        sync.RWMutex
-	entries   []Entry // ascending by Base
-	logStart  Offset
-	next      Offset
-	pending   []mark // frames appended but maybe not durable, in log order
-	closed    bool
-	cached    int64 // bytes of entries[cacheFrom:] held in memory
-	cacheFrom int
-	// tail holds the bytes of entries[cacheFrom:], one slice per entry
-	// (nil: not cached), so len(tail) == len(entries)-cacheFrom.
+	mu       sync.RWMutex
+	entries  []Entry // ascending by Base
+	logStart Offset
+	next     Offset
+	pending  []mark // frames appended but maybe not durable, in log order
+	closed   bool
+	// The tail window is entries[cacheFrom:]: the most recent batches,
+	// window bytes of them, at most cacheLimit. tail holds their bytes,
+	// one slice per entry (nil: not held), so len(tail) ==
+	// len(entries)-cacheFrom; cached counts the bytes held. Appends hold
+	// their bytes only while the window is read (see CachesTail).
+	window     int64
+	cached     int64
+	cacheFrom  int
 	tail       [][]byte
 	cacheLimit int64
 	producers  map[int64]*producerState // idempotent producers; see producers.go
@@ -135,6 +139,9 @@ type Shard struct {
 
 	hw         atomic.Int64
 	lastAppend atomic.Int64 // unix nanos
+	// tailRead is when a read last started in the tail window or at its
+	// end (unix nanos).
+	tailRead atomic.Int64
 	// wroteRecords and wroteBytes count what appends (not markers) took
 	// since the shard was loaded, for write rates and autoscale.
 	wroteRecords atomic.Int64
@@ -200,10 +207,36 @@ type AppendResult struct {
 	Duplicate bool
 }
 
+// tailReadTTL is how long a shard goes on holding appended bytes after the
+// last read in its tail window.
+const tailReadTTL = 10 * time.Second
+
+// CachesTail says whether the tail window was read in the last tailReadTTL:
+// only then is it worth holding appended batches in memory. A shard nobody
+// reads at its tail (a producer's data consumed later, or by catch-up
+// readers) would pay a copy, an allocation and collector work per batch
+// for bytes evicted unread; its readers find them in the page cache.
+func (s *Shard) CachesTail() bool { return s.cachesTail(time.Now().UnixNano()) }
+
+func (s *Shard) cachesTail(now int64) bool { return now-s.tailRead.Load() < int64(tailReadTTL) }
+
+// noteReadLocked records a read from offset from when it starts in the tail
+// window or at its end (mu held, read or write).
+func (s *Shard) noteReadLocked(from Offset) {
+	edge := s.next
+	if s.cacheFrom < len(s.entries) {
+		edge = s.entries[s.cacheFrom].Base
+	}
+	if from >= edge {
+		s.tailRead.Store(time.Now().UnixNano())
+	}
+}
+
 // Append assigns offsets to a validated batch, writes it to the shared log
-// and indexes it. b is retained (as cache) and modified in place: the caller
-// must not reuse it. logAppendTime is -1 for CreateTime streams.
-func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, error) {
+// and indexes it. b is modified in place; with keep, it is also retained as
+// the tail cache's copy and the caller must not reuse it (keep where
+// CachesTail says so). logAppendTime is -1 for CreateTime streams.
+func (s *Shard) Append(b []byte, h Header, logAppendTime int64, keep bool) (AppendResult, error) {
 	var prefix [FramePrefixLen]byte
 	binary.LittleEndian.PutUint64(prefix[:8], s.key.Stream)
 	binary.LittleEndian.PutUint32(prefix[8:], uint32(s.key.Shard))
@@ -231,10 +264,14 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 		return AppendResult{}, err
 	}
 	pos := start + wal.HeaderLen + FramePrefixLen
+	var data []byte
+	if keep {
+		data = b
+	}
 	s.addLocked(Entry{
 		Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: maxTS,
 		Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))},
-	}, b)
+	}, data)
 	s.pending = append(s.pending, mark{end: end, next: s.next})
 	s.recordSequenceLocked(h, base, end)
 	s.beginTxnLocked(h, base, pos)
@@ -244,21 +281,27 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64) (AppendResult, e
 	return AppendResult{Base: base, End: end}, nil
 }
 
-// addLocked indexes e, whose bytes data the tail cache keeps (nil: none).
+// addLocked indexes e, just appended, in the tail window, holding its bytes
+// data (nil: not held).
 func (s *Shard) addLocked(e Entry, data []byte) {
 	s.entries = append(s.entries, e)
 	s.next = e.Last + 1
-	if data == nil && len(s.tail) == 0 {
-		// Nothing cached after it either: recovery adds whole logs
-		// this way, and needs no slot per batch.
-		s.cacheFrom = len(s.entries)
+	s.tail = append(s.tail, data)
+	s.window += int64(e.Loc.Size)
+	s.cached += int64(len(data))
+	s.evictLocked()
+}
+
+// indexLocked indexes e, found in the log during recovery. Recovery adds
+// whole logs with an empty window, and needs no slot per batch.
+func (s *Shard) indexLocked(e Entry) {
+	if len(s.tail) > 0 {
+		s.addLocked(e, nil)
 		return
 	}
-	s.tail = append(s.tail, data)
-	if data != nil {
-		s.cached += int64(len(data))
-		s.evictLocked()
-	}
+	s.entries = append(s.entries, e)
+	s.next = e.Last + 1
+	s.cacheFrom = len(s.entries)
 }
 
 // dataLocked returns the cached bytes of entries[i], nil if the tail cache
@@ -285,7 +328,8 @@ func (s *Shard) refsLocked(i, j int) []ref {
 }
 
 func (s *Shard) evictLocked() {
-	for s.cached > s.cacheLimit && len(s.tail) > 0 {
+	for s.window > s.cacheLimit && len(s.tail) > 0 {
+		s.window -= int64(s.entries[s.cacheFrom].Loc.Size)
 		s.cached -= int64(len(s.tail[0]))
 		s.tail[0] = nil
 		s.tail = s.tail[1:]
@@ -303,7 +347,7 @@ func (s *Shard) DropCacheIfIdle(idle time.Duration) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	freed := s.cached
-	s.cached, s.cacheFrom, s.tail = 0, len(s.entries), nil
+	s.window, s.cached, s.cacheFrom, s.tail = 0, 0, len(s.entries), nil
 	return freed
 }
 
@@ -323,8 +367,8 @@ func (s *Shard) replay(b []byte, pos wal.Position, seq bool) error {
 	if base < s.next {
 		return nil
 	}
-	s.addLocked(Entry{Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: h.MaxTimestamp,
-		Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))}}, nil)
+	s.indexLocked(Entry{Base: base, Last: base + Offset(h.LastOffsetDelta), MaxTS: h.MaxTimestamp,
+		Loc: Location{Seg: InWAL, Pos: pos, Size: int32(len(b))}})
 	s.hw.Store(int64(s.next))
 	if h.Control() {
 		commit, err := ControlType(b)
@@ -420,6 +464,7 @@ func (s *Shard) read(alloc Alloc, win *LogWindow, from, hw, limit Offset, maxByt
 		s.mu.RUnlock()
 		return nil, from, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, from, start, hw)
 	}
+	s.noteReadLocked(from)
 	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
 	var pick []ref
 	total := 0
@@ -516,7 +561,8 @@ func (s *Shard) setLogStartLocked(to Offset) {
 	s.logStart = to
 	drop := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= to })
 	if gone := drop - s.cacheFrom; gone > 0 {
-		for _, b := range s.tail[:gone] {
+		for i, b := range s.tail[:gone] {
+			s.window -= int64(s.entries[s.cacheFrom+i].Loc.Size)
 			s.cached -= int64(len(b))
 		}
 		s.tail = append(s.tail[:0:0], s.tail[gone:]...)

@@ -19,7 +19,7 @@ func appendBatch(t *testing.T, s *Shard, b []byte) AppendResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.Append(b, h, -1)
+	r, err := s.Append(b, h, -1, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package shard
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -70,6 +71,7 @@ func TestTailCacheFollowsTheIndex(t *testing.T) {
 		if sum != s.cached || n != wantCached {
 			t.Fatalf("%s: %d batches of %d bytes cached, counted %d bytes; want %d batches", when, n, sum, s.cached, wantCached)
 		}
+		checkWindowLocked(t, when, s)
 	}
 	var last AppendResult
 	for i := range 20 {
@@ -108,6 +110,96 @@ func TestTailCacheFollowsTheIndex(t *testing.T) {
 	check("after an append to an emptied cache", 1)
 }
 
+// checkWindowLocked checks that the tail window's byte count is its
+// entries' and within the cache limit (mu held).
+func checkWindowLocked(t *testing.T, when string, s *Shard) {
+	t.Helper()
+	var window int64
+	for _, e := range s.entries[s.cacheFrom:] {
+		window += int64(e.Loc.Size)
+	}
+	if window != s.window || window > s.cacheLimit {
+		t.Fatalf("%s: tail window of %d entries holds %d bytes, counted %d (limit %d)", when, len(s.entries)-s.cacheFrom, window, s.window, s.cacheLimit)
+	}
+}
+
+// TestTailCacheOnlyWhileTheTailIsRead: appends hold their bytes only while
+// a reader reads in the tail window or at its end, up to tailReadTTL after
+// the last such read; the window follows the appends either way, and
+// reads return each batch's own bytes, held or not.
+func TestTailCacheOnlyWhileTheTailIsRead(t *testing.T) {
+	w, err := wal.Open(wal.Options{Dir: t.TempDir()}, 0, func(wal.Position, wal.Kind, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	size := len(seedBatch("k00"))
+	s := New(Key{Stream: 1}, w, int64(4*size), nil, t.TempDir())
+	n := 0
+	put := func(count int) {
+		t.Helper()
+		var last AppendResult
+		for range count {
+			b := seedBatch(string([]byte{'k', '0' + byte(n/10), '0' + byte(n%10)}))
+			n++
+			h, err := Validate(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// As the engine does.
+			if last, err = s.Append(b, h, -1, s.CachesTail()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.WaitDurable(t.Context(), last.End); err != nil {
+			t.Fatal(err)
+		}
+		s.hw.Store(int64(s.next))
+	}
+	held := func(when string, want int) {
+		t.Helper()
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		checkWindowLocked(t, when, s)
+		if s.cached != int64(want*size) {
+			t.Fatalf("%s: %d bytes held, want %d batches (%d bytes)", when, s.cached, want, want*size)
+		}
+	}
+	all := func() []int64 {
+		var bases []int64
+		for i := range n {
+			bases = append(bases, int64(i))
+		}
+		return bases
+	}
+
+	put(6)
+	held("nobody read", 0)
+	readBases(t, s, 0, all()...)
+	readBases(t, s, 1, all()[1:]...)
+	if s.CachesTail() {
+		t.Fatal("reads before the tail window (offsets 0 and 1 of 2 to 5) made the shard hold its tail")
+	}
+	put(1)
+	held("after reads before the window", 0)
+
+	readBases(t, s, 4, 4, 5, 6)
+	put(2)
+	held("after a read in the window", 2)
+	readBases(t, s, 0, all()...)
+
+	s.tailRead.Store(time.Now().Add(-tailReadTTL).UnixNano())
+	put(3)
+	held("past tailReadTTL after the last read in the window", 1)
+	readBases(t, s, 0, all()...)
+
+	// A reader caught up, at the end of the log, reads the tail too.
+	readBases(t, s, Offset(n))
+	put(2)
+	held("after a read at the end", 2)
+	readBases(t, s, 0, all()...)
+}
+
 // readBases reads s from offset from and checks the base offsets of the
 // batches returned.
 func readBases(t *testing.T, s *Shard, from Offset, want ...int64) {
@@ -115,6 +207,9 @@ func readBases(t *testing.T, s *Shard, from Offset, want ...int64) {
 	b, err := s.Read(from, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(b) == 0 && len(want) == 0 {
+		return
 	}
 	batches, err := SplitBatches(b)
 	if err != nil {
