@@ -29,6 +29,44 @@ func TestBodyClass(t *testing.T) {
 	}
 }
 
+// TestKeptBodies: large buffers given back are kept, up to the class's
+// bound, and handed out again before any other; small classes are not.
+func TestKeptBodies(t *testing.T) {
+	const c = 4
+	size := firstChunk << (2 * c)
+	limit := keptBytes[c] / size
+	if limit < 2 || keptBytes[0] != 0 {
+		t.Fatalf("kept: %d buffers of class %d, %d bytes of class 0", limit, c, keptBytes[0])
+	}
+	var held [][]byte
+	for range limit + 1 {
+		held = append(held, getBody(size))
+	}
+	mine := map[*byte]bool{}
+	for _, b := range held {
+		mine[&b[:1][0]] = true
+		putBody(b)
+	}
+	kept.Lock()
+	n, bytes := len(kept.bufs[c]), kept.bytes[c]
+	kept.Unlock()
+	if n != limit || bytes != limit*size {
+		t.Fatalf("%d buffers of %d bytes kept after %d given back, want %d", n, bytes, limit+1, limit)
+	}
+	for range limit {
+		if b := getBody(size); !mine[&b[:1][0]] || cap(b) != size || len(b) != 0 {
+			t.Fatalf("a buffer not among those given back (cap %d, len %d)", cap(b), len(b))
+		}
+	}
+	putBody(getBody(firstChunk))
+	kept.Lock()
+	small := len(kept.bufs[0])
+	kept.Unlock()
+	if small != 0 {
+		t.Fatalf("%d buffers of the smallest class kept", small)
+	}
+}
+
 // TestReusedProduceBodiesKeepRecords sends produce requests large enough to
 // be read into pooled buffers, one after the other on one connection, so
 // each reuses the buffer of the one before; then reads every record back.

@@ -495,7 +495,7 @@ func walkFiles(t *testing.T, dir string, each func(f vfs.File, size int64)) {
 // TestWindowBuffers: the read ahead never goes into the buffer of the
 // window being served, nor into the one the read before it fills; all
 // connections together hold at most windowBuffers buffers, and release
-// gives them back.
+// gives them back, to be used again, not made anew.
 func TestWindowBuffers(t *testing.T) {
 	if n := len(windowSlots); n != 0 {
 		t.Fatalf("%d window buffers held before the test", n)
@@ -520,12 +520,21 @@ func TestWindowBuffers(t *testing.T) {
 	if k := a.buffer(); k != i {
 		t.Fatalf("buffer %d, want %d: neither served nor read ahead into", k, i)
 	}
+	made := map[*byte]bool{&a.bufs[i][0]: true, &a.bufs[j][0]: true}
 	a.release()
 	if n := len(windowSlots); n != 0 || a.ahead != nil {
 		t.Fatalf("%d window buffers held after release (read ahead %v)", n, a.ahead)
 	}
-	if k := b.buffer(); k != 0 {
-		t.Fatalf("buffer %d after the other connection's release", k)
+	if b.cur = b.buffer(); b.cur != 0 {
+		t.Fatalf("buffer %d after the other connection's release", b.cur)
+	}
+	if k := b.buffer(); k != 1 {
+		t.Fatalf("buffer %d, want a second one after the other connection's release", k)
+	}
+	for k, buf := range b.bufs {
+		if !made[&buf[0]] {
+			t.Errorf("buffer %d was made anew: the released ones were not kept", k)
+		}
 	}
 	b.release()
 }
