@@ -8,11 +8,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/braidstream/braid/internal/engine"
+	"github.com/braidstream/braid/internal/shard"
 )
 
 // TestFetchBufsAlloc: reads of a chunk's range are carved from one chunk,
 // side by side, each with exactly its room; smaller and larger reads get
-// their own memory; release hands the chunks back.
+// their own memory, but for an answer read from a window small reads are
+// carved from the chunks too; release hands the chunks back.
 func TestFetchBufsAlloc(t *testing.T) {
 	var b fetchBufs
 	small := b.alloc(fetchChunkMin - 1)
@@ -44,6 +46,12 @@ func TestFetchBufsAlloc(t *testing.T) {
 	if b.chunks != nil || b.free != nil {
 		t.Fatal("release kept its chunks")
 	}
+
+	b.win = &shard.LogWindow{}
+	if small := b.alloc(100); len(b.chunks) != 1 || cap(small) != 100 || &small[:1][0] != &b.chunks[0][:1][0] {
+		t.Fatalf("a small read of a window's answer: %d chunks taken, cap %d", len(b.chunks), cap(small))
+	}
+	b.release()
 }
 
 // TestFetchLongPollKeepsEveryPartition: a long poll reads two partitions
