@@ -41,13 +41,8 @@ func TestIndexEntryHoldsNoPointer(t *testing.T) {
 // their index entries through evictions, a log-start move, a compaction
 // and an idle drop, and reads return each batch's own bytes.
 func TestTailCacheFollowsTheIndex(t *testing.T) {
-	w, err := wal.Open(wal.Options{Dir: t.TempDir()}, 0, func(wal.Position, wal.Kind, []byte) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	size := len(seedBatch("k00"))
-	s := New(Key{Stream: 1}, w, int64(6*size), nil, t.TempDir())
+	s, w := newTailShard(t, 6*size)
 	check := func(when string, wantCached int) {
 		t.Helper()
 		s.mu.RLock()
@@ -110,6 +105,18 @@ func TestTailCacheFollowsTheIndex(t *testing.T) {
 	check("after an append to an emptied cache", 1)
 }
 
+// newTailShard returns a shard whose tail cache holds limit bytes, on a
+// log of its own, closed when the test ends.
+func newTailShard(t *testing.T, limit int) (*Shard, *wal.WAL) {
+	t.Helper()
+	w, err := wal.Open(wal.Options{Dir: t.TempDir()}, 0, func(wal.Position, wal.Kind, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return New(Key{Stream: 1}, w, int64(limit), nil, t.TempDir()), w
+}
+
 // checkWindowLocked checks that the tail window's byte count is its
 // entries' and within the cache limit (mu held).
 func checkWindowLocked(t *testing.T, when string, s *Shard) {
@@ -128,13 +135,8 @@ func checkWindowLocked(t *testing.T, when string, s *Shard) {
 // the last such read; the window follows the appends either way, and
 // reads return each batch's own bytes, held or not.
 func TestTailCacheOnlyWhileTheTailIsRead(t *testing.T) {
-	w, err := wal.Open(wal.Options{Dir: t.TempDir()}, 0, func(wal.Position, wal.Kind, []byte) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	size := len(seedBatch("k00"))
-	s := New(Key{Stream: 1}, w, int64(4*size), nil, t.TempDir())
+	s, w := newTailShard(t, 4*size)
 	n := 0
 	put := func(count int) {
 		t.Helper()
