@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 
 	"github.com/braidstream/braid/internal/vfs"
 )
@@ -56,14 +55,12 @@ func (w *WAL) ReadDirect(scratch []byte, pos Position, n int) ([]byte, error) {
 func (w *WAL) readDirectPart(scratch []byte, first bool, skip *int, have int, at Position, n int) (int, error) {
 	w.segMu.RLock()
 	defer w.segMu.RUnlock()
-	i := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > at }) - 1
+	i, next := w.segmentAt(at)
 	if i < 0 {
 		return 0, fmt.Errorf("wal: position %d was removed", at)
 	}
 	seg := w.segs[i]
-	if i+1 < len(w.segs) {
-		n = min(n, int(w.segs[i+1].start-at))
-	}
+	n = int(min(Position(n), next-at))
 	off := int64(at - seg.start)
 	f := w.readDirectFile(seg)
 	if f == nil {

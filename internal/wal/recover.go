@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/braidstream/braid/internal/vfs"
 )
@@ -61,7 +60,7 @@ func (w *WAL) recover(from Position, replay Replay) (Position, error) {
 // scan replays frames from `from` and returns the end of the valid log, or
 // the damage that stops it from being trusted.
 func (w *WAL) scan(from Position, replay Replay) (Position, *CorruptError, error) {
-	first := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > from }) - 1
+	first, _ := w.segmentAt(from)
 	if first < 0 {
 		return 0, nil, fmt.Errorf("%w: replay position %d precedes the oldest segment %d", ErrCorrupt, from, w.segs[0].start)
 	}
@@ -334,7 +333,7 @@ func Cut(opts Options, d *Damage, backupDir string) error {
 	if err := opts.FS.SyncDir(backupDir); err != nil {
 		return fmt.Errorf("wal: sync backup dir: %w", err)
 	}
-	i := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > d.Pos }) - 1
+	i, _ := w.segmentAt(d.Pos)
 	if i < 0 {
 		return fmt.Errorf("wal: cut position %d precedes the oldest segment", d.Pos)
 	}

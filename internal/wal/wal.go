@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -762,12 +763,12 @@ func (w *WAL) ReadAt(p []byte, pos Position) error {
 	}
 	w.segMu.RLock()
 	defer w.segMu.RUnlock()
-	i := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > pos }) - 1
+	i, next := w.segmentAt(pos)
 	if i < 0 {
 		return fmt.Errorf("wal: position %d was removed", pos)
 	}
 	seg := w.segs[i]
-	if i+1 < len(w.segs) && pos+Position(len(p)) > w.segs[i+1].start {
+	if pos+Position(len(p)) > next {
 		return fmt.Errorf("wal: read at %d crosses a segment boundary", pos)
 	}
 	if _, err := seg.f.ReadAt(p, int64(pos-seg.start)); err != nil {
@@ -787,13 +788,13 @@ func (w *WAL) ReadRange(p []byte, pos Position) error {
 	w.segMu.RLock()
 	defer w.segMu.RUnlock()
 	for len(p) > 0 {
-		i := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > pos }) - 1
+		i, next := w.segmentAt(pos)
 		if i < 0 {
 			return fmt.Errorf("wal: position %d was removed", pos)
 		}
 		seg, part := w.segs[i], p
-		if i+1 < len(w.segs) && pos+Position(len(part)) > w.segs[i+1].start {
-			part = part[:w.segs[i+1].start-pos]
+		if pos+Position(len(part)) > next {
+			part = part[:next-pos]
 		}
 		if _, err := seg.f.ReadAt(part, int64(pos-seg.start)); err != nil {
 			return fmt.Errorf("wal: read segment %s: %w", SegmentName(seg.start), err)
@@ -809,14 +810,24 @@ func (w *WAL) ReadRange(p []byte, pos Position) error {
 func (w *WAL) WillNeed(pos Position, n int64) {
 	w.segMu.RLock()
 	defer w.segMu.RUnlock()
-	i := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > pos }) - 1
+	i, next := w.segmentAt(pos)
 	if i < 0 {
 		return
 	}
-	if i+1 < len(w.segs) {
-		n = min(n, int64(w.segs[i+1].start-pos))
-	}
+	n = min(n, int64(next-pos))
 	vfs.WillNeed(w.segs[i].f, int64(pos-w.segs[i].start), n)
+}
+
+// segmentAt returns the index in w.segs of the segment holding pos (-1
+// when pos precedes the oldest) and where the segment after it starts (the
+// largest position for the last). segMu held, or the log not yet shared.
+func (w *WAL) segmentAt(pos Position) (i int, next Position) {
+	i = sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start > pos }) - 1
+	next = math.MaxInt64
+	if i+1 < len(w.segs) {
+		next = w.segs[i+1].start
+	}
+	return i, next
 }
 
 // DontNeed tells the kernel that [pos, pos+n) of the log will not be read
