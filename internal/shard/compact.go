@@ -519,10 +519,7 @@ func (s *Shard) applyCompactLocked(changes []compactChange) {
 		newCacheFrom = len(kept)
 	}
 	s.entries, s.cacheFrom, s.tail = kept, newCacheFrom, tail
-	s.window = 0
-	for _, e := range kept[newCacheFrom:] {
-		s.window += int64(e.Loc.Size)
-	}
+	s.window = entriesBytes(kept[newCacheFrom:])
 	s.rewrites++
 }
 

@@ -347,8 +347,22 @@ func (s *Shard) DropCacheIfIdle(idle time.Duration) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	freed := s.cached
-	s.window, s.cached, s.cacheFrom, s.tail = 0, 0, len(s.entries), nil
+	s.emptyTailLocked()
 	return freed
+}
+
+// emptyTailLocked empties the tail window: the next append starts it anew
+// (mu held).
+func (s *Shard) emptyTailLocked() {
+	s.window, s.cached, s.cacheFrom, s.tail = 0, 0, len(s.entries), nil
+}
+
+// entriesBytes is the bytes of the batches es index.
+func entriesBytes(es []Entry) (n int64) {
+	for _, e := range es {
+		n += int64(e.Loc.Size)
+	}
+	return n
 }
 
 // Replay indexes a batch found in the shared log during recovery; the batch
@@ -420,10 +434,7 @@ func (s *Shard) Offsets() (logStart, hw, next Offset) {
 func (s *Shard) Stats() (batches int, bytes int64, cached int64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, e := range s.entries {
-		bytes += int64(e.Loc.Size)
-	}
-	return len(s.entries), bytes, s.cached
+	return len(s.entries), entriesBytes(s.entries), s.cached
 }
 
 // Read returns whole batches starting with the one holding from, up to

@@ -114,7 +114,7 @@ func (s *Shard) Restore(snap Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.entries = append(s.entries[:0], snap.Entries...)
-	s.window, s.cached, s.cacheFrom, s.tail = 0, 0, len(s.entries), nil
+	s.emptyTailLocked()
 	s.rewrites++
 	s.logStart = snap.LogStart
 	s.next = snap.Next
