@@ -48,7 +48,11 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, func() kmsg.Respo
 		return refuseProduce(req, resp, kerr.UnsupportedVersion.Code)
 	}
 	appendAll := func(inTxn func(p txn.Partition, pid int64, epoch int16, add bool) error) {
-		var work []produceItem
+		n := 0
+		for _, rt := range req.Topics {
+			n += len(rt.Partitions)
+		}
+		work := make([]produceItem, 0, n)
 		resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 		for i, rt := range req.Topics {
 			t := &resp.Topics[i]

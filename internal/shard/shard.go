@@ -413,7 +413,13 @@ func (s *Shard) HighWatermark() Offset {
 		for ; i < len(s.pending) && s.pending[i].end <= durable; i++ {
 			s.hw.Store(int64(s.pending[i].next))
 		}
-		s.pending = s.pending[i:]
+		if i == len(s.pending) {
+			// Emptied, its array serves the next appends; a slice
+			// advanced to its end would make them allocate anew.
+			s.pending = s.pending[:0]
+		} else {
+			s.pending = s.pending[i:]
+		}
 		if len(s.txns) > 0 {
 			s.pruneTxnsLocked(Offset(s.hw.Load()))
 		}

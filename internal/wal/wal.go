@@ -388,6 +388,9 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 		return 0, 0, *e
 	}
 	if len(w.buf) == 0 {
+		if cap(w.buf) == 0 {
+			w.buf = make([]byte, 0, min(bufStart, w.opts.MaxPending))
+		}
 		// The writer writes the buffer as one unit: it starts with a
 		// marker, so that recovery can tell a torn last write from
 		// damage to data that was already durable (see recover).
@@ -400,6 +403,16 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 	}
 	return start, w.tail, nil
 }
+
+// bufStart is the capacity each of the two pending buffers starts with.
+// Grown by appending from nothing, a buffer went through every power of two
+// up to the size a busy second needs, each step a fresh allocation the
+// previous one was copied into: 130 MB allocated in the first 5 s of a
+// 1,000-partition produce to end with 35 MB in use, and on a machine that
+// hands freed memory back to its host, every fresh page costs a fault
+// (18% of the node's CPU in that burst). Pages of the capacity are touched
+// only as they are written, so a quiet log keeps its resident size small.
+const bufStart = 16 << 20
 
 // appendUnitLocked starts a write unit in the empty buffer (mu held).
 func (w *WAL) appendUnitLocked() {
