@@ -107,8 +107,11 @@ type Shard struct {
 	tail       [][]byte
 	cacheLimit int64
 	producers  map[int64]*producerState // idempotent producers; see producers.go
-	txns       map[int64]*openTxn       // by producer id; see txn.go
-	aborted    []AbortedTxn             // ascending by Last
+	// lastProducer is producers[lastProducerID] or nil (producerLocked).
+	lastProducerID int64
+	lastProducer   *producerState
+	txns           map[int64]*openTxn // by producer id; see txn.go
+	aborted        []AbortedTxn       // ascending by Last
 	// dropped counts entries ever removed from the front of entries, and
 	// rewrites the changes to entries other than appends and front drops
 	// (compaction, moves, restores): together they let a checkpoint write

@@ -118,7 +118,7 @@ func (s *Shard) Restore(snap Snapshot) {
 	s.rewrites++
 	s.logStart = snap.LogStart
 	s.next = snap.Next
-	s.producers = snap.producers
+	s.setProducersLocked(snap.producers)
 	s.txns, s.aborted = snap.txns, snap.aborted
 	s.hw.Store(int64(s.next))
 }

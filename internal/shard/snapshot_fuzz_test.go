@@ -25,7 +25,7 @@ func seedSnapshot() Snapshot {
 			{Base: 7, Last: 11, MaxTS: 1700000000500, Loc: Location{Seg: InWAL, Pos: 4096, Size: 200}},
 		},
 		producers: map[int64]*producerState{
-			42: {epoch: 3, lastTS: 1700000000500, batches: []seqBatch{{first: 0, last: 3, base: 3}, {first: 4, last: 8, base: 7}}},
+			42: {epoch: 3, lastTS: 1700000000500, n: 2, window: [producerWindow]seqBatch{{first: 0, last: 3, base: 3}, {first: 4, last: 8, base: 7}}},
 		},
 		txns:    map[int64]*openTxn{43: {first: 9, firstPos: 4096, marker: -1}},
 		aborted: []AbortedTxn{{ProducerID: 44, First: 4, Last: 5, pos: 2048}},
@@ -85,7 +85,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 // round-trips.
 func FuzzProducerState(f *testing.F) {
 	f.Add(appendProducers(nil, seedSnapshot().producers))
-	f.Add(appendProducers(nil, map[int64]*producerState{1: {epoch: -1}, 2: {epoch: 0, batches: []seqBatch{{first: 2147483600, last: 10, base: 1}}}}))
+	f.Add(appendProducers(nil, map[int64]*producerState{1: {epoch: -1}, 2: {epoch: 0, n: 1, window: [producerWindow]seqBatch{{first: 2147483600, last: 10, base: 1}}}}))
 	f.Add(appendProducers(nil, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, rest, err := readProducers(b)
@@ -93,8 +93,8 @@ func FuzzProducerState(f *testing.F) {
 			return
 		}
 		for id, st := range m {
-			if len(st.batches) > producerWindow {
-				t.Fatalf("producer %d: window of %d batches", id, len(st.batches))
+			if st.n > producerWindow {
+				t.Fatalf("producer %d: window of %d batches", id, st.n)
 			}
 		}
 		if used := len(b) - len(rest); len(m)*19 > used {

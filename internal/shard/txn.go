@@ -90,16 +90,13 @@ func (s *Shard) endTxnLocked(pid int64, commit bool, base Offset, pos wal.Positi
 // markerEpochLocked applies a marker's producer epoch: a marker written with
 // a bumped epoch fences every batch of the older one.
 func (s *Shard) markerEpochLocked(pid int64, epoch int16, ts int64) {
-	if s.producers == nil {
-		s.producers = map[int64]*producerState{}
-	}
-	st := s.producers[pid]
+	st := s.producerLocked(pid)
 	if st == nil {
 		st = &producerState{epoch: epoch}
-		s.producers[pid] = st
+		s.setProducerLocked(pid, st)
 	}
 	if epoch > st.epoch {
-		st.epoch, st.batches = epoch, nil
+		*st = producerState{epoch: epoch, lastTS: st.lastTS}
 	}
 	st.lastTS = max(st.lastTS, ts)
 }
@@ -175,7 +172,7 @@ func (s *Shard) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpo
 	if t == nil || t.marker >= 0 {
 		return MarkerResult{}, ErrNotInTransaction
 	}
-	if st := s.producers[pid]; st != nil && epoch < st.epoch {
+	if st := s.producerLocked(pid); st != nil && epoch < st.epoch {
 		return MarkerResult{}, fmt.Errorf("%w: marker for producer %d at epoch %d, current %d", ErrInvalidProducerEpoch, pid, epoch, st.epoch)
 	}
 	base := s.next
