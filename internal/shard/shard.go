@@ -39,6 +39,7 @@ const FramePrefixLen = 12
 // Log is what a shard needs from the shared write-ahead log.
 type Log interface {
 	Append(kind wal.Kind, parts ...[]byte) (start, end wal.Position, err error)
+	AppendSummed(kind wal.Kind, head, body []byte, from int, sum uint32) (start, end wal.Position, err error)
 	ReadAt(p []byte, pos wal.Position) error
 	Durable() wal.Position
 }
@@ -262,7 +263,9 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64, keep bool) (Appe
 	if logAppendTime >= 0 {
 		maxTS = logAppendTime
 	}
-	start, end, err := s.log.Append(KindBatch, prefix[:], b)
+	// Validate checked the batch's CRC and stamp keeps it: the frame's
+	// is derived from it.
+	start, end, err := s.log.AppendSummed(KindBatch, prefix[:], b, offAttributes, binary.BigEndian.Uint32(b[offCRC:]))
 	if err != nil {
 		return AppendResult{}, err
 	}

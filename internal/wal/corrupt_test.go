@@ -30,7 +30,7 @@ func appendUnitWith(t *testing.T, w *WAL, marker func(), bodies ...string) []Pos
 	marker()
 	var starts []Position
 	for _, b := range bodies {
-		starts = append(starts, w.appendLocked(1, [][]byte{[]byte(b)}))
+		starts = append(starts, w.appendLocked(1, [][]byte{[]byte(b)}, 0, 0))
 	}
 	end := w.tail
 	w.mu.Unlock()

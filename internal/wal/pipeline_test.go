@@ -165,8 +165,8 @@ func TestUnitsWithoutBodyStillProveDurability(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentBytes: 1 << 20}
 	w, _ := replayAll(t, dir, 0, opts)
-	a := appendUnitWith(t, w, func() { w.appendLocked(kindUnit, nil) }, "old-unit-1")
-	appendUnitWith(t, w, func() { w.appendLocked(kindUnit, nil) }, "old-unit-2")
+	a := appendUnitWith(t, w, func() { w.appendLocked(kindUnit, nil, 0, 0) }, "old-unit-1")
+	appendUnitWith(t, w, func() { w.appendLocked(kindUnit, nil, 0, 0) }, "old-unit-2")
 	w.Close()
 	data, err := os.ReadFile(filepath.Join(dir, SegmentName(0)))
 	if err != nil {

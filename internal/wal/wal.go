@@ -114,9 +114,16 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // data are recognised as the end of the log, never replayed.
 func frameCRC(pos Position, kind byte, body []byte) uint32 {
 	var p [9]byte
-	binary.LittleEndian.PutUint64(p[:8], uint64(pos))
-	p[8] = kind
-	return crc32.Update(crc32.Checksum(p[:], castagnoli), castagnoli, body)
+	return frameCRCWith(&p, pos, kind, body)
+}
+
+// frameCRCWith is frameCRC with scratch for the position and kind: the
+// checksum's code takes them through a function value, so a local array
+// is a heap allocation per frame.
+func frameCRCWith(scratch *[9]byte, pos Position, kind byte, body []byte) uint32 {
+	binary.LittleEndian.PutUint64(scratch[:8], uint64(pos))
+	scratch[8] = kind
+	return crc32.Update(crc32.Checksum(scratch[:], castagnoli), castagnoli, body)
 }
 
 const (
@@ -198,6 +205,7 @@ type WAL struct {
 	spare    []byte
 	tail     Position // position just past buf
 	closed   bool
+	crcHead  [9]byte       // appendLocked's scratch for frameCRCWith
 	notify   chan struct{} // closed and replaced whenever written/durable move
 	flushReq chan struct{} // wakes the writer
 	syncReq  chan struct{} // wakes the syncer
@@ -361,6 +369,24 @@ func (w *WAL) syncDir() error {
 // where the frame starts and the position just past it. The frame is neither
 // written nor durable yet: wait with WaitWritten or WaitDurable.
 func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error) {
+	return w.append(kind, parts, 0, 0)
+}
+
+// AppendSummed is Append of a frame whose body is head followed by body,
+// where the caller holds sum, the CRC-32C of body[from:] (a record batch
+// carries its own, verified on the way in): the frame's checksum is derived
+// from it (crcJoin) instead of read from those bytes again. A wrong sum
+// makes a frame recovery refuses, so only a checksum verified against the
+// bytes may be passed.
+func (w *WAL) AppendSummed(kind Kind, head, body []byte, from int, sum uint32) (start, end Position, err error) {
+	if from < 0 || from > len(body) {
+		return 0, 0, fmt.Errorf("wal: summed part starts at %d of a %d-byte body", from, len(body))
+	}
+	return w.append(kind, [][]byte{head, body}, len(body)-from, sum)
+}
+
+// append frames parts; the CRC-32C of their last known bytes is sum.
+func (w *WAL) append(kind Kind, parts [][]byte, known int, sum uint32) (start, end Position, err error) {
 	n := 1
 	for _, p := range parts {
 		n += len(p)
@@ -396,7 +422,7 @@ func (w *WAL) Append(kind Kind, parts ...[]byte) (start, end Position, err error
 		// damage to data that was already durable (see recover).
 		w.appendUnitLocked()
 	}
-	start = w.appendLocked(kind, parts)
+	start = w.appendLocked(kind, parts, known, sum)
 	select {
 	case w.flushReq <- struct{}{}:
 	default:
@@ -416,7 +442,7 @@ const bufStart = 16 << 20
 
 // appendUnitLocked starts a write unit in the empty buffer (mu held).
 func (w *WAL) appendUnitLocked() {
-	w.appendLocked(kindUnit, [][]byte{unitPlaceholder})
+	w.appendLocked(kindUnit, [][]byte{unitPlaceholder}, 0, 0)
 }
 
 // sealUnit fills in the marker that starts buf, a unit to be written at
@@ -433,7 +459,8 @@ func sealUnit(buf []byte, at, durable Position) {
 }
 
 // appendLocked frames kind and parts into the buffer at the tail (mu held).
-func (w *WAL) appendLocked(kind Kind, parts [][]byte) (start Position) {
+// The last known bytes of the body have the CRC-32C sum.
+func (w *WAL) appendLocked(kind Kind, parts [][]byte, known int, sum uint32) (start Position) {
 	n := 1
 	for _, p := range parts {
 		n += len(p)
@@ -445,7 +472,12 @@ func (w *WAL) appendLocked(kind Kind, parts [][]byte) (start Position) {
 		w.buf = append(w.buf, p...)
 	}
 	start = w.tail
-	binary.LittleEndian.PutUint32(w.buf[at+4:], frameCRC(start, w.buf[at+8], w.buf[at+9:]))
+	body := w.buf[at+9:]
+	crc := frameCRCWith(&w.crcHead, start, w.buf[at+8], body[:len(body)-known])
+	if known > 0 {
+		crc = crcJoin(crc, sum, known)
+	}
+	binary.LittleEndian.PutUint32(w.buf[at+4:], crc)
 	w.tail += Position(len(w.buf) - at)
 	return start
 }
