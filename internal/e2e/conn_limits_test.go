@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,6 +127,40 @@ func TestStalledRequestsDoNotHoldMemory(t *testing.T) {
 		t.Errorf("stalled clients closed after %s, before the 5s request timeout", d)
 	}
 	waitMetric(t, ctx, p, "braid_kafka_slow_connections_closed_total", func(v float64) bool { return v == clients })
+	waitMetric(t, ctx, p, "braid_kafka_request_bytes", func(v float64) bool { return v == 0 })
+}
+
+// TestDeliveredSizeTakenAtOnce: a request no larger than one the connection
+// has already sent whole is taken from the budget in one step (no buffer
+// regrown and copied as it arrives); a larger one, or one on a connection
+// that has sent nothing yet, still gets only a first chunk before its bytes
+// arrive.
+func TestDeliveredSizeTakenAtOnce(t *testing.T) {
+	p := braidtest.Start(t, "--request-timeout", "3s")
+	ctx := testCtx(t, 30*time.Second)
+	deliver := func() *rawConn {
+		c := dialRaw(t, p.KafkaAddr)
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.ClientSoftwareName, req.ClientSoftwareVersion = strings.Repeat("a", 1<<20), "1.0"
+		if resp := c.request(req, 3).(*kmsg.ApiVersionsResponse); resp.ErrorCode != 0 {
+			t.Fatalf("ApiVersions: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		return c
+	}
+	same, larger := deliver(), deliver()
+	waitMetric(t, ctx, p, "braid_kafka_request_bytes", func(v float64) bool { return v == 0 })
+	same.write(binary.BigEndian.AppendUint32(nil, 1<<20))   // under the 1 MiB + header it sent
+	larger.write(binary.BigEndian.AppendUint32(nil, 4<<20)) // more than it sent
+	fresh := stalledClient(t, p.KafkaAddr, 1<<20, 0)        // sent nothing yet
+	const want = 1<<20 + 2*64<<10
+	waitMetric(t, ctx, p, "braid_kafka_request_bytes", func(v float64) bool { return v >= want })
+	time.Sleep(200 * time.Millisecond)
+	if v := scrapeMetrics(t, ctx, p).must(t, "braid_kafka_request_bytes"); v != want {
+		t.Errorf("request bytes held %.0f, want %d: 1 MiB at once for the size delivered before, a first chunk for the others", v, want)
+	}
+	for _, nc := range []net.Conn{same.nc, larger.nc, fresh} {
+		closedWithin(t, nc, 10*time.Second)
+	}
 	waitMetric(t, ctx, p, "braid_kafka_request_bytes", func(v float64) bool { return v == 0 })
 }
 

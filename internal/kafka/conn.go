@@ -67,6 +67,9 @@ type conn struct {
 
 	// held bounds the request bytes this connection holds unanswered.
 	held *budget
+	// delivered is the largest request body this connection has sent
+	// whole (readBody; on the reader goroutine).
+	delivered int
 	// inflight counts requests read and not yet answered; lastActive is
 	// when a request last arrived or a response last went out (unix ns).
 	// Together they tell an idle connection from a busy one.
@@ -179,12 +182,22 @@ func (c *conn) awaitRequest(r *bufio.Reader) error {
 // bytes arrive (×4 per step) and taking each growth from the connection's
 // and the server's request budgets first. It returns the bytes taken.
 // Bodies of 64 KiB or more live in pooled buffers (bodypool.go).
+//
+// A body no larger than one this connection has already sent whole is
+// taken in one step: a producer sending 16 MiB requests would otherwise
+// copy each one's first 5 MiB again while it grows. What a connection can
+// hold without sending stays in proportion to what it sent: 4× the bytes
+// of the request under way, or one request's size as large as one it
+// delivered before, once, since a stall closes the connection.
 func (c *conn) readBody(r *bufio.Reader, size int, deadline time.Time) ([]byte, int64, error) {
 	var body []byte
 	var held int64 // bytes taken: how far body may be filled
 	for len(body) < size {
 		if len(body) == int(held) {
 			want := min(size, max(bodyGrowth*int(held), firstChunk))
+			if held == 0 && size <= c.delivered {
+				want = size // as large as one it sent whole before: at once
+			}
 			grow := int64(want) - held
 			began := time.Now()
 			if err := c.take(grow); err != nil {
@@ -218,6 +231,7 @@ func (c *conn) readBody(r *bufio.Reader, size int, deadline time.Time) ([]byte, 
 			return nil, 0, c.readErr(err)
 		}
 	}
+	c.delivered = max(c.delivered, size)
 	return body, held, nil
 }
 
