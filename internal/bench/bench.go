@@ -133,6 +133,8 @@ type Phase struct {
 	MaxLagMs float64 `json:"max_schedule_lag_ms,omitempty"`
 	// Transactions is set on the produce phase of a transactional run.
 	Transactions *TxnCounts `json:"transactions,omitempty"`
+	// Batches is set on the produce phase: requests and batches sent.
+	Batches *BatchCounts `json:"batches,omitempty"`
 }
 
 // TxnCounts counts the transactions of a transactional produce phase.

@@ -30,6 +30,7 @@ type producers struct {
 	clients []*kgo.Client
 	pool    []byte
 	once    sync.Once
+	hook    batchHook
 }
 
 // txnIDPrefix names the transactional ids of one run, with a random part so
@@ -68,6 +69,7 @@ func newProducers(ctx context.Context, cfg Config) (*producers, error) {
 	ps := &producers{
 		pool: NewPool(PoolSize(cfg.RecordSize, int(cfg.BatchMaxBytes), cfg.Partitions), rand.Uint64()),
 	}
+	opts = append(opts, kgo.WithHooks(&ps.hook))
 	prefix := txnIDPrefix()
 	for i := range cfg.Producers {
 		copts := opts
@@ -152,6 +154,7 @@ func (ps *producers) run(ctx context.Context, cfg Config) *Phase {
 
 	var m meter
 	stop := m.progress(cfg.Progress, "produce")
+	before := ps.hook.counts() // the warm-up's are not the run's
 	start := time.Now()
 	var deadline time.Time
 	if cfg.Duration > 0 {
@@ -189,6 +192,8 @@ func (ps *producers) run(ctx context.Context, cfg Config) *Phase {
 
 	p := newPhase(m.records.Load(), m.bytes.Load(), elapsed)
 	p.Errors = m.errors.Load()
+	batches := ps.hook.counts().since(before)
+	p.Batches = &batches
 	if cfg.TxnInterval > 0 {
 		p.Transactions = &TxnCounts{}
 	}

@@ -84,6 +84,12 @@ bounds the figure as much as the node does. With --admin-addr on the
 loopback the line also says what share of this machine's cores the two
 kept busy together.
 
+Batches: the run counts the produce requests the client wrote and the
+record batches the broker acknowledged (franz-go's hooks), and prints
+batches per request and records and bytes per batch. A node's cost
+follows batches as well as bytes: with many partitions a request holds
+a few records per partition, however large the client's buffer.
+
 Catch-up reads (--consume-from-start): the consume phase reads the stream
 from its first offset, so a run against a stream an earlier --keep run
 filled measures reads of older data (e.g. --count 1 to add one record).
@@ -233,6 +239,12 @@ func printBench(w io.Writer, f *clientFlags, res *bench.Result) error {
 	if p := res.Produce; p != nil && res.Settings.Rate > 0 {
 		fmt.Fprintf(w, "\ntarget rate %.0f records/s, achieved %.0f; max schedule lag %s\n",
 			res.Settings.Rate, p.RecordsPerSec, fmtLatency(time.Duration(p.MaxLagMs*1e6)))
+	}
+	if p := res.Produce; p != nil && p.Batches != nil && p.Batches.Batches > 0 {
+		// The node's cost follows batches as well as bytes.
+		b := p.Batches
+		fmt.Fprintf(w, "\nbatches: %d produce requests of %.1f batches on average, %.1f records (%.1f KB) per batch\n",
+			b.Requests, b.BatchesPerRequest(), b.RecordsPerBatch(), float64(b.Bytes)/float64(b.Batches)/1e3)
 	}
 	if r := res.Reshard; r != nil {
 		fmt.Fprintf(w, "\nreshard storm: %d splits and merges, %d failed; server-side p50 %s, p99 %s, max %s\n",

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -957,6 +958,12 @@ type benchPhase struct {
 		P50   float64 `json:"p50_ms"`
 		Max   float64 `json:"max_ms"`
 	} `json:"latency"`
+	Batches *struct {
+		Requests int64 `json:"requests"`
+		Batches  int64 `json:"batches"`
+		Records  int64 `json:"records"`
+		Bytes    int64 `json:"bytes"`
+	} `json:"batches"`
 }
 
 func checkBenchPhase(t testing.TB, name string, ph *benchPhase, records, size int64) {
@@ -995,6 +1002,12 @@ func TestCLIBench(t *testing.T) {
 		if l := rep.Produce.Latency; l == nil || l.Count != 20000 || !(l.P50 > 0) || l.Max < l.P50 {
 			t.Errorf("bench produce latency: %+v", l)
 		}
+		// The batches the run sent hold its records, not the warm-up's;
+		// every request holds at least one, every record at least its value.
+		if b := rep.Produce.Batches; b == nil || b.Records != 20000 || b.Requests < 1 || b.Batches < max(b.Requests, 2) ||
+			b.Batches > b.Records || b.Bytes < 20000*200 {
+			t.Errorf("bench produce batches: %+v, want 20000 records in at least 2 batches, of at least 200 bytes each", b)
+		}
 		if _, ok := cliListStreams(t, ctx, p)["braid-bench"]; ok {
 			t.Errorf("bench left its temporary stream braid-bench behind")
 		}
@@ -1024,6 +1037,9 @@ func TestCLIBench(t *testing.T) {
 			if err1 != nil || err2 != nil || !(rps > 0) || !(mbps > 0) {
 				t.Errorf("bench text %s row %q: want positive records/s and MB/s", phase, f)
 			}
+		}
+		if !regexp.MustCompile(`(?m)^batches: [1-9][0-9]* produce requests of [0-9.]+ batches on average, [0-9.]+ records \([0-9.]+ KB\) per batch$`).MatchString(r.stdout) {
+			t.Errorf("bench text lacks the batches line; %s", r)
 		}
 		if _, ok := cliListStreams(t, ctx, p)["cli-bench-text"]; ok {
 			t.Errorf("bench left its temporary stream cli-bench-text behind")
