@@ -25,7 +25,8 @@
 # After the table: peak RSS per run, and the CPU per GB produced of the node
 # and of the client (braid bench) for rows 1 and 2, with how busy the two
 # kept the cores: they share them, and at 1,000 partitions the client's
-# share bounds the figure too.
+# share bounds the figure too; and the batches of rows 1 and 2 (per
+# request, records per batch).
 # Every bench run reads the node's /metrics: a figure whose run saw no move
 # and no checkpoint is marked "burst".
 #
@@ -292,6 +293,13 @@ def cpu(name):
     busy = (node + client) / (secs * (os.cpu_count() or 1))
     return f"{name} node {node / gb:.2f} s, client {client / gb:.2f} s (cores {busy:.0%} busy)"
 print("CPU per GB produced: " + "; ".join(cpu(n) for n in ("r1-burst", "r1-sustained", "r2-burst", "r2-sustained")))
+def batches(name):
+    # What the node was sent: its cost follows batches as well as bytes.
+    b = r[name]["produce"].get("batches") or {}
+    if not b.get("batches") or not b.get("requests"):
+        return f"{name} -"
+    return f"{name} {b['batches'] / b['requests']:.0f} per request, {b['records'] / b['batches']:.1f} records each"
+print("Batches produced: " + "; ".join(batches(n) for n in ("r1-burst", "r1-sustained", "r2-burst", "r2-sustained")))
 print("RUN: background work while producing (BURST: none, so the figure is a burst figure)")
 notes = sorted({d["note"] for n, d in r.items() if d.get("note")})
 for n in notes:
