@@ -22,6 +22,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3bolt"
@@ -54,8 +55,31 @@ func main() {
 	}
 	fmt.Printf("listening on %s\n", ln.Addr())
 	os.Stdout.Sync()
-	h := &sigV4{access: *accessKey, secret: *secretKey, next: fake.Server()}
+	h := &sigV4{access: *accessKey, secret: *secretKey, next: &readsApart{next: fake.Server()}}
 	log.Fatal(http.Serve(ln, h))
+}
+
+// readsApart keeps writes out while a read's answer is being written.
+// gofakes3's bbolt backend hands back an object's bytes still pointing into
+// bbolt's memory map after its read transaction has ended (its BSON
+// decoder does not copy), and a write that grows the file remaps it: the
+// read then faults and the whole server dies ("unexpected fault address",
+// seen once in CI as a refused connection). Reads hold the lock shared
+// until their answer is out, writes hold it alone.
+type readsApart struct {
+	mu   sync.RWMutex
+	next http.Handler
+}
+
+func (h *readsApart) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+	} else {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+	}
+	h.next.ServeHTTP(w, r)
 }
 
 // sigV4 refuses a request whose Authorization header is missing, names

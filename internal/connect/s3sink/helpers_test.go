@@ -183,10 +183,13 @@ func exactlyOnce(t testing.TB, got []int64, from, to int64) {
 	}
 }
 
-// s3Proc is an s3server process of a test's own, to stop and restart.
+// s3Proc is an s3server process of a test's own, to stop and restart. Its
+// output and how each run of it ended go to a log the test prints if it
+// fails: a server that dies under the test says why.
 type s3Proc struct {
-	bin, db, addr string
-	cmd           *exec.Cmd
+	bin, db, addr, log string
+	cmd                *exec.Cmd
+	exited             chan struct{} // closed once cmd has been waited for
 }
 
 // startS3 starts the s3server binary (BRAID_TEST_S3_SERVER, built by
@@ -206,11 +209,18 @@ func startS3(t *testing.T) *s3Proc {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	p := &s3Proc{bin: bin, db: filepath.Join(t.TempDir(), "s3.db"), addr: addr}
+	dir := t.TempDir()
+	p := &s3Proc{bin: bin, db: filepath.Join(dir, "s3.db"), addr: addr, log: filepath.Join(dir, "s3.log")}
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			t.Logf("s3server log:\n%s", b)
+		}
+	})
 	if err := p.start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.stop)
 	return p
 }
 
@@ -219,25 +229,44 @@ func (p *s3Proc) target() target {
 }
 
 func (p *s3Proc) start() error {
-	p.cmd = exec.Command(p.bin, "-addr", p.addr, "-db", p.db, "-access-key", "k", "-secret-key", "s")
-	out, err := p.cmd.StdoutPipe()
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
-	if err := p.cmd.Start(); err != nil {
+	p.cmd = exec.Command(p.bin, "-addr", p.addr, "-db", p.db, "-access-key", "k", "-secret-key", "s")
+	p.cmd.Stderr = logf
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		logf.Close()
 		return err
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
+	if err := p.cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	cmd, exited := p.cmd, make(chan struct{})
+	p.exited = exited
+	r := bufio.NewReader(out)
+	line, err := r.ReadString('\n')
+	fmt.Fprintf(logf, "[test] started pid %d: %q\n", cmd.Process.Pid, line)
+	go func() {
+		io.Copy(logf, r) // the rest of its output, until it exits
+		err := cmd.Wait()
+		fmt.Fprintf(logf, "[test] pid %d ended: %v\n", cmd.Process.Pid, err)
+		logf.Close()
+		close(exited)
+	}()
 	if err != nil || !strings.HasPrefix(line, "listening on") {
 		return fmt.Errorf("s3server did not start: %q %v", line, err)
 	}
 	return nil
 }
 
+// stop kills the server and waits until it is gone.
 func (p *s3Proc) stop() {
 	if p.cmd != nil && p.cmd.Process != nil {
 		p.cmd.Process.Kill()
-		p.cmd.Wait()
+		<-p.exited
 		p.cmd = nil
 	}
 }
