@@ -357,6 +357,11 @@ func TestReshardMetrics(t *testing.T) {
 	if s, ok := metric("braid_reshard_seconds_sum"); !ok || s <= 0 || s > 10 {
 		t.Errorf("braid_reshard_seconds_sum = %v", s)
 	}
+	// The indexes hold the 12 batches (48 bytes each) and the internal
+	// streams' few, with their arrays' spare room: not the data.
+	if v, ok := metric("braid_shard_index_bytes"); !ok || v < 12*48 || v > 64<<10 || int64(v)%48 != 0 {
+		t.Errorf("braid_shard_index_bytes = %v (found %v), want whole entries of 48 bytes, at least 12, far less than 64 KiB", v, ok)
+	}
 }
 
 // TestCLIConsumeLineageTxn: a parent whose last offset is a transaction's

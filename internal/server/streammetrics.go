@@ -36,11 +36,13 @@ func (m *reshardMetrics) observe(stream, op string, took time.Duration) {
 // shardCollector reports per-shard write counters at scrape time, read from
 // shard.Written: records and bytes appended since the process loaded the
 // shard, so rate() gives a shard's write rate. Internal streams are left
-// out, as in braid_shards.
+// out, as in braid_shards, but for the memory of the shard indexes, which
+// counts all.
 type shardCollector struct {
 	eng            *engine.Engine
 	records, bytes *prometheus.Desc
 	routed         *prometheus.Desc
+	index          *prometheus.Desc
 }
 
 func newShardCollector(eng *engine.Engine) *shardCollector {
@@ -49,6 +51,8 @@ func newShardCollector(eng *engine.Engine) *shardCollector {
 		records: prometheus.NewDesc("braid_shard_written_records_total", "Records appended to a shard since the node loaded it (routed records counted where they landed).", []string{"stream", "shard"}, nil),
 		bytes:   prometheus.NewDesc("braid_shard_written_bytes_total", "Bytes of record batches appended to a shard since the node loaded it.", []string{"stream", "shard"}, nil),
 		routed:  prometheus.NewDesc("braid_routed_batches_total", "Produced batches whose records the server routed to shards other than the one addressed (braid.routing=key).", nil, nil),
+		index: prometheus.NewDesc("braid_shard_index_bytes",
+			"Memory the shard indexes of all streams hold (about 48 bytes per retained batch, with their arrays' spare capacity): the part of the node's memory that grows with what it retains.", nil, nil),
 	}
 }
 
@@ -56,10 +60,15 @@ func (c *shardCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.records
 	ch <- c.bytes
 	ch <- c.routed
+	ch <- c.index
 }
 
 func (c *shardCollector) Collect(ch chan<- prometheus.Metric) {
+	var index int64
 	for name, st := range c.eng.Streams() {
+		for _, sh := range st.Shards {
+			index += sh.IndexBytes()
+		}
 		if st.Internal {
 			continue
 		}
@@ -71,4 +80,5 @@ func (c *shardCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.routed, prometheus.CounterValue, float64(c.eng.RoutedBatches()))
+	ch <- prometheus.MustNewConstMetric(c.index, prometheus.GaugeValue, float64(index))
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/braidstream/braid/internal/vfs"
 	"github.com/braidstream/braid/internal/wal"
@@ -440,6 +441,14 @@ func (s *Shard) Offsets() (logStart, hw, next Offset) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.logStart, hw, s.next
+}
+
+// IndexBytes is the memory the shard's index holds: its entries' array,
+// capacity included. It grows with every batch retained.
+func (s *Shard) IndexBytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return int64(cap(s.entries)) * int64(unsafe.Sizeof(Entry{}))
 }
 
 // Stats returns the shard's indexed batch count and bytes.
