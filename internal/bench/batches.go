@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // BatchCounts is what the producers sent during the produce phase, as
@@ -47,10 +48,8 @@ var (
 	_ kgo.HookProduceBatchWritten = (*batchHook)(nil)
 )
 
-const produceKey = 0 // the Produce API's key
-
 func (h *batchHook) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
-	if key == produceKey && err == nil {
+	if key == int16(kmsg.Produce) && err == nil {
 		h.requests.Add(1)
 	}
 }

@@ -68,11 +68,9 @@ func (c *shardCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, st := range c.eng.Streams() {
 		for _, sh := range st.Shards {
 			index += sh.IndexBytes()
-		}
-		if st.Internal {
-			continue
-		}
-		for _, sh := range st.Shards {
+			if st.Internal {
+				continue
+			}
 			id := strconv.FormatInt(int64(sh.Key().Shard), 10)
 			recs, bytes := sh.Written()
 			ch <- prometheus.MustNewConstMetric(c.records, prometheus.CounterValue, float64(recs), name, id)
