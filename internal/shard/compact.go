@@ -146,15 +146,14 @@ func (s *Shard) CleanState(p CompactPolicy, now time.Time) CleanState {
 // the cleanable range (s.mu held).
 func (s *Shard) cleanStateLocked(p CompactPolicy, now time.Time, hw Offset) (CleanState, int) {
 	st := CleanState{CleanedTo: max(s.cleanedTo, s.logStart), LastCleaned: s.lastCleaned}
-	n := len(s.entries)
-	if n == 0 {
+	if s.idx.len() == 0 {
 		return st, 0
 	}
 	// The active head: the last logical segment.
 	head := 0
 	var segBytes int64
-	segFirstTS := s.entries[0].MaxTS
-	for i, e := range s.entries {
+	segFirstTS := s.idx.at(0).MaxTS
+	for i, e := range s.idx.from(0) {
 		if i > 0 && (segBytes >= p.SegmentBytes || e.MaxTS-segFirstTS >= p.SegmentMs) {
 			head, segBytes, segFirstTS = i, 0, e.MaxTS
 		}
@@ -163,16 +162,22 @@ func (s *Shard) cleanStateLocked(p CompactPolicy, now time.Time, hw Offset) (Cle
 	limit := min(s.lsoLocked(hw), hw)
 	minLagCut := now.UnixMilli() - p.MinLagMs
 	k := 0
-	for k < head && s.entries[k].Last < limit && s.entries[k].MaxTS <= minLagCut {
-		k++
+	for i, e := range s.idx.from(0) {
+		if i >= head || e.Last >= limit || e.MaxTS > minLagCut {
+			break
+		}
+		k = i + 1
+		st.CleanEnd = e.Last + 1
 	}
 	if k == 0 {
 		return st, 0
 	}
-	st.CleanEnd = s.entries[k-1].Last + 1
 	maxLagCut := now.UnixMilli() - p.MaxLagMs
 	overdue := false
-	for _, e := range s.entries[:k] {
+	for i, e := range s.idx.from(0) {
+		if i >= k {
+			break
+		}
 		st.TotalBytes += int64(e.Loc.Size)
 		if e.Last >= st.CleanedTo {
 			st.DirtyBytes += int64(e.Loc.Size)
@@ -410,8 +415,8 @@ func (s *Shard) Compact(p CompactPolicy, now time.Time, force bool, throttle fun
 	defer s.mu.Unlock()
 	changes := make([]compactChange, 0, len(work))
 	for i, e := range work {
-		j := sort.Search(len(s.entries), func(j int) bool { return s.entries[j].Base >= e.Base })
-		if j == len(s.entries) || s.entries[j].Base != e.Base {
+		j := s.idx.search(func(x *Entry) bool { return x.Base >= e.Base })
+		if j == s.idx.len() || s.idx.at(j).Base != e.Base {
 			continue // removed by retention meanwhile
 		}
 		c := compactChange{base: e.Base, loc: locs[i]}
@@ -487,11 +492,12 @@ func (s *Shard) ReplayCompact(payload []byte) error {
 // applyCompactLocked repoints or removes the entries named by changes
 // (ascending by base; bases no longer indexed are skipped).
 func (s *Shard) applyCompactLocked(changes []compactChange) {
-	kept := make([]Entry, 0, len(s.entries))
+	kept := index{front: s.idx.front, split: s.idx.front}
 	var tail [][]byte
+	var window int64
 	c := 0
 	newCacheFrom := -1
-	for i, e := range s.entries {
+	for i, e := range s.idx.from(0) {
 		data := s.dataLocked(i)
 		for c < len(changes) && changes[c].base < e.Base {
 			c++
@@ -508,18 +514,21 @@ func (s *Shard) applyCompactLocked(changes []compactChange) {
 			e.Loc = ch.loc
 		}
 		if i >= s.cacheFrom && newCacheFrom < 0 {
-			newCacheFrom = len(kept)
+			newCacheFrom = kept.len()
 		}
-		kept = append(kept, e)
 		if newCacheFrom >= 0 {
 			tail = append(tail, data)
+			window += int64(e.Loc.Size)
+		} else if len(kept.recent) >= 4*blockLen {
+			kept.seal(kept.len()) // keeps a large index from being whole twice
 		}
+		kept.add(e)
 	}
 	if newCacheFrom < 0 {
-		newCacheFrom = len(kept)
+		newCacheFrom = kept.len()
 	}
-	s.entries, s.cacheFrom, s.tail = kept, newCacheFrom, tail
-	s.window = entriesBytes(kept[newCacheFrom:])
+	s.idx, s.cacheFrom, s.tail, s.window = kept, newCacheFrom, tail, window
+	s.sealLocked()
 	s.rewrites++
 }
 

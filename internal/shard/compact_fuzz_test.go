@@ -85,9 +85,10 @@ func FuzzReplayCompact(f *testing.F) {
 			s.addLocked(Entry{Base: base, Last: base + 1, Loc: Location{Seg: InWAL, Pos: 100, Size: 70}}, nil)
 		}
 		_ = s.ReplayCompact(payload)
-		for i := 1; i < len(s.entries); i++ {
-			if s.entries[i].Base <= s.entries[i-1].Base {
-				t.Fatalf("index out of order after replay: %+v", s.entries)
+		es := entriesOf(s)
+		for i := 1; i < len(es); i++ {
+			if es[i].Base <= es[i-1].Base {
+				t.Fatalf("index out of order after replay: %+v", es)
 			}
 		}
 	})

@@ -19,6 +19,14 @@
 // its Location (the write-ahead log position of its bytes). A Location can
 // later name a shard segment file instead; readers do not care which.
 //
+// The index stays in memory (index.go). Entries older than the tail window
+// are sealed into blocks of 128, each entry a run of varints of its
+// differences from the one before (6-10 bytes instead of 48); the tail
+// window's entries, which appends and tailing reads touch, stay plain:
+//
+//	blocks: [first entry | n | varint deltas...] [..] [..]   recent: [Entry][Entry]...
+//	        sealed, 0..sealed-1                               sealed..len-1
+//
 // # Offsets and visibility
 //
 //	logStart <= ... <= hw <= next

@@ -48,10 +48,10 @@ func TestDropBehindRanges(t *testing.T) {
 	s := indexOf(sizes, 64) // frame headers between batches
 	log := &dropLog{}
 	s.log = log
-	runStart := int64(s.entries[0].Loc.Pos)
+	runStart := int64(entriesOf(s)[0].Loc.Pos)
 	dropped := runStart // the end of the last drop
-	for i := 0; i < len(s.entries); i += 3 {
-		pick := refsOf(s, i, min(i+3, len(s.entries)))
+	for i := 0; i < len(entriesOf(s)); i += 3 {
+		pick := refsOf(s, i, min(i+3, len(entriesOf(s))))
 		last := pick[len(pick)-1]
 		s.dropBehind(pick, last.Last+1, true)
 		readEnd := int64(last.Loc.Pos) + int64(last.Loc.Size)
@@ -95,7 +95,7 @@ func TestDropBehindLeavesScatteredReads(t *testing.T) {
 	s := indexOf(sizes, 1<<20) // other shards' batches between
 	log := &dropLog{}
 	s.log = log
-	for i := 0; i < len(s.entries); i += 10 {
+	for i := 0; i < len(entriesOf(s)); i += 10 {
 		pick := refsOf(s, i, i+10)
 		s.dropBehind(pick, pick[len(pick)-1].Last+1, true)
 	}
@@ -200,6 +200,6 @@ func readAll(t *testing.T, s *Shard, log *recordingLog) int64 {
 		log.settledHints(t, s)
 		from = next
 	}
-	last := s.entries[len(s.entries)-1].Loc
+	last := s.idx.last().Loc
 	return int64(last.Pos) + int64(last.Size)
 }

@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -89,15 +88,19 @@ func (s *Shard) prefetch(next Offset) {
 func (s *Shard) prefetchRanges(next Offset, window int64) []Location {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	first := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= next })
+	first := s.idx.search(func(e *Entry) bool { return e.Last >= next })
 	asked := Offset(s.prefetchedTo.Load())
 	for range 2 {
 		var out []Location
 		var ahead int64
 		to, reached := asked, false
-		i := first
-		for ; i < len(s.entries) && ahead < window; i++ {
-			e := s.entries[i]
+		var prev Entry // the last entry looked at
+		looked := false
+		for i, e := range s.idx.from(first) {
+			if ahead >= window {
+				break
+			}
+			prev, looked = e, true
 			ahead += int64(e.Loc.Size)
 			if e.Base < asked {
 				continue
@@ -109,7 +112,7 @@ func (s *Shard) prefetchRanges(next Offset, window int64) []Location {
 			}
 			out = appendRange(out, e.Loc)
 		}
-		if !reached && i > first && s.entries[i-1].Last+1 < asked {
+		if !reached && looked && prev.Last+1 < asked {
 			asked = next // the mark is another reader's
 			continue
 		}

@@ -36,7 +36,7 @@ func refsOf(s *Shard, i, j int) []ref {
 
 // span is the log range from entry i's start to entry j's end.
 func span(s *Shard, i, j int) Location {
-	a, b := s.entries[i].Loc, s.entries[j].Loc
+	a, b := entriesOf(s)[i].Loc, entriesOf(s)[j].Loc
 	return Location{Seg: a.Seg, Pos: a.Pos, Size: int32(b.Pos + wal.Position(b.Size) - a.Pos)}
 }
 
@@ -81,9 +81,13 @@ func TestPrefetchRanges(t *testing.T) {
 	s = indexOf([]int32{mib, mib, mib, mib, mib, mib}, 64)
 	// Entry 1 is the first the tail cache holds.
 	s.cacheFrom, s.tail = 1, [][]byte{make([]byte, mib), nil, nil, nil, nil}
-	s.entries[4].Loc.Pos += prefetchGap
-	s.entries[5].Loc = Location{Seg: 7, Pos: 0, Size: mib}
-	want := []Location{s.entries[0].Loc, span(s, 2, 3), s.entries[4].Loc, s.entries[5].Loc}
+	e4 := s.idx.at(4)
+	e4.Loc.Pos += prefetchGap
+	s.idx.set(4, e4)
+	e5 := s.idx.at(5)
+	e5.Loc = Location{Seg: 7, Pos: 0, Size: mib}
+	s.idx.set(5, e5)
+	want := []Location{entriesOf(s)[0].Loc, span(s, 2, 3), entriesOf(s)[4].Loc, entriesOf(s)[5].Loc}
 	if got := s.prefetchRanges(0, prefetchAhead); !slices.Equal(got, want) {
 		t.Fatalf("read-ahead = %v, want %v", got, want)
 	}
@@ -216,10 +220,10 @@ func TestReadHintsScatteredBatches(t *testing.T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var want []string
-	for _, e := range s.entries {
+	for _, e := range entriesOf(s) {
 		want = append(want, fmt.Sprintf("hint %d", e.Loc.Pos))
 	}
-	for _, e := range s.entries {
+	for _, e := range entriesOf(s) {
 		want = append(want, fmt.Sprintf("read %d", e.Loc.Pos))
 	}
 	if !slices.Equal(l.events, want) {
@@ -239,7 +243,7 @@ func TestReadHintsBehindACachedBatch(t *testing.T) {
 	shards, logs := interleavedIn(t, dir, 8, 4, 64<<10)
 	s, l := shards[0], logs[0]
 	coldLog(t, dir, l)
-	first := s.entries[0].Loc
+	first := entriesOf(s)[0].Loc
 	if err := l.WAL.ReadAt(make([]byte, first.Size), first.Pos); err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +253,7 @@ func TestReadHintsBehindACachedBatch(t *testing.T) {
 	l.settledHints(t, s)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, e := range s.entries[1:] {
+	for _, e := range entriesOf(s)[1:] {
 		if !slices.Contains(l.events, fmt.Sprintf("hint %d", e.Loc.Pos)) {
 			t.Fatalf("batch at %d, not in the page cache, was not asked for: %v", e.Loc.Pos, l.events)
 		}

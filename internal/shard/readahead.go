@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -299,12 +298,13 @@ func (s *Shard) load(a *readAhead, c *chunk) {
 // batches mostly in the page cache already.
 func (s *Shard) planChunk(from Offset, askCache bool) *chunk {
 	s.mu.RLock()
-	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
-	if i == len(s.entries) {
+	i := s.idx.search(func(e *Entry) bool { return e.Last >= from })
+	if i == s.idx.len() {
 		s.mu.RUnlock()
 		return nil
 	}
-	seg, pos := s.entries[i].Loc.Seg, s.entries[i].Loc.Pos
+	first := s.idx.at(i)
+	seg, pos := first.Loc.Seg, first.Loc.Pos
 	written := wal.Position(1<<63 - 1) // a segment file's batches are written when indexed
 	if seg == InWAL {
 		dl, ok := s.log.(directLog)
@@ -318,28 +318,32 @@ func (s *Shard) planChunk(from Offset, askCache bool) *chunk {
 	// far as a chunk reaches (a chunk of the last batch so far must not
 	// look dense for lack of one after it).
 	lo := pos
-	if i > 0 && s.entries[i-1].Loc.Seg == seg {
-		prevEnd := s.entries[i-1].Loc.Pos + wal.Position(s.entries[i-1].Loc.Size)
-		lo = max(min(prevEnd, pos), pos-aheadChunk)
+	if i > 0 {
+		if prev := s.idx.at(i - 1); prev.Loc.Seg == seg {
+			prevEnd := prev.Loc.Pos + wal.Position(prev.Loc.Size)
+			lo = max(min(prevEnd, pos), pos-aheadChunk)
+		}
 	}
 	end, last := pos, Offset(-1)
 	var own int64
-	for ; i < len(s.entries); i++ {
-		e := s.entries[i]
+	// The shard's batches fill at least half of the range from its batch
+	// before to its next batch in the same file, as far as a chunk reaches
+	// each way: a chunk cut short by batches far off (a consumer of many
+	// shards, one batch a read) holds too little of its range.
+	hi := wal.Position(-1)
+	for k, e := range s.idx.from(i) {
 		eEnd := e.Loc.Pos + wal.Position(e.Loc.Size)
-		if s.dataLocked(i) != nil || e.Loc.Seg != seg || e.Loc.Pos < end || eEnd-pos > aheadChunk || eEnd > written {
+		if s.dataLocked(k) != nil || e.Loc.Seg != seg || e.Loc.Pos < end || eEnd-pos > aheadChunk || eEnd > written {
+			if e.Loc.Seg == seg && e.Loc.Pos >= end {
+				hi = max(end, min(e.Loc.Pos, pos+aheadChunk))
+			}
 			break
 		}
 		end, last = eEnd, e.Last
 		own += int64(e.Loc.Size)
 	}
-	// The shard's batches fill at least half of the range from its batch
-	// before to its next batch in the same file, as far as a chunk reaches
-	// each way: a chunk cut short by batches far off (a consumer of many
-	// shards, one batch a read) holds too little of its range.
-	hi := end
-	if i < len(s.entries) && s.entries[i].Loc.Seg == seg && s.entries[i].Loc.Pos >= end {
-		hi = max(end, min(s.entries[i].Loc.Pos, pos+aheadChunk))
+	if hi < 0 {
+		hi = end
 	}
 	span := hi - lo
 	s.mu.RUnlock()

@@ -44,8 +44,8 @@ func catchUpShard(t *testing.T, n, value int, moved bool) (*Shard, *recordingLog
 	if err := w.WaitDurable(context.Background(), end); err != nil {
 		t.Fatal(err)
 	}
-	batches := make([][]byte, len(s.entries))
-	for i, e := range s.entries {
+	batches := make([][]byte, len(entriesOf(s)))
+	for i, e := range entriesOf(s) {
 		batches[i] = make([]byte, e.Loc.Size)
 		if err := w.ReadAt(batches[i], e.Loc.Pos); err != nil {
 			t.Fatal(err)
@@ -55,7 +55,7 @@ func catchUpShard(t *testing.T, n, value int, moved bool) (*Shard, *recordingLog
 		if _, err := s.MoveOut(w.Written(), 16<<20, nil); err != nil {
 			t.Fatal(err)
 		}
-		if e := s.entries[len(s.entries)-1]; e.Loc.Seg == InWAL {
+		if e := s.idx.last(); e.Loc.Seg == InWAL {
 			t.Fatal("the batches are still in the log after moving them out")
 		}
 	}
@@ -77,7 +77,7 @@ func catchUpShard(t *testing.T, n, value int, moved bool) (*Shard, *recordingLog
 // fileRanges returns the range each file holds of s's batches.
 func fileRanges(s *Shard) []readRun {
 	var out []readRun
-	for _, e := range s.entries {
+	for _, e := range entriesOf(s) {
 		end := int64(e.Loc.Pos) + int64(e.Loc.Size)
 		if n := len(out); n > 0 && out[n-1].seg == e.Loc.Seg {
 			out[n-1].end = end
@@ -346,7 +346,7 @@ func TestPlanChunkJudgesTheGaps(t *testing.T) {
 	pagecache.SkipOnTmpfs(t, t.TempDir())
 	shards, _ := interleaved(t, 8, 4, 64<<10)
 	s := shards[0]
-	last := s.entries[len(s.entries)-1].Last
+	last := s.idx.last().Last
 	if c := s.planChunk(last, false); c != nil {
 		t.Fatalf("the last of a shard's scattered batches planned as a chunk [%d,%d)", c.pos, c.end)
 	}
@@ -354,7 +354,7 @@ func TestPlanChunkJudgesTheGaps(t *testing.T) {
 		t.Fatalf("scattered batches planned as a chunk [%d,%d)", c.pos, c.end)
 	}
 	alone, _, _ := catchUpShard(t, 8, 64<<10, false)
-	if c := alone.planChunk(alone.entries[7].Last, false); c == nil {
+	if c := alone.planChunk(entriesOf(alone)[7].Last, false); c == nil {
 		t.Fatal("the last batch of a shard written alone was not planned")
 	}
 }

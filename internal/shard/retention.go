@@ -32,13 +32,13 @@ func (s *Shard) RetentionTarget(p RetentionPolicy, now time.Time) Offset {
 	defer s.mu.RUnlock()
 	start := s.logStart
 	var total int64
-	for _, e := range s.entries {
+	for _, e := range s.idx.from(0) {
 		if e.Base < hw {
 			total += int64(e.Loc.Size)
 		}
 	}
 	cutoff := now.UnixMilli() - p.Ms
-	for _, e := range s.entries {
+	for _, e := range s.idx.from(0) {
 		if e.Last >= hw {
 			break
 		}
@@ -86,7 +86,7 @@ func (s *Shard) DropUnreferencedSegments(grace time.Duration, now time.Time) (in
 		return 0, nil
 	}
 	referenced := map[int64]bool{}
-	for _, e := range s.entries {
+	for _, e := range s.idx.from(0) {
 		if e.Loc.Seg != InWAL {
 			referenced[e.Loc.Seg] = true
 		}

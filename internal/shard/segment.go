@@ -107,7 +107,7 @@ func (s *Shard) OpenSegments() error {
 	defer s.segMu.Unlock()
 	refEnd := map[int64]int64{}
 	s.mu.RLock()
-	for _, e := range s.entries {
+	for _, e := range s.idx.from(0) {
 		if e.Loc.Seg != InWAL {
 			refEnd[e.Loc.Seg] = max(refEnd[e.Loc.Seg], int64(e.Loc.Pos)+int64(e.Loc.Size))
 		}
@@ -174,10 +174,13 @@ func (s *Shard) OpenSegments() error {
 // with its size, and may sleep to keep the copy within an I/O budget.
 func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n int)) (int64, error) {
 	s.mu.RLock()
-	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
+	i := s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })
 	j := i
-	for j < len(s.entries) && s.entries[j].Loc.Pos < before {
-		j++
+	for k, e := range s.idx.from(i) {
+		if e.Loc.Pos >= before {
+			break
+		}
+		j = k + 1
 	}
 	move := s.refsLocked(i, j)
 	s.mu.RUnlock()
@@ -277,15 +280,20 @@ func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n
 		s.publishSegsLocked()
 	}
 	s.mu.Lock()
+	// The moved entries are a run of the index, less any DeleteRecords
+	// dropped from its front meanwhile.
 	repointed := false
-	for k, e := range move {
-		j := sort.Search(len(s.entries), func(j int) bool { return s.entries[j].Base >= e.Base })
-		// The entry may have been dropped by DeleteRecords meanwhile.
-		if j < len(s.entries) && s.entries[j].Base == e.Base && s.entries[j].Loc == e.Loc {
-			s.entries[j].Loc = newLocs[k]
+	k := 0
+	first := s.idx.search(func(x *Entry) bool { return x.Base >= move[0].Base })
+	s.idx.update(first, first+len(move), func(x *Entry) {
+		for k < len(move) && move[k].Base < x.Base {
+			k++
+		}
+		if k < len(move) && move[k].Base == x.Base && move[k].Loc == x.Loc {
+			x.Loc = newLocs[k]
 			repointed = true
 		}
-	}
+	})
 	if repointed {
 		s.rewrites++
 	}

@@ -4,12 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/braidstream/braid/internal/vfs"
 	"github.com/braidstream/braid/internal/wal"
@@ -93,15 +91,15 @@ type Shard struct {
 	log Log
 
 	mu       sync.RWMutex
-	entries  []Entry // ascending by Base
+	idx      index // the batches, ascending by Base (index.go)
 	logStart Offset
 	next     Offset
 	pending  []mark // frames appended but maybe not durable, in log order
 	closed   bool
-	// The tail window is entries[cacheFrom:]: the most recent batches,
-	// window bytes of them, at most cacheLimit. tail holds their bytes,
-	// one slice per entry (nil: not held), so len(tail) ==
-	// len(entries)-cacheFrom; cached counts the bytes held. Appends hold
+	// The tail window is the index's entries from cacheFrom on: the most
+	// recent batches, window bytes of them, at most cacheLimit. tail holds
+	// their bytes, one slice per entry (nil: not held), so len(tail) ==
+	// idx.len()-cacheFrom; cached counts the bytes held. Appends hold
 	// their bytes only while the window is read (see CachesTail).
 	window     int64
 	cached     int64
@@ -114,12 +112,15 @@ type Shard struct {
 	lastProducer   *producerState
 	txns           map[int64]*openTxn // by producer id; see txn.go
 	aborted        []AbortedTxn       // ascending by Last
-	// dropped counts entries ever removed from the front of entries, and
+	// dropped counts entries ever removed from the front of the index, and
 	// rewrites the changes to entries other than appends and front drops
 	// (compaction, moves, restores): together they let a checkpoint write
 	// only what changed since the last one (SnapshotSince).
 	dropped  int64
 	rewrites uint64
+	// sealAt: the recent entries' count at which appends next try to seal
+	// some (sealLocked).
+	sealAt int
 
 	dir   string     // segment files
 	fs    vfs.FS     // where dir is
@@ -229,8 +230,8 @@ func (s *Shard) cachesTail(now int64) bool { return now-s.tailRead.Load() < int6
 // window or at its end (mu held, read or write).
 func (s *Shard) noteReadLocked(from Offset) {
 	edge := s.next
-	if s.cacheFrom < len(s.entries) {
-		edge = s.entries[s.cacheFrom].Base
+	if s.cacheFrom < s.idx.len() {
+		edge = s.idx.at(s.cacheFrom).Base
 	}
 	if from >= edge {
 		s.tailRead.Store(time.Now().UnixNano())
@@ -291,12 +292,22 @@ func (s *Shard) Append(b []byte, h Header, logAppendTime int64, keep bool) (Appe
 // addLocked indexes e, just appended, in the tail window, holding its bytes
 // data (nil: not held).
 func (s *Shard) addLocked(e Entry, data []byte) {
-	s.entries = append(s.entries, e)
+	s.idx.add(e)
 	s.next = e.Last + 1
 	s.tail = append(s.tail, data)
 	s.window += int64(e.Loc.Size)
 	s.cached += int64(len(data))
 	s.evictLocked()
+	if len(s.idx.recent) >= s.sealAt {
+		s.sealLocked()
+	}
+}
+
+// sealLocked seals the index's entries before the tail window, and sets
+// when appends try again: after a block's worth more (mu held).
+func (s *Shard) sealLocked() {
+	s.idx.seal(s.cacheFrom)
+	s.sealAt = len(s.idx.recent) + blockLen
 }
 
 // indexLocked indexes e, found in the log during recovery. Recovery adds
@@ -306,12 +317,15 @@ func (s *Shard) indexLocked(e Entry) {
 		s.addLocked(e, nil)
 		return
 	}
-	s.entries = append(s.entries, e)
+	s.idx.add(e)
 	s.next = e.Last + 1
-	s.cacheFrom = len(s.entries)
+	s.cacheFrom = s.idx.len()
+	if len(s.idx.recent) >= s.sealAt {
+		s.sealLocked()
+	}
 }
 
-// dataLocked returns the cached bytes of entries[i], nil if the tail cache
+// dataLocked returns the cached bytes of entry i, nil if the tail cache
 // does not hold them (mu held).
 func (s *Shard) dataLocked(i int) []byte {
 	if i < s.cacheFrom {
@@ -320,23 +334,21 @@ func (s *Shard) dataLocked(i int) []byte {
 	return s.tail[i-s.cacheFrom]
 }
 
-// refLocked returns entries[i] with its cached bytes (mu held).
-func (s *Shard) refLocked(i int) ref {
-	return ref{Entry: s.entries[i], data: s.dataLocked(i)}
-}
-
 // refsLocked returns entries [i, j) with their cached bytes (mu held).
 func (s *Shard) refsLocked(i, j int) []ref {
-	out := make([]ref, 0, j-i)
-	for ; i < j; i++ {
-		out = append(out, s.refLocked(i))
+	out := make([]ref, 0, max(0, j-i))
+	for k, e := range s.idx.from(i) {
+		if k >= j {
+			break
+		}
+		out = append(out, ref{Entry: e, data: s.dataLocked(k)})
 	}
 	return out
 }
 
 func (s *Shard) evictLocked() {
 	for s.window > s.cacheLimit && len(s.tail) > 0 {
-		s.window -= int64(s.entries[s.cacheFrom].Loc.Size)
+		s.window -= int64(s.idx.at(s.cacheFrom).Loc.Size)
 		s.cached -= int64(len(s.tail[0]))
 		s.tail[0] = nil
 		s.tail = s.tail[1:]
@@ -361,12 +373,12 @@ func (s *Shard) DropCacheIfIdle(idle time.Duration) int64 {
 // emptyTailLocked empties the tail window: the next append starts it anew
 // (mu held).
 func (s *Shard) emptyTailLocked() {
-	s.window, s.cached, s.cacheFrom, s.tail = 0, 0, len(s.entries), nil
+	s.window, s.cached, s.cacheFrom, s.tail = 0, 0, s.idx.len(), nil
 }
 
-// entriesBytes is the bytes of the batches es index.
-func entriesBytes(es []Entry) (n int64) {
-	for _, e := range es {
+// bytesFromLocked is the bytes of the batches from entry i on (mu held).
+func (s *Shard) bytesFromLocked(i int) (n int64) {
+	for _, e := range s.idx.from(i) {
 		n += int64(e.Loc.Size)
 	}
 	return n
@@ -443,19 +455,20 @@ func (s *Shard) Offsets() (logStart, hw, next Offset) {
 	return s.logStart, hw, s.next
 }
 
-// IndexBytes is the memory the shard's index holds: its entries' array,
-// capacity included. It grows with every batch retained.
+// IndexBytes is the memory the shard's index holds, spare capacity
+// included. It grows with every batch retained, by 48 bytes while recent
+// and 6-10 once sealed.
 func (s *Shard) IndexBytes() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return int64(cap(s.entries)) * int64(unsafe.Sizeof(Entry{}))
+	return s.idx.memory()
 }
 
 // Stats returns the shard's indexed batch count and bytes.
 func (s *Shard) Stats() (batches int, bytes int64, cached int64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.entries), entriesBytes(s.entries), s.cached
+	return s.idx.len(), s.bytesFromLocked(0), s.cached
 }
 
 // Read returns whole batches starting with the one holding from, up to
@@ -497,15 +510,13 @@ func (s *Shard) read(alloc Alloc, win *LogWindow, from, hw, limit Offset, maxByt
 		return nil, from, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, from, start, hw)
 	}
 	s.noteReadLocked(from)
-	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
 	var pick []ref
 	total := 0
-	for ; i < len(s.entries) && s.entries[i].Last < limit; i++ {
-		e := s.refLocked(i)
-		if total+int(e.Loc.Size) > maxBytes && !(atLeastOne && len(pick) == 0) {
+	for i, e := range s.idx.from(s.idx.search(func(e *Entry) bool { return e.Last >= from })) {
+		if e.Last >= limit || total+int(e.Loc.Size) > maxBytes && !(atLeastOne && len(pick) == 0) {
 			break
 		}
-		pick = append(pick, e)
+		pick = append(pick, ref{Entry: e, data: s.dataLocked(i)})
 		total += int(e.Loc.Size)
 	}
 	s.mu.RUnlock()
@@ -591,15 +602,15 @@ func (s *Shard) ReplayLogStart(to Offset) {
 
 func (s *Shard) setLogStartLocked(to Offset) {
 	s.logStart = to
-	drop := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= to })
+	drop := s.idx.search(func(e *Entry) bool { return e.Last >= to })
 	if gone := drop - s.cacheFrom; gone > 0 {
 		for i, b := range s.tail[:gone] {
-			s.window -= int64(s.entries[s.cacheFrom+i].Loc.Size)
+			s.window -= int64(s.idx.at(s.cacheFrom + i).Loc.Size)
 			s.cached -= int64(len(b))
 		}
 		s.tail = append(s.tail[:0:0], s.tail[gone:]...)
 	}
-	s.entries = append(s.entries[:0:0], s.entries[drop:]...)
+	s.idx.dropFront(drop)
 	s.dropped += int64(drop)
 	s.cacheFrom = max(0, s.cacheFrom-drop)
 	s.pruneTxnsLocked(Offset(s.hw.Load()))
@@ -614,9 +625,9 @@ func (s *Shard) setLogStartLocked(to Offset) {
 func (s *Shard) OldestPosition() wal.Position {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
-	if i == len(s.entries) {
+	i := s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })
+	if i == s.idx.len() {
 		return -1
 	}
-	return s.entries[i].Loc.Pos
+	return s.idx.at(i).Loc.Pos
 }

@@ -3,7 +3,6 @@ package shard
 import (
 	"encoding/binary"
 	"fmt"
-	"sort"
 
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -61,14 +60,14 @@ func (s *Shard) SnapshotSince(upTo wal.Position, prev CheckpointMark) (snap Snap
 	// Entries in segments precede those in the log, and the log's are in
 	// log order: the snapshot holds a prefix, up to the first entry in the
 	// log at or past upTo.
-	inLog := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
-	cut := inLog + sort.Search(len(s.entries)-inLog, func(i int) bool { return s.entries[inLog+i].Loc.Pos >= upTo })
-	if cut < len(s.entries) {
-		snap.Next = s.entries[cut].Base
+	inLog := s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })
+	cut := s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL && e.Loc.Pos >= upTo })
+	if cut < s.idx.len() {
+		snap.Next = s.idx.at(cut).Base
 	}
 	oldest = -1
 	if inLog < cut {
-		oldest = s.entries[inLog].Loc.Pos
+		oldest = s.idx.at(inLog).Loc.Pos
 	}
 	next = CheckpointMark{set: true, rewrites: s.rewrites, from: s.dropped, to: s.dropped + int64(cut)}
 	first := 0
@@ -79,8 +78,7 @@ func (s *Shard) SnapshotSince(upTo wal.Position, prev CheckpointMark) (snap Snap
 		drop = int(min(next.from, prev.to) - prev.from)
 		first = int(max(prev.to, next.from) - next.from)
 	}
-	snap.Entries = make([]Entry, cut-first)
-	copy(snap.Entries, s.entries[first:cut])
+	snap.Entries = s.idx.copyOut(first, cut)
 	// Only the sequence windows of batches the snapshot holds: a batch
 	// that is not durable yet must not be answered as a duplicate after a
 	// crash took it back.
@@ -113,8 +111,9 @@ func (snap *Snapshot) ApplyChange(change Snapshot, drop int) error {
 func (s *Shard) Restore(snap Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.entries = append(s.entries[:0], snap.Entries...)
+	s.idx.reset(snap.Entries)
 	s.emptyTailLocked()
+	s.sealLocked()
 	s.rewrites++
 	s.logStart = snap.LogStart
 	s.next = snap.Next

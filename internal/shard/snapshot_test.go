@@ -68,5 +68,6 @@ func truncateLocked(s *Shard, n int) {
 	for _, b := range s.tail[n-s.cacheFrom:] {
 		s.cached -= int64(len(b))
 	}
-	s.entries, s.tail = s.entries[:n], s.tail[:n-s.cacheFrom]
+	s.idx.reset(s.idx.copyOut(0, n))
+	s.tail = s.tail[:n-s.cacheFrom]
 }

@@ -47,20 +47,21 @@ func TestTailCacheFollowsTheIndex(t *testing.T) {
 		t.Helper()
 		s.mu.RLock()
 		defer s.mu.RUnlock()
-		if len(s.tail) != len(s.entries)-s.cacheFrom {
-			t.Fatalf("%s: %d cached slots for %d entries from %d", when, len(s.tail), len(s.entries), s.cacheFrom)
+		es := entriesOf(s)
+		if len(s.tail) != len(es)-s.cacheFrom {
+			t.Fatalf("%s: %d cached slots for %d entries from %d", when, len(s.tail), len(es), s.cacheFrom)
 		}
 		var sum int64
 		n := 0
-		for i := s.cacheFrom; i < len(s.entries); i++ {
+		for i := s.cacheFrom; i < len(es); i++ {
 			b := s.dataLocked(i)
 			if b == nil {
 				continue
 			}
 			n++
 			sum += int64(len(b))
-			if h, err := ParseHeader(b); err != nil || Offset(h.BaseOffset) != s.entries[i].Base {
-				t.Fatalf("%s: entry at offset %d caches the batch at %d (%v)", when, s.entries[i].Base, h.BaseOffset, err)
+			if h, err := ParseHeader(b); err != nil || Offset(h.BaseOffset) != es[i].Base {
+				t.Fatalf("%s: entry at offset %d caches the batch at %d (%v)", when, es[i].Base, h.BaseOffset, err)
 			}
 		}
 		if sum != s.cached || n != wantCached {
@@ -86,7 +87,7 @@ func TestTailCacheFollowsTheIndex(t *testing.T) {
 	// A compaction that removes one cached batch and repoints another
 	// (to where it is: the cache lets go of it all the same).
 	s.mu.Lock()
-	s.applyCompactLocked([]compactChange{{base: 16, loc: Location{Size: -1}}, {base: 17, loc: s.entries[5].Loc}})
+	s.applyCompactLocked([]compactChange{{base: 16, loc: Location{Size: -1}}, {base: 17, loc: entriesOf(s)[5].Loc}})
 	s.mu.Unlock()
 	check("after a compaction", 4)
 	readBases(t, s, 12, 12, 13, 14, 15, 17, 18, 19)
@@ -122,11 +123,11 @@ func newTailShard(t *testing.T, limit int) (*Shard, *wal.WAL) {
 func checkWindowLocked(t *testing.T, when string, s *Shard) {
 	t.Helper()
 	var window int64
-	for _, e := range s.entries[s.cacheFrom:] {
+	for _, e := range entriesOf(s)[s.cacheFrom:] {
 		window += int64(e.Loc.Size)
 	}
 	if window != s.window || window > s.cacheLimit {
-		t.Fatalf("%s: tail window of %d entries holds %d bytes, counted %d (limit %d)", when, len(s.entries)-s.cacheFrom, window, s.window, s.cacheLimit)
+		t.Fatalf("%s: tail window of %d entries holds %d bytes, counted %d (limit %d)", when, len(entriesOf(s))-s.cacheFrom, window, s.window, s.cacheLimit)
 	}
 }
 

@@ -2,7 +2,6 @@ package shard
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -53,7 +52,7 @@ func (s *Shard) visibleEntries() ([]ref, Offset, Offset) {
 	hw := s.HighWatermark()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Base >= hw })
+	n := s.idx.search(func(e *Entry) bool { return e.Base >= hw })
 	return s.refsLocked(0, n), s.logStart, hw
 }
 

@@ -1,8 +1,6 @@
 package shard
 
 import (
-	"sort"
-
 	"github.com/braidstream/braid/internal/wal"
 )
 
@@ -12,8 +10,7 @@ import (
 func (s *Shard) WALRefs(add func(pos wal.Position, size int32)) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Loc.Seg == InWAL })
-	for _, e := range s.entries[i:] {
+	for _, e := range s.idx.from(s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })) {
 		add(e.Loc.Pos, e.Loc.Size)
 	}
 }

@@ -2,7 +2,6 @@ package shard
 
 import (
 	"fmt"
-	"sort"
 	"sync/atomic"
 
 	"github.com/braidstream/braid/internal/wal"
@@ -65,11 +64,11 @@ func (s *Shard) NextInLog(from Offset) (Location, bool) {
 	if from < s.logStart || from >= hw {
 		return Location{}, false
 	}
-	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from })
-	if i == len(s.entries) {
+	i := s.idx.search(func(e *Entry) bool { return e.Last >= from })
+	if i == s.idx.len() {
 		return Location{}, false
 	}
-	e := &s.entries[i]
+	e := s.idx.at(i)
 	if e.Last >= hw || s.dataLocked(i) != nil || e.Loc.Seg != InWAL {
 		return Location{}, false
 	}
@@ -89,8 +88,7 @@ func (s *Shard) InLogBefore(from Offset, end wal.Position, maxBytes int) (n, bat
 	if from < s.logStart || from >= hw {
 		return 0, 0, 0
 	}
-	for i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].Last >= from }); i < len(s.entries); i++ {
-		e := &s.entries[i]
+	for i, e := range s.idx.from(s.idx.search(func(e *Entry) bool { return e.Last >= from })) {
 		if e.Last >= hw || s.dataLocked(i) != nil || e.Loc.Seg != InWAL || e.Loc.Pos+wal.Position(e.Loc.Size) > end || n+int(e.Loc.Size) > maxBytes {
 			break
 		}

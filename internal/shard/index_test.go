@@ -1,0 +1,328 @@
+package shard
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/braidstream/braid/internal/wal"
+)
+
+// TestIndexMatchesSlice runs random appends, seals, changes, front drops
+// and resets on an index and on a plain array, and checks after each that
+// every way of reading the index sees the array.
+func TestIndexMatchesSlice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var x index
+	var want []Entry
+	next := Offset(0)
+	newEntry := func() Entry {
+		e := Entry{Base: next, Last: next + Offset(rng.IntN(40)), MaxTS: 1_700_000_000_000 + int64(rng.IntN(1000)) - 500}
+		switch rng.IntN(20) {
+		case 0: // a gap compaction left
+			e.Base += Offset(rng.IntN(1000))
+			e.Last = e.Base + Offset(rng.IntN(3))
+		case 1: // extremes survive the deltas
+			e.MaxTS = math.MinInt64 + int64(rng.IntN(3))
+		case 2:
+			e.MaxTS = math.MaxInt64
+		}
+		e.Loc = Location{Seg: int64(rng.IntN(3)) - 1, Pos: wal.Position(rng.Int64N(1 << 40)), Size: int32(61 + rng.IntN(1<<20))}
+		if len(want) > 0 && rng.IntN(2) == 0 {
+			p := want[len(want)-1]
+			e.Loc = Location{Seg: p.Loc.Seg, Pos: p.Loc.Pos + wal.Position(p.Loc.Size), Size: int32(61 + rng.IntN(9000))}
+		}
+		if rng.IntN(50) == 0 {
+			e.Loc.Size = math.MaxInt32
+		}
+		next = e.Last + 1
+		return e
+	}
+	check := func(step int) {
+		t.Helper()
+		if x.len() != len(want) {
+			t.Fatalf("step %d: len %d, want %d", step, x.len(), len(want))
+		}
+		if got := x.copyOut(0, x.len()); !slices.Equal(got, want) {
+			t.Fatalf("step %d: entries differ (sealed %d of %d)", step, x.sealed(), len(want))
+		}
+		for range 5 {
+			if len(want) == 0 {
+				break
+			}
+			i := rng.IntN(len(want))
+			if got := x.at(i); got != want[i] {
+				t.Fatalf("step %d: at(%d) = %+v, want %+v", step, i, got, want[i])
+			}
+			n := 0
+			for k, e := range x.from(i) {
+				if k != i+n || e != want[k] {
+					t.Fatalf("step %d: from(%d) yields %d %+v, want %d %+v", step, i, k, e, i+n, want[i+n])
+				}
+				if n++; n == 300 {
+					break
+				}
+			}
+			if n < 300 && i+n != len(want) {
+				t.Fatalf("step %d: from(%d) stopped after %d of %d", step, i, n, len(want)-i)
+			}
+			off := want[i].Base + Offset(rng.IntN(int(want[i].Last-want[i].Base)+1))
+			got := x.search(func(e *Entry) bool { return e.Last >= off })
+			if got != i {
+				t.Fatalf("step %d: search for offset %d = %d, want %d", step, off, got, i)
+			}
+		}
+		if got := x.search(func(e *Entry) bool { return e.Last >= next }); got != len(want) {
+			t.Fatalf("step %d: search past the end = %d, want %d", step, got, len(want))
+		}
+		if got := x.search(func(*Entry) bool { return true }); got != 0 {
+			t.Fatalf("step %d: search for the first = %d", step, got)
+		}
+		if len(want) > 0 { // true for entries dropped from the front too
+			if got := x.search(func(e *Entry) bool { return e.Last >= want[0].Base-1 }); got != 0 {
+				t.Fatalf("step %d: search for the offset before the first = %d", step, got)
+			}
+		}
+	}
+	for step := range 3000 {
+		switch op := rng.IntN(100); {
+		case op < 60:
+			for range rng.IntN(200) {
+				e := newEntry()
+				x.add(e)
+				want = append(want, e)
+			}
+		case op < 75:
+			x.seal(rng.IntN(len(want) + 1))
+		case op < 88 && len(want) > 0:
+			i := rng.IntN(len(want))
+			e := want[i]
+			e.Loc = Location{Seg: rng.Int64N(100), Pos: wal.Position(rng.Int64N(1 << 30)), Size: int32(61 + rng.IntN(5000))}
+			e.MaxTS = rng.Int64()
+			x.set(i, e)
+			want[i] = e
+		case op < 93 && len(want) > 0: // a run repointed, as moves do
+			i := rng.IntN(len(want))
+			j := i + rng.IntN(len(want)-i+1)
+			seg, pos := rng.Int64N(100), wal.Position(rng.Int64N(1<<30))
+			next := i
+			x.update(i, j, func(e *Entry) {
+				e.Loc.Seg, e.Loc.Pos = seg, pos
+				pos += wal.Position(e.Loc.Size)
+				want[next] = *e
+				next++
+			})
+			if next != j {
+				t.Fatalf("step %d: update(%d, %d) changed %d entries", step, i, j, next-i)
+			}
+		case op < 99:
+			n := rng.IntN(len(want)/3 + 2)
+			x.dropFront(n)
+			want = want[min(n, len(want)):]
+		default:
+			x.reset(want)
+		}
+		check(step)
+	}
+	if x.sealed() == 0 {
+		t.Fatal("nothing was ever sealed")
+	}
+}
+
+// TestIndexMemory checks what sealing is for: a long run of consecutive
+// batches of a few records, adjacent in their files, costs a small part
+// of the 48 bytes a plain entry takes.
+func TestIndexMemory(t *testing.T) {
+	var x index
+	pos := wal.Position(0)
+	ts := int64(1_700_000_000_000)
+	for i := range 100_000 {
+		size := int32(4000 + i%700)
+		x.add(Entry{Base: Offset(5 * i), Last: Offset(5*i + 4), MaxTS: ts + int64(i/20), Loc: Location{Seg: int64(i / 20_000), Pos: pos, Size: size}})
+		pos += wal.Position(size)
+		if i%20_000 == 19_999 {
+			pos = 0
+		}
+	}
+	x.seal(x.len())
+	perEntry := float64(x.memory()) / float64(x.len())
+	t.Logf("%.1f bytes an entry sealed", perEntry)
+	if perEntry > 12 {
+		t.Fatalf("%.1f bytes an entry sealed, want at most 12", perEntry)
+	}
+	if got := x.at(77_777); got.Base != 5*77_777 || got.Loc.Seg != 3 {
+		t.Fatalf("at(77777) = %+v", got)
+	}
+}
+
+func BenchmarkIndexSearchSealed(b *testing.B) {
+	var x index
+	for i := range 1_000_000 {
+		x.add(Entry{Base: Offset(5 * i), Last: Offset(5*i + 4), MaxTS: int64(i), Loc: Location{Pos: wal.Position(4096 * i), Size: 4096}})
+	}
+	x.seal(x.len())
+	b.ResetTimer()
+	for i := range b.N {
+		off := Offset((i * 7919) % 5_000_000)
+		if k := x.search(func(e *Entry) bool { return e.Last >= off }); k != int(off/5) {
+			b.Fatalf("search %d = %d", off, k)
+		}
+	}
+}
+
+// entriesOf returns a copy of s's index entries (the caller keeps the
+// index from changing meanwhile).
+func entriesOf(s *Shard) []Entry { return s.idx.copyOut(0, s.idx.len()) }
+
+// TestSealedIndexThroughTheShard drives a shard whose batches were moved
+// out of the log, so that most of its index is sealed, through what reads
+// and changes it: reads from every offset, a checkpoint's snapshot restored
+// into a new shard, a log start moved into the middle of a block, and a
+// compaction pass; each must see the batches the shard was given.
+func TestSealedIndexThroughTheShard(t *testing.T) {
+	const n = 1000
+	s, w := newTailShard(t, 0)
+	var end wal.Position
+	lastOf := map[string]Offset{} // each key's last record
+	for i := range n {
+		keys := []string{fmt.Sprintf("k%d", i%50)}
+		if i%7 == 0 {
+			keys = append(keys, fmt.Sprintf("k%d", (i+1)%50)) // two records
+		}
+		r := appendKeys(t, s, keys...)
+		for j, k := range keys {
+			lastOf[k] = r.Base + Offset(j)
+		}
+		end = r.End
+	}
+	if err := w.WaitDurable(context.Background(), end); err != nil {
+		t.Fatal(err)
+	}
+	_, hw, next := s.Offsets()
+	before, err := s.Read(0, 1<<30, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MoveOut(w.Written(), 16<<10, nil); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := s.Segments(); segs < 3 {
+		t.Fatalf("%d segment files, want several", segs)
+	}
+	if got := s.idx.sealed(); got < n-blockLen {
+		t.Fatalf("%d of %d entries sealed after moving them all out", got, n)
+	}
+	// The recent part's array (up to two blocks' worth) aside.
+	if perEntry := (s.IndexBytes() - int64(cap(s.idx.recent))*48) / int64(s.idx.sealed()); perEntry > 12 {
+		t.Fatalf("the index holds %d bytes an entry sealed", perEntry)
+	}
+
+	// readAll checks that every read from every offset returns the batch
+	// holding it, as it was before the move.
+	readAll := func(when string, s *Shard, from Offset) {
+		t.Helper()
+		whole, err := s.Read(from, 1<<30, true)
+		if err != nil {
+			t.Fatalf("%s: read from %d: %v", when, from, err)
+		}
+		if !bytes.HasSuffix(before, whole) || len(whole) == 0 {
+			t.Fatalf("%s: reading from %d returns %d bytes, not the end of the %d written", when, from, len(whole), len(before))
+		}
+		for off := from; off < hw; off++ {
+			b, err := s.Read(off, 1, true)
+			if err != nil {
+				t.Fatalf("%s: read at %d: %v", when, off, err)
+			}
+			h, err := ParseHeader(b)
+			if err != nil || Offset(h.BaseOffset) > off || Offset(h.BaseOffset)+Offset(h.LastOffsetDelta) < off || !bytes.Contains(before, b) {
+				t.Fatalf("%s: read at %d returns the batch at %d (%v)", when, off, h.BaseOffset, err)
+			}
+		}
+	}
+	readAll("moved out", s, 0)
+
+	// A checkpoint's snapshot, encoded and decoded, restored into a new
+	// shard on the same files.
+	snap, _, err := ReadSnapshot(AppendSnapshot(nil, s.Snapshot(end)), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Next != next || len(snap.Entries) != n {
+		t.Fatalf("snapshot holds %d entries up to %d, want %d up to %d", len(snap.Entries), snap.Next, n, next)
+	}
+	r := New(s.Key(), w, 0, nil, s.dir)
+	r.Restore(snap)
+	if err := r.OpenSegments(); err != nil {
+		t.Fatal(err)
+	}
+	if r.idx.sealed() < n-blockLen || !slices.Equal(entriesOf(r), entriesOf(s)) {
+		t.Fatalf("restored: %d sealed, entries equal %v", r.idx.sealed(), slices.Equal(entriesOf(r), entriesOf(s)))
+	}
+	readAll("restored", r, 0)
+
+	// The log start in the middle of a block.
+	start := entriesOf(s)[3*blockLen+blockLen/2].Base
+	if _, _, err := s.DeleteRecords(start); err != nil {
+		t.Fatal(err)
+	}
+	if es := entriesOf(s); es[0].Last < start || es[0].Base > start {
+		t.Fatalf("after the log start moved to %d the first entry holds %d-%d", start, es[0].Base, es[0].Last)
+	}
+	if _, err := s.Read(start-1, 1, true); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read below the log start: %v", err)
+	}
+	readAll("log start moved", s, start)
+
+	// Compaction rewrites the sealed entries: each key's last record stays.
+	p := CompactPolicy{SegmentBytes: 4 << 10, SegmentMs: 1 << 50, MinDirtyRatio: 0.01}
+	stats, cend, err := s.Compact(p, time.Now(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitDurable(context.Background(), cend); err != nil {
+		t.Fatal(err)
+	}
+	if stats.Dropped == 0 {
+		t.Fatalf("compaction dropped nothing: %+v", stats)
+	}
+	es := entriesOf(s)
+	for i := 1; i < len(es); i++ {
+		if es[i].Base <= es[i-1].Last {
+			t.Fatalf("entries out of order after compaction: %+v then %+v", es[i-1], es[i])
+		}
+	}
+	if len(es) != n-(3*blockLen+blockLen/2)-stats.Dropped {
+		t.Fatalf("%d entries after compaction dropped %d", len(es), stats.Dropped)
+	}
+	after, err := s.Read(start, 1<<30, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := 0
+	for b, prev := after, Offset(-1); len(b) > 0; batches++ {
+		h, err := ParseHeader(b)
+		if err != nil || len(b) < 12+int(h.Length) || Offset(h.BaseOffset) <= prev {
+			t.Fatalf("batch %d after compaction: at %d after %d (%v)", batches, h.BaseOffset, prev, err)
+		}
+		prev = Offset(h.BaseOffset) + Offset(h.LastOffsetDelta)
+		b = b[12+int(h.Length):]
+	}
+	if batches != len(es) {
+		t.Fatalf("a read after compaction returns %d batches of %d", batches, len(es))
+	}
+	for k, off := range lastOf {
+		b, err := s.Read(off, 1, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, _ := ParseHeader(b); Offset(h.BaseOffset) > off || Offset(h.BaseOffset)+Offset(h.LastOffsetDelta) < off {
+			t.Fatalf("key %s's last record at %d is gone after compaction (read returns %d-%d)", k, off, h.BaseOffset, h.BaseOffset+int64(h.LastOffsetDelta))
+		}
+	}
+}
