@@ -20,12 +20,17 @@
 // later name a shard segment file instead; readers do not care which.
 //
 // The index stays in memory (index.go). Entries older than the tail window
-// are sealed into blocks of 128, each entry a run of varints of its
-// differences from the one before (6-10 bytes instead of 48); the tail
-// window's entries, which appends and tailing reads touch, stay plain:
+// are sealed into blocks of 128 that store each field as its difference
+// from the field's least value in the block, in as few whole bytes as the
+// block needs (8-12 bytes an entry instead of 48, any entry read in
+// constant time); the tail window's entries, which appends and tailing
+// reads touch, stay plain:
 //
-//	blocks: [first entry | n | varint deltas...] [..] [..]   recent: [Entry][Entry]...
-//	        sealed, 0..sealed-1                               sealed..len-1
+//	block: first entry | least[6] | mask[6] off[6] stride | data: entry 0 | entry 1 | ... | 8 spare
+//	       entry k, field f: least[f] + (8 bytes at k*stride+off[f], little-endian) & mask[f]
+//
+//	blocks [b0 (maybe cut)][b1][b2]...   recent [Entry][Entry]...
+//	       entries 0..sealed-1                  sealed..len-1
 //
 // # Offsets and visibility
 //

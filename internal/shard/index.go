@@ -10,37 +10,110 @@ import (
 	"github.com/braidstream/braid/internal/wal"
 )
 
-// blockLen is how many entries a sealed block of the index holds at most.
-// A block is decoded whole to reach one of its entries: 128 entries cost
-// about a microsecond and a half, and hold the block's own overhead (its
-// first entry and header, ~100 bytes) under a byte an entry.
+// blockLen is how many entries a sealed block of the index holds at most:
+// the block's own overhead (its header, ~100 bytes) stays under a byte an
+// entry, and a search inside it takes seven steps.
 const blockLen = 128
 
 // index is a shard's batches, ascending by Base. Entries a shard no longer
-// changes and rarely reads (the older ones, moved out of the shared log
-// and out of the tail window) are sealed into blocks, each delta-coded
-// against the entry before it: consecutive batches have consecutive
-// offsets, close timestamps and adjacent file ranges, so an entry takes
-// 6-10 bytes instead of 48. The rest, the recent part, is a plain array
-// appends and the tail window use at full speed.
+// changes and rarely reads (those older than the tail window) are sealed
+// into blocks. A block stores each field of its entries as the difference
+// from the field's least value in the block, in as many bytes as the
+// block's largest difference needs: consecutive batches have close
+// offsets, timestamps and file positions, so an entry takes 8-12 bytes
+// instead of 48, and any entry of a block is read in constant time. The
+// rest, the recent part, is a plain array appends and the tail window use
+// at full speed.
 //
 // Entries are numbered from 0 at the front; front and split count from
 // the first entry the index ever held, so that dropping entries from the
 // front leaves the blocks' numbers as they are.
 type index struct {
-	blocks []block // [front, split), ascending
+	blocks []block // [front, split), ascending; all whole but the first
 	recent []Entry // [split, split+len(recent))
 	front  int     // the number of entry 0
 	split  int     // the number of recent[0]
 }
 
-// block is up to blockLen sealed entries: the first whole, the others as
-// varints of their differences from the entry before (appendDelta).
+// block is up to blockLen sealed entries. Entry k's field f is at
+// data[k*stride+off[f]:], little-endian, in as many bytes as mask[f] has
+// ones, as its difference from least[f]; data ends with 8 spare bytes, so
+// that every field is read with one 8-byte load. first is entry 0 as is:
+// searches look at it in each block they pass.
 type block struct {
-	first Entry
-	at    int // the first entry's number
-	n     int
-	data  []byte
+	first  Entry
+	least  [fields]int64
+	mask   [fields]uint64
+	off    [fields]uint8
+	stride int32
+	n      int32
+	at     int // the first entry's number
+	data   []byte
+}
+
+// An entry's fields, as a block stores them.
+const (
+	fBase = iota
+	fSpan // Last - Base
+	fMaxTS
+	fSeg
+	fPos
+	fSize
+	fields
+)
+
+func fieldsOf(e *Entry) [fields]int64 {
+	return [fields]int64{int64(e.Base), int64(e.Last - e.Base), e.MaxTS, e.Loc.Seg, int64(e.Loc.Pos), int64(e.Loc.Size)}
+}
+
+// entry returns the block's entry k.
+func (b *block) entry(k int) Entry {
+	d := b.data[k*int(b.stride):]
+	var v [fields]int64
+	for f := range v {
+		v[f] = b.least[f] + int64(binary.LittleEndian.Uint64(d[b.off[f]:])&b.mask[f])
+	}
+	return Entry{Base: Offset(v[fBase]), Last: Offset(v[fBase] + v[fSpan]), MaxTS: v[fMaxTS],
+		Loc: Location{Seg: v[fSeg], Pos: wal.Position(v[fPos]), Size: int32(v[fSize])}}
+}
+
+// decode appends the block's entries to dst.
+func (b *block) decode(dst []Entry) []Entry {
+	for k := range int(b.n) {
+		dst = append(dst, b.entry(k))
+	}
+	return dst
+}
+
+// encodeBlock seals es (1 to blockLen entries), the first numbered at.
+// Differences are taken in two's complement, so any values come back
+// exact.
+func encodeBlock(at int, es []Entry) block {
+	b := block{first: es[0], at: at, n: int32(len(es))}
+	b.least = fieldsOf(&es[0])
+	most := b.least
+	for i := range es {
+		for f, v := range fieldsOf(&es[i]) {
+			b.least[f], most[f] = min(b.least[f], v), max(most[f], v)
+		}
+	}
+	for f := range b.mask {
+		b.off[f] = uint8(b.stride)
+		for r := uint64(most[f] - b.least[f]); r != 0; r >>= 8 {
+			b.mask[f] = b.mask[f]<<8 | 0xff
+			b.stride++
+		}
+	}
+	b.data = make([]byte, len(es)*int(b.stride)+8)
+	for i := range es {
+		d := b.data[i*int(b.stride):]
+		for f, v := range fieldsOf(&es[i]) {
+			// The 8 bytes written reach past the field; the next
+			// field's write covers them.
+			binary.LittleEndian.PutUint64(d[b.off[f]:], uint64(v-b.least[f]))
+		}
+	}
+	return b
 }
 
 func (x *index) len() int { return x.split - x.front + len(x.recent) }
@@ -55,11 +128,7 @@ func (x *index) at(i int) Entry {
 		return x.recent[r]
 	}
 	b := &x.blocks[x.blockOf(i)]
-	c := b.cursor()
-	for range i + x.front - b.at + 1 {
-		c.next()
-	}
-	return c.e
+	return b.entry(i + x.front - b.at)
 }
 
 // last returns the last entry; the index must not be empty.
@@ -67,8 +136,12 @@ func (x *index) last() Entry { return x.at(x.len() - 1) }
 
 // blockOf returns the block holding sealed entry i.
 func (x *index) blockOf(i int) int {
+	// Every block but the first (which a front drop cuts) is whole.
 	n := i + x.front
-	return sort.Search(len(x.blocks), func(k int) bool { return x.blocks[k].at > n }) - 1
+	if len(x.blocks) < 2 || n < x.blocks[1].at {
+		return 0
+	}
+	return 1 + (n-x.blocks[1].at)/blockLen
 }
 
 // search returns the first entry for which f is true, len if none; f must
@@ -84,12 +157,10 @@ func (x *index) search(f func(*Entry) bool) int {
 		return 0
 	}
 	b := &x.blocks[k-1]
-	c := b.cursor()
-	c.next() // the first, false
-	j := 1
-	for c.next() && !f(&c.e) {
-		j++
-	}
+	j := 1 + sort.Search(int(b.n)-1, func(j int) bool {
+		e := b.entry(1 + j)
+		return f(&e)
+	})
 	return b.at - x.front + j
 }
 
@@ -103,13 +174,12 @@ func (x *index) from(i int) iter.Seq2[int, Entry] {
 		if i < x.sealed() {
 			for k := x.blockOf(i); k < len(x.blocks); k++ {
 				b := &x.blocks[k]
-				c := b.cursor()
-				for j := 0; c.next(); j++ {
-					if n := b.at - x.front + j; n >= i && !yield(n, c.e) {
+				for j := max(0, i+x.front-b.at); j < int(b.n); j++ {
+					if !yield(b.at-x.front+j, b.entry(j)) {
 						return
 					}
 				}
-				i = b.at + b.n - x.front
+				i = b.at + int(b.n) - x.front
 			}
 		}
 		for r := i - x.sealed(); r < len(x.recent); r++ {
@@ -174,7 +244,7 @@ func (x *index) dropFront(n int) {
 		x.blocks, x.split = nil, x.front
 		return
 	}
-	k := sort.Search(len(x.blocks), func(k int) bool { return x.blocks[k].at+x.blocks[k].n > x.front })
+	k := sort.Search(len(x.blocks), func(k int) bool { return x.blocks[k].at+int(x.blocks[k].n) > x.front })
 	x.blocks = slices.Clone(x.blocks[k:])
 	if b := &x.blocks[0]; b.at < x.front {
 		var buf [blockLen]Entry
@@ -215,90 +285,4 @@ func (x *index) memory() int64 {
 		n += int64(cap(x.blocks[i].data))
 	}
 	return n
-}
-
-// encodeBlock seals es (1 to blockLen entries), the first numbered at.
-func encodeBlock(at int, es []Entry) block {
-	var buf [blockLen * 16]byte
-	d := buf[:0]
-	for i := 1; i < len(es); i++ {
-		d = appendDelta(d, &es[i-1], &es[i])
-	}
-	return block{first: es[0], at: at, n: len(es), data: slices.Clone(d)}
-}
-
-// appendDelta encodes e as its differences from p, the entry before it:
-// the gap after p's last offset (1 between consecutive batches), its
-// offset span, its timestamp's change, its file's change, the gap after
-// p's bytes in the file (0 for adjacent batches) and its size. Differences
-// wrap in two's complement, so any values come back exact.
-func appendDelta(d []byte, p, e *Entry) []byte {
-	d = binary.AppendVarint(d, int64(e.Base-p.Last))
-	d = binary.AppendVarint(d, int64(e.Last-e.Base))
-	d = binary.AppendVarint(d, e.MaxTS-p.MaxTS)
-	d = binary.AppendVarint(d, e.Loc.Seg-p.Loc.Seg)
-	d = binary.AppendVarint(d, int64(e.Loc.Pos-p.Loc.Pos-wal.Position(p.Loc.Size)))
-	return binary.AppendUvarint(d, uint64(uint32(e.Loc.Size)))
-}
-
-// decode appends the block's entries to dst.
-func (b *block) decode(dst []Entry) []Entry {
-	c := b.cursor()
-	for c.next() {
-		dst = append(dst, c.e)
-	}
-	return dst
-}
-
-// cursor returns a cursor before the block's first entry.
-func (b *block) cursor() blockCursor { return blockCursor{d: b.data, left: b.n, b: b} }
-
-// blockCursor decodes a block one entry at a time.
-type blockCursor struct {
-	e    Entry
-	d    []byte
-	left int
-	b    *block
-}
-
-// next moves to the next entry, false past the last.
-func (c *blockCursor) next() bool {
-	if c.left == 0 {
-		return false
-	}
-	c.left--
-	if c.b != nil {
-		c.e, c.b = c.b.first, nil
-		return true
-	}
-	var v [5]int64
-	for k := range v {
-		v[k] = c.varint()
-	}
-	size := c.uvarint()
-	e := &c.e
-	e.Base = e.Last + Offset(v[0])
-	e.Last = e.Base + Offset(v[1])
-	e.MaxTS += v[2]
-	e.Loc.Seg += v[3]
-	e.Loc.Pos += wal.Position(e.Loc.Size) + wal.Position(v[4])
-	e.Loc.Size = int32(uint32(size))
-	return true
-}
-
-func (c *blockCursor) varint() int64 {
-	if len(c.d) > 0 && c.d[0] < 0x80 { // most differences take one byte
-		u := int64(c.d[0])
-		c.d = c.d[1:]
-		return u>>1 ^ -(u & 1)
-	}
-	v, n := binary.Varint(c.d)
-	c.d = c.d[n:]
-	return v
-}
-
-func (c *blockCursor) uvarint() uint64 {
-	v, n := binary.Uvarint(c.d)
-	c.d = c.d[n:]
-	return v
 }

@@ -88,7 +88,7 @@ func (s *Shard) prefetch(next Offset) {
 func (s *Shard) prefetchRanges(next Offset, window int64) []Location {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	first := s.idx.search(func(e *Entry) bool { return e.Last >= next })
+	first := s.findLocked(next)
 	asked := Offset(s.prefetchedTo.Load())
 	for range 2 {
 		var out []Location

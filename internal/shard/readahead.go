@@ -298,7 +298,7 @@ func (s *Shard) load(a *readAhead, c *chunk) {
 // batches mostly in the page cache already.
 func (s *Shard) planChunk(from Offset, askCache bool) *chunk {
 	s.mu.RLock()
-	i := s.idx.search(func(e *Entry) bool { return e.Last >= from })
+	i := s.findLocked(from)
 	if i == s.idx.len() {
 		s.mu.RUnlock()
 		return nil

@@ -121,6 +121,10 @@ type Shard struct {
 	// sealAt: the recent entries' count at which appends next try to seal
 	// some (sealLocked).
 	sealAt int
+	// readEnd: the number (idx.front counts the same way) of the entry
+	// after the last read's last, where a reader moving forward reads
+	// next (findLocked).
+	readEnd atomic.Int64
 
 	dir   string     // segment files
 	fs    vfs.FS     // where dir is
@@ -376,6 +380,18 @@ func (s *Shard) emptyTailLocked() {
 	s.window, s.cached, s.cacheFrom, s.tail = 0, 0, s.idx.len(), nil
 }
 
+// findLocked returns the first entry holding offset from or after it (mu
+// held). It tries where the last read ended first: a reader moving forward
+// starts there, and sealed entries cost more to search than to check.
+func (s *Shard) findLocked(from Offset) int {
+	if i := int(s.readEnd.Load()) - s.idx.front; i >= 0 && i < s.idx.len() {
+		if s.idx.at(i).Last >= from && (i == 0 || s.idx.at(i-1).Last < from) {
+			return i
+		}
+	}
+	return s.idx.search(func(e *Entry) bool { return e.Last >= from })
+}
+
 // bytesFromLocked is the bytes of the batches from entry i on (mu held).
 func (s *Shard) bytesFromLocked(i int) (n int64) {
 	for _, e := range s.idx.from(i) {
@@ -512,13 +528,16 @@ func (s *Shard) read(alloc Alloc, win *LogWindow, from, hw, limit Offset, maxByt
 	s.noteReadLocked(from)
 	var pick []ref
 	total := 0
-	for i, e := range s.idx.from(s.idx.search(func(e *Entry) bool { return e.Last >= from })) {
+	end := s.findLocked(from)
+	for i, e := range s.idx.from(end) {
 		if e.Last >= limit || total+int(e.Loc.Size) > maxBytes && !(atLeastOne && len(pick) == 0) {
 			break
 		}
 		pick = append(pick, ref{Entry: e, data: s.dataLocked(i)})
 		total += int(e.Loc.Size)
+		end = i + 1
 	}
+	s.readEnd.Store(int64(s.idx.front + end))
 	s.mu.RUnlock()
 	if len(pick) == 0 {
 		return nil, from, nil

@@ -64,7 +64,7 @@ func (s *Shard) NextInLog(from Offset) (Location, bool) {
 	if from < s.logStart || from >= hw {
 		return Location{}, false
 	}
-	i := s.idx.search(func(e *Entry) bool { return e.Last >= from })
+	i := s.findLocked(from)
 	if i == s.idx.len() {
 		return Location{}, false
 	}
@@ -88,7 +88,7 @@ func (s *Shard) InLogBefore(from Offset, end wal.Position, maxBytes int) (n, bat
 	if from < s.logStart || from >= hw {
 		return 0, 0, 0
 	}
-	for i, e := range s.idx.from(s.idx.search(func(e *Entry) bool { return e.Last >= from })) {
+	for i, e := range s.idx.from(s.findLocked(from)) {
 		if e.Last >= hw || s.dataLocked(i) != nil || e.Loc.Seg != InWAL || e.Loc.Pos+wal.Position(e.Loc.Size) > end || n+int(e.Loc.Size) > maxBytes {
 			break
 		}
