@@ -11,8 +11,8 @@ import (
 )
 
 // blockLen is how many entries a sealed block of the index holds at most:
-// the block's own overhead (its header, ~100 bytes) stays under a byte an
-// entry, and a search inside it takes seven steps.
+// the block's own overhead (its header, 192 bytes) stays under a byte and
+// a half an entry, and a search inside it takes seven steps.
 const blockLen = 128
 
 // index is a shard's batches, ascending by Base. Entries a shard no longer
