@@ -11,7 +11,7 @@ import (
 )
 
 // blockLen is how many entries a sealed block of the index holds at most:
-// the block's own overhead (its header, 192 bytes) stays under a byte and
+// the block's own overhead (its header, 200 bytes) stays under a byte and
 // a half an entry, and a search inside it takes seven steps.
 const blockLen = 128
 
@@ -39,9 +39,11 @@ type index struct {
 // data[k*stride+off[f]:], little-endian, in as many bytes as mask[f] has
 // ones, as its difference from least[f]; data ends with 8 spare bytes, so
 // that every field is read with one 8-byte load. first is entry 0 as is:
-// searches look at it in each block they pass.
+// searches look at it in each block they pass. bytes is the sum of the
+// entries' sizes, for walks that only count.
 type block struct {
 	first  Entry
+	bytes  int64
 	least  [fields]int64
 	mask   [fields]uint64
 	off    [fields]uint8
@@ -93,6 +95,7 @@ func encodeBlock(at int, es []Entry) block {
 	b.least = fieldsOf(&es[0])
 	most := b.least
 	for i := range es {
+		b.bytes += int64(es[i].Loc.Size)
 		for f, v := range fieldsOf(&es[i]) {
 			b.least[f], most[f] = min(b.least[f], v), max(most[f], v)
 		}
@@ -187,6 +190,51 @@ func (x *index) from(i int) iter.Seq2[int, Entry] {
 				return
 			}
 		}
+	}
+}
+
+// bytesFrom is the sum of the sizes of the entries from i on whose Base
+// is below limit. Whole blocks below limit count without a decode.
+func (x *index) bytesFrom(i int, limit Offset) (n int64) {
+	if i < x.sealed() {
+		for k := x.blockOf(i); k < len(x.blocks); k++ {
+			b := &x.blocks[k]
+			j := max(0, i+x.front-b.at)
+			if j == 0 && b.entry(int(b.n)-1).Base < limit {
+				n += b.bytes
+				continue
+			}
+			for ; j < int(b.n); j++ {
+				if e := b.entry(j); e.Base < limit {
+					n += int64(e.Loc.Size)
+				}
+			}
+		}
+		i = x.sealed()
+	}
+	for _, e := range x.recent[i-x.sealed():] {
+		if e.Base < limit {
+			n += int64(e.Loc.Size)
+		}
+	}
+	return n
+}
+
+// files calls add with the file of every entry, at least once each
+// (InWAL too); a block whose entries share one file names it once.
+func (x *index) files(add func(seg int64)) {
+	for k := range x.blocks {
+		b := &x.blocks[k]
+		if b.mask[fSeg] == 0 {
+			add(b.least[fSeg])
+			continue
+		}
+		for j := range int(b.n) {
+			add(b.entry(j).Loc.Seg)
+		}
+	}
+	for i := range x.recent {
+		add(x.recent[i].Loc.Seg)
 	}
 }
 

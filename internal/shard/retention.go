@@ -31,12 +31,7 @@ func (s *Shard) RetentionTarget(p RetentionPolicy, now time.Time) Offset {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	start := s.logStart
-	var total int64
-	for _, e := range s.idx.from(0) {
-		if e.Base < hw {
-			total += int64(e.Loc.Size)
-		}
-	}
+	total := s.idx.bytesFrom(0, hw)
 	cutoff := now.UnixMilli() - p.Ms
 	for _, e := range s.idx.from(0) {
 		if e.Last >= hw {
@@ -86,11 +81,7 @@ func (s *Shard) DropUnreferencedSegments(grace time.Duration, now time.Time) (in
 		return 0, nil
 	}
 	referenced := map[int64]bool{}
-	for _, e := range s.idx.from(0) {
-		if e.Loc.Seg != InWAL {
-			referenced[e.Loc.Seg] = true
-		}
-	}
+	s.idx.files(func(seg int64) { referenced[seg] = true })
 	s.mu.RUnlock()
 	var freed int64
 	var keep []*segFile

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -393,12 +394,7 @@ func (s *Shard) findLocked(from Offset) int {
 }
 
 // bytesFromLocked is the bytes of the batches from entry i on (mu held).
-func (s *Shard) bytesFromLocked(i int) (n int64) {
-	for _, e := range s.idx.from(i) {
-		n += int64(e.Loc.Size)
-	}
-	return n
-}
+func (s *Shard) bytesFromLocked(i int) int64 { return s.idx.bytesFrom(i, math.MaxInt64) }
 
 // Replay indexes a batch found in the shared log during recovery; the batch
 // is durable by definition. Batches already covered (from a checkpoint) are
