@@ -52,7 +52,7 @@ func newShardCollector(eng *engine.Engine) *shardCollector {
 		bytes:   prometheus.NewDesc("braid_shard_written_bytes_total", "Bytes of record batches appended to a shard since the node loaded it.", []string{"stream", "shard"}, nil),
 		routed:  prometheus.NewDesc("braid_routed_batches_total", "Produced batches whose records the server routed to shards other than the one addressed (braid.routing=key).", nil, nil),
 		index: prometheus.NewDesc("braid_shard_index_bytes",
-			"Memory the shard indexes of all streams hold (about 48 bytes per retained batch, with their arrays' spare capacity): the part of the node's memory that grows with what it retains.", nil, nil),
+			"Memory the shard indexes of all streams hold (48 bytes per recent batch, 9-13 per older one, with their arrays' spare capacity): the part of the node's memory that grows with what it retains.", nil, nil),
 	}
 }
 

@@ -161,23 +161,15 @@ func (s *Shard) cleanStateLocked(p CompactPolicy, now time.Time, hw Offset) (Cle
 	}
 	limit := min(s.lsoLocked(hw), hw)
 	minLagCut := now.UnixMilli() - p.MinLagMs
+	maxLagCut := now.UnixMilli() - p.MaxLagMs
 	k := 0
+	overdue := false
 	for i, e := range s.idx.from(0) {
 		if i >= head || e.Last >= limit || e.MaxTS > minLagCut {
 			break
 		}
 		k = i + 1
 		st.CleanEnd = e.Last + 1
-	}
-	if k == 0 {
-		return st, 0
-	}
-	maxLagCut := now.UnixMilli() - p.MaxLagMs
-	overdue := false
-	for i, e := range s.idx.from(0) {
-		if i >= k {
-			break
-		}
 		st.TotalBytes += int64(e.Loc.Size)
 		if e.Last >= st.CleanedTo {
 			st.DirtyBytes += int64(e.Loc.Size)

@@ -253,9 +253,6 @@ func (x *index) copyOut(i, j int) []Entry {
 // add appends e, which must follow the last entry.
 func (x *index) add(e Entry) { x.recent = append(x.recent, e) }
 
-// set replaces entry i.
-func (x *index) set(i int, e Entry) { x.update(i, i+1, func(p *Entry) { *p = e }) }
-
 // update calls fn, in order, with each of entries [i, j) to change; fn
 // must keep them ascending. A sealed block is decoded and sealed again
 // once, whatever fn changes in it.
@@ -292,8 +289,7 @@ func (x *index) dropFront(n int) {
 		x.blocks, x.split = nil, x.front
 		return
 	}
-	k := sort.Search(len(x.blocks), func(k int) bool { return x.blocks[k].at+int(x.blocks[k].n) > x.front })
-	x.blocks = slices.Clone(x.blocks[k:])
+	x.blocks = slices.Clone(x.blocks[x.blockOf(0):])
 	if b := &x.blocks[0]; b.at < x.front {
 		var buf [blockLen]Entry
 		*b = encodeBlock(x.front, b.decode(buf[:0])[x.front-b.at:])

@@ -131,7 +131,7 @@ func TestIndexMatchesSlice(t *testing.T) {
 			e := want[i]
 			e.Loc = Location{Seg: rng.Int64N(100), Pos: wal.Position(rng.Int64N(1 << 30)), Size: int32(61 + rng.IntN(5000))}
 			e.MaxTS = rng.Int64()
-			x.set(i, e)
+			x.update(i, i+1, func(p *Entry) { *p = e })
 			want[i] = e
 		case op < 93 && len(want) > 0: // a run repointed, as moves do
 			i := rng.IntN(len(want))

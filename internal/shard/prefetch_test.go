@@ -81,12 +81,8 @@ func TestPrefetchRanges(t *testing.T) {
 	s = indexOf([]int32{mib, mib, mib, mib, mib, mib}, 64)
 	// Entry 1 is the first the tail cache holds.
 	s.cacheFrom, s.tail = 1, [][]byte{make([]byte, mib), nil, nil, nil, nil}
-	e4 := s.idx.at(4)
-	e4.Loc.Pos += prefetchGap
-	s.idx.set(4, e4)
-	e5 := s.idx.at(5)
-	e5.Loc = Location{Seg: 7, Pos: 0, Size: mib}
-	s.idx.set(5, e5)
+	s.idx.update(4, 5, func(e *Entry) { e.Loc.Pos += prefetchGap })
+	s.idx.update(5, 6, func(e *Entry) { e.Loc = Location{Seg: 7, Pos: 0, Size: mib} })
 	want := []Location{entriesOf(s)[0].Loc, span(s, 2, 3), entriesOf(s)[4].Loc, entriesOf(s)[5].Loc}
 	if got := s.prefetchRanges(0, prefetchAhead); !slices.Equal(got, want) {
 		t.Fatalf("read-ahead = %v, want %v", got, want)

@@ -174,15 +174,13 @@ func (s *Shard) OpenSegments() error {
 // with its size, and may sleep to keep the copy within an I/O budget.
 func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n int)) (int64, error) {
 	s.mu.RLock()
-	i := s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })
-	j := i
-	for k, e := range s.idx.from(i) {
+	var move []ref
+	for i, e := range s.idx.from(s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })) {
 		if e.Loc.Pos >= before {
 			break
 		}
-		j = k + 1
+		move = append(move, ref{Entry: e, data: s.dataLocked(i)})
 	}
-	move := s.refsLocked(i, j)
 	s.mu.RUnlock()
 	if len(move) == 0 {
 		return 0, nil

@@ -119,9 +119,6 @@ type Shard struct {
 	// only what changed since the last one (SnapshotSince).
 	dropped  int64
 	rewrites uint64
-	// sealAt: the recent entries' count at which appends next try to seal
-	// some (sealLocked).
-	sealAt int
 	// readEnd: the number (idx.front counts the same way) of the entry
 	// after the last read's last, where a reader moving forward reads
 	// next (findLocked).
@@ -303,17 +300,12 @@ func (s *Shard) addLocked(e Entry, data []byte) {
 	s.window += int64(e.Loc.Size)
 	s.cached += int64(len(data))
 	s.evictLocked()
-	if len(s.idx.recent) >= s.sealAt {
-		s.sealLocked()
-	}
+	s.sealLocked()
 }
 
-// sealLocked seals the index's entries before the tail window, and sets
-// when appends try again: after a block's worth more (mu held).
-func (s *Shard) sealLocked() {
-	s.idx.seal(s.cacheFrom)
-	s.sealAt = len(s.idx.recent) + blockLen
-}
+// sealLocked seals the index's entries before the tail window, a block
+// whenever one is whole; it costs a comparison otherwise (mu held).
+func (s *Shard) sealLocked() { s.idx.seal(s.cacheFrom) }
 
 // indexLocked indexes e, found in the log during recovery. Recovery adds
 // whole logs with an empty window, and needs no slot per batch.
@@ -325,9 +317,7 @@ func (s *Shard) indexLocked(e Entry) {
 	s.idx.add(e)
 	s.next = e.Last + 1
 	s.cacheFrom = s.idx.len()
-	if len(s.idx.recent) >= s.sealAt {
-		s.sealLocked()
-	}
+	s.sealLocked()
 }
 
 // dataLocked returns the cached bytes of entry i, nil if the tail cache
@@ -392,9 +382,6 @@ func (s *Shard) findLocked(from Offset) int {
 	}
 	return s.idx.search(func(e *Entry) bool { return e.Last >= from })
 }
-
-// bytesFromLocked is the bytes of the batches from entry i on (mu held).
-func (s *Shard) bytesFromLocked(i int) int64 { return s.idx.bytesFrom(i, math.MaxInt64) }
 
 // Replay indexes a batch found in the shared log during recovery; the batch
 // is durable by definition. Batches already covered (from a checkpoint) are
@@ -469,7 +456,7 @@ func (s *Shard) Offsets() (logStart, hw, next Offset) {
 
 // IndexBytes is the memory the shard's index holds, spare capacity
 // included. It grows with every batch retained, by 48 bytes while recent
-// and 6-10 once sealed.
+// and 9-13 once sealed.
 func (s *Shard) IndexBytes() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -480,7 +467,7 @@ func (s *Shard) IndexBytes() int64 {
 func (s *Shard) Stats() (batches int, bytes int64, cached int64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.idx.len(), s.bytesFromLocked(0), s.cached
+	return s.idx.len(), s.idx.bytesFrom(0, math.MaxInt64), s.cached
 }
 
 // Read returns whole batches starting with the one holding from, up to
