@@ -27,15 +27,18 @@ import (
 // the base is written again once its deltas add up to its size or number
 // maxCheckpointDeltas (docs/design/storage.md).
 //
-// checkpointMagic starts a base; "BRDCKPT2" (no chain: no deltas follow)
-// and "BRDCKPT1" (also before transactions: no transaction state per
-// shard, no coordinator section) are still read. deltaMagic starts a
-// delta.
+// checkpointMagic starts a base and deltaMagic a delta, whose shard
+// snapshots store entries packed (shard.SnapshotPacked). Still read:
+// "BRDCKPT3" and its deltas "BRDCKDL1" (entries plain), "BRDCKPT2" (also
+// no chain: no deltas follow) and "BRDCKPT1" (also before transactions:
+// no transaction state per shard, no coordinator section).
 const (
-	checkpointMagic     = "BRDCKPT3"
+	checkpointMagic     = "BRDCKPT4"
+	checkpointMagicV3   = "BRDCKPT3"
 	checkpointMagicV2   = "BRDCKPT2"
 	checkpointMagicV1   = "BRDCKPT1"
-	deltaMagic          = "BRDCKDL1"
+	deltaMagic          = "BRDCKDL2"
+	deltaMagicV1        = "BRDCKDL1"
 	checkpointName      = "checkpoint"
 	maxCheckpointDeltas = 64
 )
@@ -155,8 +158,16 @@ func decodeCheckpoint(data []byte) (checkpointData, error) {
 	if len(data) < len(checkpointMagic)+16 {
 		return ck, fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
 	}
-	magic := string(data[:8])
-	if magic != checkpointMagic && magic != checkpointMagicV2 && magic != checkpointMagicV1 {
+	format, chained := shard.SnapshotPacked, true
+	switch string(data[:8]) {
+	case checkpointMagic:
+	case checkpointMagicV3:
+		format = shard.SnapshotPlain
+	case checkpointMagicV2:
+		format, chained = shard.SnapshotPlain, false
+	case checkpointMagicV1:
+		format, chained = shard.SnapshotPlainNoTxns, false
+	default:
 		return ck, fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
 	}
 	body, err := checkedBody(data)
@@ -165,7 +176,7 @@ func decodeCheckpoint(data []byte) (checkpointData, error) {
 	}
 	ck.replayFrom = wal.Position(binary.LittleEndian.Uint64(body[8:]))
 	rest := body[16:]
-	if magic == checkpointMagic {
+	if chained {
 		if len(rest) < 12 {
 			return ck, fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
 		}
@@ -177,16 +188,15 @@ func decodeCheckpoint(data []byte) (checkpointData, error) {
 	}
 	n := int(binary.LittleEndian.Uint32(rest))
 	rest = rest[4:]
-	withTxns := magic != checkpointMagicV1
 	for range n {
-		snap, r, err := shard.ReadSnapshot(rest, withTxns)
+		snap, r, err := shard.ReadSnapshot(rest, format)
 		if err != nil {
 			return ck, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
 		}
 		ck.shards = append(ck.shards, snap)
 		rest = r
 	}
-	if err := ck.decodeSections(rest, withTxns); err != nil {
+	if err := ck.decodeSections(rest, format != shard.SnapshotPlainNoTxns); err != nil {
 		return ck, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
 	}
 	return ck, nil
@@ -220,7 +230,15 @@ func (ck *checkpointData) decodeSections(rest []byte, withTxns bool) error {
 
 // applyDelta applies delta number seq of ck's chain to ck.
 func (ck *checkpointData) applyDelta(data []byte, seq int) error {
-	if len(data) < len(deltaMagic)+32 || string(data[:8]) != deltaMagic {
+	if len(data) < len(deltaMagic)+32 {
+		return errors.New("bad header")
+	}
+	format := shard.SnapshotPacked
+	switch string(data[:8]) {
+	case deltaMagic:
+	case deltaMagicV1:
+		format = shard.SnapshotPlain
+	default:
 		return errors.New("bad header")
 	}
 	body, err := checkedBody(data)
@@ -265,7 +283,7 @@ func (ck *checkpointData) applyDelta(data []byte, seq int) error {
 		default:
 			return fmt.Errorf("shard of kind %d", kind)
 		}
-		snap, r, err := shard.ReadSnapshot(rest, true)
+		snap, r, err := shard.ReadSnapshot(rest, format)
 		if err != nil {
 			return err
 		}
@@ -360,7 +378,7 @@ func (e *Engine) checkpoint() error {
 					buf = le.AppendUint32(buf, uint32(drop))
 				}
 			}
-			buf = shard.AppendSnapshot(buf, snap)
+			buf = shard.EncodeSnapshot(buf, &snap, cw.write)
 			cw.write(buf)
 			marks[snap.Key] = mark
 		}
@@ -434,21 +452,12 @@ func (e *Engine) removeStaleDeltas(chain uint64) {
 	}
 }
 
-// snapshotOldestWAL returns the oldest WAL position snap's entries point
-// at, or def if none is in the WAL.
-func snapshotOldestWAL(snap shard.Snapshot, def wal.Position) wal.Position {
-	for _, en := range snap.Entries {
-		if en.Loc.Seg == shard.InWAL {
-			return min(def, en.Loc.Pos)
-		}
-	}
-	return def
-}
-
 func (ck checkpointData) oldestWAL() wal.Position {
 	need := ck.replayFrom
-	for _, snap := range ck.shards {
-		need = min(need, snapshotOldestWAL(snap, need))
+	for i := range ck.shards {
+		if pos, ok := ck.shards[i].OldestInLog(); ok {
+			need = min(need, pos)
+		}
 	}
 	return need
 }

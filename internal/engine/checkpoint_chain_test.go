@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -36,12 +37,20 @@ func TestCheckpointChainMatchesWholeCheckpoint(t *testing.T) {
 	if _, err := e.CreateStream("c", 1, catalog.Configs{"cleanup.policy": "compact", "segment.bytes": "14"}, false); err != nil {
 		t.Fatal(err)
 	}
+	// Many small batches: snapshots of hundreds of entries, packed in
+	// groups, dropped from the middle of one.
+	if _, err := e.CreateStream("m", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(7, 7))
 	var deltas, wholeInDelta, changed, dropped int
 	for round := range 40 {
 		// Large enough that log segments fill and moves have work.
 		for range 1 + rng.IntN(4) {
 			produce(t, e, "p", rng.IntN(3), fmt.Sprintf("r%d-%d-%s", round, rng.IntN(1000), bytes.Repeat([]byte("v"), 3000)))
+		}
+		for range rng.IntN(40) {
+			produce(t, e, "m", 0, fmt.Sprint(round))
 		}
 		st := e.Stream("c")
 		key := fmt.Sprintf("k%d", rng.IntN(4))
@@ -54,6 +63,11 @@ func TestCheckpointChainMatchesWholeCheckpoint(t *testing.T) {
 		case 0: // entries leave the front
 			sh := e.Stream("p").Shards[rng.IntN(3)]
 			start, hw, _ := sh.Offsets()
+			if rng.IntN(2) == 0 { // a few small batches, most often inside a group
+				sh = e.Stream("m").Shards[0]
+				start, _, _ = sh.Offsets()
+				hw = start + shard.Offset(rng.IntN(60))
+			}
 			if hw > start {
 				to := start + 1 + shard.Offset(rng.IntN(int(hw-start)))
 				if rng.IntN(3) == 0 {
@@ -96,16 +110,18 @@ func TestCheckpointChainMatchesWholeCheckpoint(t *testing.T) {
 		want := map[shard.Key][]byte{}
 		for _, st := range e.Streams() {
 			for _, sh := range st.Shards {
-				want[sh.Key()] = shard.AppendSnapshot(nil, sh.Snapshot(got.replayFrom))
+				want[sh.Key()] = shard.AppendPlainSnapshot(nil, sh.Snapshot(got.replayFrom))
 			}
 		}
 		if len(got.shards) != len(want) {
 			t.Fatalf("round %d: the chain holds %d shards, the engine %d", round, len(got.shards), len(want))
 		}
 		for _, snap := range got.shards {
-			if enc := shard.AppendSnapshot(nil, snap); !bytes.Equal(enc, want[snap.Key]) {
+			// The plain encoding, which follows from the entries alone:
+			// the chain's entries are sealed in other blocks.
+			if enc := shard.AppendPlainSnapshot(nil, snap); !bytes.Equal(enc, want[snap.Key]) {
 				t.Fatalf("round %d (after %d deltas): shard %s differs from a whole snapshot:\nchain %+v\nwhole %x\nchain %x",
-					round, got.deltas, snap.Key, snap.Entries, want[snap.Key], enc)
+					round, got.deltas, snap.Key, snap.Entries(), want[snap.Key], enc)
 			}
 		}
 	}
@@ -122,23 +138,92 @@ func TestCheckpointChainMatchesWholeCheckpoint(t *testing.T) {
 			want[fmt.Sprint(st.Name, i)] = readBatches(t, sh)
 		}
 	}
-	// A crash, not a close: Close writes another delta.
-	crashed := t.TempDir()
-	copyDir(t, dir, crashed)
-	e2, err := Open(Options{Dir: crashed, WALSegmentBytes: 64 << 10, CleanerEvery: time.Hour, RetentionEvery: time.Hour, MoveAfter: time.Hour})
+	if n := e.Stream("m").Shards[0].Snapshot(e.DurablePosition()); n.Len() < 300 {
+		t.Fatalf("the stream of small batches holds %d, too few to fill groups", n.Len())
+	}
+	// A crash, not a close: Close writes another delta. Then the same
+	// chain as a Braid before packed snapshots wrote it.
+	for _, legacy := range []bool{false, true} {
+		crashed := t.TempDir()
+		copyDir(t, dir, crashed)
+		if legacy {
+			toLegacyChain(t, crashed)
+		}
+		e2, err := Open(Options{Dir: crashed, WALSegmentBytes: 64 << 10, CleanerEvery: time.Hour, RetentionEvery: time.Hour, MoveAfter: time.Hour})
+		if err != nil {
+			t.Fatalf("legacy chain %v: %v", legacy, err)
+		}
+		if rec := e2.Recovery(); rec.CheckpointAt == 0 {
+			t.Fatalf("legacy chain %v: recovery did not start from the checkpoint: %+v", legacy, rec)
+		}
+		for _, st := range e2.Streams() {
+			for i, sh := range st.Shards {
+				if got := readBatches(t, sh); !bytes.Equal(got, want[fmt.Sprint(st.Name, i)]) {
+					t.Fatalf("legacy chain %v: after recovery, %s/%d holds %d bytes of batches, want %d", legacy, st.Name, i, len(got), len(want[fmt.Sprint(st.Name, i)]))
+				}
+			}
+		}
+		if err := e2.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if data, err := os.ReadFile(filepath.Join(crashed, checkpointName)); err != nil || string(data[:8]) != checkpointMagic {
+			t.Fatalf("legacy chain %v: after a restart the base is %.8q (%v), want %s", legacy, data, err, checkpointMagic)
+		}
+	}
+}
+
+// toLegacyChain rewrites the checkpoint chain in dir as Braid wrote it
+// before BRDCKPT4: a BRDCKPT3 base and BRDCKDL1 deltas, entries plain.
+func toLegacyChain(t *testing.T, dir string) {
+	t.Helper()
+	names, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e2.Close()
-	if rec := e2.Recovery(); rec.CheckpointAt == 0 {
-		t.Fatalf("recovery did not start from the checkpoint: %+v", rec)
-	}
-	for _, st := range e2.Streams() {
-		for i, sh := range st.Shards {
-			if got := readBatches(t, sh); !bytes.Equal(got, want[fmt.Sprint(st.Name, i)]) {
-				t.Fatalf("after recovery, %s/%d holds %d bytes of batches, want %d", st.Name, i, len(got), len(want[fmt.Sprint(st.Name, i)]))
-			}
+	rewritten := 0
+	for _, d := range names {
+		if _, _, delta := parseDeltaName(d.Name()); !delta && d.Name() != checkpointName {
+			continue
 		}
+		path := filepath.Join(dir, d.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		if d.Name() == checkpointName {
+			ck, err := decodeCheckpoint(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = encodeBase(ck, checkpointMagicV3, shard.AppendPlainSnapshot)
+		} else {
+			body := data[:len(data)-4]
+			out = append([]byte(deltaMagicV1), body[8:32]...)
+			rest := body[32:]
+			for range binary.LittleEndian.Uint32(body[28:]) {
+				kind := rest[0]
+				n := 1
+				if kind == deltaShardChange {
+					n += 4
+				}
+				out, rest = append(out, rest[:n]...), rest[n:]
+				snap, r, err := shard.ReadSnapshot(rest, shard.SnapshotPacked)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, rest = shard.AppendPlainSnapshot(out, snap), r
+			}
+			out = append(out, rest...) // offsets and transactions
+			out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+		}
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rewritten++
+	}
+	if rewritten < 2 {
+		t.Fatalf("%d checkpoint files rewritten, want a base and deltas", rewritten)
 	}
 }
 
@@ -189,7 +274,7 @@ func deltaShardKinds(t *testing.T, dir string, chain uint64, seq int) (whole, ch
 		} else {
 			whole++
 		}
-		_, r, err := shard.ReadSnapshot(rest, true)
+		_, r, err := shard.ReadSnapshot(rest, shard.SnapshotPacked)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +294,9 @@ func TestCheckpointDeltaCostFollowsChanges(t *testing.T) {
 	if _, err := e.CreateStream("s", 1, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 500 {
+	// Packed, these alike batches take about 4 bytes each in the base:
+	// enough of them that 64 deltas of one batch add up to less.
+	for i := range 5000 {
 		produce(t, e, "s", 0, fmt.Sprint(i))
 	}
 	if err := e.checkpoint(); err != nil {
@@ -230,7 +317,7 @@ func TestCheckpointDeltaCostFollowsChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		if fi.Size() > base.Size()/20 {
-			t.Fatalf("delta %d of one new batch is %d bytes, the base of 500 batches %d", i+1, fi.Size(), base.Size())
+			t.Fatalf("delta %d of one new batch is %d bytes, the base of 5000 batches %d", i+1, fi.Size(), base.Size())
 		}
 	}
 	produce(t, e, "s", 0, "last")

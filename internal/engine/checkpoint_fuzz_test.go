@@ -21,16 +21,22 @@ import (
 	"github.com/braidstream/braid/internal/txn"
 )
 
-// encodeCheckpoint writes ck as a base in the BRDCKPT3 format, as
+// encodeCheckpoint writes ck as a base in the BRDCKPT4 format, as
 // Engine.checkpoint does; TestEncodeCheckpointMatchesEngine keeps the two
 // in step.
 func encodeCheckpoint(ck checkpointData) []byte {
-	buf := []byte(checkpointMagic)
+	return encodeBase(ck, checkpointMagic, shard.AppendSnapshot)
+}
+
+// encodeBase writes ck as a base with the given magic, each shard's
+// snapshot written by appendSnap.
+func encodeBase(ck checkpointData, magic string, appendSnap func([]byte, shard.Snapshot) []byte) []byte {
+	buf := []byte(magic)
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(ck.replayFrom))
 	buf = binary.LittleEndian.AppendUint64(buf, ck.chain)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(ck.shards)))
 	for _, snap := range ck.shards {
-		buf = shard.AppendSnapshot(buf, snap)
+		buf = appendSnap(buf, snap)
 	}
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(ck.offsets)))
 	buf = append(buf, ck.offsets...)
@@ -131,7 +137,7 @@ func TestEncodeCheckpointMatchesEngine(t *testing.T) {
 	}
 	entries := 0
 	for _, snap := range ck.shards {
-		entries += len(snap.Entries)
+		entries += snap.Len()
 	}
 	if entries == 0 || len(ck.offsets) < 10 {
 		t.Fatalf("the sample checkpoint holds too little: %+v", ck)
@@ -140,11 +146,11 @@ func TestEncodeCheckpointMatchesEngine(t *testing.T) {
 	// committed offset and an (empty) transaction state.
 	var sample *shard.Snapshot
 	for i := range ck.shards {
-		if len(ck.shards[i].Entries) > 0 {
+		if ck.shards[i].Len() > 0 {
 			sample = &ck.shards[i]
 		}
 	}
-	if sample == nil || len(sample.Entries) != 3 || sample.Next != 5 {
+	if sample == nil || sample.Len() != 3 || sample.Next != 5 {
 		t.Fatalf("decoded shard snapshot %+v, want 3 batches up to offset 5", sample)
 	}
 	offs := group.NewOffsets()
@@ -166,7 +172,7 @@ func TestEncodeCheckpointMatchesEngine(t *testing.T) {
 // the input gets a valid checksum, so the fuzzer reaches the sections
 // behind it (a writer bug, not a disk error, would produce those). The
 // decoder returns an error or a checkpoint, never panics, and what it
-// decodes from a BRDCKPT3 file encodes back to the same bytes.
+// decodes from a BRDCKPT4 file encodes back to the same checkpoint.
 func FuzzDecodeCheckpoint(f *testing.F) {
 	dir, _ := buildSampleDir(f)
 	real, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
@@ -234,9 +240,10 @@ func FuzzApplyCheckpointDelta(f *testing.F) {
 		}
 		ck.oldestWAL()
 		for _, snap := range ck.shards {
-			for i := 1; i < len(snap.Entries); i++ {
-				if snap.Entries[i].Base <= snap.Entries[i-1].Last {
-					t.Fatalf("shard %s: entry %d at %d follows one ending at %d", snap.Key, i, snap.Entries[i].Base, snap.Entries[i-1].Last)
+			es := snap.Entries()
+			for i := 1; i < len(es); i++ {
+				if es[i].Base <= es[i-1].Last {
+					t.Fatalf("shard %s: entry %d at %d follows one ending at %d", snap.Key, i, es[i].Base, es[i-1].Last)
 				}
 			}
 		}

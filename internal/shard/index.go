@@ -2,7 +2,11 @@ package shard
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"iter"
+	"math"
+	"math/bits"
 	"slices"
 	"sort"
 	"unsafe"
@@ -77,6 +81,11 @@ func (b *block) entry(k int) Entry {
 	}
 	return Entry{Base: Offset(v[fBase]), Last: Offset(v[fBase] + v[fSpan]), MaxTS: v[fMaxTS],
 		Loc: Location{Seg: v[fSeg], Pos: wal.Position(v[fPos]), Size: int32(v[fSize])}}
+}
+
+// field returns field f of entry k.
+func (b *block) field(k, f int) int64 {
+	return b.least[f] + int64(binary.LittleEndian.Uint64(b.data[k*int(b.stride)+int(b.off[f]):])&b.mask[f])
 }
 
 // decode appends the block's entries to dst.
@@ -329,4 +338,163 @@ func (x *index) memory() int64 {
 		n += int64(cap(x.blocks[i].data))
 	}
 	return n
+}
+
+// appendBlock appends entries [lo, hi) of b, which must follow the last
+// entry: as b itself (blocks never change in place, so two indexes can
+// share one) when b is whole where the index needs whole blocks, sealed
+// anew as the index's first block, or else as recent entries.
+func (x *index) appendBlock(b *block, lo, hi int) {
+	n := hi - lo
+	switch {
+	case n <= 0:
+	case len(x.recent) == 0 && lo == 0 && hi == int(b.n) && (len(x.blocks) == 0 || n == blockLen):
+		c := *b
+		c.at = x.split
+		x.blocks = append(x.blocks, c)
+		x.split += n
+	case len(x.recent) == 0 && len(x.blocks) == 0:
+		var buf [blockLen]Entry
+		x.blocks = append(x.blocks, encodeBlock(x.split, b.decode(buf[:0])[lo:hi]))
+		x.split += n
+	default:
+		for k := lo; k < hi; k++ {
+			x.recent = append(x.recent, b.entry(k))
+		}
+	}
+}
+
+// slice returns entries [i, j) as an index of their own, sharing x's
+// whole blocks: taking a snapshot of a large index copies little.
+func (x *index) slice(i, j int) index {
+	var out index
+	i, j = max(i, 0), min(j, x.len())
+	if i < x.sealed() {
+		for k := x.blockOf(i); k < len(x.blocks) && x.blocks[k].at-x.front < j; k++ {
+			b := &x.blocks[k]
+			out.appendBlock(b, max(0, i+x.front-b.at), min(int(b.n), j+x.front-b.at))
+		}
+		i = x.sealed()
+	}
+	for r := i - x.sealed(); r < j-x.sealed(); r++ {
+		out.recent = append(out.recent, x.recent[r])
+	}
+	return out
+}
+
+// extend appends y's entries, which must follow x's, sharing y's blocks
+// where it can, and seals what it can.
+func (x *index) extend(y *index) {
+	for k := range y.blocks {
+		x.appendBlock(&y.blocks[k], 0, int(y.blocks[k].n))
+	}
+	x.recent = append(x.recent, y.recent...)
+	x.seal(x.len())
+}
+
+// packedIndexOf returns an index holding es, sealed but for fewer than
+// blockLen: what readIndex returns for the same entries.
+func packedIndexOf(es []Entry) index {
+	var x index
+	for r := 0; r < len(es); r += blockLen {
+		b := encodeBlock(0, es[r:min(r+blockLen, len(es))])
+		x.appendBlock(&b, 0, int(b.n))
+	}
+	return x
+}
+
+// groupHeaderLen is the size of a group's header in appendIndex's
+// encoding: its entry count, each field's width, each field's least value.
+const groupHeaderLen = 1 + fields + 8*fields
+
+// appendIndex encodes x's entries onto dst, for a checkpoint: a u32 count
+// of groups, then groups of 1 to blockLen entries, each stored as a
+// block is (a u8 count, a u8 width a field, a u64 least value a field,
+// then each entry's fields in their widths). Sealed blocks are written as
+// they are; recent entries are sealed for it. If flush is not nil, dst is
+// handed to it whenever it passes 64 KiB, and goes on from empty.
+func appendIndex(dst []byte, x *index, flush func([]byte)) []byte {
+	le := binary.LittleEndian
+	dst = le.AppendUint32(dst, uint32(len(x.blocks)+(len(x.recent)+blockLen-1)/blockLen))
+	put := func(b *block) {
+		dst = append(dst, byte(b.n))
+		for f := range fields {
+			dst = append(dst, byte(bits.OnesCount64(b.mask[f])/8))
+		}
+		for f := range fields {
+			dst = le.AppendUint64(dst, uint64(b.least[f]))
+		}
+		dst = append(dst, b.data[:int(b.n)*int(b.stride)]...)
+		if flush != nil && len(dst) >= 64<<10 {
+			flush(dst)
+			dst = dst[:0]
+		}
+	}
+	for k := range x.blocks {
+		put(&x.blocks[k])
+	}
+	for r := 0; r < len(x.recent); r += blockLen {
+		b := encodeBlock(0, x.recent[r:min(r+blockLen, len(x.recent))])
+		put(&b)
+	}
+	return dst
+}
+
+// readIndex decodes what appendIndex encoded and returns the rest of b.
+// Every entry is checked: offsets ascending from batch to batch, sizes
+// that hold a batch header (reads slice and allocate by them).
+func readIndex(b []byte) (index, []byte, error) {
+	var x index
+	if len(b) < 4 {
+		return x, nil, errors.New("truncated index")
+	}
+	le := binary.LittleEndian
+	groups := int(le.Uint32(b))
+	b = b[4:]
+	if groups > len(b)/groupHeaderLen {
+		return x, nil, fmt.Errorf("%d groups of entries do not fit in %d bytes", groups, len(b))
+	}
+	var prev Entry
+	for g := range groups {
+		if len(b) < groupHeaderLen {
+			return x, nil, fmt.Errorf("group %d: truncated", g)
+		}
+		blk := block{n: int32(b[0])}
+		if blk.n < 1 || blk.n > blockLen {
+			return x, nil, fmt.Errorf("group %d: %d entries", g, blk.n)
+		}
+		for f := range fields {
+			w := b[1+f]
+			if w > 8 {
+				return x, nil, fmt.Errorf("group %d: a field %d bytes wide", g, w)
+			}
+			blk.off[f] = uint8(blk.stride)
+			blk.mask[f] = ^uint64(0) >> (64 - 8*uint(w)) // 0 for w 0
+			blk.least[f] = int64(le.Uint64(b[1+fields+8*f:]))
+			blk.stride += int32(w)
+		}
+		b = b[groupHeaderLen:]
+		size := int(blk.n) * int(blk.stride)
+		if len(b) < size {
+			return x, nil, fmt.Errorf("group %d: %d bytes of entries, %d left", g, size, len(b))
+		}
+		blk.data = make([]byte, size+8)
+		copy(blk.data, b[:size])
+		b = b[size:]
+		for k := range int(blk.n) {
+			e, size := blk.entry(k), blk.field(k, fSize)
+			switch {
+			case e.Last < e.Base || size < BatchHeaderLen || size > math.MaxInt32:
+				return x, nil, fmt.Errorf("entry %d: offsets %d-%d, %d bytes", x.len()+k, e.Base, e.Last, size)
+			case x.len()+k > 0 && e.Base <= prev.Last:
+				return x, nil, fmt.Errorf("entry %d: offset %d follows one ending at %d", x.len()+k, e.Base, prev.Last)
+			}
+			blk.bytes += size
+			prev = e
+		}
+		blk.first = blk.entry(0)
+		x.appendBlock(&blk, 0, int(blk.n))
+	}
+	x.seal(x.len())
+	return x, b, nil
 }

@@ -91,6 +91,20 @@ func TestIndexMatchesSlice(t *testing.T) {
 				t.Fatalf("step %d: bytesFrom(%d, %d) = %d, want %d", step, i, limit, got, sum)
 			}
 		}
+		if len(want) > 0 { // a snapshot's slice, encoded and decoded, and joined
+			i := rng.IntN(len(want))
+			j := i + rng.IntN(len(want)-i+1)
+			y := x.slice(i, j)
+			checkSame(t, step, "slice", &y, want[i:j])
+			z, rest, err := readIndex(appendIndex(nil, &y, nil))
+			if err != nil || len(rest) != 0 {
+				t.Fatalf("step %d: decode a slice: %v, %d bytes left", step, err, len(rest))
+			}
+			checkSame(t, step, "decoded slice", &z, want[i:j])
+			w := x.slice(j, len(want))
+			z.extend(&w)
+			checkSame(t, step, "slices joined", &z, want[i:])
+		}
 		files := map[int64]bool{}
 		x.files(func(seg int64) { files[seg] = true })
 		for _, e := range want {
@@ -158,6 +172,22 @@ func TestIndexMatchesSlice(t *testing.T) {
 	}
 	if x.sealed() == 0 {
 		t.Fatal("nothing was ever sealed")
+	}
+}
+
+// checkSame checks that x holds want, read by copyOut, at and search.
+func checkSame(t *testing.T, step int, what string, x *index, want []Entry) {
+	t.Helper()
+	if got := x.copyOut(0, x.len()); !slices.Equal(got, want) {
+		t.Fatalf("step %d: %s: %d entries differ from %d", step, what, len(got), len(want))
+	}
+	for i := 0; i < len(want); i += 1 + len(want)/20 {
+		if got := x.at(i); got != want[i] {
+			t.Fatalf("step %d: %s: at(%d) = %+v, want %+v", step, what, i, got, want[i])
+		}
+		if got := x.search(func(e *Entry) bool { return e.Last >= want[i].Base }); got != i {
+			t.Fatalf("step %d: %s: search for %d = %d, want %d", step, what, want[i].Base, got, i)
+		}
 	}
 }
 
@@ -275,12 +305,12 @@ func TestSealedIndexThroughTheShard(t *testing.T) {
 
 	// A checkpoint's snapshot, encoded and decoded, restored into a new
 	// shard on the same files.
-	snap, _, err := ReadSnapshot(AppendSnapshot(nil, s.Snapshot(end)), true)
+	snap, _, err := ReadSnapshot(AppendSnapshot(nil, s.Snapshot(end)), SnapshotPacked)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Next != next || len(snap.Entries) != n {
-		t.Fatalf("snapshot holds %d entries up to %d, want %d up to %d", len(snap.Entries), snap.Next, n, next)
+	if snap.Next != next || snap.Len() != n {
+		t.Fatalf("snapshot holds %d entries up to %d, want %d up to %d", snap.Len(), snap.Next, n, next)
 	}
 	r := New(s.Key(), w, 0, nil, s.dir)
 	r.Restore(snap)
@@ -292,10 +322,28 @@ func TestSealedIndexThroughTheShard(t *testing.T) {
 	}
 	readAll("restored", r, 0)
 
-	// The log start in the middle of a block.
+	// The log start in the middle of a block, with a checkpoint taken
+	// before: the next one's change drops entries from inside a group.
+	_, _, _, _, mark := s.SnapshotSince(end, CheckpointMark{})
 	start := entriesOf(s)[3*blockLen+blockLen/2].Base
 	if _, _, err := s.DeleteRecords(start); err != nil {
 		t.Fatal(err)
+	}
+	change, drop, full, _, _ := s.SnapshotSince(end, mark)
+	if full || drop != 3*blockLen+blockLen/2 {
+		t.Fatalf("after the log start moved, the change is full %v, drops %d", full, drop)
+	}
+	for _, whole := range []bool{false, true} {
+		got := snap
+		if whole { // the whole snapshot, its first block cut by the drop
+			got = s.Snapshot(end)
+		} else if err := got.ApplyChange(change, drop); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err = ReadSnapshot(AppendSnapshot(nil, got), SnapshotPacked)
+		if err != nil || !slices.Equal(got.Entries(), entriesOf(s)) {
+			t.Fatalf("snapshot after the log start moved (whole %v): %v, entries equal %v", whole, err, slices.Equal(got.Entries(), entriesOf(s)))
+		}
 	}
 	if es := entriesOf(s); es[0].Last < start || es[0].Base > start {
 		t.Fatalf("after the log start moved to %d the first entry holds %d-%d", start, es[0].Base, es[0].Last)

@@ -3,6 +3,7 @@ package shard
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/braidstream/braid/internal/wal"
 )
@@ -13,7 +14,7 @@ type Snapshot struct {
 	Key       Key
 	LogStart  Offset
 	Next      Offset
-	Entries   []Entry
+	entries   index // shares the shard's sealed blocks when taken from it
 	producers map[int64]*producerState
 	txns      map[int64]*openTxn
 	aborted   []AbortedTxn
@@ -25,6 +26,23 @@ type Snapshot struct {
 func (s *Shard) Snapshot(upTo wal.Position) Snapshot {
 	snap, _, _, _, _ := s.SnapshotSince(upTo, CheckpointMark{})
 	return snap
+}
+
+// Len is the number of batches the snapshot holds.
+func (snap *Snapshot) Len() int { return snap.entries.len() }
+
+// Entries returns the snapshot's batches, in a new array.
+func (snap *Snapshot) Entries() []Entry { return snap.entries.copyOut(0, snap.entries.len()) }
+
+// OldestInLog returns the log position of the first batch the snapshot
+// holds in the log; ok is false if it holds none there. Batches in
+// segment files precede those in the log.
+func (snap *Snapshot) OldestInLog() (pos wal.Position, ok bool) {
+	x := &snap.entries
+	if i := x.search(func(e *Entry) bool { return e.Loc.Seg == InWAL }); i < x.len() {
+		return x.at(i).Loc.Pos, true
+	}
+	return 0, false
 }
 
 // CheckpointMark records which of a shard's entries a checkpoint holds, so
@@ -78,7 +96,7 @@ func (s *Shard) SnapshotSince(upTo wal.Position, prev CheckpointMark) (snap Snap
 		drop = int(min(next.from, prev.to) - prev.from)
 		first = int(max(prev.to, next.from) - next.from)
 	}
-	snap.Entries = s.idx.copyOut(first, cut)
+	snap.entries = s.idx.slice(first, cut)
 	// Only the sequence windows of batches the snapshot holds: a batch
 	// that is not durable yet must not be answered as a duplicate after a
 	// crash took it back.
@@ -89,21 +107,28 @@ func (s *Shard) SnapshotSince(upTo wal.Position, prev CheckpointMark) (snap Snap
 // ApplyChange applies to snap a change SnapshotSince returned for the
 // shard it snapshots (with full false): drop entries leave the front, the
 // change's entries follow, and the rest of the state is the change's.
+// The entries kept are not copied.
 func (snap *Snapshot) ApplyChange(change Snapshot, drop int) error {
 	if change.Key != snap.Key {
 		return fmt.Errorf("shard snapshot: a change of shard %s applied to %s", change.Key, snap.Key)
 	}
-	if drop < 0 || drop > len(snap.Entries) {
-		return fmt.Errorf("shard snapshot %s: %d entries dropped of %d", snap.Key, drop, len(snap.Entries))
+	x := &snap.entries
+	if drop < 0 || drop > x.len() {
+		return fmt.Errorf("shard snapshot %s: %d entries dropped of %d", snap.Key, drop, x.len())
 	}
-	kept := snap.Entries[drop:]
-	if len(kept) > 0 && len(change.Entries) > 0 && change.Entries[0].Base <= kept[len(kept)-1].Last {
-		return fmt.Errorf("shard snapshot %s: entry at offset %d follows one ending at %d", snap.Key, change.Entries[0].Base, kept[len(kept)-1].Last)
+	if x.len() > drop && change.entries.len() > 0 {
+		if first, last := change.entries.at(0), x.last(); first.Base <= last.Last {
+			return fmt.Errorf("shard snapshot %s: entry at offset %d follows one ending at %d", snap.Key, first.Base, last.Last)
+		}
 	}
-	entries := make([]Entry, 0, len(kept)+len(change.Entries))
-	entries = append(append(entries, kept...), change.Entries...)
+	// Copies of the arrays (not of the blocks): a snapshot copied before
+	// shares them, and sealing changes the recent array in place.
+	x.blocks, x.recent = slices.Clone(x.blocks), slices.Clone(x.recent)
+	x.dropFront(drop)
+	x.extend(&change.entries)
+	entries := *x
 	*snap = change
-	snap.Entries = entries
+	snap.entries = entries
 	return nil
 }
 
@@ -111,7 +136,10 @@ func (snap *Snapshot) ApplyChange(change Snapshot, drop int) error {
 func (s *Shard) Restore(snap Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.idx.reset(snap.Entries)
+	// The snapshot's blocks are shared, not its arrays: a shard changes
+	// its own in place.
+	s.idx = snap.entries
+	s.idx.blocks, s.idx.recent = slices.Clone(s.idx.blocks), slices.Clone(s.idx.recent)
 	s.emptyTailLocked()
 	s.sealLocked()
 	s.rewrites++
@@ -122,17 +150,57 @@ func (s *Shard) Restore(snap Snapshot) {
 	s.hw.Store(int64(s.next))
 }
 
+// SnapshotFormat is how a checkpoint stores a shard's snapshot.
+type SnapshotFormat int
+
+const (
+	// SnapshotPlainNoTxns: every entry in 44 bytes, no transaction state
+	// (checkpoints BRDCKPT1).
+	SnapshotPlainNoTxns SnapshotFormat = iota
+	// SnapshotPlain: every entry in 44 bytes (BRDCKPT2, BRDCKPT3 and
+	// their deltas, BRDCKDL1).
+	SnapshotPlain
+	// SnapshotPacked: entries in groups stored as the index's sealed
+	// blocks, about 10 bytes an entry (BRDCKPT4, BRDCKDL2); what
+	// AppendSnapshot writes.
+	SnapshotPacked
+)
+
 const entryLen = 8 + 8 + 8 + 8 + 8 + 4
 
-// AppendSnapshot encodes snap onto dst (little-endian).
+// AppendSnapshot encodes snap onto dst (little-endian) in the packed
+// format.
 func AppendSnapshot(dst []byte, snap Snapshot) []byte {
+	return EncodeSnapshot(dst, &snap, nil)
+}
+
+// EncodeSnapshot is AppendSnapshot handing the encoding to flush in pieces
+// of about 64 KiB as it goes (each time going on from an empty dst), so
+// that a large index is never encoded whole in memory; what is left is
+// returned. A nil flush leaves it all in the result.
+func EncodeSnapshot(dst []byte, snap *Snapshot, flush func([]byte)) []byte {
 	le := binary.LittleEndian
 	dst = le.AppendUint64(dst, snap.Key.Stream)
 	dst = le.AppendUint32(dst, uint32(snap.Key.Shard))
 	dst = le.AppendUint64(dst, uint64(snap.LogStart))
 	dst = le.AppendUint64(dst, uint64(snap.Next))
-	dst = le.AppendUint32(dst, uint32(len(snap.Entries)))
-	for _, e := range snap.Entries {
+	dst = appendIndex(dst, &snap.entries, flush)
+	dst = appendProducers(dst, snap.producers)
+	return appendTxns(dst, snap.txns, snap.aborted)
+}
+
+// AppendPlainSnapshot encodes snap onto dst in the SnapshotPlain format.
+// Braid no longer writes it; tests do, for checkpoints written before
+// BRDCKPT4, and to compare snapshots: unlike the packed format, its bytes
+// follow from the entries alone, not from how they were sealed.
+func AppendPlainSnapshot(dst []byte, snap Snapshot) []byte {
+	le := binary.LittleEndian
+	dst = le.AppendUint64(dst, snap.Key.Stream)
+	dst = le.AppendUint32(dst, uint32(snap.Key.Shard))
+	dst = le.AppendUint64(dst, uint64(snap.LogStart))
+	dst = le.AppendUint64(dst, uint64(snap.Next))
+	dst = le.AppendUint32(dst, uint32(snap.entries.len()))
+	for _, e := range snap.entries.from(0) {
 		dst = le.AppendUint64(dst, uint64(e.Base))
 		dst = le.AppendUint64(dst, uint64(e.Last))
 		dst = le.AppendUint64(dst, uint64(e.MaxTS))
@@ -144,9 +212,9 @@ func AppendSnapshot(dst []byte, snap Snapshot) []byte {
 	return appendTxns(dst, snap.txns, snap.aborted)
 }
 
-// ReadSnapshot decodes one snapshot from b and returns the rest; withTxns
-// is false for checkpoints written before transactions existed.
-func ReadSnapshot(b []byte, withTxns bool) (Snapshot, []byte, error) {
+// ReadSnapshot decodes one snapshot stored in format from b and returns
+// the rest.
+func ReadSnapshot(b []byte, format SnapshotFormat) (Snapshot, []byte, error) {
 	le := binary.LittleEndian
 	var snap Snapshot
 	if len(b) < 32 {
@@ -155,14 +223,35 @@ func ReadSnapshot(b []byte, withTxns bool) (Snapshot, []byte, error) {
 	snap.Key = Key{Stream: le.Uint64(b), Shard: int32(le.Uint32(b[8:]))}
 	snap.LogStart = Offset(le.Uint64(b[12:]))
 	snap.Next = Offset(le.Uint64(b[20:]))
-	n := int(le.Uint32(b[28:]))
-	b = b[32:]
-	if n < 0 || n > len(b)/entryLen {
-		return snap, nil, fmt.Errorf("shard snapshot: %d entries do not fit in %d bytes", n, len(b))
+	var err error
+	if format == SnapshotPacked {
+		snap.entries, b, err = readIndex(b[28:])
+	} else {
+		snap.entries, b, err = readPlainEntries(b[28:])
 	}
-	snap.Entries = make([]Entry, n)
-	for i := range snap.Entries {
-		snap.Entries[i] = Entry{
+	if err != nil {
+		return snap, nil, fmt.Errorf("shard snapshot %s: %w", snap.Key, err)
+	}
+	snap.producers, b, err = readProducers(b)
+	if err != nil || format == SnapshotPlainNoTxns {
+		return snap, b, err
+	}
+	snap.txns, snap.aborted, b, err = readTxns(b)
+	return snap, b, err
+}
+
+// readPlainEntries decodes entries stored whole (a u32 count, 44 bytes
+// each), checked as readIndex checks them.
+func readPlainEntries(b []byte) (index, []byte, error) {
+	le := binary.LittleEndian
+	n := int(le.Uint32(b))
+	b = b[4:]
+	if n < 0 || n > len(b)/entryLen {
+		return index{}, nil, fmt.Errorf("%d entries do not fit in %d bytes", n, len(b))
+	}
+	es := make([]Entry, n)
+	for i := range es {
+		es[i] = Entry{
 			Base:  Offset(le.Uint64(b)),
 			Last:  Offset(le.Uint64(b[8:])),
 			MaxTS: int64(le.Uint64(b[16:])),
@@ -170,16 +259,13 @@ func ReadSnapshot(b []byte, withTxns bool) (Snapshot, []byte, error) {
 				Size: int32(le.Uint32(b[40:]))},
 		}
 		// Reads slice and allocate by these (found by FuzzCheckpointRecovery).
-		if e := snap.Entries[i]; e.Last < e.Base || e.Loc.Size < BatchHeaderLen {
-			return snap, nil, fmt.Errorf("shard snapshot: entry %d: offsets %d-%d, %d bytes", i, e.Base, e.Last, e.Loc.Size)
+		switch e := es[i]; {
+		case e.Last < e.Base || e.Loc.Size < BatchHeaderLen:
+			return index{}, nil, fmt.Errorf("entry %d: offsets %d-%d, %d bytes", i, e.Base, e.Last, e.Loc.Size)
+		case i > 0 && e.Base <= es[i-1].Last:
+			return index{}, nil, fmt.Errorf("entry %d: offset %d follows one ending at %d", i, e.Base, es[i-1].Last)
 		}
 		b = b[entryLen:]
 	}
-	var err error
-	snap.producers, b, err = readProducers(b)
-	if err != nil || !withTxns {
-		return snap, b, err
-	}
-	snap.txns, snap.aborted, b, err = readTxns(b)
-	return snap, b, err
+	return packedIndexOf(es), b, nil
 }
