@@ -408,7 +408,7 @@ func (e *Engine) checkpoint() error {
 	e.ckptNeed.Store(int64(need))
 	e.lastCkptPos.Store(int64(upTo))
 	if e.opts.OnCheckpoint != nil {
-		e.opts.OnCheckpoint()
+		e.opts.OnCheckpoint(size)
 	}
 	e.opts.Logger.Debug("engine: checkpoint written", "file", name, "replay_from", upTo, "shards", len(shards),
 		"shards_whole", whole, "bytes", size, "took", time.Since(began))

@@ -105,10 +105,11 @@ type Options struct {
 	// OnRetention observes every retention pass (for metrics).
 	OnRetention func(RetentionStats)
 	// OnMove observes every completed move of closed log data into shard
-	// segments (bytes copied); OnCheckpoint every checkpoint written (for
-	// metrics: a benchmark uses them to tell a sustained run from a burst).
+	// segments (bytes copied); OnCheckpoint every checkpoint written, with
+	// its file's size (for metrics: a benchmark uses them to tell a
+	// sustained run from a burst).
 	OnMove       func(bytes int64)
-	OnCheckpoint func()
+	OnCheckpoint func(bytes int64)
 	// OnReshard observes every split, merge or scale that changed a
 	// stream's layout (kind: "split", "merge", "scale", "autoscale").
 	OnReshard func(stream, kind string, took time.Duration)

@@ -3,18 +3,20 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 )
 
 // TestMoveAndCheckpointHooks: OnMove reports each completed move with the
 // bytes it wrote into shard segments, OnCheckpoint each checkpoint
-// written (a move writes one before it reclaims the log).
+// written (a move writes one before it reclaims the log) with its size.
 func TestMoveAndCheckpointHooks(t *testing.T) {
-	var moves, moved, ckpts atomic.Int64
+	var moves, moved, ckpts, ckptBytes atomic.Int64
 	e, err := Open(Options{Dir: t.TempDir(), WALSegmentBytes: 64 << 10,
 		OnMove:       func(n int64) { moves.Add(1); moved.Add(n) },
-		OnCheckpoint: func() { ckpts.Add(1) },
+		OnCheckpoint: func(n int64) { ckpts.Add(1); ckptBytes.Store(n) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -43,5 +45,8 @@ func TestMoveAndCheckpointHooks(t *testing.T) {
 	}
 	if ckpts.Load() != ckptsBefore+2 {
 		t.Fatalf("checkpoints reported %d after one more, want %d", ckpts.Load(), ckptsBefore+2)
+	}
+	if fi, err := os.Stat(filepath.Join(e.opts.Dir, deltaName(e.ckChain.id, e.ckChain.deltas))); err != nil || fi.Size() != ckptBytes.Load() {
+		t.Fatalf("the last checkpoint reported %d bytes; its file: %v", ckptBytes.Load(), fi)
 	}
 }

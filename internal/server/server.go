@@ -109,7 +109,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	movedBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_mover_moved_bytes_total", Help: "Bytes the mover copied from closed write-ahead log segments into shard segment files."})
 	moverRuns := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_mover_runs_total", Help: "Completed moves of closed write-ahead log data into shard segment files."})
 	checkpoints := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_checkpoints_total", Help: "Index checkpoints written."})
-	reg.MustRegister(movedBytes, moverRuns, checkpoints)
+	checkpointBytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "braid_checkpoint_bytes_total", Help: "Bytes of index checkpoints written (bases and deltas)."})
+	reg.MustRegister(movedBytes, moverRuns, checkpoints, checkpointBytes)
 	reg.MustRegister(flushBytes, flushSeconds, walDropped, retainedShards, retainedBytes, cleanerRuns, cleanerRead, cleanerRemoved, cleanerRecords)
 	reshards := newReshardMetrics(reg)
 
@@ -144,7 +145,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 			moverRuns.Inc()
 			movedBytes.Add(float64(n))
 		},
-		OnCheckpoint: checkpoints.Inc,
+		OnCheckpoint: func(n int64) { checkpoints.Inc(); checkpointBytes.Add(float64(n)) },
 	})
 	if err != nil {
 		return err
