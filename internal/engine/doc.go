@@ -30,13 +30,13 @@
 // The base, "checkpoint":
 //
 //	+-----------+------------+-----------+-----------+-----------------+---------+---------+---------+
-//	| "BRDCKPT3"| replay u64 | chain u64 | count u32 | shard snapshots | offsets | txns    | crc u32 |
+//	| "BRDCKPT4"| replay u64 | chain u64 | count u32 | shard snapshots | offsets | txns    | crc u32 |
 //	+-----------+------------+-----------+-----------+-----------------+---------+---------+---------+
 //
 // A delta, "checkpoint.<chain>.<seq>" (seq from 1, in the order written):
 //
 //	+-----------+-----------+---------+------------+-----------+---------------+---------+---------+---------+
-//	| "BRDCKDL1"| chain u64 | seq u32 | replay u64 | count u32 | shard records | offsets | txns    | crc u32 |
+//	| "BRDCKDL2"| chain u64 | seq u32 | replay u64 | count u32 | shard records | offsets | txns    | crc u32 |
 //	+-----------+-----------+---------+------------+-----------+---------------+---------+---------+---------+
 //
 // A shard record is kind u8 0 and a whole snapshot, or kind 1, drop u32 and
@@ -44,11 +44,13 @@
 // from its front (its other fields replace the previous one's). A delta
 // lists every shard the engine has; one it does not list is gone.
 // Little-endian; crc is CRC-32C of everything before it; a snapshot is
-// shard.AppendSnapshot's encoding; offsets and txns are a u32 length and
-// group.Offsets' snapshot (committed offsets and group membership) and
-// the transaction coordinator's. "BRDCKPT2" is the base without a chain
-// (no deltas follow it), "BRDCKPT1" also without the txns section and
-// per-shard transaction state; both are still read.
+// shard.AppendSnapshot's encoding (its entries in groups of up to 128,
+// each stored as the shard index stores a sealed block: about 10 bytes an
+// entry); offsets and txns are a u32 length and group.Offsets' snapshot
+// (committed offsets and group membership) and the transaction
+// coordinator's. Still read: "BRDCKPT3" and "BRDCKDL1" (entries plain, 44
+// bytes each), "BRDCKPT2" (also no chain: no deltas follow it) and
+// "BRDCKPT1" (also no txns section and no per-shard transaction state).
 //
 // Every frame before the replay position is reflected in the snapshots, so
 // recovery loads the base, applies its chain's deltas in order and replays
