@@ -247,6 +247,28 @@ func (x *index) files(add func(seg int64)) {
 	}
 }
 
+// inFiles calls fn with every entry in a segment file (not InWAL), in
+// order. A block whose entries are all in the log is skipped undecoded:
+// a node that keeps its data in the log decodes none at start-up.
+func (x *index) inFiles(fn func(Entry)) {
+	for k := range x.blocks {
+		b := &x.blocks[k]
+		if b.mask[fSeg] == 0 && b.least[fSeg] == InWAL {
+			continue
+		}
+		for j := range int(b.n) {
+			if e := b.entry(j); e.Loc.Seg != InWAL {
+				fn(e)
+			}
+		}
+	}
+	for _, e := range x.recent {
+		if e.Loc.Seg != InWAL {
+			fn(e)
+		}
+	}
+}
+
 // copyOut returns entries [i, j) in a new array.
 func (x *index) copyOut(i, j int) []Entry {
 	out := make([]Entry, 0, max(0, j-i))

@@ -107,11 +107,9 @@ func (s *Shard) OpenSegments() error {
 	defer s.segMu.Unlock()
 	refEnd := map[int64]int64{}
 	s.mu.RLock()
-	for _, e := range s.idx.from(0) {
-		if e.Loc.Seg != InWAL {
-			refEnd[e.Loc.Seg] = max(refEnd[e.Loc.Seg], int64(e.Loc.Pos)+int64(e.Loc.Size))
-		}
-	}
+	s.idx.inFiles(func(e Entry) {
+		refEnd[e.Loc.Seg] = max(refEnd[e.Loc.Seg], int64(e.Loc.Pos)+int64(e.Loc.Size))
+	})
 	s.mu.RUnlock()
 	names, err := s.fs.List(s.dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
