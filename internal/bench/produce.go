@@ -283,7 +283,9 @@ func (w *produceWorker) run(start, deadline time.Time) {
 		}
 		// Latency is measured from the Produce call, so time spent blocked
 		// on a full client buffer counts against the record.
-		r := &kgo.Record{Value: v, Context: recCtx}
+		// The record's timestamp is the call's time, which the client
+		// would read from the clock again otherwise.
+		r := &kgo.Record{Value: v, Context: recCtx, Timestamp: sent}
 		if w.keys > 0 {
 			// Workers interleave so together they cycle through every key.
 			r.Key = strconv.AppendInt([]byte{'k'}, (i*int64(w.workers)+int64(w.worker))%int64(w.keys), 10)
