@@ -168,6 +168,10 @@ func decodeCheckpoint(data []byte) (checkpointData, error) {
 	case checkpointMagicV1:
 		format, chained = shard.SnapshotPlainNoTxns, false
 	default:
+		if strings.HasPrefix(string(data[:8]), checkpointMagic[:7]) {
+			return ck, fmt.Errorf("%w: format %q, newer than this version of Braid reads (up to %s): written by a later version",
+				ErrCorruptCheckpoint, data[:8], checkpointMagic)
+		}
 		return ck, fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
 	}
 	body, err := checkedBody(data)

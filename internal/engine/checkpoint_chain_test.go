@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -412,4 +413,20 @@ func TestCheckpointChainFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestCheckpointFromANewerVersion: a base in a format this version does
+// not know, but a later one would write, is refused with an error that
+// says so, not as a bare bad header.
+func TestCheckpointFromANewerVersion(t *testing.T) {
+	data := encodeCheckpoint(checkpointData{replayFrom: 7, chain: 1, offsets: []byte("[]"), txns: []byte("[]")})
+	copy(data, "BRDCKPT9")
+	_, err := decodeCheckpoint(data)
+	if !errors.Is(err, ErrCorruptCheckpoint) || !strings.Contains(err.Error(), "newer than this version") {
+		t.Fatalf("a BRDCKPT9 base: %v", err)
+	}
+	copy(data, "XRDCKPT4")
+	if _, err := decodeCheckpoint(data); err == nil || strings.Contains(err.Error(), "newer") {
+		t.Fatalf("a base with a bad header: %v", err)
+	}
 }
