@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -143,30 +144,46 @@ func (s *Shard) CleanState(p CompactPolicy, now time.Time) CleanState {
 }
 
 // cleanStateLocked returns the state and the number of leading entries in
-// the cleanable range (s.mu held).
+// the cleanable range (s.mu held). It runs under the read lock appends
+// wait behind, every cleaner pass, over the whole index: sealed blocks are
+// taken whole where their byte sums and timestamp bounds settle every
+// question the entries would answer.
 func (s *Shard) cleanStateLocked(p CompactPolicy, now time.Time, hw Offset) (CleanState, int) {
 	st := CleanState{CleanedTo: max(s.cleanedTo, s.logStart), LastCleaned: s.lastCleaned}
 	if s.idx.len() == 0 {
 		return st, 0
 	}
-	// The active head: the last logical segment.
+	// The active head: the last logical segment, which starts at the
+	// first entry that finds the one before full or its first timestamp
+	// SegmentMs old.
 	head := 0
 	var segBytes int64
 	segFirstTS := s.idx.at(0).MaxTS
-	for i, e := range s.idx.from(0) {
-		if i > 0 && (segBytes >= p.SegmentBytes || e.MaxTS-segFirstTS >= p.SegmentMs) {
-			head, segBytes, segFirstTS = i, 0, e.MaxTS
+	for sp := range s.idx.runs(0) {
+		if sp.n > 1 && segBytes+sp.bytes < p.SegmentBytes && sp.minTS >= segFirstTS &&
+			segFirstTS <= math.MaxInt64-p.SegmentMs && sp.maxTS < segFirstTS+p.SegmentMs {
+			segBytes += sp.bytes // no entry of the block starts a segment
+			continue
 		}
-		segBytes += int64(e.Loc.Size)
+		for i, e := range s.idx.from(sp.i) {
+			if i >= sp.i+sp.n {
+				break
+			}
+			if i > 0 && (segBytes >= p.SegmentBytes || e.MaxTS-segFirstTS >= p.SegmentMs) {
+				head, segBytes, segFirstTS = i, 0, e.MaxTS
+			}
+			segBytes += int64(e.Loc.Size)
+		}
 	}
 	limit := min(s.lsoLocked(hw), hw)
 	minLagCut := now.UnixMilli() - p.MinLagMs
 	maxLagCut := now.UnixMilli() - p.MaxLagMs
 	k := 0
 	overdue := false
-	for i, e := range s.idx.from(0) {
+	// take counts entry i, reporting false where the cleanable range ends.
+	take := func(i int, e Entry) bool {
 		if i >= head || e.Last >= limit || e.MaxTS > minLagCut {
-			break
+			return false
 		}
 		k = i + 1
 		st.CleanEnd = e.Last + 1
@@ -175,6 +192,30 @@ func (s *Shard) cleanStateLocked(p CompactPolicy, now time.Time, hw Offset) (Cle
 			st.DirtyBytes += int64(e.Loc.Size)
 			if p.MaxLagMs > 0 && e.MaxTS < maxLagCut {
 				overdue = true
+			}
+		}
+		return true
+	}
+spans:
+	for sp := range s.idx.runs(0) {
+		if sp.n > 1 && sp.i+sp.n <= head && sp.last.Last < limit && sp.maxTS <= minLagCut {
+			clean := sp.last.Last < st.CleanedTo
+			dirty := sp.first.Last >= st.CleanedTo
+			if clean || dirty && (p.MaxLagMs <= 0 || sp.minTS >= maxLagCut) {
+				k, st.CleanEnd = sp.i+sp.n, sp.last.Last+1
+				st.TotalBytes += sp.bytes
+				if dirty {
+					st.DirtyBytes += sp.bytes
+				}
+				continue
+			}
+		}
+		for i, e := range s.idx.from(sp.i) {
+			if i >= sp.i+sp.n {
+				break
+			}
+			if !take(i, e) {
+				break spans
 			}
 		}
 	}

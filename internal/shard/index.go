@@ -269,6 +269,58 @@ func (x *index) inFiles(fn func(Entry)) {
 	}
 }
 
+// An entryRun is a run of entries a walk that only counts can take whole: a
+// sealed block, described without decoding it, or a single entry.
+type entryRun struct {
+	i, n        int   // entries [i, i+n)
+	bytes       int64 // their sizes, summed
+	first, last Entry
+	// Bounds on their MaxTS: exact for a single entry; for a block its
+	// least value and that plus the field's widest difference.
+	minTS, maxTS int64
+}
+
+// runs yields the entries from i on as runs: whole blocks as they are,
+// the rest (a block i starts inside, the recent part) entry by entry.
+func (x *index) runs(i int) iter.Seq[entryRun] {
+	return func(yield func(entryRun) bool) {
+		i = max(i, 0)
+		if i < x.sealed() {
+			for k := x.blockOf(i); k < len(x.blocks); k++ {
+				b := &x.blocks[k]
+				at := b.at - x.front
+				if i > at {
+					for j := i - at; j < int(b.n); j++ {
+						if !yield(runOf(at+j, b.entry(j))) {
+							return
+						}
+					}
+					continue
+				}
+				least, widest := b.least[fMaxTS], b.mask[fMaxTS]
+				hi := int64(math.MaxInt64) // least + widest, unless past int64
+				if widest <= uint64(math.MaxInt64)-uint64(least) {
+					hi = int64(uint64(least) + widest)
+				}
+				sp := entryRun{i: at, n: int(b.n), bytes: b.bytes, first: b.first, last: b.entry(int(b.n) - 1), minTS: least, maxTS: hi}
+				if !yield(sp) {
+					return
+				}
+			}
+			i = x.sealed()
+		}
+		for r := i - x.sealed(); r < len(x.recent); r++ {
+			if !yield(runOf(x.sealed()+r, x.recent[r])) {
+				return
+			}
+		}
+	}
+}
+
+func runOf(i int, e Entry) entryRun {
+	return entryRun{i: i, n: 1, bytes: int64(e.Loc.Size), first: e, last: e, minTS: e.MaxTS, maxTS: e.MaxTS}
+}
+
 // copyOut returns entries [i, j) in a new array.
 func (x *index) copyOut(i, j int) []Entry {
 	out := make([]Entry, 0, max(0, j-i))
@@ -508,6 +560,8 @@ func readIndex(b []byte) (index, []byte, error) {
 			switch {
 			case e.Last < e.Base || size < BatchHeaderLen || size > math.MaxInt32:
 				return x, nil, fmt.Errorf("entry %d: offsets %d-%d, %d bytes", x.len()+k, e.Base, e.Last, size)
+			case e.MaxTS < blk.least[fMaxTS]: // runs bound timestamps by least
+				return x, nil, fmt.Errorf("entry %d: timestamp %d below its group's least, %d", x.len()+k, e.MaxTS, blk.least[fMaxTS])
 			case x.len()+k > 0 && e.Base <= prev.Last:
 				return x, nil, fmt.Errorf("entry %d: offset %d follows one ending at %d", x.len()+k, e.Base, prev.Last)
 			}

@@ -450,3 +450,131 @@ func BenchmarkIndexRetentionWalk(b *testing.B) {
 		}
 	})
 }
+
+// cleanStateByEntries is cleanStateLocked as it was before it took sealed
+// blocks whole: every entry decoded and looked at.
+func cleanStateByEntries(s *Shard, p CompactPolicy, now time.Time, hw Offset) (CleanState, int) {
+	st := CleanState{CleanedTo: max(s.cleanedTo, s.logStart), LastCleaned: s.lastCleaned}
+	if s.idx.len() == 0 {
+		return st, 0
+	}
+	head := 0
+	var segBytes int64
+	segFirstTS := s.idx.at(0).MaxTS
+	for i, e := range s.idx.from(0) {
+		if i > 0 && (segBytes >= p.SegmentBytes || e.MaxTS-segFirstTS >= p.SegmentMs) {
+			head, segBytes, segFirstTS = i, 0, e.MaxTS
+		}
+		segBytes += int64(e.Loc.Size)
+	}
+	limit := min(s.lsoLocked(hw), hw)
+	minLagCut, maxLagCut := now.UnixMilli()-p.MinLagMs, now.UnixMilli()-p.MaxLagMs
+	k, overdue := 0, false
+	for i, e := range s.idx.from(0) {
+		if i >= head || e.Last >= limit || e.MaxTS > minLagCut {
+			break
+		}
+		k, st.CleanEnd = i+1, e.Last+1
+		st.TotalBytes += int64(e.Loc.Size)
+		if e.Last >= st.CleanedTo {
+			st.DirtyBytes += int64(e.Loc.Size)
+			overdue = overdue || p.MaxLagMs > 0 && e.MaxTS < maxLagCut
+		}
+	}
+	st.Due = st.DirtyBytes > 0 && (st.DirtyRatio() >= p.MinDirtyRatio || overdue)
+	return st, k
+}
+
+// sealedShard returns a shard whose index holds n batches of about 4 KB,
+// timestamps a millisecond apart (if jumpy, jumping back now and then,
+// rarely to the least int64, and in some shards for good from a block on),
+// sealed but for the last few.
+func sealedShard(rng *rand.Rand, n int, jumpy bool) *Shard {
+	s := New(Key{}, nil, 0, nil, "")
+	ts, pos, next := int64(1_700_000_000_000), wal.Position(0), Offset(0)
+	wrapAt := -1 // where timestamps fall to near the least int64, at a block's start
+	if jumpy && rng.IntN(3) == 0 {
+		wrapAt = n / 2 / blockLen * blockLen
+	}
+	for i := range n {
+		if i == wrapAt {
+			ts = math.MinInt64 + 1000
+		}
+		size := int32(4000 + rng.IntN(800))
+		ts += int64(rng.IntN(3))
+		if jumpy && rng.IntN(500) == 0 {
+			ts -= int64(rng.IntN(100_000))
+		}
+		e := Entry{Base: next, Last: next + Offset(rng.IntN(8)), MaxTS: ts, Loc: Location{Seg: InWAL, Pos: pos, Size: size}}
+		if jumpy && rng.IntN(3000) == 0 { // differences from it wrap around
+			e.MaxTS = math.MinInt64 + int64(rng.IntN(3))
+		}
+		s.idx.add(e)
+		next, pos = e.Last+1+Offset(rng.IntN(2)), pos+wal.Position(size)
+	}
+	s.idx.seal(n - rng.IntN(200))
+	return s
+}
+
+// TestCleanStateMatchesEntryWalk: taking sealed blocks whole changes no
+// answer of the cleaner's state, for policies whose segment, lag and
+// cleaned-to bounds fall anywhere, inside blocks and between them.
+func TestCleanStateMatchesEntryWalk(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 300 {
+		s := sealedShard(rng, 1+rng.IntN(3000), round%2 == 0)
+		es := entriesOf(s)
+		last := es[len(es)-1]
+		pick := func() Entry { return es[rng.IntN(len(es))] }
+		p := CompactPolicy{SegmentBytes: 1 << 40, SegmentMs: 1 << 50, MinDirtyRatio: rng.Float64()}
+		if rng.IntN(2) == 0 {
+			p.MinDirtyRatio = 2 // due only when overdue
+		}
+		if rng.IntN(2) == 0 {
+			p.SegmentBytes = int64(rng.IntN(len(es)*5000 + 1))
+		}
+		if rng.IntN(2) == 0 {
+			p.SegmentMs = int64(rng.IntN(int(max(last.MaxTS-es[0].MaxTS, 0)) + 10))
+		}
+		now := time.UnixMilli(last.MaxTS + int64(rng.IntN(100)))
+		if rng.IntN(2) == 0 {
+			p.MinLagMs = now.UnixMilli() - pick().MaxTS
+		}
+		if rng.IntN(2) == 0 {
+			p.MaxLagMs = now.UnixMilli() - pick().MaxTS
+		}
+		if rng.IntN(3) > 0 {
+			s.cleanedTo = pick().Base + Offset(rng.IntN(3))
+		}
+		hw := last.Last + 1
+		if rng.IntN(3) == 0 {
+			hw = pick().Last
+		}
+		got, gotK := s.cleanStateLocked(p, now, hw)
+		want, wantK := cleanStateByEntries(s, p, now, hw)
+		if got != want || gotK != wantK {
+			t.Fatalf("round %d (%d entries, %+v, cleaned to %d, hw %d):\n got %+v, %d\nwant %+v, %d", round, len(es), p, s.cleanedTo, hw, got, gotK, want, wantK)
+		}
+	}
+}
+
+// BenchmarkCleanState: one cleaner look at a shard of a million sealed
+// batches, nothing due (the usual case between passes), by blocks and by
+// entries.
+func BenchmarkCleanState(b *testing.B) {
+	s := sealedShard(rand.New(rand.NewPCG(5, 6)), 1_000_000, false)
+	p := CompactPolicy{SegmentBytes: 1 << 30, SegmentMs: 7 * 24 * 3600 * 1000, MinDirtyRatio: 0.5}
+	now := time.UnixMilli(s.idx.last().MaxTS)
+	hw := s.idx.last().Last + 1
+	s.cleanedTo = s.idx.at(900_000).Base
+	for _, c := range []struct {
+		name string
+		fn   func(*Shard, CompactPolicy, time.Time, Offset) (CleanState, int)
+	}{{"blocks", (*Shard).cleanStateLocked}, {"entries", cleanStateByEntries}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				c.fn(s, p, now, hw)
+			}
+		})
+	}
+}
