@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"hash/crc32"
+	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -259,7 +260,8 @@ func TestRecordTimesSeeds(t *testing.T) {
 // TestReadIndexRefusesBadEntries: entries a checkpoint's CRC let through
 // but the index cannot hold (offsets going back, batches smaller than
 // their header, a field wider than 8 bytes, groups of no or too many
-// entries, bytes missing) are an error, not an index.
+// entries, bytes missing, a timestamp below its group's least value,
+// which the cleaner takes as a bound) are an error, not an index.
 func TestReadIndexRefusesBadEntries(t *testing.T) {
 	good := manyEntries(3)
 	encode := func(es []Entry) []byte {
@@ -277,12 +279,15 @@ func TestReadIndexRefusesBadEntries(t *testing.T) {
 	span[0].Last = span[0].Base - 1
 	wide := encode(good)
 	wide[4+1+fPos] = 9
+	wrap := encode(good) // least timestamp so high that the third wraps below it
+	binary.LittleEndian.PutUint64(wrap[4+1+fields+8*fMaxTS:], math.MaxInt64-1)
 	none, many := encode(good), encode(good)
 	none[4], many[4] = 0, blockLen+1
 	for name, b := range map[string][]byte{
 		"offsets going back": encode(back), "a batch smaller than its header": encode(small),
 		"an entry ending before it starts": encode(span), "a field 9 bytes wide": wide,
 		"a group of none": none, "a group of too many": many, "bytes missing": encode(good)[:20],
+		"a timestamp below its group's least": wrap,
 	} {
 		if x, _, err := readIndex(b); err == nil {
 			t.Errorf("%s: read as %d entries", name, x.len())
