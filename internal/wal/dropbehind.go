@@ -75,8 +75,10 @@ func (w *WAL) dropRange(from, to Position) {
 func (w *WAL) segmentsIn(from, to Position, fn func(seg *segment, start, end Position)) {
 	w.segMu.RLock()
 	defer w.segMu.RUnlock()
-	for i, seg := range w.segs {
-		end := to
+	// From the segment holding from (a log retaining much has hundreds).
+	first, _ := w.segmentAt(from)
+	for i := max(first, 0); i < len(w.segs) && w.segs[i].start < to; i++ {
+		seg, end := w.segs[i], to
 		if i+1 < len(w.segs) {
 			end = min(end, w.segs[i+1].start)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,6 +94,52 @@ func TestDropBehind(t *testing.T) {
 	for i, f := range got {
 		if f.pos != starts[i] || !bytes.Equal(f.body, body) {
 			t.Fatalf("frame %d at %d differs (want at %d)", i, f.pos, starts[i])
+		}
+	}
+}
+
+// TestSegmentsInMatchesEverySegment: segmentsIn, which starts at the
+// segment holding from, hands out each segment's part of a range exactly
+// as a walk over every segment would, for ranges before, across, inside
+// and past the segments.
+func TestSegmentsInMatchesEverySegment(t *testing.T) {
+	w, _ := replayAll(t, t.TempDir(), 0, Options{SegmentBytes: 64 << 10})
+	defer w.Close()
+	w.Start()
+	body := bytes.Repeat([]byte("s"), 10_000)
+	var end Position
+	for range 100 {
+		_, e, err := w.Append(1, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end = e
+		// Durable one by one: segments roll between writes.
+		if err := w.WaitDurable(context.Background(), end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	starts := w.SegmentStarts()
+	if len(starts) < 10 {
+		t.Fatalf("%d segments, want 10 or more", len(starts))
+	}
+	type part struct{ seg, start, end Position }
+	for from := Position(0); from <= end+100; from += 7919 {
+		for _, to := range []Position{from, from + 1, from + 50_000, from + 300_000, end + 10} {
+			var got, want []part
+			w.segmentsIn(from, to, func(seg *segment, s, e Position) { got = append(got, part{seg.start, s, e}) })
+			for i, s := range starts {
+				e := to
+				if i+1 < len(starts) {
+					e = min(e, starts[i+1])
+				}
+				if a := max(from, s); a < e {
+					want = append(want, part{s, a, e})
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("segmentsIn(%d, %d) = %v, want %v", from, to, got, want)
+			}
 		}
 	}
 }
