@@ -107,7 +107,7 @@ func (s *Shard) SnapshotSince(upTo wal.Position, prev CheckpointMark) (snap Snap
 // ApplyChange applies to snap a change SnapshotSince returned for the
 // shard it snapshots (with full false): drop entries leave the front, the
 // change's entries follow, and the rest of the state is the change's.
-// The entries kept are not copied.
+// The entries kept are not copied: their blocks are shared.
 func (snap *Snapshot) ApplyChange(change Snapshot, drop int) error {
 	if change.Key != snap.Key {
 		return fmt.Errorf("shard snapshot: a change of shard %s applied to %s", change.Key, snap.Key)
