@@ -47,7 +47,7 @@ Examples:
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			// Process-wide, so set here rather than in server.Run, which
 			// tests run several of in one process.
-			if limit, source := server.ApplyMemoryLimit(cfg); limit > 0 {
+			if limit, source := server.ApplyMemoryLimit(&cfg); limit > 0 {
 				logger.Info("memory limit", "bytes", limit, "from", source)
 			} else {
 				logger.Info("memory limit off", "from", source)
@@ -72,7 +72,7 @@ Examples:
 	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", cfg.AutoCreateTopics, "create a stream when a client asks for metadata of a missing one")
 	f.IntVar(&cfg.DefaultPartitions, "default-partitions", cfg.DefaultPartitions, "shards of auto-created streams and of CreateTopics with -1")
 	f.Int64Var(&cfg.CacheBytes, "cache-bytes", cfg.CacheBytes, "memory for recent batches, all shards together, bytes (0 means the default, 256 MiB; each shard keeps at least 256 KiB, and holds them only while a consumer reads it at its tail)")
-	f.Int64Var(&cfg.MemoryLimit, "memory-limit", cfg.MemoryLimit, fmt.Sprintf("soft limit on the node's Go memory, bytes: 0 for --cache-bytes + %d MiB, -1 for none; the GOMEMLIMIT environment variable wins when set", server.MemoryHeadroom>>20))
+	f.Int64Var(&cfg.MemoryLimit, "memory-limit", cfg.MemoryLimit, fmt.Sprintf("soft limit on the node's Go memory, bytes: 0 for --cache-bytes + %d MiB + what the shard indexes hold (followed as they grow with retention), -1 for none; the GOMEMLIMIT environment variable wins when set", server.MemoryHeadroom>>20))
 	f.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest Kafka request accepted, and most unanswered request bytes one connection holds, bytes (Kafka's socket.request.max.bytes)")
 	f.Int64Var(&cfg.QueuedMaxRequestBytes, "queued-max-request-bytes", cfg.QueuedMaxRequestBytes, "most request bytes all connections hold together, counted as they arrive; readers wait past it, bytes (Kafka's queued.max.request.bytes)")
 	f.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "slow-client timeout: a request must arrive whole within it from its first byte, and a response be read within it, else the connection is closed")

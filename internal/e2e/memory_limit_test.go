@@ -1,34 +1,46 @@
 package e2e
 
 import (
-	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/braidstream/braid/internal/braidtest"
 )
 
-// TestMemoryLimit: the node runs with a soft memory limit of --cache-bytes
-// plus the documented headroom unless told otherwise, so that its resident
-// memory follows the cache rather than twice its working set.
-func TestMemoryLimit(t *testing.T) {
-	t.Parallel()
-	ctx := testCtx(t, 25*time.Second)
-	for _, tc := range []struct {
-		args []string
-		want float64
-	}{
-		{nil, 256<<20 + 768<<20},
-		{[]string{"--cache-bytes", "67108864"}, 64<<20 + 768<<20},
-		{[]string{"--cache-bytes", "0"}, 256<<20 + 768<<20}, // 0 is the default cache
-		{[]string{"--cache-bytes", "67108864", "--memory-limit", "500000000"}, 500000000},
-		{[]string{"--memory-limit", "-1"}, math.MaxInt64},
-	} {
-		p := braidtest.Start(t, tc.args...)
-		got := scrapeMetrics(t, ctx, p).must(t, "go_gc_gomemlimit_bytes")
-		if got != tc.want {
-			t.Errorf("braid serve %v: go_gc_gomemlimit_bytes = %.0f, want %.0f", tc.args, got, tc.want)
+// TestMemoryLimitFollowsIndex: on its default memory limit, a node raises
+// the limit by what its shard indexes hold (they grow with what is
+// retained), and /metrics shows the limit it runs under.
+func TestMemoryLimitFollowsIndex(t *testing.T) {
+	p := braidtest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	createStream(t, ctx, newAdmin(t, p), "m", 8, nil)
+	cl := newProducer(t, p, kgo.DefaultProduceTopic("m"))
+	for i := range 2000 {
+		cl.Produce(ctx, &kgo.Record{Key: []byte{byte(i)}, Value: []byte("v")}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	index := p.MetricSum(ctx, "braid_shard_index_bytes")
+	if index <= 0 {
+		t.Fatalf("the shard indexes hold %v bytes after 2000 records", index)
+	}
+	const base = 256<<20 + 768<<20 // --cache-bytes' default + the headroom
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		limit := p.MetricSum(ctx, "braid_memory_limit_bytes")
+		if limit == base+index {
+			break
 		}
-		p.Stop()
+		if time.Now().After(deadline) {
+			t.Fatalf("memory limit %v after 20 s, want %v (the default %d + the indexes' %v)", limit, base+index, base, index)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(p.Logs(), "the shard indexes") {
+		t.Fatalf("the start-up log does not say the limit follows the indexes")
 	}
 }

@@ -57,6 +57,11 @@ type Config struct {
 	// MemoryHeadroom, -1 leaves it off. The GOMEMLIMIT environment
 	// variable, when set, wins. See ApplyMemoryLimit.
 	MemoryLimit int64
+	// MemoryLimitFollowsIndex, set by the serve command (not a flag) when
+	// the limit is the default, raises the process's soft memory limit
+	// above that default by what the shard indexes hold, as they grow
+	// with what is retained (see FollowIndexLimit).
+	MemoryLimitFollowsIndex bool
 	// MaxRequestBytes bounds one Kafka request, and the unanswered request
 	// bytes one connection holds (Kafka's socket.request.max.bytes;
 	// default 100 MiB).

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 )
 
 // MemoryHeadroom is what the default memory limit allows on top of
@@ -24,7 +27,7 @@ const minMemoryHeadroom = 128 << 20
 // often as the heap nears it instead of letting the heap double its live
 // size, so the node's resident memory stays near the cache plus a
 // constant rather than twice its working set.
-func ApplyMemoryLimit(cfg Config) (limit int64, source string) {
+func ApplyMemoryLimit(cfg *Config) (limit int64, source string) {
 	switch {
 	case os.Getenv("GOMEMLIMIT") != "":
 		return debug.SetMemoryLimit(-1), "GOMEMLIMIT"
@@ -34,7 +37,37 @@ func ApplyMemoryLimit(cfg Config) (limit int64, source string) {
 		limit, source = cfg.MemoryLimit, "--memory-limit"
 	default:
 		limit, source = cfg.cacheBytes()+MemoryHeadroom, fmt.Sprintf("--cache-bytes + %d MiB", MemoryHeadroom>>20)
+		source += " + the shard indexes"
+		cfg.MemoryLimitFollowsIndex = true
 	}
 	debug.SetMemoryLimit(limit)
 	return limit, source
+}
+
+// followIndexEvery is how often FollowIndexLimit looks at the indexes.
+var followIndexEvery = 10 * time.Second
+
+// FollowIndexLimit keeps the process's soft memory limit at base plus
+// indexBytes() until ctx ends. The shard indexes are the part of the heap
+// that grows with what is retained (about 10 bytes a batch), not with the
+// load: under a fixed limit a node retaining enough small batches would
+// have its live heap reach the limit and the collector run all the time.
+// Raises of 64 MiB or more are logged.
+func FollowIndexLimit(ctx context.Context, base int64, indexBytes func() int64, logger *slog.Logger) {
+	logged := base
+	tick := time.NewTicker(followIndexEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		limit := base + indexBytes()
+		debug.SetMemoryLimit(limit)
+		if limit >= logged+64<<20 {
+			logger.Info("memory limit raised by the shard indexes", "bytes", limit, "index_bytes", limit-base)
+			logged = limit
+		}
+	}
 }

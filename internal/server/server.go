@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -198,6 +200,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 		}()
 	}
 	served.Store(eng)
+	if cfg.MemoryLimitFollowsIndex {
+		followCtx, stopFollowing := context.WithCancel(ctx)
+		defer stopFollowing()
+		go FollowIndexLimit(followCtx, cfg.cacheBytes()+MemoryHeadroom, func() int64 { return indexBytes(eng) }, logger)
+	}
 	// Connectors talk to the node through its own Kafka listener, so they
 	// start once it serves and stop (flush, final commit) before it closes.
 	var mgr *connect.Manager
@@ -252,6 +259,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 }
 
 func registerEngineMetrics(reg *prometheus.Registry, eng *engine.Engine) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "braid_memory_limit_bytes",
+		Help: "The process's soft memory limit (0: none): --memory-limit, GOMEMLIMIT, or --cache-bytes + 768 MiB + what the shard indexes hold."},
+		func() float64 {
+			if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+				return float64(limit)
+			}
+			return 0
+		}))
 	// Internal streams (catalog.OffsetsStream) are Braid's own: they are
 	// not counted, so a new node reports 0.
 	userStreams := func() (streams, shards int) {

@@ -80,3 +80,13 @@ func (c *shardCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.routed, prometheus.CounterValue, float64(c.eng.RoutedBatches()))
 	ch <- prometheus.MustNewConstMetric(c.index, prometheus.GaugeValue, float64(index))
 }
+
+// indexBytes is what the shard indexes of every stream hold.
+func indexBytes(eng *engine.Engine) (n int64) {
+	for _, st := range eng.Streams() {
+		for _, sh := range st.Shards {
+			n += sh.IndexBytes()
+		}
+	}
+	return n
+}
