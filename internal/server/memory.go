@@ -44,8 +44,9 @@ func ApplyMemoryLimit(cfg *Config) (limit int64, source string) {
 	return limit, source
 }
 
-// followIndexEvery is how often FollowIndexLimit looks at the indexes.
-var followIndexEvery = 10 * time.Second
+// followIndexEvery is how often FollowIndexLimit looks at the indexes:
+// they grow by about a megabyte a second at the most.
+const followIndexEvery = 10 * time.Second
 
 // FollowIndexLimit keeps the process's soft memory limit at base plus
 // indexBytes() until ctx ends. The shard indexes are the part of the heap
