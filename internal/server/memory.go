@@ -36,13 +36,17 @@ func ApplyMemoryLimit(cfg *Config) (limit int64, source string) {
 	case cfg.MemoryLimit > 0:
 		limit, source = cfg.MemoryLimit, "--memory-limit"
 	default:
-		limit, source = cfg.cacheBytes()+MemoryHeadroom, fmt.Sprintf("--cache-bytes + %d MiB", MemoryHeadroom>>20)
+		limit, source = cfg.defaultMemoryLimit(), fmt.Sprintf("--cache-bytes + %d MiB", MemoryHeadroom>>20)
 		source += " + the shard indexes"
 		cfg.MemoryLimitFollowsIndex = true
 	}
 	debug.SetMemoryLimit(limit)
 	return limit, source
 }
+
+// defaultMemoryLimit is the limit without --memory-limit, before the
+// shard indexes are added.
+func (c Config) defaultMemoryLimit() int64 { return c.cacheBytes() + MemoryHeadroom }
 
 // followIndexEvery is how often FollowIndexLimit looks at the indexes:
 // they grow by about a megabyte a second at the most.

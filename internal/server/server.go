@@ -203,7 +203,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(kafkaA
 	if cfg.MemoryLimitFollowsIndex {
 		followCtx, stopFollowing := context.WithCancel(ctx)
 		defer stopFollowing()
-		go FollowIndexLimit(followCtx, cfg.cacheBytes()+MemoryHeadroom, func() int64 { return indexBytes(eng) }, logger)
+		go FollowIndexLimit(followCtx, cfg.defaultMemoryLimit(), func() int64 { return indexBytes(eng) }, logger)
 	}
 	// Connectors talk to the node through its own Kafka listener, so they
 	// start once it serves and stop (flush, final commit) before it closes.

@@ -159,16 +159,13 @@ func (s *Shard) cleanStateLocked(p CompactPolicy, now time.Time, hw Offset) (Cle
 	head := 0
 	var segBytes int64
 	segFirstTS := s.idx.at(0).MaxTS
-	for sp := range s.idx.runs(0) {
-		if sp.n > 1 && segBytes+sp.bytes < p.SegmentBytes && sp.minTS >= segFirstTS &&
-			segFirstTS <= math.MaxInt64-p.SegmentMs && sp.maxTS < segFirstTS+p.SegmentMs {
-			segBytes += sp.bytes // no entry of the block starts a segment
+	for r := range s.idx.runs(0) {
+		if r.n > 1 && segBytes+r.bytes < p.SegmentBytes && r.minTS >= segFirstTS &&
+			segFirstTS <= math.MaxInt64-p.SegmentMs && r.maxTS < segFirstTS+p.SegmentMs {
+			segBytes += r.bytes // no entry of the block starts a segment
 			continue
 		}
-		for i, e := range s.idx.from(sp.i) {
-			if i >= sp.i+sp.n {
-				break
-			}
+		for i, e := range s.idx.between(r.i, r.i+r.n) {
 			if i > 0 && (segBytes >= p.SegmentBytes || e.MaxTS-segFirstTS >= p.SegmentMs) {
 				head, segBytes, segFirstTS = i, 0, e.MaxTS
 			}
@@ -196,26 +193,23 @@ func (s *Shard) cleanStateLocked(p CompactPolicy, now time.Time, hw Offset) (Cle
 		}
 		return true
 	}
-spans:
-	for sp := range s.idx.runs(0) {
-		if sp.n > 1 && sp.i+sp.n <= head && sp.last.Last < limit && sp.maxTS <= minLagCut {
-			clean := sp.last.Last < st.CleanedTo
-			dirty := sp.first.Last >= st.CleanedTo
-			if clean || dirty && (p.MaxLagMs <= 0 || sp.minTS >= maxLagCut) {
-				k, st.CleanEnd = sp.i+sp.n, sp.last.Last+1
-				st.TotalBytes += sp.bytes
+runs:
+	for r := range s.idx.runs(0) {
+		if r.n > 1 && r.i+r.n <= head && r.last.Last < limit && r.maxTS <= minLagCut {
+			clean := r.last.Last < st.CleanedTo
+			dirty := r.first.Last >= st.CleanedTo
+			if clean || dirty && (p.MaxLagMs <= 0 || r.minTS >= maxLagCut) {
+				k, st.CleanEnd = r.i+r.n, r.last.Last+1
+				st.TotalBytes += r.bytes
 				if dirty {
-					st.DirtyBytes += sp.bytes
+					st.DirtyBytes += r.bytes
 				}
 				continue
 			}
 		}
-		for i, e := range s.idx.from(sp.i) {
-			if i >= sp.i+sp.n {
-				break
-			}
+		for i, e := range s.idx.between(r.i, r.i+r.n) {
 			if !take(i, e) {
-				break spans
+				break runs
 			}
 		}
 	}

@@ -74,10 +74,9 @@ func fieldsOf(e *Entry) [fields]int64 {
 
 // entry returns the block's entry k.
 func (b *block) entry(k int) Entry {
-	d := b.data[k*int(b.stride):]
 	var v [fields]int64
 	for f := range v {
-		v[f] = b.least[f] + int64(binary.LittleEndian.Uint64(d[b.off[f]:])&b.mask[f])
+		v[f] = b.field(k, f)
 	}
 	return Entry{Base: Offset(v[fBase]), Last: Offset(v[fBase] + v[fSpan]), MaxTS: v[fMaxTS],
 		Loc: Location{Seg: v[fSeg], Pos: wal.Position(v[fPos]), Size: int32(v[fSize])}}
@@ -110,11 +109,9 @@ func encodeBlock(at int, es []Entry) block {
 		}
 	}
 	for f := range b.mask {
-		b.off[f] = uint8(b.stride)
-		for r := uint64(most[f] - b.least[f]); r != 0; r >>= 8 {
-			b.mask[f] = b.mask[f]<<8 | 0xff
-			b.stride++
-		}
+		w := (bits.Len64(uint64(most[f]-b.least[f])) + 7) / 8
+		b.off[f], b.mask[f] = uint8(b.stride), widthMask(w)
+		b.stride += int32(w)
 	}
 	b.data = make([]byte, len(es)*int(b.stride)+8)
 	for i := range es {
@@ -127,6 +124,9 @@ func encodeBlock(at int, es []Entry) block {
 	}
 	return b
 }
+
+// widthMask is the mask of a field w bytes wide (0 to 8).
+func widthMask(w int) uint64 { return ^uint64(0) >> (64 - 8*uint(w)) }
 
 func (x *index) len() int { return x.split - x.front + len(x.recent) }
 
@@ -205,25 +205,15 @@ func (x *index) from(i int) iter.Seq2[int, Entry] {
 // bytesFrom is the sum of the sizes of the entries from i on whose Base
 // is below limit. Whole blocks below limit count without a decode.
 func (x *index) bytesFrom(i int, limit Offset) (n int64) {
-	if i < x.sealed() {
-		for k := x.blockOf(i); k < len(x.blocks); k++ {
-			b := &x.blocks[k]
-			j := max(0, i+x.front-b.at)
-			if j == 0 && b.entry(int(b.n)-1).Base < limit {
-				n += b.bytes
-				continue
-			}
-			for ; j < int(b.n); j++ {
-				if e := b.entry(j); e.Base < limit {
-					n += int64(e.Loc.Size)
-				}
-			}
+	for r := range x.runs(i) {
+		if r.last.Base < limit {
+			n += r.bytes
+			continue
 		}
-		i = x.sealed()
-	}
-	for _, e := range x.recent[i-x.sealed():] {
-		if e.Base < limit {
-			n += int64(e.Loc.Size)
+		for _, e := range x.between(r.i, r.i+r.n) {
+			if e.Base < limit {
+				n += int64(e.Loc.Size)
+			}
 		}
 	}
 	return n
@@ -302,8 +292,8 @@ func (x *index) runs(i int) iter.Seq[entryRun] {
 				if widest <= uint64(math.MaxInt64)-uint64(least) {
 					hi = int64(uint64(least) + widest)
 				}
-				sp := entryRun{i: at, n: int(b.n), bytes: b.bytes, first: b.first, last: b.entry(int(b.n) - 1), minTS: least, maxTS: hi}
-				if !yield(sp) {
+				r := entryRun{i: at, n: int(b.n), bytes: b.bytes, first: b.first, last: b.entry(int(b.n) - 1), minTS: least, maxTS: hi}
+				if !yield(r) {
 					return
 				}
 			}
@@ -321,16 +311,39 @@ func runOf(i int, e Entry) entryRun {
 	return entryRun{i: i, n: 1, bytes: int64(e.Loc.Size), first: e, last: e, minTS: e.MaxTS, maxTS: e.MaxTS}
 }
 
+// between yields entries [i, j) with their numbers, in order.
+func (x *index) between(i, j int) iter.Seq2[int, Entry] {
+	return func(yield func(int, Entry) bool) {
+		for k, e := range x.from(i) {
+			if k >= j || !yield(k, e) {
+				return
+			}
+		}
+	}
+}
+
 // copyOut returns entries [i, j) in a new array.
 func (x *index) copyOut(i, j int) []Entry {
 	out := make([]Entry, 0, max(0, j-i))
-	for k, e := range x.from(i) {
-		if k >= j {
-			break
-		}
+	for _, e := range x.between(i, j) {
 		out = append(out, e)
 	}
 	return out
+}
+
+// firstInLog returns the first entry in the shared log (len if none):
+// entries in segment files precede those in the log.
+func (x *index) firstInLog() int {
+	return x.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })
+}
+
+// oldestInLog returns the log position of the first entry in the log; ok
+// is false if none is there.
+func (x *index) oldestInLog() (pos wal.Position, ok bool) {
+	if i := x.firstInLog(); i < x.len() {
+		return x.at(i).Loc.Pos, true
+	}
+	return 0, false
 }
 
 // add appends e, which must follow the last entry.
@@ -543,7 +556,7 @@ func readIndex(b []byte) (index, []byte, error) {
 				return x, nil, fmt.Errorf("group %d: a field %d bytes wide", g, w)
 			}
 			blk.off[f] = uint8(blk.stride)
-			blk.mask[f] = ^uint64(0) >> (64 - 8*uint(w)) // 0 for w 0
+			blk.mask[f] = widthMask(int(w))
 			blk.least[f] = int64(le.Uint64(b[1+fields+8*f:]))
 			blk.stride += int32(w)
 		}

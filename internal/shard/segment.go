@@ -173,7 +173,7 @@ func (s *Shard) OpenSegments() error {
 func (s *Shard) MoveOut(before wal.Position, segmentBytes int64, throttle func(n int)) (int64, error) {
 	s.mu.RLock()
 	var move []ref
-	for i, e := range s.idx.from(s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })) {
+	for i, e := range s.idx.from(s.idx.firstInLog()) {
 		if e.Loc.Pos >= before {
 			break
 		}

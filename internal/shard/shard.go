@@ -627,9 +627,8 @@ func (s *Shard) setLogStartLocked(to Offset) {
 func (s *Shard) OldestPosition() wal.Position {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	i := s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })
-	if i == s.idx.len() {
-		return -1
+	if pos, ok := s.idx.oldestInLog(); ok {
+		return pos
 	}
-	return s.idx.at(i).Loc.Pos
+	return -1
 }

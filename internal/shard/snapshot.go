@@ -38,11 +38,7 @@ func (snap *Snapshot) Entries() []Entry { return snap.entries.copyOut(0, snap.en
 // holds in the log; ok is false if it holds none there. Batches in
 // segment files precede those in the log.
 func (snap *Snapshot) OldestInLog() (pos wal.Position, ok bool) {
-	x := &snap.entries
-	if i := x.search(func(e *Entry) bool { return e.Loc.Seg == InWAL }); i < x.len() {
-		return x.at(i).Loc.Pos, true
-	}
-	return 0, false
+	return snap.entries.oldestInLog()
 }
 
 // CheckpointMark records which of a shard's entries a checkpoint holds, so
@@ -78,7 +74,7 @@ func (s *Shard) SnapshotSince(upTo wal.Position, prev CheckpointMark) (snap Snap
 	// Entries in segments precede those in the log, and the log's are in
 	// log order: the snapshot holds a prefix, up to the first entry in the
 	// log at or past upTo.
-	inLog := s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })
+	inLog := s.idx.firstInLog()
 	cut := s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL && e.Loc.Pos >= upTo })
 	if cut < s.idx.len() {
 		snap.Next = s.idx.at(cut).Base

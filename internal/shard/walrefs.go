@@ -10,7 +10,7 @@ import (
 func (s *Shard) WALRefs(add func(pos wal.Position, size int32)) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, e := range s.idx.from(s.idx.search(func(e *Entry) bool { return e.Loc.Seg == InWAL })) {
+	for _, e := range s.idx.from(s.idx.firstInLog()) {
 		add(e.Loc.Pos, e.Loc.Size)
 	}
 }
